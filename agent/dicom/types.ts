@@ -51,3 +51,13 @@ export interface PdvConsumer {
   pdvEnd(): void;
   reset(reason: string): void;
 }
+
+/** Counters of the DICOM layer that the report's `stats` shows. */
+export interface DicomStats {
+  /** TCP connections recognised as DICOM by content. */
+  dicomFlows: number;
+  /** Associations seen (requested, or picked up mid-way). */
+  associations: number;
+  /** Complete DIMSE messages decoded. */
+  dimseMessages: number;
+}

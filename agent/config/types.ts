@@ -1,0 +1,30 @@
+/**
+ * The configuration file of DESIGN.md §3, after validation and defaults. Every key but `sensor` has a
+ * default; unknown keys are errors (see config.ts).
+ */
+export interface Config {
+  sensor: { id: string; site: string; room?: string | null };
+  capture: { interface: string; filter: string; snaplen: number };
+  networks: { internal: string[] };
+  policy: {
+    /** AE titles each device (by IP) is known to use. */
+    knownAeTitles: Record<string, string[]>;
+    /** CIDRs allowed to talk DICOM to the site's devices; empty means no allowlist. */
+    allowedPeers: string[];
+    /** Ports each device (by IP) is approved to listen on. */
+    approvedPorts: Record<string, number[]>;
+    /** Thresholds of the volume and scan rules. */
+    thresholds: {
+      aeScanRejects: number;
+      aeScanDistinctCalledAEs: number;
+      aeScanWindowSeconds: number;
+      bulkQueryFinds: number;
+      bulkQueryWindowSeconds: number;
+      echoSweepHosts: number;
+      echoSweepWindowSeconds: number;
+    };
+  };
+  store: { path: string; maxBytes: number };
+  broker: { url: string; ca: string; cert: string; key: string } | null;
+  health: { intervalSeconds: number };
+}
