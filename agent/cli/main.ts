@@ -1,0 +1,123 @@
+/**
+ * The `dicomtap` command line (DESIGN.md §3). Each subcommand is loaded on demand so that `analyze`
+ * never pays for the MQTT and SQLite stacks of the agent.
+ */
+import { createWriteStream } from "node:fs";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+const USAGE = `usage: dicomtap <command> [options]
+
+commands:
+  analyze [--json OUT] [--config FILE] [--quiet] FILE...
+        Decode pcap/pcapng files offline and print a summary of devices, associations and
+        findings. --json OUT writes the version-1 JSON report (- for standard output).
+  --help, --version
+`;
+
+export class UsageError extends Error {}
+
+export function packageVersion(): string {
+  const path = fileURLToPath(new URL("../../../package.json", import.meta.url));
+  try {
+    return (JSON.parse(readFileSync(path, "utf8")) as { version: string }).version;
+  } catch {
+    return "unknown";
+  }
+}
+
+interface AnalyzeArgs {
+  files: string[];
+  json: string | null;
+  config: string | null;
+  quiet: boolean;
+}
+
+export function parseAnalyzeArgs(argv: string[]): AnalyzeArgs {
+  const args: AnalyzeArgs = { files: [], json: null, config: null, quiet: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new UsageError(`${a} needs a value`);
+      return v;
+    };
+    if (a === "--json") args.json = value();
+    else if (a.startsWith("--json=")) args.json = a.slice(7);
+    else if (a === "--config") args.config = value();
+    else if (a === "--quiet" || a === "-q") args.quiet = true;
+    else if (a === "--") (args.files.push(...argv.slice(i + 1)), (i = argv.length));
+    else if (a.startsWith("-") && a !== "-") throw new UsageError(`unknown option ${a}`);
+    else args.files.push(a);
+  }
+  if (args.files.length === 0) throw new UsageError("analyze needs at least one capture file");
+  return args;
+}
+
+async function writeOut(target: string, text: string): Promise<void> {
+  if (target === "-") {
+    await new Promise<void>((resolve, reject) =>
+      process.stdout.write(text, (err) => (err ? reject(err) : resolve())),
+    );
+    return;
+  }
+  await new Promise<void>((resolve, reject) => {
+    const ws = createWriteStream(target);
+    ws.on("error", reject);
+    ws.end(text, () => resolve());
+  });
+}
+
+async function analyzeCommand(argv: string[]): Promise<number> {
+  const args = parseAnalyzeArgs(argv);
+  const { analyzeFiles } = await import("../pipeline/analyze.js");
+  const { loadConfig } = await import("../config/config.js");
+  const { formatSummary } = await import("./summary.js");
+  const config = args.config !== null ? loadConfig(args.config) : undefined;
+  const result = await analyzeFiles(args.files, config ? { config } : {});
+  if (args.json !== null) await writeOut(args.json, JSON.stringify(result.report, null, 2) + "\n");
+  // With the report on stdout the summary moves to stderr, so `--json -` stays machine-readable.
+  if (!args.quiet) {
+    const summary = formatSummary(result);
+    if (args.json === "-") process.stderr.write(summary);
+    else process.stdout.write(summary);
+  }
+  for (const f of result.files) {
+    if (f.error !== null) process.stderr.write(`dicomtap: ${f.path}: ${f.error}\n`);
+  }
+  // A file that could not be read at all is an error; a damaged one was analysed up to the damage.
+  return result.files.some((f) => f.summary === null) ? 1 : 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case "analyze":
+        return await analyzeCommand(rest);
+      case "--version":
+      case "-V":
+        process.stdout.write(`dicomtap ${packageVersion()}\n`);
+        return 0;
+      case undefined:
+      case "--help":
+      case "-h":
+      case "help":
+        process.stdout.write(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command ${command}`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`dicomtap: ${err.message}\n${USAGE}`);
+      return 2;
+    }
+    const name = (err as { name?: string }).name;
+    if (name === "ConfigError") {
+      process.stderr.write(`dicomtap: config: ${(err as Error).message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * The readable summary of `dicomtap analyze`: what a security engineer reads first. Devices and
+ * findings grouped by severity, then associations, then anomalies. Never prints dataset values
+ * beyond the device-describing attributes the report already holds.
+ */
+import type { AnalyzeResult } from "../pipeline/analyze.js";
+import type { AssociationRecord, FindingRecord } from "../report/types.js";
+
+const SEVERITIES = ["critical", "high", "medium", "low", "info"] as const;
+
+function commandCounts(a: AssociationRecord): string {
+  const counts = new Map<string, number>();
+  for (const m of a.messages) counts.set(m.command, (counts.get(m.command) ?? 0) + 1);
+  return [...counts].map(([c, n]) => `${c}×${n}`).join(" ");
+}
+
+function ae(v: string | null): string {
+  return v === null ? "?" : v;
+}
+
+export function formatSummary(result: AnalyzeResult, opts: { maxAssociations?: number } = {}): string {
+  const { report, files } = result;
+  const out: string[] = [];
+  const s = report.stats;
+  out.push("dicomtap analyze");
+  for (const f of files) {
+    const what = f.summary ? `${f.summary.format}, ${f.summary.packets} packets` : "not read";
+    out.push(`  ${f.path}: ${what}${f.error ? ` — ${f.error}` : ""}`);
+  }
+  out.push(
+    `  ${s.packets} packets, ${s.bytes} bytes, ${s.tcpFlows} TCP flows, ${s.dicomFlows} DICOM flows, ` +
+      `${s.associations} associations, ${s.dimseMessages} DIMSE messages, ${s.anomalies} anomalies`,
+  );
+  out.push("");
+
+  out.push(`Devices (${report.devices.length})`);
+  for (const d of report.devices) {
+    const cls = typeof d["class"] === "string" ? d["class"] : "unknown";
+    const what = [d.manufacturer, d.model, d.modality].filter((x) => x !== null).join(" ");
+    out.push(
+      `  ${d.ip}${d.mac ? ` (${d.mac})` : ""}  ${cls}  AE ${d.aeTitles.join(",") || "-"}` +
+        `  ports ${d.listeningPorts.join(",") || "-"}${what ? `  ${what}` : ""}`,
+    );
+  }
+  out.push("");
+
+  out.push(`Findings (${report.findings.length})`);
+  const bySeverity = new Map<string, FindingRecord[]>();
+  for (const f of report.findings) {
+    const list = bySeverity.get(f.severity) ?? [];
+    list.push(f);
+    bySeverity.set(f.severity, list);
+  }
+  for (const sev of SEVERITIES) {
+    const list = bySeverity.get(sev);
+    if (!list) continue;
+    out.push(`  ${sev.toUpperCase()} (${list.length})`);
+    for (const f of list) {
+      out.push(`    [${f.rule}] ${f.title}${f.count > 1 ? ` (×${f.count})` : ""}`);
+      out.push(`      → ${f.remediation}`);
+    }
+  }
+  out.push("");
+
+  const max = opts.maxAssociations ?? 50;
+  out.push(`Associations (${report.associations.length})`);
+  for (const a of report.associations.slice(0, max)) {
+    const accepted = a.presentationContexts.filter((pc) => pc.result === "acceptance").length;
+    out.push(
+      `  ${a.start}  ${a.client} → ${a.server}  ${ae(a.callingAE)} → ${ae(a.calledAE)}  ${a.outcome}` +
+        `${a.released ? ", released" : ""}  contexts ${accepted}/${a.presentationContexts.length}` +
+        `${a.userIdentity ? `  user-identity type ${a.userIdentity.type}` : ""}`,
+    );
+    if (a.messages.length > 0) out.push(`      ${commandCounts(a)}`);
+  }
+  if (report.associations.length > max) out.push(`  … ${report.associations.length - max} more (see --json)`);
+  out.push("");
+
+  out.push(`Anomalies (${report.anomalies.length} kinds)`);
+  for (const a of [...report.anomalies].sort((x, y) => y.count - x.count).slice(0, 20)) {
+    out.push(`  ${a.code} ×${a.count}  [${a.layer}] ${a.flow}${a.detail ? `  ${a.detail}` : ""}`);
+  }
+  return out.join("\n") + "\n";
+}
