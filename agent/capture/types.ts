@@ -4,9 +4,13 @@
  * (and counts the copy). This is what keeps the whole pipeline zero-copy.
  */
 
-/** libpcap LINKTYPE_ values we decode (https://www.tcpdump.org/linktypes.html). */
+// libpcap LINKTYPE_ values we decode (https://www.tcpdump.org/linktypes.html).
+/** BSD loopback: a 4-byte address family in the writing host's byte order, then the IP packet. */
+export const LINKTYPE_NULL = 0;
 export const LINKTYPE_ETHERNET = 1;
 export const LINKTYPE_RAW = 101;
+/** OpenBSD loopback: as LINKTYPE_NULL but the family is in network byte order. */
+export const LINKTYPE_LOOP = 108;
 export const LINKTYPE_LINUX_SLL = 113;
 export const LINKTYPE_IPV4 = 228;
 export const LINKTYPE_IPV6 = 229;
