@@ -1,0 +1,864 @@
+/**
+ * TCP reassembly (DESIGN.md §2): per connection and direction, in-order delivery of views into the
+ * capture buffer, out-of-order data held (copied, bounded), retransmissions and overlaps trimmed,
+ * sequence numbers compared modulo 2^32, holes turned into explicit gap markers, teardown on FIN/RST,
+ * idle time and flow-table pressure.
+ *
+ * Sequence numbers (RFC 9293 §3.4) wrap at 2^32. Each direction maps them onto a "logical offset"
+ * (a plain JS number, exact up to 2^53 bytes) the first time it sees a SYN or data:
+ *
+ *     seq (uint32)  ──(seq - nextSeq) | 0──►  signed distance d  ──►  offset = next + d
+ *
+ * so a segment is "old" (d < 0), "in order" (d <= 0 < end) or "ahead" (d > 0) by the signed 32-bit
+ * difference, the same rule TCP itself uses (RFC 9293 §3.4 "sequence number comparisons"). Everything
+ * after that — held segments, FIN position, gaps — is ordinary arithmetic on offsets, with no wrap.
+ *
+ * The hot path (an in-order segment of a known connection) does one Map lookup by a numeric key, a few
+ * field compares, a pointer move in the LRU list and one handler call with a view: no allocation.
+ */
+import type { AnomalySink, Counters } from "../util/anomaly.js";
+import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type TcpPacket } from "../decode/types.js";
+import type {
+  CloseReason,
+  ConnectionFactory,
+  ConnectionInfo,
+  Direction,
+  ReassemblyLimits,
+  StreamHandler,
+} from "./types.js";
+import { ipv4ToString, ipv6ToString, macToString } from "../decode/decode.js";
+
+/** ReassemblyLimits plus two knobs specific to this implementation (both optional to callers). */
+export interface TcpReassemblerLimits extends ReassemblyLimits {
+  /**
+   * Held out-of-order segments per direction. Bounds the bookkeeping of many tiny segments, which the
+   * byte caps alone would not (a peer sending 1-byte segments out of order).
+   */
+  maxSegmentsPerDirection: number;
+  /**
+   * How long a connection closed by FIN or RST stays in the table, so that late retransmissions and the
+   * final ACK are recognised instead of starting a new mid-stream connection (a short TIME-WAIT,
+   * RFC 9293 §3.6.1).
+   */
+  closedLingerMicros: number;
+}
+
+export const DEFAULT_REASSEMBLY_LIMITS: Readonly<TcpReassemblerLimits> = {
+  maxBufferedPerDirection: 1 << 20,
+  maxBufferedTotal: 64 << 20,
+  maxConnections: 65_536,
+  idleMicros: 300_000_000,
+  maxSegmentsPerDirection: 1024,
+  closedLingerMicros: 30_000_000,
+};
+
+export interface TcpReassemblyStats {
+  /** Connections ever created. */
+  tcpFlows: number;
+  /** Connections open now. */
+  active: number;
+  /** Closed (FIN/RST) connections lingering in the table. */
+  lingering: number;
+  /** Out-of-order bytes held now, all connections. */
+  bufferedBytes: number;
+  /** Connections closed to make room in the table. */
+  evicted: number;
+  closedFin: number;
+  closedRst: number;
+  closedIdle: number;
+  /** Payload bytes handed to handlers. */
+  deliveredBytes: number;
+  /** Gap markers and the bytes they stand for. */
+  gaps: number;
+  gapBytes: number;
+  /** Payload bytes dropped as retransmissions or overlaps of data already delivered or held. */
+  duplicateBytes: number;
+  /** Segments (or parts) that arrived ahead of a hole and were held. */
+  outOfOrderSegments: number;
+  /** Packets that belong to no connection and start none (stray ACK/FIN/RST, data after close). */
+  strayPackets: number;
+  /** Packets whose struct fields were out of bounds (a decoder bug or hostile struct): skipped. */
+  badPackets: number;
+}
+
+/** One held range of a direction: copied bytes, or (buf null) bytes known to be missing (snap length). */
+class Held {
+  constructor(
+    public off: number,
+    public end: number,
+    public buf: Buffer | null,
+  ) {}
+}
+
+/** The state of one direction of a connection. */
+class Half {
+  /** True once a SYN or the first data fixed where the stream starts. */
+  started = false;
+  /** True when that start came from a SYN (so a different SYN later means a new connection). */
+  synSeen = false;
+  /** Sequence number of logical offset 0 (the first data byte). */
+  base = 0;
+  /** Logical offset of the next byte expected. */
+  next = 0;
+  /** (base + next) mod 2^32, kept so the hot path does one subtraction. */
+  nextSeq = 0;
+  /** Disjoint ranges ahead of `next`, sorted by offset. */
+  held: Held[] = [];
+  heldBytes = 0;
+  finSeen = false;
+  /** Logical offset the FIN occupies (= the stream length). */
+  finOff = 0;
+
+  start(seq: number): void {
+    this.started = true;
+    this.base = seq;
+    this.next = 0;
+    this.nextSeq = seq;
+  }
+
+  advance(to: number): void {
+    this.next = to;
+    this.nextSeq = (this.base + to) >>> 0;
+  }
+}
+
+const enum Hs {
+  /** Picked up mid-stream (or roles from a SYN-ACK already reported). */
+  None = 0,
+  /** SYN seen, waiting for the server's answer. */
+  SynSent = 1,
+  /** The server answered with SYN-ACK. */
+  Established = 2,
+}
+
+class Conn {
+  /** Endpoint addresses as 32-bit words (IPv4 uses word 0 only), client (c) and server (s). */
+  c0 = 0;
+  c1 = 0;
+  c2 = 0;
+  c3 = 0;
+  s0 = 0;
+  s1 = 0;
+  s2 = 0;
+  s3 = 0;
+  cPort = 0;
+  sPort = 0;
+  ver = 4;
+  key = 0;
+  /** Next connection in the same hash bucket. */
+  hashNext: Conn | null = null;
+  /** Neighbours in the open-LRU list or the closed-linger list. */
+  prev: Conn | null = null;
+  next: Conn | null = null;
+  closed = false;
+  lastTs = 0;
+  hs: Hs = Hs.None;
+  snapReported = false;
+  readonly h0 = new Half();
+  readonly h1 = new Half();
+
+  constructor(
+    readonly info: ConnectionInfo,
+    public handler: StreamHandler | null,
+  ) {}
+}
+
+/** Doubly linked list of connections (oldest at head), so LRU moves and evictions are O(1). */
+class ConnList {
+  head: Conn | null = null;
+  tail: Conn | null = null;
+  size = 0;
+
+  push(c: Conn): void {
+    c.prev = this.tail;
+    c.next = null;
+    if (this.tail !== null) this.tail.next = c;
+    else this.head = c;
+    this.tail = c;
+    this.size++;
+  }
+
+  remove(c: Conn): void {
+    if (c.prev !== null) c.prev.next = c.next;
+    else this.head = c.next;
+    if (c.next !== null) c.next.prev = c.prev;
+    else this.tail = c.prev;
+    c.prev = c.next = null;
+    this.size--;
+  }
+}
+
+/** murmur3's 32-bit finaliser: spreads every input bit over the word. */
+function fmix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+function endpointHash(a0: number, a1: number, a2: number, a3: number, port: number): number {
+  return fmix(
+    fmix(a0 ^ Math.imul(a1, 0x9e3779b1) ^ Math.imul(a2, 0x7feb352d) ^ Math.imul(a3, 0x846ca68b)) + port,
+  );
+}
+
+/**
+ * The table key of a connection: symmetric in its two endpoints, so both directions land in the same
+ * bucket, and a small integer (30 bits) so the Map stays on its fast path. Exported for the collision test.
+ */
+export function connectionKey(
+  ver: number,
+  s0: number,
+  s1: number,
+  s2: number,
+  s3: number,
+  sp: number,
+  d0: number,
+  d1: number,
+  d2: number,
+  d3: number,
+  dp: number,
+): number {
+  return (
+    ((endpointHash(s0, s1, s2, s3, sp) + endpointHash(d0, d1, d2, d3, dp)) ^ (ver === 6 ? 0x2545f491 : 0)) &
+    0x3fffffff
+  );
+}
+
+function limit(v: number | undefined, dflt: number, min: number): number {
+  return typeof v === "number" && Number.isFinite(v) && v >= min ? Math.floor(v) : dflt;
+}
+
+const LAYER = "reassembly";
+/** How often segment() looks for idle connections: every N packets or after 1 s of capture time. */
+const EXPIRE_EVERY_PACKETS = 4096;
+const EXPIRE_EVERY_MICROS = 1_000_000;
+
+export class TcpReassembler {
+  private readonly lim: TcpReassemblerLimits;
+  private readonly anomalies: AnomalySink;
+  private readonly counters: Counters;
+  /** Numeric hash of the unordered endpoint pair → first connection of that bucket. */
+  private readonly table = new Map<number, Conn>();
+  private readonly open = new ConnList();
+  private readonly lingering = new ConnList();
+  private nextId = 0;
+  private buffered = 0;
+  private packets = 0;
+  private lastExpire = 0;
+  private readonly st: TcpReassemblyStats = {
+    tcpFlows: 0,
+    active: 0,
+    lingering: 0,
+    bufferedBytes: 0,
+    evicted: 0,
+    closedFin: 0,
+    closedRst: 0,
+    closedIdle: 0,
+    deliveredBytes: 0,
+    gaps: 0,
+    gapBytes: 0,
+    duplicateBytes: 0,
+    outOfOrderSegments: 0,
+    strayPackets: 0,
+    badPackets: 0,
+  };
+
+  constructor(
+    private readonly factory: ConnectionFactory,
+    limits: Partial<TcpReassemblerLimits>,
+    ctx: { anomalies: AnomalySink; counters: Counters },
+  ) {
+    const d = DEFAULT_REASSEMBLY_LIMITS;
+    this.lim = {
+      maxBufferedPerDirection: limit(limits.maxBufferedPerDirection, d.maxBufferedPerDirection, 0),
+      maxBufferedTotal: limit(limits.maxBufferedTotal, d.maxBufferedTotal, 0),
+      maxConnections: limit(limits.maxConnections, d.maxConnections, 1),
+      idleMicros: limit(limits.idleMicros, d.idleMicros, 0),
+      maxSegmentsPerDirection: limit(limits.maxSegmentsPerDirection, d.maxSegmentsPerDirection, 1),
+      closedLingerMicros: limit(limits.closedLingerMicros, d.closedLingerMicros, 0),
+    };
+    this.anomalies = ctx.anomalies;
+    this.counters = ctx.counters;
+  }
+
+  stats(): TcpReassemblyStats {
+    return {
+      ...this.st,
+      active: this.open.size,
+      lingering: this.lingering.size,
+      bufferedBytes: this.buffered,
+    };
+  }
+
+  /** One decoded TCP segment. `p` and `p.buf` are valid only during this call. */
+  segment(p: TcpPacket, tsMicros: number): void {
+    const ts = Number.isFinite(tsMicros) ? tsMicros : this.lastExpire;
+    if (++this.packets % EXPIRE_EVERY_PACKETS === 0 || ts - this.lastExpire > EXPIRE_EVERY_MICROS) {
+      this.lastExpire = ts;
+      this.expire(ts);
+    }
+    const buf = p.buf;
+    const plStart = p.payloadStart;
+    const plEnd = p.payloadEnd;
+    // The decoder guarantees these; checking costs little and keeps a bad struct from throwing below.
+    if (!(plStart >= 0 && plStart <= plEnd && plEnd <= buf.length)) {
+      this.bad("payload bounds outside the buffer");
+      return;
+    }
+    let s0: number, s1: number, s2: number, s3: number, d0: number, d1: number, d2: number, d3: number;
+    const ver = p.ipVersion === 6 ? 6 : 4;
+    if (ver === 6) {
+      const a = p.src6;
+      const b = p.dst6;
+      if (!(a >= 0 && a + 16 <= buf.length && b >= 0 && b + 16 <= buf.length)) {
+        this.bad("IPv6 address offsets outside the buffer");
+        return;
+      }
+      s0 = buf.readUInt32BE(a);
+      s1 = buf.readUInt32BE(a + 4);
+      s2 = buf.readUInt32BE(a + 8);
+      s3 = buf.readUInt32BE(a + 12);
+      d0 = buf.readUInt32BE(b);
+      d1 = buf.readUInt32BE(b + 4);
+      d2 = buf.readUInt32BE(b + 8);
+      d3 = buf.readUInt32BE(b + 12);
+    } else {
+      s0 = p.src4 >>> 0;
+      d0 = p.dst4 >>> 0;
+      s1 = s2 = s3 = d1 = d2 = d3 = 0;
+    }
+    const sp = p.srcPort & 0xffff;
+    const dp = p.dstPort & 0xffff;
+    const key = connectionKey(ver, s0, s1, s2, s3, sp, d0, d1, d2, d3, dp);
+    let c = this.table.get(key) ?? null;
+    let dir: Direction = 0;
+    while (c !== null) {
+      if (c.ver === ver) {
+        if (
+          c.cPort === sp &&
+          c.sPort === dp &&
+          c.c0 === s0 &&
+          c.s0 === d0 &&
+          c.c1 === s1 &&
+          c.c2 === s2 &&
+          c.c3 === s3 &&
+          c.s1 === d1 &&
+          c.s2 === d2 &&
+          c.s3 === d3
+        ) {
+          dir = 0;
+          break;
+        }
+        if (
+          c.cPort === dp &&
+          c.sPort === sp &&
+          c.c0 === d0 &&
+          c.s0 === s0 &&
+          c.c1 === d1 &&
+          c.c2 === d2 &&
+          c.c3 === d3 &&
+          c.s1 === s1 &&
+          c.s2 === s2 &&
+          c.s3 === s3
+        ) {
+          dir = 1;
+          break;
+        }
+      }
+      c = c.hashNext;
+    }
+
+    const flags = p.flags;
+    const len = plEnd - plStart;
+    const miss = p.payloadMissing > 0 && p.payloadMissing <= 0x7fffffff ? Math.floor(p.payloadMissing) : 0;
+    const pureSyn = (flags & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_SYN;
+
+    if (c !== null) {
+      if (c.closed || (pureSyn && this.isNewSyn(dir === 0 ? c.h0 : c.h1, p.seq))) {
+        if (!pureSyn) {
+          // A late retransmission or the last ACK of a connection that ended: not a new one.
+          this.st.strayPackets++;
+          return;
+        }
+        // A fresh SYN on a tuple we still track: the port was reused (RFC 9293 §3.6.1).
+        if (c.closed) this.removeLingering(c);
+        else this.close(c, "idle", ts, true);
+        c = null;
+      }
+    }
+
+    if (c === null) {
+      if ((flags & TCP_RST) !== 0) {
+        this.st.strayPackets++;
+        return;
+      }
+      let hs: Hs;
+      let senderIsClient: boolean;
+      if ((flags & TCP_SYN) !== 0) {
+        senderIsClient = (flags & TCP_ACK) === 0;
+        hs = senderIsClient ? Hs.SynSent : Hs.Established;
+      } else if (len > 0 || miss > 0) {
+        // Mid-stream: the ephemeral (higher) port is most likely the client's; ties break on the
+        // lower address so the guess is at least stable for both directions.
+        senderIsClient = sp !== dp ? sp > dp : cmpAddr(s0, s1, s2, s3, d0, d1, d2, d3) < 0;
+        hs = Hs.None;
+      } else {
+        this.st.strayPackets++;
+        return;
+      }
+      c = this.create(p, ver, key, senderIsClient, s0, s1, s2, s3, d0, d1, d2, d3, sp, dp, hs, ts);
+      dir = senderIsClient ? 0 : 1;
+      if (hs === Hs.Established) this.factory.handshake?.(c.info, "syn-ack", ts);
+      else if (hs === Hs.None) this.factory.handshake?.(c.info, "mid-stream", ts);
+    } else {
+      c.lastTs = ts;
+      if (this.open.tail !== c) {
+        this.open.remove(c);
+        this.open.push(c);
+      }
+      if ((flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK) && dir === 1 && c.hs === Hs.SynSent) {
+        c.hs = Hs.Established;
+        this.factory.handshake?.(c.info, "syn-ack", ts);
+      }
+    }
+
+    if ((flags & TCP_RST) !== 0) {
+      // RFC 9293 §3.10.7.3: a RST answering a SYN means nobody listens on that port.
+      if (dir === 1 && c.hs === Hs.SynSent) this.factory.handshake?.(c.info, "rst", ts);
+      this.close(c, "rst", ts, false);
+      return;
+    }
+
+    const half = dir === 0 ? c.h0 : c.h1;
+    let seq = p.seq >>> 0;
+    if ((flags & TCP_SYN) !== 0) {
+      // The SYN occupies one sequence number; data (TCP Fast Open) starts after it (RFC 9293 §3.4).
+      seq = (seq + 1) >>> 0;
+      if (!half.started) {
+        half.start(seq);
+        half.synSeen = true;
+      }
+    }
+    if (!half.started) {
+      if (len === 0 && miss === 0 && (flags & TCP_FIN) === 0) return; // a pure ACK fixes nothing
+      half.start(seq);
+    }
+    const off = half.next + ((seq - half.nextSeq) | 0);
+    if (c.handler !== null && (len > 0 || miss > 0)) {
+      this.payload(c, dir, half, buf, plStart, plEnd, off, miss, ts);
+    }
+    if ((flags & TCP_FIN) !== 0 && !half.finSeen) {
+      half.finSeen = true;
+      half.finOff = off + len + miss;
+    }
+    if (c.h0.finSeen && c.h1.finSeen && !c.closed) this.close(c, "fin", ts, false);
+  }
+
+  /** Closes connections idle for longer than the limit and forgets lingering closed ones. */
+  expire(nowMicros: number): void {
+    if (!Number.isFinite(nowMicros)) return;
+    let c = this.open.head;
+    while (c !== null && nowMicros - c.lastTs >= this.lim.idleMicros) {
+      this.close(c, "idle", nowMicros, true);
+      c = this.open.head;
+    }
+    c = this.lingering.head;
+    while (c !== null && nowMicros - c.lastTs >= this.lim.closedLingerMicros) {
+      this.removeLingering(c);
+      c = this.lingering.head;
+    }
+  }
+
+  /** End of input: every open connection is closed as "end-of-capture", the table emptied. */
+  finish(tsMicros: number): void {
+    let c = this.open.head;
+    while (c !== null) {
+      this.close(c, "end-of-capture", tsMicros, true);
+      c = this.open.head;
+    }
+    c = this.lingering.head;
+    while (c !== null) {
+      this.removeLingering(c);
+      c = this.lingering.head;
+    }
+  }
+
+  /**
+   * A SYN on a direction that already started, with another initial sequence number (or after data that
+   * had no SYN): a new connection on the same ports. A SYN for a direction not started yet is the
+   * connection's own (seen late, e.g. after the SYN-ACK).
+   */
+  private isNewSyn(half: Half, seq: number): boolean {
+    return half.started && (!half.synSeen || (seq + 1) >>> 0 !== half.base);
+  }
+
+  private create(
+    p: TcpPacket,
+    ver: number,
+    key: number,
+    senderIsClient: boolean,
+    s0: number,
+    s1: number,
+    s2: number,
+    s3: number,
+    d0: number,
+    d1: number,
+    d2: number,
+    d3: number,
+    sp: number,
+    dp: number,
+    hs: Hs,
+    ts: number,
+  ): Conn {
+    while (this.open.size + this.lingering.size >= this.lim.maxConnections) {
+      if (this.lingering.head !== null) {
+        this.removeLingering(this.lingering.head);
+        continue;
+      }
+      const victim = this.open.head;
+      if (victim === null) break;
+      this.st.evicted++;
+      this.anomalies.anomaly(
+        "tcp.flow-table-full",
+        LAYER,
+        victim.info.flow,
+        `more than ${this.lim.maxConnections} connections; the least recently active was evicted`,
+      );
+      this.close(victim, "evicted", ts, true);
+    }
+    const buf = p.buf;
+    let srcIp: string;
+    let dstIp: string;
+    if (ver === 6) {
+      srcIp = ipv6ToString(buf, p.src6);
+      dstIp = ipv6ToString(buf, p.dst6);
+    } else {
+      srcIp = ipv4ToString(s0);
+      dstIp = ipv4ToString(d0);
+    }
+    // macToString gives "" for an absent (-1) or out-of-range offset; the contract says null.
+    const srcMac = macToString(buf, p.macSrc) || null;
+    const dstMac = macToString(buf, p.macDst) || null;
+    const src = { ip: srcIp, port: sp, mac: srcMac };
+    const dst = { ip: dstIp, port: dp, mac: dstMac };
+    const client = senderIsClient ? src : dst;
+    const server = senderIsClient ? dst : src;
+    const host = (ip: string): string => (ver === 6 ? `[${ip}]` : ip);
+    const info: ConnectionInfo = {
+      id: ++this.nextId,
+      client,
+      server,
+      handshakeSeen: hs !== Hs.None,
+      flow: `${host(client.ip)}:${client.port}-${host(server.ip)}:${server.port}`,
+      startMicros: ts,
+    };
+    this.st.tcpFlows++;
+    const handler = this.factory.open(info);
+    const c = new Conn(info, handler);
+    c.ver = ver;
+    c.key = key;
+    c.hs = hs;
+    c.lastTs = ts;
+    if (senderIsClient) {
+      c.c0 = s0;
+      c.c1 = s1;
+      c.c2 = s2;
+      c.c3 = s3;
+      c.s0 = d0;
+      c.s1 = d1;
+      c.s2 = d2;
+      c.s3 = d3;
+      c.cPort = sp;
+      c.sPort = dp;
+    } else {
+      c.c0 = d0;
+      c.c1 = d1;
+      c.c2 = d2;
+      c.c3 = d3;
+      c.s0 = s0;
+      c.s1 = s1;
+      c.s2 = s2;
+      c.s3 = s3;
+      c.cPort = dp;
+      c.sPort = sp;
+    }
+    c.hashNext = this.table.get(key) ?? null;
+    this.table.set(key, c);
+    this.open.push(c);
+    return c;
+  }
+
+  /** Payload [plStart, plEnd) at logical offset `off`, followed by `miss` bytes the capture lacks. */
+  private payload(
+    c: Conn,
+    dir: Direction,
+    half: Half,
+    buf: Buffer,
+    plStart: number,
+    plEnd: number,
+    off: number,
+    miss: number,
+    ts: number,
+  ): void {
+    const handler = c.handler as StreamHandler;
+    const end = off + (plEnd - plStart);
+    const endAll = end + miss;
+    if (half.finSeen && off >= half.finOff) {
+      // Bytes after the FIN are not part of the stream (RFC 9293 §3.10.7.4); ignore them.
+      this.st.duplicateBytes += plEnd - plStart;
+      return;
+    }
+    if (off > half.next) {
+      this.hold(c, dir, half, buf, plStart, plEnd, off, miss, ts);
+      return;
+    }
+    if (end > half.next) {
+      const from = plStart + (half.next - off);
+      this.st.duplicateBytes += half.next - off;
+      this.st.deliveredBytes += plEnd - from;
+      half.advance(end);
+      handler.data(dir, buf, from, plEnd, ts);
+    } else {
+      this.st.duplicateBytes += plEnd - plStart;
+    }
+    if (endAll > half.next) {
+      const n = endAll - half.next;
+      half.advance(endAll);
+      this.snapCut(c);
+      this.gap(c, dir, n, ts);
+    }
+    if (half.held.length > 0) this.flush(c, dir, half, ts);
+  }
+
+  /** Copies the parts of an early segment that are not held yet, then enforces the caps. */
+  private hold(
+    c: Conn,
+    dir: Direction,
+    half: Half,
+    buf: Buffer,
+    plStart: number,
+    plEnd: number,
+    off: number,
+    miss: number,
+    ts: number,
+  ): void {
+    const end = off + (plEnd - plStart);
+    this.st.outOfOrderSegments++;
+    if (end > off) this.insert(half, off, end, buf, plStart);
+    if (miss > 0) {
+      this.snapCut(c);
+      this.insert(half, end, end + miss, null, 0);
+    }
+    while (
+      half.held.length > 0 &&
+      (half.heldBytes > this.lim.maxBufferedPerDirection ||
+        half.held.length > this.lim.maxSegmentsPerDirection)
+    ) {
+      this.skipHole(c, dir, half, ts, true);
+    }
+    if (this.buffered > this.lim.maxBufferedTotal) this.relieveTotal(c, ts);
+  }
+
+  /** Inserts [from, to) minus what is already held, as disjoint sorted pieces. */
+  private insert(half: Half, from: number, to: number, src: Buffer | null, srcStart: number): void {
+    const held = half.held;
+    let lo = 0;
+    let hi = held.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((held[mid] as Held).end <= from) lo = mid + 1;
+      else hi = mid;
+    }
+    let i = lo;
+    let cur = from;
+    while (cur < to) {
+      const h = held[i];
+      if (h === undefined || h.off >= to) {
+        this.piece(half, i, cur, to, src, srcStart + (cur - from));
+        return;
+      }
+      if (h.off > cur) {
+        this.piece(half, i, cur, h.off, src, srcStart + (cur - from));
+        i++;
+      }
+      if (h.end > cur) {
+        this.st.duplicateBytes += (h.end < to ? h.end : to) - (h.off > cur ? h.off : cur);
+        cur = h.end;
+      }
+      i++;
+    }
+  }
+
+  private piece(
+    half: Half,
+    at: number,
+    off: number,
+    end: number,
+    src: Buffer | null,
+    srcStart: number,
+  ): void {
+    let copy: Buffer | null = null;
+    if (src !== null) {
+      const n = end - off;
+      copy = Buffer.allocUnsafe(n);
+      src.copy(copy, 0, srcStart, srcStart + n);
+      this.counters.bytesCopied += n;
+      half.heldBytes += n;
+      this.buffered += n;
+    }
+    half.held.splice(at, 0, new Held(off, end, copy));
+  }
+
+  /** Delivers held ranges that have become in order. */
+  private flush(c: Conn, dir: Direction, half: Half, ts: number): void {
+    const held = half.held;
+    while (held.length > 0) {
+      const h = held[0] as Held;
+      if (h.off > half.next) return;
+      held.shift();
+      if (h.buf !== null) {
+        half.heldBytes -= h.buf.length;
+        this.buffered -= h.buf.length;
+      }
+      if (h.end <= half.next) continue;
+      const skip = half.next - h.off;
+      half.advance(h.end);
+      if (c.handler === null) continue;
+      if (h.buf !== null) {
+        this.st.deliveredBytes += h.end - h.off - skip;
+        c.handler.data(dir, h.buf, skip, h.buf.length, ts);
+      } else {
+        this.gap(c, dir, h.end - h.off - skip, ts);
+      }
+    }
+  }
+
+  /** Gives up on the first hole of a direction: a gap marker, then whatever is in order after it. */
+  private skipHole(c: Conn, dir: Direction, half: Half, ts: number, cap: boolean): void {
+    const first = half.held[0];
+    if (first === undefined) return;
+    if (first.off > half.next) {
+      const n = first.off - half.next;
+      half.advance(first.off);
+      if (cap) {
+        this.anomalies.anomaly(
+          "tcp.ooo-cap-exceeded",
+          LAYER,
+          c.info.flow,
+          "out-of-order data beyond the buffer cap; the hole before it was skipped",
+        );
+      } else {
+        this.anomalies.anomaly("tcp.gap", LAYER, c.info.flow, "bytes never seen before the connection ended");
+      }
+      this.gap(c, dir, n, ts);
+    }
+    this.flush(c, dir, half, ts);
+  }
+
+  /** The total cap is exceeded: skip holes, first on the connection at hand, then the least recent. */
+  private relieveTotal(cur: Conn, ts: number): void {
+    const max = this.lim.maxBufferedTotal;
+    while (this.buffered > max && cur.h0.held.length > 0) this.skipHole(cur, 0, cur.h0, ts, true);
+    while (this.buffered > max && cur.h1.held.length > 0) this.skipHole(cur, 1, cur.h1, ts, true);
+    let c = this.open.head;
+    while (c !== null && this.buffered > max) {
+      const nextConn = c.next;
+      while (this.buffered > max && c.h0.held.length > 0) this.skipHole(c, 0, c.h0, ts, true);
+      while (this.buffered > max && c.h1.held.length > 0) this.skipHole(c, 1, c.h1, ts, true);
+      c = nextConn;
+    }
+  }
+
+  private gap(c: Conn, dir: Direction, n: number, ts: number): void {
+    if (n <= 0 || c.handler === null) return;
+    this.st.gaps++;
+    this.st.gapBytes += n;
+    c.handler.gap(dir, n, ts);
+  }
+
+  private snapCut(c: Conn): void {
+    if (c.snapReported) return;
+    c.snapReported = true;
+    this.anomalies.anomaly(
+      "tcp.payload-not-captured",
+      LAYER,
+      c.info.flow,
+      "segments cut by the snap length; the missing bytes are reported as gaps",
+    );
+  }
+
+  /**
+   * Ends a connection: held data goes out behind gap markers for the holes, then the missing tail up to
+   * a FIN; then close(). FIN/RST closes linger in the table; the others forget the connection.
+   */
+  private close(c: Conn, reason: CloseReason, ts: number, forget: boolean): void {
+    if (c.closed) return;
+    c.closed = true;
+    this.open.remove(c);
+    this.drain(c, 0, c.h0, ts);
+    this.drain(c, 1, c.h1, ts);
+    if (reason === "fin") this.st.closedFin++;
+    else if (reason === "rst") this.st.closedRst++;
+    else if (reason === "idle") this.st.closedIdle++;
+    const handler = c.handler;
+    c.handler = null;
+    if (forget) this.unhash(c);
+    else {
+      c.lastTs = ts;
+      this.lingering.push(c);
+    }
+    handler?.close(reason, ts);
+  }
+
+  private drain(c: Conn, dir: Direction, half: Half, ts: number): void {
+    while (half.held.length > 0) this.skipHole(c, dir, half, ts, false);
+    if (half.finSeen && half.finOff > half.next && c.handler !== null) {
+      const n = half.finOff - half.next;
+      half.advance(half.finOff);
+      this.anomalies.anomaly("tcp.gap", LAYER, c.info.flow, "bytes never seen before the connection ended");
+      this.gap(c, dir, n, ts);
+    }
+  }
+
+  private removeLingering(c: Conn): void {
+    this.lingering.remove(c);
+    this.unhash(c);
+  }
+
+  private unhash(c: Conn): void {
+    let h = this.table.get(c.key) ?? null;
+    if (h === c) {
+      if (c.hashNext === null) this.table.delete(c.key);
+      else this.table.set(c.key, c.hashNext);
+    } else {
+      while (h !== null && h.hashNext !== c) h = h.hashNext;
+      if (h !== null) h.hashNext = c.hashNext;
+    }
+    c.hashNext = null;
+  }
+
+  private bad(detail: string): void {
+    this.st.badPackets++;
+    this.anomalies.anomaly("tcp.bad-packet-struct", LAYER, "", detail);
+  }
+}
+
+/** Lexicographic comparison of two addresses given as 32-bit words. */
+function cmpAddr(
+  a0: number,
+  a1: number,
+  a2: number,
+  a3: number,
+  b0: number,
+  b1: number,
+  b2: number,
+  b3: number,
+): number {
+  if (a0 !== b0) return a0 < b0 ? -1 : 1;
+  if (a1 !== b1) return a1 < b1 ? -1 : 1;
+  if (a2 !== b2) return a2 < b2 ? -1 : 1;
+  if (a3 !== b3) return a3 < b3 ? -1 : 1;
+  return 0;
+}
