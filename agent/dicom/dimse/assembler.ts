@@ -1,0 +1,261 @@
+/**
+ * DIMSE message assembly for one direction of one association (PS3.7 §6.3, §9.3 and Annex E; PS3.8
+ * §9.3.5.1 and Annex E). The Upper Layer framer hands over PDVs; each carries a message control header
+ * whose bit 0 says command (1) or data set (0) and bit 1 says last fragment:
+ *
+ *   PDV item (PS3.8 §9.3.5.1)                 message control header (PS3.8 Annex E.2)
+ *   +---------+----+-----+----------------+   bit 7..2: 0
+ *   | length  | pc | mch | value ...      |   bit 1: 1 = last fragment of the command or data set
+ *   | 4 bytes | id |     |                |   bit 0: 1 = command information, 0 = data set
+ *   +---------+----+-----+----------------+
+ *
+ * A message is one command set, optionally followed by one data set on the same presentation context
+ * (PS3.7 §6.3.1). The command set is small: it is collected (capped) and decoded here. The data set may
+ * be hundreds of megabytes: its bytes stream to the DatasetWalker, which reads only the equipment
+ * attributes at its head; the rest is counted and passed over, never copied.
+ *
+ * Events: ctx.events.message(...) is emitted once per message when it is complete, i.e. when the last
+ * command fragment is decoded and the command says no data set follows, or else when the last data set
+ * fragment has arrived. A message whose data set is cut short (a new command, a presentation context
+ * mismatch, reset after a gap) is still emitted at that point, because its command set was complete.
+ * ctx.events.equipment(...) follows right after the message event when the walker found any equipment
+ * attribute in the data set (also for a cut data set: what was read is valid).
+ */
+import type { DimseMessageRecord } from "../../report/types.js";
+import type { DimseContext, EquipmentAttributes, PdvConsumer } from "../types.js";
+import { DatasetWalker } from "../dataset/walker.js";
+import { decodeCommandSet, type CommandDecodeResult } from "./command.js";
+
+export interface DimseAssemblerLimits {
+  /** Bytes of one command set kept; a command set is a few hundred bytes in practice (PS3.7 §E.1). */
+  commandCap: number;
+}
+
+export const DEFAULT_DIMSE_LIMITS: DimseAssemblerLimits = { commandCap: 64 * 1024 };
+
+/** What the current PDV's bytes are used for. */
+const M_NONE = 0; // between PDVs
+const M_COMMAND = 1; // collecting a command fragment
+const M_DATA = 2; // streaming a data set fragment to the walker
+const M_DISCARD = 3; // a PDV we cannot use (reported at pdvBegin): its bytes are passed over
+
+export class DimseAssembler implements PdvConsumer {
+  private readonly limits: DimseAssemblerLimits;
+  private readonly walker: DatasetWalker;
+
+  /** Current PDV. */
+  private mode = M_NONE;
+  private pdvPcId = 0;
+  private pdvIsLast = false;
+  private pdvTs = 0;
+  private pdvLength = 0;
+  private pdvSeen = 0;
+
+  /** Command set being collected (grown on demand up to commandCap). */
+  private cmdBuf: Buffer | null = null;
+  private cmdLen = 0;
+  private cmdActive = false;
+  private cmdOverflow = false;
+  private cmdPcId = 0;
+  /** Set when the whole command arrived in one slice and was decoded in place (no copy). */
+  private cmdDecodedInPlace: CommandDecodeResult | null = null;
+
+  /** Message whose data set is awaited or streaming. */
+  private pending: DimseMessageRecord | null = null;
+  private pendingPcId = 0;
+  private pendingTs = 0;
+  private datasetStarted = false;
+
+  constructor(
+    private readonly ctx: DimseContext,
+    limits: Partial<DimseAssemblerLimits> = {},
+  ) {
+    this.limits = { ...DEFAULT_DIMSE_LIMITS, ...limits };
+    this.walker = new DatasetWalker(ctx.anomalies, ctx.counters);
+  }
+
+  pdvBegin(pcId: number, isCommand: boolean, isLast: boolean, valueLength: number, tsMicros: number): void {
+    this.pdvPcId = pcId;
+    this.pdvIsLast = isLast;
+    this.pdvTs = tsMicros;
+    this.pdvLength = valueLength;
+    this.pdvSeen = 0;
+    this.cmdDecodedInPlace = null;
+    if (isCommand) {
+      if (this.pending !== null) {
+        // PS3.7 §6.3.1: a data set follows its command set; a new command before the data set ended
+        // means fragments were lost or the peer interleaves messages (not allowed within one direction).
+        this.anomaly(
+          this.datasetStarted ? "dimse.command-inside-dataset" : "dimse.missing-dataset",
+          this.datasetStarted
+            ? "command PDV before the data set ended"
+            : "command PDV where a data set was announced",
+        );
+        this.finishPending(false);
+      }
+      if (this.cmdActive && pcId !== this.cmdPcId) {
+        this.anomaly(
+          "dimse.pc-id-mismatch",
+          `command fragment on context ${pcId}, command began on ${this.cmdPcId}`,
+        );
+        this.dropCommand();
+      }
+      if (!this.cmdActive) {
+        this.cmdActive = true;
+        this.cmdPcId = pcId;
+        this.cmdLen = 0;
+        this.cmdOverflow = false;
+      }
+      this.mode = M_COMMAND;
+      return;
+    }
+    if (this.cmdActive) {
+      this.anomaly("dimse.data-inside-command", "data set PDV before the last command fragment");
+      this.dropCommand();
+      this.mode = M_DISCARD;
+      return;
+    }
+    if (this.pending === null) {
+      this.anomaly("dimse.data-without-command", "data set PDV without a preceding command set");
+      this.mode = M_DISCARD;
+      return;
+    }
+    if (pcId !== this.pendingPcId) {
+      this.anomaly(
+        "dimse.pc-id-mismatch",
+        `data set fragment on context ${pcId}, command on ${this.pendingPcId}`,
+      );
+      this.mode = M_DISCARD;
+      return;
+    }
+    if (!this.datasetStarted) {
+      this.datasetStarted = true;
+      this.walker.begin(this.ctx.lookup.transferSyntax(pcId), this.ctx.flow);
+    }
+    this.mode = M_DATA;
+  }
+
+  pdvData(buf: Buffer, start: number, end: number): void {
+    if (end <= start) return;
+    const first = this.pdvSeen === 0;
+    this.pdvSeen += end - start;
+    switch (this.mode) {
+      case M_DATA:
+        if (!this.walker.finished) this.walker.push(buf, start, end);
+        else this.walker.tailSkipped += end - start;
+        return;
+      case M_COMMAND:
+        if (first && this.cmdLen === 0 && this.pdvIsLast && end - start === this.pdvLength) {
+          // The whole command set is in one slice (the usual case): decode it in place, no copy.
+          this.cmdDecodedInPlace = decodeCommandSet(buf, start, end);
+          return;
+        }
+        this.appendCommand(buf, start, end);
+        return;
+      default:
+        return;
+    }
+  }
+
+  pdvEnd(): void {
+    const mode = this.mode;
+    this.mode = M_NONE;
+    if (mode === M_COMMAND) {
+      if (!this.pdvIsLast) return;
+      let decoded = this.cmdDecodedInPlace;
+      this.cmdDecodedInPlace = null;
+      const overflow = this.cmdOverflow;
+      const buf = this.cmdBuf;
+      const len = this.cmdLen;
+      this.cmdActive = false;
+      this.cmdLen = 0;
+      this.cmdOverflow = false;
+      if (overflow) return; // reported when the cap was crossed
+      if (decoded === null) decoded = decodeCommandSet(buf ?? Buffer.alloc(0), 0, len);
+      this.onCommand(decoded);
+      return;
+    }
+    if (mode === M_DATA && this.pdvIsLast) this.finishPending(true);
+  }
+
+  reset(reason: string): void {
+    // The command set of a pending message was complete, so the message is still reported.
+    if (this.pending !== null) this.finishPending(false);
+    this.dropCommand();
+    this.mode = M_NONE;
+    this.cmdDecodedInPlace = null;
+    void reason;
+  }
+
+  private appendCommand(buf: Buffer, start: number, end: number): void {
+    if (this.cmdOverflow) return;
+    const n = end - start;
+    const need = this.cmdLen + n;
+    if (need > this.limits.commandCap) {
+      this.cmdOverflow = true;
+      this.anomaly("dimse.command-too-large", `command set longer than ${this.limits.commandCap} bytes`);
+      return;
+    }
+    let b = this.cmdBuf;
+    if (b === null || b.length < need) {
+      let size = b === null ? 512 : b.length;
+      while (size < need) size *= 2;
+      const grown = Buffer.alloc(Math.min(size, this.limits.commandCap));
+      if (b !== null && this.cmdLen > 0) b.copy(grown, 0, 0, this.cmdLen);
+      b = grown;
+      this.cmdBuf = b;
+    }
+    buf.copy(b, this.cmdLen, start, end);
+    this.counters.bytesCopied += n;
+    this.cmdLen = need;
+  }
+
+  private get counters(): DimseContext["counters"] {
+    return this.ctx.counters;
+  }
+
+  private dropCommand(): void {
+    this.cmdActive = false;
+    this.cmdLen = 0;
+    this.cmdOverflow = false;
+  }
+
+  private onCommand(d: CommandDecodeResult): void {
+    if (d.anomaly !== null) this.anomaly(d.anomaly, d.anomalyDetail);
+    const rec = d.record;
+    if (rec === null) return;
+    if (d.unknownCommandField) this.anomaly("dimse.unknown-command-field", `command field ${rec.command}`);
+    if (d.dataSetType === null) {
+      this.anomaly("dimse.missing-data-set-type", "no Command Data Set Type (0000,0800)");
+    }
+    const hasDataset = d.dataSetType !== null && d.dataSetType !== NO_DATA_SET;
+    if (!hasDataset) {
+      this.ctx.events.message(rec, this.cmdPcId, false, this.pdvTs);
+      return;
+    }
+    this.pending = rec;
+    this.pendingPcId = this.cmdPcId;
+    this.pendingTs = this.pdvTs;
+    this.datasetStarted = false;
+  }
+
+  /** Emit the pending message (and any equipment found); `complete` when its last data fragment came. */
+  private finishPending(complete: boolean): void {
+    const rec = this.pending;
+    if (rec === null) return;
+    this.pending = null;
+    let attrs: EquipmentAttributes | null = null;
+    if (this.datasetStarted) attrs = complete ? this.walker.end() : this.walker.abandon();
+    this.datasetStarted = false;
+    const pcId = this.pendingPcId;
+    this.ctx.events.message(rec, pcId, true, this.pendingTs);
+    if (attrs !== null) this.ctx.events.equipment(attrs, rec, pcId, complete ? this.pdvTs : this.pendingTs);
+  }
+
+  private anomaly(code: string, detail: string): void {
+    this.ctx.anomalies.anomaly(code, "dimse", this.ctx.flow, detail);
+  }
+}
+
+/** Command Data Set Type value meaning "no data set" (PS3.7 §E.1, Table E.1-1). */
+const NO_DATA_SET = 0x0101;
