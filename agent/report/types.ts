@@ -48,6 +48,15 @@ export interface DimseMessageRecord {
   /** DIMSE status (responses), else null. */
   status: number | null;
   moveDestination: string | null;
+  /** Priority (0000,0700) of requests that carry one: 0 medium, 1 high, 2 low. */
+  priority: number | null;
+  /** Sub-operation counts of C-GET/C-MOVE responses (PS3.7 §9.3.3.2, §9.3.4.2), else null. */
+  subOperations: {
+    remaining: number | null;
+    completed: number | null;
+    failed: number | null;
+    warning: number | null;
+  } | null;
 }
 
 export type AssociationOutcome = "accepted" | "rejected" | "aborted" | "incomplete";

@@ -237,6 +237,8 @@ export function decodeCommandSet(buf: Buffer, start: number, end: number): Comma
     // Status belongs to responses (PS3.7 §9.1.1.1.9); a request carrying one is not reported as such.
     status: isResponse ? status : null,
     moveDestination,
+    priority: r.priority,
+    subOperations: r.subOperations,
   };
   return r;
 }

@@ -106,6 +106,8 @@ const NULL_RECORD: DimseMessageRecord = {
   sopInstanceUid: null,
   status: null,
   moveDestination: null,
+  priority: null,
+  subOperations: null,
 };
 
 const CASES: Array<[string, Parameters<typeof command>[0], Partial<DimseMessageRecord>]> = [
@@ -118,7 +120,7 @@ const CASES: Array<[string, Parameters<typeof command>[0], Partial<DimseMessageR
       affectedSopInstance: INSTANCE,
       priority: 0,
     },
-    { messageId: 7, sopClassUid: CT, sopInstanceUid: INSTANCE },
+    { messageId: 7, sopClassUid: CT, sopInstanceUid: INSTANCE, priority: 0 },
   ],
   [
     "C-STORE-RSP",
@@ -139,7 +141,11 @@ const CASES: Array<[string, Parameters<typeof command>[0], Partial<DimseMessageR
   [
     "C-GET-RSP",
     { field: CommandField.C_GET_RSP, respondedTo: 1, status: 0xff00, subOperations: [3, 1, 0, 0] },
-    { messageIdBeingRespondedTo: 1, status: 0xff00 },
+    {
+      messageIdBeingRespondedTo: 1,
+      status: 0xff00,
+      subOperations: { remaining: 3, completed: 1, failed: 0, warning: 0 },
+    },
   ],
   [
     "C-FIND-RQ",
@@ -149,7 +155,7 @@ const CASES: Array<[string, Parameters<typeof command>[0], Partial<DimseMessageR
       affectedSopClass: "1.2.840.10008.5.1.4.1.2.1.1",
       priority: 2,
     },
-    { messageId: 2, sopClassUid: "1.2.840.10008.5.1.4.1.2.1.1" },
+    { messageId: 2, sopClassUid: "1.2.840.10008.5.1.4.1.2.1.1", priority: 2 },
   ],
   [
     "C-FIND-RSP",
