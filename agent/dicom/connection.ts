@@ -1,0 +1,482 @@
+/**
+ * The DICOM handler of one TCP connection: finds DICOM by content (any port), frames PDUs in both
+ * directions (ul/framer.ts), keeps the association state of PS3.8 §7.1 (request, accept/reject, release,
+ * abort; several associations in turn on one connection), hands PDVs to the DIMSE layer, and emits
+ * observations: "association" when one ends, "dimse" per message, "equipment" per dataset that names it.
+ *
+ * Roles: the A-ASSOCIATE-RQ sender is the requestor (PS3.8 §9.1.1: the requestor opens the TCP
+ * connection). When a connection was picked up mid-stream, the reassembler's client guess is replaced by
+ * what the PDUs show.
+ */
+import type { AnomalySink } from "../util/anomaly.js";
+import { isoFromMicros } from "../util/time.js";
+import type { CloseReason, ConnectionInfo, Direction, Endpoint, StreamHandler } from "../reassembly/types.js";
+import type { ObservationSink } from "../observations/types.js";
+import type {
+  AssociationRecord,
+  DimseMessageRecord,
+  ImplementationInfo,
+  PresentationContextRecord,
+  PresentationContextResult,
+} from "../report/types.js";
+import type {
+  DicomStats,
+  DimseContext,
+  DimseEvents,
+  EquipmentAttributes,
+  PdvConsumer,
+  PresentationContextLookup,
+} from "./types.js";
+import type { Counters } from "../util/anomaly.js";
+import { PduFramer, type PduSink } from "./ul/framer.js";
+import {
+  decodeAbort,
+  decodeAssociatePdu,
+  decodeAssociateRj,
+  decodeRelease,
+  PDU_ABORT,
+  PDU_ASSOCIATE_AC,
+  PDU_ASSOCIATE_RJ,
+  PDU_ASSOCIATE_RQ,
+  PDU_RELEASE_RP,
+  PDU_RELEASE_RQ,
+  type AssociatePdu,
+  type UlIssues,
+  type UserInformation,
+} from "./ul/pdu.js";
+
+export interface DicomConnectionContext {
+  observations: ObservationSink;
+  anomalies: AnomalySink;
+  counters: Counters;
+  stats: DicomStats;
+  /** Makes the DIMSE layer's consumer of one direction of one association. */
+  pdvConsumer: (ctx: DimseContext) => PdvConsumer;
+}
+
+/** Ports where DICOM is expected (DESIGN.md §1); something else there is worth one anomaly. */
+const DICOM_PORTS: readonly number[] = [104, 11112, 4242];
+/** Messages listed per association record; the rest are counted (stats) and reported once. */
+export const MAX_MESSAGES_PER_ASSOCIATION = 100_000;
+
+/** PS3.8 §9.3.3.2 Result/Reason of a presentation context, by value. */
+const RESULT_NAMES: readonly PresentationContextResult[] = [
+  "acceptance",
+  "user-rejection",
+  "no-reason",
+  "abstract-syntax-not-supported",
+  "transfer-syntaxes-not-supported",
+];
+
+const UNKNOWN = 0;
+const DICOM = 1;
+const NOT_DICOM = 2;
+
+export function formatEndpoint(e: Endpoint): string {
+  return e.ip.includes(":") ? `[${e.ip}]:${e.port}` : `${e.ip}:${e.port}`;
+}
+
+function implementation(ui: UserInformation | null): ImplementationInfo | null {
+  if (ui === null) return null;
+  return {
+    implementationClassUid: ui.implementationClassUid,
+    implementationVersionName: ui.implementationVersionName,
+    maxPduLength: ui.maxLength,
+  };
+}
+
+/** One association: the report record plus what the DIMSE layer needs (PresentationContextLookup). */
+class Association implements PresentationContextLookup {
+  /** Presentation contexts by ID (1..255), for the DIMSE layer's per-PDV lookups. */
+  readonly byId: (PresentationContextRecord | undefined)[] = new Array<PresentationContextRecord | undefined>(
+    256,
+  );
+  readonly consumers: [PdvConsumer | null, PdvConsumer | null] = [null, null];
+  droppedMessages = 0;
+  acceptorSeen = false;
+
+  constructor(
+    readonly record: AssociationRecord,
+    readonly midStream: boolean,
+    /** TCP direction (of ConnectionInfo) in which the requestor sends. */
+    readonly requestorDir: Direction,
+  ) {}
+
+  transferSyntax(pcId: number): string | null {
+    return this.byId[pcId]?.transferSyntax ?? null;
+  }
+
+  abstractSyntax(pcId: number): string | null {
+    return this.byId[pcId]?.abstractSyntax ?? null;
+  }
+}
+
+/** DIMSE events of one direction of one association, routed back to the connection. */
+class AssociationEvents implements DimseEvents {
+  constructor(
+    private readonly conn: DicomConnection,
+    private readonly assoc: Association,
+    private readonly dir: Direction,
+  ) {}
+
+  message(msg: DimseMessageRecord, _pcId: number, _hasDataset: boolean, tsMicros: number): void {
+    this.conn.onMessage(this.assoc, this.dir, msg, tsMicros);
+  }
+
+  equipment(attrs: EquipmentAttributes, msg: DimseMessageRecord, _pcId: number, tsMicros: number): void {
+    this.conn.onEquipment(this.assoc, this.dir, attrs, msg, tsMicros);
+  }
+}
+
+/** The framer's sink for one TCP direction; also the decoders' issue sink. */
+class Side implements PduSink, UlIssues {
+  constructor(
+    private readonly conn: DicomConnection,
+    private readonly dir: Direction,
+  ) {}
+
+  pdu(type: number, buf: Buffer, start: number, end: number, tsMicros: number): void {
+    this.conn.onPdu(this.dir, type, buf, start, end, tsMicros, this);
+  }
+
+  pdata(tsMicros: number): PdvConsumer {
+    return this.conn.onPData(this.dir, tsMicros);
+  }
+
+  synced(): void {
+    this.conn.onSynced();
+  }
+
+  notDicom(atStart: boolean): boolean {
+    return this.conn.onNotDicom(this.dir, atStart);
+  }
+
+  anomaly(code: string, detail: string): void {
+    this.conn.anomaly(code, detail);
+  }
+
+  issue(code: string, detail: string): void {
+    this.conn.anomaly(code, detail);
+  }
+}
+
+export class DicomConnection implements StreamHandler {
+  private status = UNKNOWN;
+  private readonly framers: [PduFramer, PduFramer];
+  /** TCP direction of the requestor: the reassembler's guess until an association PDU tells. */
+  private requestorDir: Direction = 0;
+  private assoc: Association | null = null;
+  private anyAssociation = false;
+  private closed = false;
+  private ts = 0;
+
+  constructor(
+    readonly info: ConnectionInfo,
+    private readonly ctx: DicomConnectionContext,
+  ) {
+    this.framers = [
+      new PduFramer(new Side(this, 0), ctx.counters, info.handshakeSeen),
+      new PduFramer(new Side(this, 1), ctx.counters, info.handshakeSeen),
+    ];
+  }
+
+  /** True once either direction was recognised as DICOM. */
+  get isDicom(): boolean {
+    return this.status === DICOM;
+  }
+
+  /** True once the connection was judged not to carry DICOM (its data is then ignored). */
+  get isNotDicom(): boolean {
+    return this.status === NOT_DICOM;
+  }
+
+  data(dir: Direction, buf: Buffer, start: number, end: number, tsMicros: number): void {
+    if (this.status === NOT_DICOM || this.closed) return;
+    this.ts = tsMicros;
+    this.framers[dir].data(buf, start, end, tsMicros);
+  }
+
+  gap(dir: Direction, length: number, tsMicros: number): void {
+    if (this.status === NOT_DICOM || this.closed) return;
+    this.ts = tsMicros;
+    this.framers[dir].gap(length, tsMicros);
+  }
+
+  close(_reason: CloseReason, tsMicros: number): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.ts = tsMicros;
+    // An association still open at the end is reported as it stands: "incomplete" when never answered,
+    // "accepted" when it was accepted but neither released nor aborted in what was seen.
+    if (this.assoc !== null) this.endAssociation(this.assoc, tsMicros);
+  }
+
+  /** A malformed-input report of the Upper Layer on this flow. */
+  anomaly(code: string, detail: string): void {
+    this.ctx.anomalies.anomaly(code, "ul", this.info.flow, detail);
+  }
+
+  private endpoint(dir: Direction): Endpoint {
+    return dir === 0 ? this.info.client : this.info.server;
+  }
+
+  // ---- framer callbacks ----
+
+  onSynced(): void {
+    if (this.status !== UNKNOWN) return;
+    this.status = DICOM;
+    this.ctx.stats.dicomFlows++;
+  }
+
+  onNotDicom(dir: Direction, atStart: boolean): boolean {
+    if (this.status === DICOM) {
+      if (atStart) this.anomaly("ul.invalid-pdu-header", `direction ${dir} does not start with a PDU header`);
+      return false;
+    }
+    const other = this.framers[dir === 0 ? 1 : 0];
+    if (atStart || other.isDead) {
+      this.status = NOT_DICOM;
+      this.framers[0].kill();
+      this.framers[1].kill();
+      const port = DICOM_PORTS.includes(this.info.server.port)
+        ? this.info.server.port
+        : DICOM_PORTS.includes(this.info.client.port)
+          ? this.info.client.port
+          : 0;
+      if (port !== 0)
+        this.anomaly("ul.not-dicom-on-dicom-port", `port ${port} carries something other than DICOM`);
+    }
+    return true;
+  }
+
+  onPdu(
+    dir: Direction,
+    type: number,
+    buf: Buffer,
+    start: number,
+    end: number,
+    ts: number,
+    issues: UlIssues,
+  ): void {
+    switch (type) {
+      case PDU_ASSOCIATE_RQ: {
+        const rq = decodeAssociatePdu(buf, start, end, issues);
+        if (rq !== null) this.associateRq(dir, rq, ts);
+        return;
+      }
+      case PDU_ASSOCIATE_AC: {
+        const ac = decodeAssociatePdu(buf, start, end, issues);
+        if (ac !== null) this.associateAc(dir, ac, ts);
+        return;
+      }
+      case PDU_ASSOCIATE_RJ: {
+        const rj = decodeAssociateRj(buf, start, end, issues);
+        if (rj === null) return;
+        const a = this.assoc ?? this.midStreamAssociation(dir === 0 ? 1 : 0, ts);
+        a.record.reject = { result: rj.result, source: rj.source, reason: rj.reason };
+        a.record.outcome = "rejected";
+        this.endAssociation(a, ts);
+        return;
+      }
+      case PDU_RELEASE_RQ:
+        decodeRelease(buf, start, end, issues);
+        return;
+      case PDU_RELEASE_RP: {
+        // PS3.8 §7.2: the A-RELEASE-RP completes the release; with a release collision the second RP
+        // finds no open association and is ignored.
+        if (!decodeRelease(buf, start, end, issues) || this.assoc === null) return;
+        this.assoc.record.released = true;
+        this.endAssociation(this.assoc, ts);
+        return;
+      }
+      case PDU_ABORT: {
+        const ab = decodeAbort(buf, start, end, issues);
+        if (ab === null) return;
+        // An abort after an association ended (e.g. following a release) has nothing left to describe.
+        if (this.assoc === null && this.anyAssociation) return;
+        const a = this.assoc ?? this.midStreamAssociation(this.requestorDir, ts);
+        a.record.abort = { source: ab.source, reason: ab.reason };
+        a.record.outcome = "aborted";
+        this.endAssociation(a, ts);
+        return;
+      }
+    }
+  }
+
+  onPData(dir: Direction, ts: number): PdvConsumer {
+    const a = this.assoc ?? this.midStreamAssociation(this.requestorDir, ts);
+    // P-DATA flows only on an established association (PS3.8 §9.1.4), so the AC must have been missed.
+    if (a.record.outcome === "incomplete") a.record.outcome = "accepted";
+    let c = a.consumers[dir];
+    if (c === null) {
+      c = this.ctx.pdvConsumer({
+        flow: this.info.flow,
+        lookup: a,
+        events: new AssociationEvents(this, a, dir),
+        anomalies: this.ctx.anomalies,
+        counters: this.ctx.counters,
+      });
+      a.consumers[dir] = c;
+    }
+    return c;
+  }
+
+  // ---- DIMSE callbacks ----
+
+  onMessage(a: Association, dir: Direction, msg: DimseMessageRecord, ts: number): void {
+    this.ctx.stats.dimseMessages++;
+    const r = a.record;
+    if (r.messages.length < MAX_MESSAGES_PER_ASSOCIATION) r.messages.push(msg);
+    else a.droppedMessages++;
+    this.ctx.observations.observe({
+      kind: "dimse",
+      tsMicros: ts,
+      client: this.endpoint(a.requestorDir),
+      server: this.endpoint(a.requestorDir === 0 ? 1 : 0),
+      callingAE: r.callingAE,
+      calledAE: r.calledAE,
+      direction: dir === a.requestorDir ? 0 : 1,
+      message: msg,
+    });
+  }
+
+  onEquipment(
+    a: Association,
+    dir: Direction,
+    attrs: EquipmentAttributes,
+    msg: DimseMessageRecord,
+    ts: number,
+  ): void {
+    const fromRequestor = dir === a.requestorDir;
+    this.ctx.observations.observe({
+      kind: "equipment",
+      tsMicros: ts,
+      sender: this.endpoint(dir),
+      receiver: this.endpoint(dir === 0 ? 1 : 0),
+      senderAE: fromRequestor ? a.record.callingAE : a.record.calledAE,
+      receiverAE: fromRequestor ? a.record.calledAE : a.record.callingAE,
+      command: msg.command,
+      sopClassUid: msg.sopClassUid,
+      attributes: attrs,
+    });
+  }
+
+  // ---- association state ----
+
+  private associateRq(dir: Direction, rq: AssociatePdu, ts: number): void {
+    if (this.assoc !== null) {
+      this.anomaly("ul.associate-rq-while-open", "A-ASSOCIATE-RQ before the previous association ended");
+      this.endAssociation(this.assoc, ts);
+    }
+    if (dir !== 0 && this.info.handshakeSeen)
+      this.anomaly("ul.unexpected-direction", "A-ASSOCIATE-RQ sent by the side that accepted TCP");
+    this.requestorDir = dir;
+    const a = this.newAssociation(dir, false, ts);
+    const r = a.record;
+    r.callingAE = rq.callingAE === "" ? null : rq.callingAE;
+    r.calledAE = rq.calledAE === "" ? null : rq.calledAE;
+    r.applicationContext = rq.applicationContext;
+    r.requestor = implementation(rq.userInformation);
+    const ui = rq.userInformation?.userIdentity ?? null;
+    if (ui !== null)
+      r.userIdentity = { type: ui.type, username: ui.username, passcodePresent: ui.passcodePresent };
+    for (const pc of rq.presentationContexts) {
+      if (a.byId[pc.id] !== undefined) {
+        this.anomaly("ul.pc-id-duplicate", `presentation context ID ${pc.id} proposed twice`);
+        continue;
+      }
+      const rec: PresentationContextRecord = {
+        id: pc.id,
+        abstractSyntax: pc.abstractSyntax,
+        transferSyntaxes: pc.transferSyntaxes,
+        result: null,
+        transferSyntax: null,
+      };
+      a.byId[pc.id] = rec;
+      r.presentationContexts.push(rec);
+    }
+  }
+
+  private associateAc(dir: Direction, ac: AssociatePdu, ts: number): void {
+    let a = this.assoc;
+    if (a === null) {
+      // Picked up between RQ and AC: the AC echoes the AE titles of the RQ (PS3.8 §9.3.3).
+      a = this.midStreamAssociation(dir === 0 ? 1 : 0, ts);
+      a.record.callingAE = ac.callingAE === "" ? null : ac.callingAE;
+      a.record.calledAE = ac.calledAE === "" ? null : ac.calledAE;
+      a.record.applicationContext = ac.applicationContext;
+    } else {
+      if (a.acceptorSeen) this.anomaly("ul.duplicate-ac", "second A-ASSOCIATE-AC for one association");
+      if (dir === a.requestorDir)
+        this.anomaly("ul.unexpected-direction", "A-ASSOCIATE-AC sent by the requestor");
+    }
+    a.acceptorSeen = true;
+    const r = a.record;
+    r.acceptor = implementation(ac.userInformation);
+    for (const pc of ac.presentationContexts) {
+      let rec = a.byId[pc.id];
+      if (rec === undefined) {
+        if (!a.midStream)
+          this.anomaly("ul.pc-not-proposed", `A-ASSOCIATE-AC answers unproposed context ${pc.id}`);
+        rec = { id: pc.id, abstractSyntax: null, transferSyntaxes: [], result: null, transferSyntax: null };
+        a.byId[pc.id] = rec;
+        r.presentationContexts.push(rec);
+      }
+      rec.result = pc.result !== null ? (RESULT_NAMES[pc.result] ?? null) : null;
+      // PS3.8 §9.3.3.2: the transfer syntax sub-item is significant only on acceptance.
+      rec.transferSyntax = pc.result === 0 ? (pc.transferSyntaxes[0] ?? null) : null;
+    }
+    r.outcome = "accepted";
+  }
+
+  private newAssociation(requestorDir: Direction, midStream: boolean, ts: number): Association {
+    const iso = isoFromMicros(ts);
+    const record: AssociationRecord = {
+      client: formatEndpoint(this.endpoint(requestorDir)),
+      server: formatEndpoint(this.endpoint(requestorDir === 0 ? 1 : 0)),
+      callingAE: null,
+      calledAE: null,
+      applicationContext: null,
+      requestor: null,
+      acceptor: null,
+      userIdentity: null,
+      presentationContexts: [],
+      outcome: "incomplete",
+      reject: null,
+      abort: null,
+      released: false,
+      messages: [],
+      start: iso,
+      end: iso,
+    };
+    const a = new Association(record, midStream, requestorDir);
+    this.assoc = a;
+    this.anyAssociation = true;
+    this.ctx.stats.associations++;
+    return a;
+  }
+
+  /** An association whose A-ASSOCIATE-RQ was not seen (capture started, or a gap, after it). */
+  private midStreamAssociation(requestorDir: Direction, ts: number): Association {
+    this.requestorDir = requestorDir;
+    return this.newAssociation(requestorDir, true, ts);
+  }
+
+  private endAssociation(a: Association, ts: number): void {
+    if (this.assoc === a) this.assoc = null;
+    a.record.end = isoFromMicros(ts);
+    if (a.droppedMessages > 0)
+      this.anomaly(
+        "ul.messages-capped",
+        `${a.droppedMessages} DIMSE messages beyond ${MAX_MESSAGES_PER_ASSOCIATION} not listed in the association`,
+      );
+    this.ctx.observations.observe({
+      kind: "association",
+      tsMicros: ts,
+      client: this.endpoint(a.requestorDir),
+      server: this.endpoint(a.requestorDir === 0 ? 1 : 0),
+      record: a.record,
+      midStream: a.midStream,
+    });
+  }
+}
