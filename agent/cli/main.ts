@@ -46,8 +46,10 @@ export function parseAnalyzeArgs(argv: string[]): AnalyzeArgs {
     else if (a.startsWith("--json=")) args.json = a.slice(7);
     else if (a === "--config") args.config = value();
     else if (a === "--quiet" || a === "-q") args.quiet = true;
-    else if (a === "--") (args.files.push(...argv.slice(i + 1)), (i = argv.length));
-    else if (a.startsWith("-") && a !== "-") throw new UsageError(`unknown option ${a}`);
+    else if (a === "--") {
+      args.files.push(...argv.slice(i + 1));
+      break;
+    } else if (a.startsWith("-") && a !== "-") throw new UsageError(`unknown option ${a}`);
     else args.files.push(a);
   }
   if (args.files.length === 0) throw new UsageError("analyze needs at least one capture file");

@@ -93,11 +93,14 @@ class Association implements PresentationContextLookup {
   );
   readonly consumers: [PdvConsumer | null, PdvConsumer | null] = [null, null];
   droppedMessages = 0;
+  /** DIMSE messages sent by the requestor so far. */
+  requestorMessages = 0;
   acceptorSeen = false;
 
   constructor(
     readonly record: AssociationRecord,
-    readonly midStream: boolean,
+    /** Cleared when the A-ASSOCIATE-RQ turns up after all (see DicomConnection.lateRequest). */
+    public midStream: boolean,
     /** TCP direction (of ConnectionInfo) in which the requestor sends. */
     readonly requestorDir: Direction,
   ) {}
@@ -325,6 +328,7 @@ export class DicomConnection implements StreamHandler {
 
   onMessage(a: Association, dir: Direction, msg: DimseMessageRecord, ts: number): void {
     this.ctx.stats.dimseMessages++;
+    if (dir === a.requestorDir) a.requestorMessages++;
     const r = a.record;
     if (r.messages.length < MAX_MESSAGES_PER_ASSOCIATION) r.messages.push(msg);
     else a.droppedMessages++;
@@ -364,14 +368,50 @@ export class DicomConnection implements StreamHandler {
   // ---- association state ----
 
   private associateRq(dir: Direction, rq: AssociatePdu, ts: number): void {
-    if (this.assoc !== null) {
+    const open = this.assoc;
+    if (open !== null && this.lateRequest(open, dir, rq)) return;
+    if (open !== null) {
       this.anomaly("ul.associate-rq-while-open", "A-ASSOCIATE-RQ before the previous association ended");
-      this.endAssociation(this.assoc, ts);
+      this.endAssociation(open, ts);
     }
     if (dir !== 0 && this.info.handshakeSeen)
       this.anomaly("ul.unexpected-direction", "A-ASSOCIATE-RQ sent by the side that accepted TCP");
     this.requestorDir = dir;
-    const a = this.newAssociation(dir, false, ts);
+    this.fillRequest(this.newAssociation(dir, false, ts), rq);
+  }
+
+  /**
+   * The two directions of a connection are reassembled independently, so the capture can complete the
+   * A-ASSOCIATE-AC before the A-ASSOCIATE-RQ it answers (a segment of the RQ lost on the tap and
+   * retransmitted, or reordered on the mirror path). An RQ from the requestor's side that matches an
+   * association known only from its AC, with no message yet from the requestor (the acceptor's answers
+   * to requests still in flight on the other direction may already be complete), is that association's
+   * own request (PS3.8 §9.3.3: the AC echoes the RQ's AE titles): merge instead of starting anew.
+   */
+  private lateRequest(a: Association, dir: Direction, rq: AssociatePdu): boolean {
+    const r = a.record;
+    if (!a.midStream || !a.acceptorSeen || a.requestorMessages > 0 || dir !== a.requestorDir) return false;
+    if ((r.callingAE ?? "") !== rq.callingAE || (r.calledAE ?? "") !== rq.calledAE) return false;
+    a.midStream = false;
+    const answered = r.presentationContexts;
+    r.presentationContexts = [];
+    for (const rec of answered) a.byId[rec.id] = undefined;
+    this.fillRequest(a, rq);
+    for (const rec of answered) {
+      const proposed = a.byId[rec.id];
+      if (proposed === undefined) {
+        this.anomaly("ul.pc-not-proposed", `A-ASSOCIATE-AC answers unproposed context ${rec.id}`);
+        a.byId[rec.id] = rec;
+        r.presentationContexts.push(rec);
+      } else {
+        proposed.result = rec.result;
+        proposed.transferSyntax = rec.transferSyntax;
+      }
+    }
+    return true;
+  }
+
+  private fillRequest(a: Association, rq: AssociatePdu): void {
     const r = a.record;
     r.callingAE = rq.callingAE === "" ? null : rq.callingAE;
     r.calledAE = rq.calledAE === "" ? null : rq.calledAE;
