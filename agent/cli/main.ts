@@ -4,6 +4,7 @@
  */
 import { createWriteStream } from "node:fs";
 import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const USAGE = `usage: dicomtap <command> [options]
@@ -17,13 +18,22 @@ commands:
 
 export class UsageError extends Error {}
 
+/** The version in our package.json, found by walking up from the compiled file (dist/ or elsewhere). */
 export function packageVersion(): string {
-  const path = fileURLToPath(new URL("../../../package.json", import.meta.url));
-  try {
-    return (JSON.parse(readFileSync(path, "utf8")) as { version: string }).version;
-  } catch {
-    return "unknown";
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as {
+        name?: string;
+        version?: string;
+      };
+      if (pkg.name === "dicomtap" && typeof pkg.version === "string") return pkg.version;
+    } catch {
+      // not here: keep walking up
+    }
+    dir = dirname(dir);
   }
+  return "unknown";
 }
 
 interface AnalyzeArgs {
