@@ -6,6 +6,7 @@ import { createWriteStream } from "node:fs";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { Report } from "../report/types.js";
 
 const USAGE = `usage: dicomtap <command> [options]
 
@@ -66,18 +67,18 @@ export function parseAnalyzeArgs(argv: string[]): AnalyzeArgs {
   return args;
 }
 
-async function writeOut(target: string, text: string): Promise<void> {
+/** Writes the report to a file or standard output ("-"), streaming, and waits until it is written. */
+async function writeReport(target: string, report: Report): Promise<void> {
+  const { writeReportJson } = await import("../report/write.js");
   if (target === "-") {
-    await new Promise<void>((resolve, reject) =>
-      process.stdout.write(text, (err) => (err ? reject(err) : resolve())),
-    );
+    await writeReportJson(report, process.stdout);
     return;
   }
-  await new Promise<void>((resolve, reject) => {
-    const ws = createWriteStream(target);
-    ws.on("error", reject);
-    ws.end(text, () => resolve());
-  });
+  const ws = createWriteStream(target);
+  const failed = new Promise<never>((_, reject) => ws.once("error", reject));
+  failed.catch(() => undefined); // observed through the races below
+  await Promise.race([writeReportJson(report, ws), failed]);
+  await Promise.race([new Promise<void>((resolve) => ws.end(resolve)), failed]);
 }
 
 async function analyzeCommand(argv: string[]): Promise<number> {
@@ -87,7 +88,7 @@ async function analyzeCommand(argv: string[]): Promise<number> {
   const { formatSummary } = await import("./summary.js");
   const config = args.config !== null ? loadConfig(args.config) : undefined;
   const result = await analyzeFiles(args.files, config ? { config } : {});
-  if (args.json !== null) await writeOut(args.json, JSON.stringify(result.report, null, 2) + "\n");
+  if (args.json !== null) await writeReport(args.json, result.report);
   // With the report on stdout the summary moves to stderr, so `--json -` stays machine-readable.
   if (!args.quiet) {
     const summary = formatSummary(result);

@@ -52,6 +52,11 @@ export interface DicomConnectionContext {
   stats: DicomStats;
   /** Makes the DIMSE layer's consumer of one direction of one association. */
   pdvConsumer: (ctx: DimseContext) => PdvConsumer;
+  /**
+   * Asked before a message is listed in its association record: false when the run's budget of listed
+   * messages is spent (memory stays bounded whatever the capture size). Absent: always list.
+   */
+  keepMessage?: () => boolean;
 }
 
 /** Ports where DICOM is expected (DESIGN.md §1); something else there is worth one anomaly. */
@@ -92,7 +97,6 @@ class Association implements PresentationContextLookup {
     256,
   );
   readonly consumers: [PdvConsumer | null, PdvConsumer | null] = [null, null];
-  droppedMessages = 0;
   /** DIMSE messages sent by the requestor so far. */
   requestorMessages = 0;
   acceptorSeen = false;
@@ -330,8 +334,9 @@ export class DicomConnection implements StreamHandler {
     this.ctx.stats.dimseMessages++;
     if (dir === a.requestorDir) a.requestorMessages++;
     const r = a.record;
-    if (r.messages.length < MAX_MESSAGES_PER_ASSOCIATION) r.messages.push(msg);
-    else a.droppedMessages++;
+    if (r.messages.length < MAX_MESSAGES_PER_ASSOCIATION && (this.ctx.keepMessage?.() ?? true))
+      r.messages.push(msg);
+    else r.messagesOmitted++;
     this.ctx.observations.observe({
       kind: "dimse",
       tsMicros: ts,
@@ -486,6 +491,7 @@ export class DicomConnection implements StreamHandler {
       abort: null,
       released: false,
       messages: [],
+      messagesOmitted: 0,
       start: iso,
       end: iso,
     };
@@ -505,10 +511,10 @@ export class DicomConnection implements StreamHandler {
   private endAssociation(a: Association, ts: number): void {
     if (this.assoc === a) this.assoc = null;
     a.record.end = isoFromMicros(ts);
-    if (a.droppedMessages > 0)
+    if (a.record.messagesOmitted > 0)
       this.anomaly(
         "ul.messages-capped",
-        `${a.droppedMessages} DIMSE messages beyond ${MAX_MESSAGES_PER_ASSOCIATION} not listed in the association`,
+        `${a.record.messagesOmitted} DIMSE messages counted but not listed in the association (list caps)`,
       );
     this.ctx.observations.observe({
       kind: "association",

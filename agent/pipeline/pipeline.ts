@@ -26,6 +26,11 @@ import type { AssociationRecord, ReportStats } from "../report/types.js";
 import { TlsSniffer } from "../tls/sniffer.js";
 import { AnomalyCounter, type AnomalyLayer, type AnomalySink, type Counters } from "../util/anomaly.js";
 
+/** Enough for any imaging room's day; the report of a larger capture lists a prefix and counts the rest. */
+export const DEFAULT_MAX_REPORT_ASSOCIATIONS = 50_000;
+/** About 25 MiB of message records: keeps analyze's peak memory bounded whatever the capture size. */
+export const DEFAULT_MAX_REPORT_MESSAGES = 100_000;
+
 export interface PipelineOptions {
   /** Receives every observation (inventory, findings, the agent's store). */
   observations?: ObservationSink;
@@ -33,9 +38,13 @@ export interface PipelineOptions {
   /**
    * Association records kept for the report. Beyond this many, associations are still counted and
    * observed but not listed (an anomaly says so), so memory stays bounded on endless captures.
+   * The agent, which keeps no report, passes 0.
    */
   maxReportAssociations?: number;
-  /** DIMSE messages kept across all listed associations, for the same reason. */
+  /**
+   * DIMSE messages listed across all associations of the run, for the same reason; the rest are
+   * counted in stats and in each association's messagesOmitted.
+   */
   maxReportMessages?: number;
 }
 
@@ -81,13 +90,14 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
   private readonly associationRecords: AssociationRecord[] = [];
   private readonly maxReportAssociations: number;
   private readonly maxReportMessages: number;
-  private reportMessages = 0;
+  /** Messages listed in association records that are open or kept for the report. */
+  private listedMessages = 0;
   private finished = false;
 
   constructor(opts: PipelineOptions = {}) {
     this.downstream = opts.observations ?? null;
-    this.maxReportAssociations = opts.maxReportAssociations ?? 100_000;
-    this.maxReportMessages = opts.maxReportMessages ?? 1_000_000;
+    this.maxReportAssociations = opts.maxReportAssociations ?? DEFAULT_MAX_REPORT_ASSOCIATIONS;
+    this.maxReportMessages = opts.maxReportMessages ?? DEFAULT_MAX_REPORT_MESSAGES;
     this.reassembler = new TcpReassembler(this, opts.limits ?? {}, {
       anomalies: this,
       counters: this.counters,
@@ -154,6 +164,7 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
       counters: this.counters,
       stats: this.dicomStats,
       pdvConsumer: (ctx: DimseContext) => new DimseAssembler(ctx),
+      keepMessage: this.keepMessage,
     });
     const tls = new TlsSniffer(info, this, { anomalies: this, counters: this.counters });
     return new ConnectionHandlers(dicom, tls);
@@ -191,21 +202,25 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
     if (this.downstream !== null) this.downstream.observe(o);
   }
 
+  private readonly keepMessage = (): boolean => {
+    if (this.listedMessages >= this.maxReportMessages) return false;
+    this.listedMessages++;
+    return true;
+  };
+
   private keepAssociation(o: AssociationObservation): void {
-    const n = o.record.messages.length;
-    if (
-      this.associationRecords.length >= this.maxReportAssociations ||
-      this.reportMessages + n > this.maxReportMessages
-    ) {
-      this.anomalyCounter.anomaly(
-        "report.associations-capped",
-        "ul",
-        "",
-        "report list cap reached; association counted but not listed",
-      );
+    if (this.associationRecords.length >= this.maxReportAssociations) {
+      // Not listed: its messages go back to the budget.
+      this.listedMessages -= o.record.messages.length;
+      if (this.maxReportAssociations > 0)
+        this.anomalyCounter.anomaly(
+          "report.associations-capped",
+          "ul",
+          "",
+          `more than ${this.maxReportAssociations} associations; the rest are counted, not listed`,
+        );
       return;
     }
-    this.reportMessages += n;
     this.associationRecords.push(o.record);
   }
 

@@ -76,6 +76,8 @@ export interface AssociationRecord {
   abort: { source: number; reason: number } | null;
   released: boolean;
   messages: DimseMessageRecord[];
+  /** Messages decoded and counted but not listed, because a list cap was reached (memory bound). */
+  messagesOmitted: number;
   start: string;
   end: string;
 }

@@ -37,6 +37,7 @@ const ASSOCIATION = [
   "abort",
   "released",
   "messages",
+  "messagesOmitted",
   "start",
   "end",
 ];
