@@ -1,0 +1,221 @@
+/**
+ * `dicomtap run` (DESIGN.md §3, issue 4): the agent. Capture (live through tcpdump, or a replayed file)
+ * → pipeline → inventory and findings → store → publisher, plus periodic health. Everything is built and
+ * started here, explicitly, in one place (DESIGN.md §6, principle 7).
+ *
+ * The capture path never waits for the broker: inventory and findings call Store.upsertDevice/
+ * upsertFinding synchronously (one SQLite transaction each) and the publisher drains the outbox on its
+ * own, later, on the event loop.
+ *
+ * Inventory announces a device only when a visible field changes and the findings engine a finding only
+ * when it is new or its key evidence changes, so counts and lastSeen move on without a message. At the
+ * end of a replay and at a clean stop every device and finding is stored once more: what changed since
+ * (counts, lastSeen) is published once, and the published state equals the report `analyze` prints.
+ */
+import { createReadStream } from "node:fs";
+import { LiveCapture } from "../capture/live.js";
+import { readCaptureFile, PcapStreamParser } from "../capture/file.js";
+import type { PacketSink } from "../capture/types.js";
+import type { Config } from "../config/types.js";
+import { Health } from "../health/health.js";
+import { Analysis } from "../pipeline/analyze.js";
+import { Pipeline } from "../pipeline/pipeline.js";
+import { Publisher } from "../publish/publisher.js";
+import { Store } from "../store/store.js";
+
+export interface RunOptions {
+  config: Config;
+  /** A pcap/pcapng file to replay instead of live capture; the agent stops when it is done. */
+  replay?: string;
+  /** "file": as fast as it reads (default); "capture": paced by the packets' timestamps. */
+  replaySpeed?: "file" | "capture";
+  /** The agent's version for status; default "0.0.0". */
+  version?: string;
+  /** Resolves when the agent should stop (live mode); default SIGINT or SIGTERM. */
+  until?: Promise<void>;
+  /** Print-mode output and diagnostics; defaults stdout and stderr. */
+  out?: { write(line: string): unknown };
+  log?: (msg: string) => void;
+  /** After a replay, how long to wait for the outbox to drain before stopping; default 30 s. */
+  drainTimeoutMs?: number;
+  /** Reconnect backoff of the publisher (tests shorten it). */
+  backoff?: { initialMs: number; maxMs: number };
+}
+
+/** How often live mode ticks housekeeping: idle flows, findings that wait for later evidence. */
+const TICK_MS = 1000;
+
+export async function runAgent(opts: RunOptions): Promise<void> {
+  const { config } = opts;
+  const log = opts.log ?? ((m: string) => process.stderr.write(`dicomtap run: ${m}\n`));
+  const store = new Store({
+    path: config.store.path,
+    maxBytes: config.store.maxBytes,
+    site: config.sensor.site,
+    sensor: config.sensor.id,
+  });
+  const analysis = new Analysis(config);
+  analysis.inventory.onChange = (d) => store.upsertDevice(d);
+  analysis.findings.onChange = (f) => store.upsertFinding(f);
+  const pipeline = new Pipeline({ observations: analysis });
+  let live: LiveCapture | null = null;
+
+  const health = new Health({
+    sensor: config.sensor,
+    storePath: config.store.path,
+    counters: () => {
+      const h = live?.health();
+      return {
+        capture: {
+          packets: pipeline.packets,
+          bytes: pipeline.bytes,
+          drops: h ? h.kernelDrops + h.interfaceDrops : 0,
+        },
+        anomalies: pipeline.anomalyCounter.total,
+        outbox: { depth: store.depth(), evicted: store.evicted(), bytes: store.bytes() },
+        publisher: { ...publisher.health() },
+      };
+    },
+  });
+  const publisher: Publisher = new Publisher({
+    store,
+    sensor: config.sensor,
+    broker: config.broker,
+    version: opts.version ?? "0.0.0",
+    health: { intervalMs: config.health.intervalSeconds * 1000, collect: () => health.collect() },
+    log: (event, detail) => log(`publish ${event} ${JSON.stringify(detail)}`),
+    ...(opts.out ? { out: opts.out } : {}),
+    ...(opts.backoff ? { backoff: opts.backoff } : {}),
+  });
+
+  /** Stores the current state of every device and finding; only what changed is enqueued. */
+  const syncAll = (): void => {
+    for (const d of analysis.inventory.devices()) store.upsertDevice(d);
+    for (const f of analysis.findings.findings()) store.upsertFinding(f);
+  };
+
+  publisher.start();
+  try {
+    if (opts.replay !== undefined) {
+      const summary =
+        opts.replaySpeed === "capture"
+          ? await replayPaced(opts.replay, pipeline)
+          : await readCaptureFile(opts.replay, pipeline, { counters: pipeline.counters });
+      if (summary.error !== null) log(`${opts.replay}: ${summary.error.code}: ${summary.error.detail}`);
+      pipeline.finish();
+      analysis.findings.finish(pipeline.nowMicros);
+      syncAll();
+      // Health last, once connected, so the replay's final counters reach the broker (health is QoS 0
+      // and dropped while disconnected).
+      if (config.broker !== null) await waitDrained(store, publisher, opts.drainTimeoutMs ?? 30_000, log);
+      publisher.publishHealth(await health.collect());
+    } else {
+      live = new LiveCapture({
+        interface: config.capture.interface,
+        filter: config.capture.filter,
+        snaplen: config.capture.snaplen,
+        sink: pipeline,
+        counters: pipeline.counters,
+        log,
+      });
+      live.start();
+      const tick = setInterval(() => {
+        // Capture time moves with the wall clock on a live port; idle flows close, waiting rules settle.
+        const nowMicros = Date.now() * 1000;
+        pipeline.expire(nowMicros);
+        analysis.findings.finish(nowMicros);
+      }, TICK_MS);
+      try {
+        await (opts.until ?? signalled());
+      } finally {
+        clearInterval(tick);
+        await live.stop();
+      }
+      pipeline.finish();
+      analysis.findings.finish(pipeline.nowMicros);
+      syncAll();
+    }
+  } finally {
+    await publisher.stop();
+    store.close();
+  }
+}
+
+function signalled(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      process.off("SIGINT", done);
+      process.off("SIGTERM", done);
+      resolve();
+    };
+    process.on("SIGINT", done);
+    process.on("SIGTERM", done);
+  });
+}
+
+async function waitDrained(
+  store: Store,
+  publisher: Publisher,
+  timeoutMs: number,
+  log: (m: string) => void,
+): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (store.depth() > 0 || !publisher.health().connected) {
+    if (Date.now() > end) {
+      log(`outbox not drained after ${timeoutMs} ms: ${store.depth()} messages kept for the next run`);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * Replay at capture speed: packets are released when as much wall time has passed since the first
+ * packet as capture time did. The file is read in small chunks and the stream paused while the chunk's
+ * packets wait, so memory stays bounded; the waiting packets are copies (counted in bytesCopied), since
+ * the parser's views are valid only during its call.
+ */
+async function replayPaced(
+  path: string,
+  pipeline: Pipeline,
+): Promise<{ error: { code: string; detail: string } | null }> {
+  interface Held {
+    buf: Buffer;
+    ts: number;
+    linktype: number;
+    origLen: number;
+  }
+  const queue: Held[] = [];
+  const collect: PacketSink = {
+    packet(buf, start, end, tsMicros, linktype, origLen) {
+      queue.push({ buf: Buffer.from(buf.subarray(start, end)), ts: tsMicros, linktype, origLen });
+      pipeline.counters.bytesCopied += end - start;
+    },
+  };
+  const parser = new PcapStreamParser(collect, { counters: pipeline.counters });
+  let firstTs = -1;
+  let wallStart = 0;
+  const release = async (): Promise<void> => {
+    for (let i = 0; i < queue.length; i++) {
+      const p = queue[i] as Held;
+      if (firstTs < 0) {
+        firstTs = p.ts;
+        wallStart = Date.now();
+      }
+      const due = wallStart + (p.ts - firstTs) / 1000 - Date.now();
+      if (due > 1) await new Promise((r) => setTimeout(r, due));
+      pipeline.packet(p.buf, 0, p.buf.length, p.ts, p.linktype, p.origLen);
+    }
+    queue.length = 0;
+  };
+  const stream = createReadStream(path, { highWaterMark: 64 * 1024 });
+  for await (const chunk of stream) {
+    parser.push(chunk as Buffer);
+    await release();
+    if (parser.error !== null) break;
+  }
+  stream.destroy();
+  const summary = parser.end();
+  await release();
+  return { error: summary.error };
+}

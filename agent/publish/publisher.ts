@@ -1,0 +1,440 @@
+/**
+ * Publishing (DESIGN.md §3 "MQTT"): drains the Store's outbox to the broker over MQTT 5 and mutual TLS.
+ *
+ * Delivery is at-least-once: a row is sent with QoS 1 and deleted from the outbox only in the callback
+ * of its PUBACK with a success reason code (MQTT 5 §3.4.2.1). On every new connection the drain starts
+ * again from the oldest row still in the outbox, so whatever was sent but not acknowledged before a
+ * disconnect, a broker restart or a crash of this process is sent again. Every payload carries a stable
+ * messageId (also the MQTT 5 user property `messageId`) so consumers drop duplicates.
+ *
+ * Order: rows go out in outbox order on one connection at a time (TCP keeps it) with a bounded window
+ * of unacknowledged messages; after a reconnect the resend starts at the oldest unacknowledged row, so
+ * the first arrival of each messageId is in outbox order. A PUBACK carrying an error reason code (e.g.
+ * 0x87 not authorized) drops the connection and retries after the backoff instead of skipping the row,
+ * which would break that order.
+ *
+ * Reconnects: mqtt.js only retries at a fixed `reconnectPeriod`, so it is off (0) and this class makes a
+ * new client after an exponential backoff with jitter (half fixed, half random: many sensors that lost
+ * the same broker do not come back in lock-step, and no retry is immediate). A fresh client per
+ * connection also means mqtt.js's in-memory resend queue is never used: the outbox is the only queue.
+ *
+ * The capture path never waits for the broker: Store.enqueue is a synchronous SQLite insert, and the
+ * drain it triggers runs later on the event loop (setImmediate).
+ *
+ * Without a broker configured the publisher runs in print mode: each outbox row is written once per
+ * run to `out` as one JSON line, and the outbox is kept (nothing is acknowledged).
+ */
+import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
+import type { ConnectionOptions } from "node:tls";
+import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import type { Config } from "../config/types.js";
+import type { Store } from "../store/store.js";
+
+export interface StatusPayload {
+  state: "online" | "offline";
+  version: string;
+  startedAt: string;
+  messageId: string;
+}
+
+export interface PublisherOptions {
+  store: Store;
+  sensor: Config["sensor"];
+  /** null: print mode. */
+  broker: Config["broker"];
+  /** The agent's version, published in status. */
+  version: string;
+  /** First and longest reconnect delay (ms); default 1 s and 60 s. */
+  backoff?: { initialMs: number; maxMs: number };
+  /** Unacknowledged QoS 1 messages allowed in flight; default 32. */
+  window?: number;
+  connectTimeoutMs?: number;
+  keepaliveSeconds?: number;
+  /** Periodic health (QoS 0); the collector builds the payload. */
+  health?: { intervalMs: number; collect: () => Promise<object> };
+  /** Print mode output; default process.stdout. */
+  out?: { write(line: string): unknown };
+  /** Diagnostics (never payloads); default a JSON line on stderr. */
+  log?: (event: string, detail: Record<string, unknown>) => void;
+  random?: () => number;
+}
+
+export interface PublisherHealth {
+  mode: "mqtt" | "print";
+  connected: boolean;
+  inflight: number;
+  published: number;
+  connects: number;
+  healthDropped: number;
+  /** The last connection or publish error (kept after recovery, for diagnosis), and when. */
+  lastError: string | null;
+  lastErrorAt: string | null;
+}
+
+export class Publisher {
+  private readonly o: PublisherOptions;
+  private readonly topicRoot: string;
+  private readonly window: number;
+  private readonly random: () => number;
+  private readonly log: (event: string, detail: Record<string, unknown>) => void;
+  readonly startedAt = new Date().toISOString();
+
+  private client: MqttClient | null = null;
+  /** Generation of the current connection: callbacks of older clients are told apart by it. */
+  private gen = 0;
+  private connected = false;
+  private started = false;
+  private stopped = false;
+  private attempt = 0;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private healthTimer: NodeJS.Timeout | null = null;
+  private drainScheduled = false;
+  /** Last seq sent (or printed) on the current connection. */
+  private cursor = 0;
+  private readonly inflight = new Set<number>();
+  private pendingAcks: number[] = [];
+  /** Set when stop() has finished: the store is no longer touched. */
+  private closed = false;
+  private published = 0;
+  private connects = 0;
+  private healthDropped = 0;
+  private lastErr: string | null = null;
+  private lastErrorAt: string | null = null;
+
+  constructor(opts: PublisherOptions) {
+    this.o = opts;
+    this.topicRoot = `dicomtap/v1/${opts.sensor.site}/${opts.sensor.id}/`;
+    this.window = opts.window ?? 32;
+    this.random = opts.random ?? Math.random;
+    this.log =
+      opts.log ??
+      ((event, detail) =>
+        process.stderr.write(JSON.stringify({ component: "publish", event, ...detail }) + "\n"));
+  }
+
+  start(): void {
+    if (this.started) throw new Error("Publisher already started");
+    this.started = true;
+    this.o.store.onEnqueue(() => this.scheduleDrain());
+    if (this.o.health) {
+      const { intervalMs, collect } = this.o.health;
+      this.healthTimer = setInterval(() => {
+        collect().then(
+          (payload) => this.publishHealth(payload),
+          (e: unknown) => this.log("health-failed", { error: String(e) }),
+        );
+      }, intervalMs);
+      this.healthTimer.unref();
+    }
+    if (this.o.broker === null) {
+      this.print(this.topicRoot + "status", true, 1, this.status("online"));
+      this.scheduleDrain();
+      return;
+    }
+    this.connect();
+  }
+
+  /** Graceful stop: retained offline status (the will is not sent on a clean disconnect), then close. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.healthTimer) clearInterval(this.healthTimer);
+    this.reconnectTimer = this.healthTimer = null;
+    if (this.o.broker === null) {
+      if (this.started) this.print(this.topicRoot + "status", true, 1, this.status("offline"));
+      this.closed = true;
+      return;
+    }
+    const client = this.client;
+    this.client = null;
+    this.gen++;
+    if (!client) {
+      this.flushAcks();
+      this.closed = true;
+      return;
+    }
+    if (this.connected) {
+      this.connected = false;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 2000);
+        const offline = this.status("offline");
+        client.publish(
+          this.topicRoot + "status",
+          JSON.stringify(offline),
+          { qos: 1, retain: true, properties: props(offline) },
+          () => {
+            clearTimeout(t);
+            resolve();
+          },
+        );
+      });
+    }
+    // end(false) lets in-flight messages finish; a broker that stopped answering gets 3 s, then the
+    // socket is dropped (what was not acknowledged stays in the outbox for the next run).
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => client.end(true, {}, () => resolve()), 3000);
+      client.end(false, {}, () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    this.flushAcks();
+    this.closed = true;
+  }
+
+  health(): PublisherHealth {
+    return {
+      mode: this.o.broker === null ? "print" : "mqtt",
+      connected: this.connected,
+      inflight: this.inflight.size,
+      published: this.published,
+      connects: this.connects,
+      healthDropped: this.healthDropped,
+      lastError: this.lastErr,
+      lastErrorAt: this.lastErrorAt,
+    };
+  }
+
+  /** Health is a snapshot: QoS 0, not stored; dropped (and counted) while disconnected. */
+  publishHealth(payload: object): void {
+    const topic = this.topicRoot + "health";
+    if (this.o.broker === null) {
+      this.print(topic, false, 0, payload);
+      return;
+    }
+    if (!this.connected || !this.client) {
+      this.healthDropped++;
+      return;
+    }
+    this.client.publish(topic, JSON.stringify(payload), {
+      qos: 0,
+      retain: false,
+      properties: props(payload),
+    });
+  }
+
+  private fail(message: string): void {
+    this.lastErr = message;
+    this.lastErrorAt = new Date().toISOString();
+  }
+
+  /**
+   * Status of connection number `conn` (0 in print mode). The id names the connection, so a consumer that
+   * drops duplicates still sees online → offline (will) → online across reconnects.
+   */
+  private status(state: "online" | "offline", conn = this.connects): StatusPayload {
+    const { site, id } = this.o.sensor;
+    return {
+      state,
+      version: this.o.version,
+      startedAt: this.startedAt,
+      messageId: `${site}/${id}/status/${this.startedAt}/${conn}/${state}`,
+    };
+  }
+
+  private print(topic: string, retain: boolean, qos: number, payload: unknown): void {
+    const out = this.o.out ?? process.stdout;
+    out.write(JSON.stringify({ topic, qos, retain, payload }) + "\n");
+  }
+
+  private connect(): void {
+    const broker = this.o.broker;
+    if (!broker || this.stopped) return;
+    const gen = ++this.gen;
+    const url = new URL(broker.url);
+    const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+    // The connection this attempt becomes if it succeeds (connects counts successful ones).
+    const will = this.status("offline", this.connects + 1);
+    let tls: Pick<IClientOptions, "ca" | "cert" | "key">;
+    try {
+      // Read at every attempt: a renewed certificate is picked up without a restart.
+      tls = { ca: readFileSync(broker.ca), cert: readFileSync(broker.cert), key: readFileSync(broker.key) };
+    } catch (e) {
+      this.fail(`cannot read TLS files: ${(e as Error).message}`);
+      this.log("tls-files", { error: this.lastErr });
+      this.scheduleReconnect();
+      return;
+    }
+    // mqtt.js hands all its options to tls.connect, so Node's TLS options apply (its types omit them).
+    const options: IClientOptions & Pick<ConnectionOptions, "minVersion" | "servername"> = {
+      protocolVersion: 5,
+      ...tls,
+      // Only the site CA: `ca` replaces Node's default roots, so no public CA can vouch for a broker.
+      rejectUnauthorized: true,
+      minVersion: "TLSv1.2",
+      // Host name checked against the certificate (Node's checkServerIdentity, RFC 6125); SNI only for
+      // names, since RFC 6066 §3 forbids IP literals in SNI.
+      ...(isIP(host) === 0 ? { servername: host } : {}),
+      clientId: `dicomtap-${this.o.sensor.site}-${this.o.sensor.id}`.slice(0, 64),
+      clean: true,
+      reconnectPeriod: 0,
+      connectTimeout: this.o.connectTimeoutMs ?? 15_000,
+      keepalive: this.o.keepaliveSeconds ?? 30,
+      queueQoSZero: false,
+      will: {
+        topic: this.topicRoot + "status",
+        payload: Buffer.from(JSON.stringify(will)),
+        qos: 1,
+        retain: true,
+      },
+    };
+    const client = mqtt.connect(broker.url.replace(/^mqtt:/, "mqtts:"), options);
+    this.client = client;
+    client.on("connect", () => {
+      if (gen !== this.gen) return;
+      this.connected = true;
+      this.connects++;
+      this.inflight.clear();
+      this.cursor = 0;
+      this.log("connected", { url: broker.url });
+      const online = this.status("online");
+      client.publish(this.topicRoot + "status", JSON.stringify(online), {
+        qos: 1,
+        retain: true,
+        properties: props(online),
+      });
+      this.drain();
+    });
+    client.on("error", (e: Error) => {
+      if (gen !== this.gen) return;
+      this.fail(e.message);
+    });
+    client.on("close", () => {
+      if (gen !== this.gen) return;
+      this.lost();
+    });
+  }
+
+  /** The connection is gone (or refused): forget what is in flight, retry after the backoff. */
+  private lost(): void {
+    const client = this.client;
+    this.gen++;
+    this.client = null;
+    if (this.connected) this.log("disconnected", { error: this.lastErr });
+    this.connected = false;
+    this.inflight.clear();
+    client?.end(true);
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.stopped || this.reconnectTimer) return;
+    const { initialMs, maxMs } = this.o.backoff ?? { initialMs: 1000, maxMs: 60_000 };
+    const delay = backoffDelay(this.attempt, initialMs, maxMs, this.random());
+    this.attempt++;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      this.connect();
+    }, delay);
+  }
+
+  private scheduleDrain(): void {
+    if (this.drainScheduled || this.stopped) return;
+    this.drainScheduled = true;
+    setImmediate(() => {
+      this.drainScheduled = false;
+      this.drain();
+    });
+  }
+
+  private drain(): void {
+    if (this.stopped) return;
+    if (this.o.broker === null) {
+      // Print mode: show each row once, keep it in the outbox.
+      for (;;) {
+        const rows = this.o.store.peek(256, this.cursor);
+        if (rows.length === 0) return;
+        for (const row of rows) {
+          this.cursor = row.seq;
+          this.print(row.topic, row.retain, row.qos, JSON.parse(row.payload));
+        }
+      }
+    }
+    const client = this.client;
+    if (!this.connected || !client) return;
+    const gen = this.gen;
+    while (this.inflight.size < this.window) {
+      const rows = this.o.store.peek(this.window - this.inflight.size, this.cursor);
+      if (rows.length === 0) {
+        // Caught up on this connection: it works, so the next loss starts the backoff afresh.
+        if (this.inflight.size === 0) this.attempt = 0;
+        return;
+      }
+      for (const row of rows) {
+        const seq = row.seq;
+        this.cursor = seq;
+        this.inflight.add(seq);
+        client.publish(
+          row.topic,
+          row.payload,
+          {
+            qos: row.qos,
+            retain: row.retain,
+            properties: {
+              userProperties: { messageId: row.messageId },
+              payloadFormatIndicator: true,
+              contentType: "application/json",
+            },
+          },
+          (err) => this.acked(gen, seq, err),
+        );
+      }
+    }
+  }
+
+  private acked(gen: number, seq: number, err: Error | undefined): void {
+    if (err) {
+      if (gen !== this.gen) return;
+      // A PUBACK with an error reason code, or the connection failed under the message: resend it (and
+      // everything after it, in order) on a new connection.
+      this.fail(err.message);
+      this.log("publish-refused", { seq, error: err.message });
+      if (this.client) this.lost();
+      return;
+    }
+    // A success PUBACK is the broker's promise even if it arrived on a connection since replaced.
+    this.queueAck(seq);
+    if (gen !== this.gen) return;
+    // The backoff grows across connections that are accepted but whose publishes are refused, and starts
+    // afresh once the broker takes messages again.
+    this.attempt = 0;
+    this.inflight.delete(seq);
+  }
+
+  /**
+   * PUBACKs that arrive in one burst are committed in one transaction (one fsync instead of one each);
+   * the drain that follows sees the freed window.
+   */
+  private queueAck(seq: number): void {
+    // After stop() the caller may close the store; a late PUBACK then only means a resend next run.
+    if (this.closed) return;
+    this.pendingAcks.push(seq);
+    if (this.pendingAcks.length > 1) return;
+    setImmediate(() => {
+      this.flushAcks();
+      this.scheduleDrain();
+    });
+  }
+
+  private flushAcks(): void {
+    if (this.pendingAcks.length === 0 || this.closed) return;
+    const seqs = this.pendingAcks;
+    this.pendingAcks = [];
+    this.published += this.o.store.ackMany(seqs);
+  }
+}
+
+/**
+ * Delay before reconnect attempt `attempt` (0-based): the exponential cap min(max, initial·2^attempt),
+ * half of it fixed and half random ("equal jitter"), so sensors spread out and none retries at once.
+ */
+export function backoffDelay(attempt: number, initialMs: number, maxMs: number, random01: number): number {
+  const cap = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
+  return Math.round(cap / 2 + random01 * (cap / 2));
+}
+
+function props(payload: object): { userProperties: Record<string, string> } | undefined {
+  const id = (payload as { messageId?: unknown }).messageId;
+  return typeof id === "string" ? { userProperties: { messageId: id } } : undefined;
+}

@@ -1,0 +1,486 @@
+/**
+ * The sensor's local store (DESIGN.md §2 "store"): devices, findings and the outbox of MQTT messages, in
+ * one SQLite database. The outbox is the source of truth for publishing: a row leaves it only when the
+ * broker acknowledged it (Publisher calls ack) or when the size cap evicts it (counted, see below).
+ *
+ * Durability: journal_mode=WAL with synchronous=FULL. In WAL mode, NORMAL survives a crash of the
+ * process but may lose the last commits on power loss or a kernel crash, because the WAL is synced only
+ * at checkpoints. A sensor is a small box on a hospital switch whose plug gets pulled, and a finding
+ * must never be lost, so every commit syncs the WAL. The cost is one fsync per transaction; the store
+ * is written per finding or device change, never per packet, so that cost is small.
+ *
+ * Size cap (`store.maxBytes`): the store counts the bytes of what it holds (payloads, topics, message
+ * ids and JSON of devices and findings, plus a fixed per-row overhead) and, when a write pushes the total
+ * above the cap, evicts outbox rows until it is below 90 % of the cap. Eviction order:
+ *   1. severity rank, lowest first: findings of severity info, then low, then device records, then
+ *      medium, high, critical findings (other messages carry the rank given to enqueue);
+ *   2. within a rank, oldest (lowest seq) first.
+ * Retained messages (device records) never pile up: enqueueing a retained message deletes the older,
+ * unsent rows of the same topic, since the broker would keep only the newest anyway (not counted as
+ * evictions). Every evicted row is counted in a persistent counter, published in health. Devices and
+ * findings tables are bounded by inventory's own caps and are not evicted; the file on disk is larger
+ * than the counted bytes by SQLite's page and index overhead.
+ *
+ * Nothing stored holds patient data: devices and findings come from the report's DeviceRecord and
+ * FindingRecord, which inventory and findings build from device-describing attributes only.
+ */
+import Database from "better-sqlite3";
+import type { DeviceRecord, FindingRecord } from "../report/types.js";
+
+export type Severity = FindingRecord["severity"];
+
+/** Eviction ranks; lower goes first. Device records rank between low and medium findings. */
+export const SEVERITY_RANK: Readonly<Record<Severity | "device", number>> = {
+  info: 0,
+  low: 1,
+  device: 2,
+  medium: 3,
+  high: 4,
+  critical: 5,
+};
+
+export interface StoreOptions {
+  /** Database file; ":memory:" for a throwaway store. */
+  path: string;
+  /** Cap on the bytes the store holds (see the file comment). */
+  maxBytes: number;
+  site: string;
+  sensor: string;
+}
+
+export interface EnqueueOptions {
+  qos: 0 | 1;
+  retain: boolean;
+  /** Eviction rank (SEVERITY_RANK); default that of "medium". */
+  rank?: number;
+  /** Stable id carried in the payload and as an MQTT 5 user property; unique in the outbox. */
+  messageId: string;
+}
+
+export interface OutboxRow {
+  seq: number;
+  messageId: string;
+  topic: string;
+  payload: string;
+  qos: 0 | 1;
+  retain: boolean;
+  rank: number;
+  createdAt: string;
+}
+
+/** Envelope of a `findings` message (schemas/finding.schema.json). */
+export interface FindingMessage {
+  messageId: string;
+  site: string;
+  sensor: string;
+  revision: number;
+  finding: FindingRecord;
+}
+
+/** Envelope of a `devices/{deviceId}` message (schemas/device.schema.json). */
+export interface DeviceMessage {
+  messageId: string;
+  site: string;
+  sensor: string;
+  revision: number;
+  device: DeviceRecord;
+}
+
+/**
+ * A device id as one topic level. Inventory's ids (ip-…, mac-…-IP) never hold MQTT's level separator or
+ * wildcards (MQTT 5 §4.7), but an id is data: anything else would move the message to another topic or
+ * make the PUBLISH invalid, so such characters are percent-encoded.
+ */
+export function topicLevel(id: string): string {
+  if (id === "") return "_";
+  // U+0000 is forbidden in MQTT strings (MQTT 5 §1.5.4).
+  // eslint-disable-next-line no-control-regex
+  return /[/+#\u0000]/.test(id) ? encodeURIComponent(id) : id;
+}
+
+/** Bytes counted per row on top of its text columns: integer columns, row and index entry headers. */
+const ROW_OVERHEAD = 64;
+
+/**
+ * Ordered migrations; migration i brings the schema from version i to i+1. Never edit a released one:
+ * append a new one.
+ */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE devices (
+     id TEXT PRIMARY KEY,
+     json TEXT NOT NULL,
+     updated TEXT NOT NULL,
+     revision INTEGER NOT NULL
+   );
+   CREATE TABLE findings (
+     id TEXT PRIMARY KEY,
+     rule TEXT NOT NULL,
+     severity TEXT NOT NULL,
+     json TEXT NOT NULL,
+     firstSeen TEXT NOT NULL,
+     lastSeen TEXT NOT NULL,
+     count INTEGER NOT NULL,
+     revision INTEGER NOT NULL
+   );
+   CREATE TABLE outbox (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     messageId TEXT NOT NULL UNIQUE,
+     topic TEXT NOT NULL,
+     payload TEXT NOT NULL,
+     qos INTEGER NOT NULL,
+     retain INTEGER NOT NULL,
+     severity INTEGER NOT NULL,
+     createdAt TEXT NOT NULL
+   );
+   CREATE INDEX outbox_eviction ON outbox (severity, seq);
+   CREATE INDEX outbox_topic ON outbox (topic);
+   CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+   INSERT INTO counters (name, value) VALUES ('evicted', 0);`,
+];
+
+/** The schema version this code writes. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+interface RawOutboxRow {
+  seq: number;
+  messageId: string;
+  topic: string;
+  payload: string;
+  qos: number;
+  retain: number;
+  severity: number;
+  createdAt: string;
+}
+
+export class Store {
+  readonly topicRoot: string;
+  private readonly db: Database.Database;
+  private readonly maxBytes: number;
+  private readonly site: string;
+  private readonly sensor: string;
+  /** Bytes counted as held (see the file comment); kept in memory, recomputed at open. */
+  private heldBytes = 0;
+  private evictedCount = 0;
+  private readonly listeners: Array<() => void> = [];
+
+  private readonly stmt: {
+    getDevice: Database.Statement<[string], { json: string; revision: number }>;
+    putDevice: Database.Statement<[string, string, string, number]>;
+    getFinding: Database.Statement<[string], { json: string; revision: number }>;
+    putFinding: Database.Statement<[string, string, string, string, string, string, number, number]>;
+    insertOutbox: Database.Statement<[string, string, string, number, number, number, string]>;
+    supersede: Database.Statement<[string], { seq: number; bytes: number }>;
+    deleteSeq: Database.Statement<[number]>;
+    rowBytes: Database.Statement<[number], { bytes: number }>;
+    peek: Database.Statement<[number, number], RawOutboxRow>;
+    depth: Database.Statement<[], { n: number }>;
+    evictCandidates: Database.Statement<[number], { seq: number; bytes: number }>;
+    setEvicted: Database.Statement<[number]>;
+  };
+
+  constructor(opts: StoreOptions) {
+    this.maxBytes = opts.maxBytes;
+    this.site = opts.site;
+    this.sensor = opts.sensor;
+    this.topicRoot = `dicomtap/v1/${opts.site}/${opts.sensor}/`;
+    this.db = new Database(opts.path);
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma("synchronous = FULL");
+    // Waiting a little for a lock beats failing a write when a second reader (doctor, a test) peeks.
+    this.db.pragma("busy_timeout = 5000");
+    this.migrate();
+
+    const db = this.db;
+    this.stmt = {
+      getDevice: db.prepare("SELECT json, revision FROM devices WHERE id = ?"),
+      putDevice: db.prepare(
+        `INSERT INTO devices (id, json, updated, revision) VALUES (?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET json = excluded.json, updated = excluded.updated,
+           revision = excluded.revision`,
+      ),
+      getFinding: db.prepare("SELECT json, revision FROM findings WHERE id = ?"),
+      putFinding: db.prepare(
+        `INSERT INTO findings (id, rule, severity, json, firstSeen, lastSeen, count, revision)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET rule = excluded.rule, severity = excluded.severity,
+           json = excluded.json, firstSeen = excluded.firstSeen, lastSeen = excluded.lastSeen,
+           count = excluded.count, revision = excluded.revision`,
+      ),
+      insertOutbox: db.prepare(
+        `INSERT INTO outbox (messageId, topic, payload, qos, retain, severity, createdAt)
+         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (messageId) DO NOTHING`,
+      ),
+      supersede: db.prepare(
+        `SELECT seq, length(CAST(payload AS BLOB)) + length(topic) + length(messageId) AS bytes
+         FROM outbox WHERE topic = ? AND retain = 1`,
+      ),
+      deleteSeq: db.prepare("DELETE FROM outbox WHERE seq = ?"),
+      rowBytes: db.prepare(
+        `SELECT length(CAST(payload AS BLOB)) + length(topic) + length(messageId) AS bytes
+         FROM outbox WHERE seq = ?`,
+      ),
+      peek: db.prepare(
+        `SELECT seq, messageId, topic, payload, qos, retain, severity, createdAt
+         FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`,
+      ),
+      depth: db.prepare("SELECT count(*) AS n FROM outbox"),
+      evictCandidates: db.prepare(
+        `SELECT seq, length(CAST(payload AS BLOB)) + length(topic) + length(messageId) AS bytes
+         FROM outbox ORDER BY severity, seq LIMIT ?`,
+      ),
+      setEvicted: db.prepare("UPDATE counters SET value = ? WHERE name = 'evicted'"),
+    };
+    this.heldBytes = this.countHeldBytes();
+    const ev = db.prepare("SELECT value FROM counters WHERE name = 'evicted'").get() as
+      { value: number } | undefined;
+    this.evictedCount = ev?.value ?? 0;
+  }
+
+  /** Applies the migrations this database has not seen, each in its own transaction. */
+  private migrate(): void {
+    this.db.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+    const row = this.db.prepare("SELECT version FROM schema_version").get() as
+      { version: number } | undefined;
+    let version = row?.version ?? 0;
+    if (row === undefined) this.db.prepare("INSERT INTO schema_version (version) VALUES (0)").run();
+    if (version > MIGRATIONS.length) {
+      throw new Error(
+        `store: database schema version ${version} is newer than this agent's ${MIGRATIONS.length}`,
+      );
+    }
+    const setVersion = this.db.prepare("UPDATE schema_version SET version = ?");
+    for (; version < MIGRATIONS.length; version++) {
+      const sql = MIGRATIONS[version] as string;
+      this.db.transaction(() => {
+        this.db.exec(sql);
+        setVersion.run(version + 1);
+      })();
+    }
+  }
+
+  /** The durability settings in force on this connection (see the file comment; shown by doctor). */
+  durability(): { journalMode: string; synchronous: string } {
+    const sync = this.db.pragma("synchronous", { simple: true }) as number;
+    return {
+      journalMode: String(this.db.pragma("journal_mode", { simple: true })),
+      synchronous: ["off", "normal", "full", "extra"][sync] ?? String(sync),
+    };
+  }
+
+  schemaVersion(): number {
+    return (this.db.prepare("SELECT version FROM schema_version").get() as { version: number }).version;
+  }
+
+  private countHeldBytes(): number {
+    const q = (sql: string): number => (this.db.prepare(sql).get() as { b: number | null }).b ?? 0;
+    return (
+      q(`SELECT sum(length(CAST(payload AS BLOB)) + length(topic) + length(messageId) + ${ROW_OVERHEAD}) AS b
+         FROM outbox`) +
+      q(`SELECT sum(length(CAST(json AS BLOB)) + length(id) + ${ROW_OVERHEAD}) AS b FROM devices`) +
+      q(`SELECT sum(length(CAST(json AS BLOB)) + length(id) + ${ROW_OVERHEAD}) AS b FROM findings`)
+    );
+  }
+
+  /** Called (synchronously, after the commit) whenever a row was added to the outbox. */
+  onEnqueue(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  /**
+   * Stores a device record and, when it changed, enqueues its retained `devices/{id}` message in the same
+   * transaction. Returns true when it changed.
+   */
+  upsertDevice(device: DeviceRecord, now = new Date()): boolean {
+    const json = JSON.stringify(device);
+    const changed = this.db.transaction((): boolean => {
+      const old = this.stmt.getDevice.get(device.id);
+      if (old && old.json === json) return false;
+      const revision = (old?.revision ?? 0) + 1;
+      this.stmt.putDevice.run(device.id, json, now.toISOString(), revision);
+      this.heldBytes += old
+        ? Buffer.byteLength(json) - Buffer.byteLength(old.json)
+        : this.rowCost(device.id, json);
+      const messageId = `${this.site}/${this.sensor}/device/${device.id}/${revision}`;
+      const msg: DeviceMessage = { messageId, site: this.site, sensor: this.sensor, revision, device };
+      this.insert(this.topicRoot + "devices/" + topicLevel(device.id), JSON.stringify(msg), {
+        qos: 1,
+        retain: true,
+        rank: SEVERITY_RANK.device,
+        messageId,
+      });
+      return true;
+    })();
+    if (changed) this.notify();
+    return changed;
+  }
+
+  /**
+   * Stores a finding and, when it is new or changed, enqueues one `findings` message (QoS 1) in the same
+   * transaction: the finding and its message are committed together or not at all.
+   */
+  upsertFinding(finding: FindingRecord): boolean {
+    const json = JSON.stringify(finding);
+    const changed = this.db.transaction((): boolean => {
+      const old = this.stmt.getFinding.get(finding.id);
+      if (old && old.json === json) return false;
+      const revision = (old?.revision ?? 0) + 1;
+      this.stmt.putFinding.run(
+        finding.id,
+        finding.rule,
+        finding.severity,
+        json,
+        finding.firstSeen,
+        finding.lastSeen,
+        finding.count,
+        revision,
+      );
+      this.heldBytes += old
+        ? Buffer.byteLength(json) - Buffer.byteLength(old.json)
+        : this.rowCost(finding.id, json);
+      const messageId = `${this.site}/${this.sensor}/finding/${finding.id}/${revision}`;
+      const msg: FindingMessage = { messageId, site: this.site, sensor: this.sensor, revision, finding };
+      this.insert(this.topicRoot + "findings", JSON.stringify(msg), {
+        qos: 1,
+        retain: false,
+        rank: SEVERITY_RANK[finding.severity],
+        messageId,
+      });
+      return true;
+    })();
+    if (changed) this.notify();
+    return changed;
+  }
+
+  /**
+   * Adds one message to the outbox (synchronously: the capture path never waits for the broker). A
+   * messageId already in the outbox is ignored (returns null). Returns the new row's seq.
+   */
+  enqueue(topic: string, payload: string, opts: EnqueueOptions): number | null {
+    const seq = this.db.transaction(() => this.insert(topic, payload, opts))();
+    if (seq !== null) this.notify();
+    return seq;
+  }
+
+  private rowCost(a: string, b: string): number {
+    return Buffer.byteLength(a) + Buffer.byteLength(b) + ROW_OVERHEAD;
+  }
+
+  /** Inside a transaction: supersede older retained rows of the topic, insert, then enforce the cap. */
+  private insert(topic: string, payload: string, opts: EnqueueOptions): number | null {
+    if (opts.retain) {
+      for (const old of this.stmt.supersede.all(topic)) {
+        this.stmt.deleteSeq.run(old.seq);
+        this.heldBytes -= old.bytes + ROW_OVERHEAD;
+      }
+    }
+    const info = this.stmt.insertOutbox.run(
+      opts.messageId,
+      topic,
+      payload,
+      opts.qos,
+      opts.retain ? 1 : 0,
+      opts.rank ?? SEVERITY_RANK.medium,
+      new Date().toISOString(),
+    );
+    if (info.changes === 0) return null;
+    this.heldBytes +=
+      Buffer.byteLength(payload) +
+      Buffer.byteLength(topic) +
+      Buffer.byteLength(opts.messageId) +
+      ROW_OVERHEAD;
+    if (this.heldBytes > this.maxBytes) this.evict();
+    return Number(info.lastInsertRowid);
+  }
+
+  /** Inside a transaction: delete outbox rows in eviction order until below 90 % of the cap. */
+  private evict(): void {
+    const target = Math.floor(this.maxBytes * 0.9);
+    let evicted = 0;
+    while (this.heldBytes > target) {
+      const batch = this.stmt.evictCandidates.all(64);
+      if (batch.length === 0) break; // only devices and findings left: nothing evictable
+      for (const row of batch) {
+        this.stmt.deleteSeq.run(row.seq);
+        this.heldBytes -= row.bytes + ROW_OVERHEAD;
+        evicted++;
+        if (this.heldBytes <= target) break;
+      }
+    }
+    if (evicted > 0) {
+      this.evictedCount += evicted;
+      this.stmt.setEvicted.run(this.evictedCount);
+    }
+  }
+
+  private notify(): void {
+    for (const l of this.listeners) l();
+  }
+
+  /** Up to n outbox rows with seq > afterSeq, oldest first. */
+  peek(n: number, afterSeq = 0): OutboxRow[] {
+    return this.stmt.peek.all(afterSeq, n).map((r) => ({
+      seq: r.seq,
+      messageId: r.messageId,
+      topic: r.topic,
+      payload: r.payload,
+      qos: r.qos === 0 ? 0 : 1,
+      retain: r.retain === 1,
+      rank: r.severity,
+      createdAt: r.createdAt,
+    }));
+  }
+
+  /** The broker acknowledged the row: it leaves the outbox. False when it was already gone. */
+  ack(seq: number): boolean {
+    return this.ackMany([seq]) === 1;
+  }
+
+  /**
+   * Acknowledges several rows in one transaction (one fsync): the publisher batches the PUBACKs that
+   * arrive together. Losing such a batch to a crash only means those rows are sent again (at least
+   * once). Returns how many rows were still there.
+   */
+  ackMany(seqs: readonly number[]): number {
+    return this.db.transaction((): number => {
+      let removed = 0;
+      for (const seq of seqs) {
+        const row = this.stmt.rowBytes.get(seq);
+        if (!row) continue;
+        this.stmt.deleteSeq.run(seq);
+        this.heldBytes -= row.bytes + ROW_OVERHEAD;
+        removed++;
+      }
+      return removed;
+    })();
+  }
+
+  depth(): number {
+    return this.stmt.depth.get()?.n ?? 0;
+  }
+
+  /** Outbox rows evicted by the size cap since the store was created (persistent). */
+  evicted(): number {
+    return this.evictedCount;
+  }
+
+  /** Bytes counted against the cap. */
+  bytes(): number {
+    return this.heldBytes;
+  }
+
+  devices(): DeviceRecord[] {
+    return (this.db.prepare("SELECT json FROM devices ORDER BY id").all() as { json: string }[]).map(
+      (r) => JSON.parse(r.json) as DeviceRecord,
+    );
+  }
+
+  findings(): FindingRecord[] {
+    return (this.db.prepare("SELECT json FROM findings ORDER BY id").all() as { json: string }[]).map(
+      (r) => JSON.parse(r.json) as FindingRecord,
+    );
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

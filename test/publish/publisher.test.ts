@@ -1,0 +1,245 @@
+// Publisher + Store against a real mosquitto over mutual TLS (certificates made by the pki/ scripts).
+import test from "ava";
+import { join } from "node:path";
+import { Publisher, backoffDelay } from "../../agent/publish/publisher.js";
+import { Store } from "../../agent/store/store.js";
+import { Health } from "../../agent/health/health.js";
+import type { Config } from "../../agent/config/types.js";
+import { Mosquitto, SitePki, removeDir, tempDir, type ClientPki } from "../helpers/mosquitto.js";
+import { device, finding } from "../store/records.js";
+import { Collector, until } from "./console.js";
+import { schemaErrors } from "./schemas.js";
+
+const SENSOR = { id: "ct-room-1", site: "st-marys" };
+let dir = "";
+let pki: SitePki;
+let broker: Mosquitto;
+let sensorPki: ClientPki;
+let n = 0;
+
+test.before(async () => {
+  dir = tempDir("dicomtap-publish-");
+  pki = await SitePki.create(join(dir, "pki"));
+  sensorPki = await pki.sensor(SENSOR.id);
+  broker = await Mosquitto.start({ pki });
+});
+
+test.after.always(async () => {
+  await broker?.stop();
+  removeDir(dir);
+});
+
+function brokerConfig(): NonNullable<Config["broker"]> {
+  return { url: broker.url(), ca: pki.ca, cert: sensorPki.cert, key: sensorPki.key };
+}
+
+function newStore(sensor = SENSOR, maxBytes = 64 << 20): Store {
+  return new Store({ path: join(dir, `store-${n++}.db`), maxBytes, site: sensor.site, sensor: sensor.id });
+}
+
+function quietLog(): (e: string, d: Record<string, unknown>) => void {
+  return () => {};
+}
+
+test("backoff: exponential cap, half fixed and half jitter, bounded by the maximum", (t) => {
+  t.is(backoffDelay(0, 1000, 60_000, 0), 500);
+  t.is(backoffDelay(0, 1000, 60_000, 1), 1000);
+  t.is(backoffDelay(3, 1000, 60_000, 0.5), 6000);
+  t.is(backoffDelay(10, 1000, 60_000, 0), 30_000);
+  t.is(backoffDelay(10, 1000, 60_000, 1), 60_000);
+  t.is(backoffDelay(5000, 1000, 60_000, 1), 60_000);
+});
+
+test.serial(
+  "round trip: status, retained devices, findings in order with messageId, health; schemas hold",
+  async (t) => {
+    const col = await Collector.connect(broker.url(), pki, { clientId: "console-rt" });
+    const store = newStore();
+    store.upsertDevice(device("ip-10.1.2.3"));
+    for (let i = 0; i < 5; i++) store.upsertFinding(finding(`f${i}`, i % 2 ? "high" : "low"));
+    const pub = new Publisher({
+      store,
+      sensor: SENSOR,
+      broker: brokerConfig(),
+      version: "0.1.0",
+      log: quietLog(),
+    });
+    pub.start();
+    await until(() => col.got.filter((m) => m.topic.endsWith("/findings")).length === 5, 10_000, "findings");
+    // Enqueued after the connection: drained without waiting for anything else.
+    store.upsertFinding(finding("f5", "critical"));
+    await until(
+      () => col.findingIds().ids.length === 6 && store.depth() === 0,
+      10_000,
+      "f5 and an empty outbox",
+    );
+    t.deepEqual(
+      col.findingIds().ids,
+      [0, 1, 2, 3, 4, 5].map((i) => `st-marys/ct-room-1/finding/f${i}/1`),
+    );
+    const health = new Health({
+      sensor: SENSOR,
+      storePath: join(dir, "x.db"),
+      counters: () => ({
+        capture: { packets: 10, bytes: 1000, drops: 0 },
+        anomalies: 2,
+        outbox: { depth: store.depth(), evicted: store.evicted(), bytes: store.bytes() },
+        publisher: { ...pub.health() },
+      }),
+    });
+    pub.publishHealth(await health.collect());
+    await until(() => col.got.some((m) => m.topic.endsWith("/health")), 10_000, "health");
+    const status = col.got.find((m) => m.topic === "dicomtap/v1/st-marys/ct-room-1/status");
+    t.is(status?.payload.state, "online");
+    const dev = col.got.find((m) => m.topic === "dicomtap/v1/st-marys/ct-room-1/devices/ip-10.1.2.3");
+    t.is((dev?.payload.device as { id: string }).id, "ip-10.1.2.3");
+    for (const m of col.got) {
+      t.is(m.invalid, null, `${m.topic}: ${m.invalid}`);
+      t.is(m.messageId, m.payload.messageId as string, `user property = payload messageId on ${m.topic}`);
+    }
+    t.like(pub.health(), { mode: "mqtt", connected: true, published: 7 });
+    await pub.stop();
+    await col.close();
+
+    // A new subscriber gets the retained state: offline (clean stop) and the device record.
+    const late = await Collector.connect(broker.url(), pki, { clientId: "console-late" });
+    await until(() => late.got.length >= 2, 10_000, "retained messages");
+    const retained = new Map(late.got.filter((m) => m.retain).map((m) => [m.topic, m.payload]));
+    t.is(retained.get("dicomtap/v1/st-marys/ct-room-1/status")?.state, "offline");
+    t.truthy(retained.get("dicomtap/v1/st-marys/ct-room-1/devices/ip-10.1.2.3"));
+    t.false(
+      late.got.some((m) => m.topic.endsWith("/findings")),
+      "findings are not retained",
+    );
+    await late.close();
+    store.close();
+  },
+);
+
+test.serial("broker stopped then restarted: every finding arrives, in order, none left", async (t) => {
+  // A persistent console session: the broker queues for it across its own restart.
+  const col = await Collector.connect(broker.url(), pki, {
+    clientId: "console-restart",
+    clean: false,
+    properties: { sessionExpiryInterval: 300 },
+  });
+  const store = newStore();
+  const pub = new Publisher({
+    store,
+    sensor: SENSOR,
+    broker: brokerConfig(),
+    version: "0.1.0",
+    backoff: { initialMs: 50, maxMs: 400 },
+    window: 8,
+    log: quietLog(),
+  });
+  pub.start();
+  const total = 300;
+  for (let i = 0; i < 150; i++) store.upsertFinding(finding(`r${i}`));
+  // Stop the broker while the drain is under way.
+  await until(() => col.findingIds().ids.length >= 10, 10_000, "first findings");
+  await broker.stop();
+  for (let i = 150; i < total; i++) store.upsertFinding(finding(`r${i}`));
+  t.true(store.depth() > 0);
+  await new Promise((r) => setTimeout(r, 700));
+  await broker.restart();
+  await until(() => col.findingIds().ids.length >= total, 30_000, "all findings after restart");
+  await until(() => store.depth() === 0, 10_000, "empty outbox");
+  const { ids, duplicates } = col.findingIds();
+  t.deepEqual(
+    ids,
+    Array.from({ length: total }, (_, i) => `st-marys/ct-room-1/finding/r${i}/1`),
+  );
+  t.log(`duplicates after the restart: ${duplicates}; connects: ${pub.health().connects}`);
+  t.true(pub.health().connects >= 2);
+  await pub.stop();
+  await col.close();
+  store.close();
+});
+
+test.serial("a PUBACK with an error reason code keeps the row in the outbox", async (t) => {
+  // The certificate says st-marys/ct-room-1 but the config claims ct-room-2: the ACL refuses.
+  const other = { id: "ct-room-2", site: "st-marys" };
+  const store = newStore(other);
+  store.upsertFinding(finding("x1"));
+  store.upsertFinding(finding("x2"));
+  const pub = new Publisher({
+    store,
+    sensor: other,
+    broker: brokerConfig(),
+    version: "0.1.0",
+    backoff: { initialMs: 50, maxMs: 200 },
+    log: quietLog(),
+  });
+  pub.start();
+  try {
+    await until(() => pub.health().connects >= 2, 10_000, "refusal and reconnect");
+    t.regex(String(pub.health().lastError), /Not authorized/);
+    t.is(store.depth(), 2);
+    t.is(pub.health().published, 0);
+  } finally {
+    await pub.stop();
+    store.close();
+  }
+});
+
+test.serial("refused TLS: the publisher checks the broker's host name against its certificate", async (t) => {
+  const wrong = await SitePki.create(join(dir, "wrong"), "st-marys", ["broker.example"]);
+  const b = await Mosquitto.start({ pki: wrong });
+  const s = await wrong.sensor(SENSOR.id);
+  const store = newStore();
+  store.upsertFinding(finding("h1"));
+  const pub = new Publisher({
+    store,
+    sensor: SENSOR,
+    broker: { url: b.url(), ca: wrong.ca, cert: s.cert, key: s.key },
+    version: "0.1.0",
+    backoff: { initialMs: 50, maxMs: 200 },
+    log: quietLog(),
+  });
+  pub.start();
+  try {
+    await until(() => pub.health().lastError !== null, 10_000, "an error");
+    t.regex(String(pub.health().lastError), /altnames|not in the cert/i);
+    t.false(pub.health().connected);
+    t.is(store.depth(), 1);
+  } finally {
+    await pub.stop();
+    await b.stop();
+    store.close();
+  }
+});
+
+test.serial(
+  "print mode: without a broker, JSON lines of what would be published; the outbox is kept",
+  async (t) => {
+    const store = newStore();
+    store.upsertDevice(device("ip-10.9.9.9"));
+    store.upsertFinding(finding("p1", "high"));
+    const lines: string[] = [];
+    const pub = new Publisher({
+      store,
+      sensor: SENSOR,
+      broker: null,
+      version: "0.1.0",
+      out: { write: (s: string) => lines.push(s) },
+      log: quietLog(),
+    });
+    pub.start();
+    store.upsertFinding(finding("p2", "low"));
+    await until(() => lines.length === 4, 5000, "printed lines");
+    const parsed = lines.map((l) => JSON.parse(l) as { topic: string; retain: boolean; payload: unknown });
+    t.deepEqual(
+      parsed.map((p) => p.topic.split("/").slice(4).join("/")),
+      ["status", "devices/ip-10.9.9.9", "findings", "findings"],
+    );
+    t.is(schemaErrors("status", parsed[0]!.payload), null);
+    t.is(schemaErrors("device", parsed[1]!.payload), null);
+    t.is(schemaErrors("finding", parsed[2]!.payload), null);
+    t.is(store.depth(), 3, "nothing acknowledged");
+    t.is(pub.health().mode, "print");
+    await pub.stop();
+    t.is(store.depth(), 3);
+    store.close();
+  },
+);
