@@ -57,7 +57,8 @@ export async function runAgent(opts: RunOptions): Promise<void> {
   const analysis = new Analysis(config);
   analysis.inventory.onChange = (d) => store.upsertDevice(d);
   analysis.findings.onChange = (f) => store.upsertFinding(f);
-  const pipeline = new Pipeline({ observations: analysis });
+  // The agent keeps no report: association records are observed, then dropped (memory stays flat).
+  const pipeline = new Pipeline({ observations: analysis, maxReportAssociations: 0 });
   let live: LiveCapture | null = null;
 
   const health = new Health({

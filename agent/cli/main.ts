@@ -14,6 +14,13 @@ commands:
   analyze [--json OUT] [--config FILE] [--quiet] FILE...
         Decode pcap/pcapng files offline and print a summary of devices, associations and
         findings. --json OUT writes the version-1 JSON report (- for standard output).
+  run [--config FILE] [--replay FILE [--speed file|capture]]
+        The agent: live capture on the configured interface (or a replayed capture file),
+        inventory and findings, a local store, publishing over MQTT with mutual TLS.
+        Default config: /etc/dicomtap/config.json.
+  doctor [--config FILE] [--json]
+        Check a provisioned appliance (capture interface, capture rights, clock, disk,
+        certificates, broker) and say what to fix; exits 1 if a check fails.
   --help, --version
 `;
 
@@ -108,6 +115,14 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case "analyze":
         return await analyzeCommand(rest);
+      case "run": {
+        const { runCommand } = await import("./run.js");
+        return await runCommand(rest, (m) => new UsageError(m), packageVersion());
+      }
+      case "doctor": {
+        const { doctorCommand } = await import("../doctor/doctor.js");
+        return await doctorCommand(rest, (m) => new UsageError(m));
+      }
       case "--version":
       case "-V":
         process.stdout.write(`dicomtap ${packageVersion()}\n`);
