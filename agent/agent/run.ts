@@ -16,6 +16,7 @@ import { createReadStream } from "node:fs";
 import { LiveCapture } from "../capture/live.js";
 import { readCaptureFile, PcapStreamParser } from "../capture/file.js";
 import type { PacketSink } from "../capture/types.js";
+import type { DeviceRecord, FindingRecord } from "../report/types.js";
 import type { Config } from "../config/types.js";
 import { Health } from "../health/health.js";
 import { Analysis } from "../pipeline/analyze.js";
@@ -43,7 +44,7 @@ export interface RunOptions {
 }
 
 /** How often live mode ticks housekeeping: idle flows, findings that wait for later evidence. */
-const TICK_MS = 1000;
+const TICK_MS = 250;
 
 export async function runAgent(opts: RunOptions): Promise<void> {
   const { config } = opts;
@@ -55,8 +56,22 @@ export async function runAgent(opts: RunOptions): Promise<void> {
     sensor: config.sensor.id,
   });
   const analysis = new Analysis(config);
-  analysis.inventory.onChange = (d) => store.upsertDevice(d);
-  analysis.findings.onChange = (f) => store.upsertFinding(f);
+  // Changes are collected and committed together every FLUSH_MS (and before any sync or stop): a burst of
+  // findings (a scan) costs one SQLite commit, not one fsync each on the capture path. A crash loses at
+  // most that window, as it loses the packets still in the kernel's capture buffer.
+  const pendingDevices = new Map<string, DeviceRecord>();
+  const pendingFindings = new Map<string, FindingRecord>();
+  analysis.inventory.onChange = (d) => void pendingDevices.set(d.id, d);
+  analysis.findings.onChange = (f) => void pendingFindings.set(f.id, f);
+  const flush = (): void => {
+    if (pendingDevices.size === 0 && pendingFindings.size === 0) return;
+    store.batch(() => {
+      for (const d of pendingDevices.values()) store.upsertDevice(d);
+      for (const f of pendingFindings.values()) store.upsertFinding(f);
+    });
+    pendingDevices.clear();
+    pendingFindings.clear();
+  };
   // The agent keeps no report: association records are observed, then dropped (memory stays flat).
   const pipeline = new Pipeline({ observations: analysis, maxReportAssociations: 0 });
   let live: LiveCapture | null = null;
@@ -91,8 +106,11 @@ export async function runAgent(opts: RunOptions): Promise<void> {
 
   /** Stores the current state of every device and finding; only what changed is enqueued. */
   const syncAll = (): void => {
-    for (const d of analysis.inventory.devices()) store.upsertDevice(d);
-    for (const f of analysis.findings.findings()) store.upsertFinding(f);
+    flush();
+    store.batch(() => {
+      for (const d of analysis.inventory.devices()) store.upsertDevice(d);
+      for (const f of analysis.findings.findings()) store.upsertFinding(f);
+    });
   };
 
   publisher.start();
@@ -120,11 +138,18 @@ export async function runAgent(opts: RunOptions): Promise<void> {
         log,
       });
       live.start();
+      let lastSync = Date.now();
       const tick = setInterval(() => {
         // Capture time moves with the wall clock on a live port; idle flows close, waiting rules settle.
         const nowMicros = Date.now() * 1000;
         pipeline.expire(nowMicros);
         analysis.findings.finish(nowMicros);
+        flush();
+        // Counts and lastSeen move without a change event: publish them once per health interval.
+        if (Date.now() - lastSync >= config.health.intervalSeconds * 1000) {
+          lastSync = Date.now();
+          syncAll();
+        }
       }, TICK_MS);
       try {
         await (opts.until ?? signalled());

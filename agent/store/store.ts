@@ -352,6 +352,14 @@ export class Store {
   }
 
   /**
+   * Runs several upserts in one transaction: one fsync for the lot instead of one each, so a burst of
+   * findings costs the capture path one commit.
+   */
+  batch(fn: () => void): void {
+    this.db.transaction(fn)();
+  }
+
+  /**
    * Adds one message to the outbox (synchronously: the capture path never waits for the broker). A
    * messageId already in the outbox is ignored (returns null). Returns the new row's seq.
    */
