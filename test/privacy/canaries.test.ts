@@ -1,0 +1,94 @@
+/**
+ * No patient data and no passcode leave the appliance (DESIGN.md §1). The lab's DICOM files carry fake
+ * patient data from test/fixtures/patient-canaries.json, and the identity scene sends a real passcode on
+ * the wire; none of those strings may appear in a report, the readable summary, a log line, a published
+ * message or a stored row. The username is reported by design (issue 2), so it is not a canary.
+ */
+import test from "ava";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runAgent } from "../../agent/agent/run.js";
+import { validateConfig } from "../../agent/config/config.js";
+import { runCli } from "../helpers/cli.js";
+
+const canaries = JSON.parse(readFileSync("test/fixtures/patient-canaries.json", "utf8")) as Record<
+  string,
+  string
+>;
+const SECRET_KEYS = [
+  "patientName",
+  "patientId",
+  "patientBirthDate",
+  "accessionNumber",
+  "studyDescription",
+  "seriesDescription",
+  "referringPhysicianName",
+  "otherPatientIds",
+  "userIdentityPasscode",
+];
+const secrets = SECRET_KEYS.map((k) => canaries[k]!).filter((v) => typeof v === "string" && v.length > 0);
+// Other spellings too: a leak need not keep the DICOM formatting. (Single name components are not
+// needles: the lab's InstitutionName, a device attribute, is "CANARY GENERAL HOSPITAL" on purpose.)
+const needles = [
+  ...secrets,
+  ...secrets.filter((s) => s.includes("^")).map((s) => s.replaceAll("^", " ")),
+  ...secrets.map((s) => Buffer.from(s, "latin1").toString("hex")),
+  ...secrets.map((s) => Buffer.from(s, "latin1").toString("base64")),
+];
+const captures = [
+  "samples/imaging-room.pcap",
+  ...readdirSync("test/fixtures/lab")
+    .filter((f) => f.endsWith(".pcap"))
+    .map((f) => join("test/fixtures/lab", f)),
+];
+
+function leaks(text: string): string[] {
+  const lower = text.toLowerCase();
+  return needles.filter((n) => lower.includes(n.toLowerCase()));
+}
+
+test("the fixtures really carry the canaries on the wire", (t) => {
+  const all = Buffer.concat(captures.map((f) => readFileSync(f))).toString("latin1");
+  for (const key of ["patientName", "patientId", "userIdentityPasscode"]) {
+    t.true(all.includes(canaries[key]!), `${key} is not in any capture, so this test would prove nothing`);
+  }
+});
+
+test("analyze: no canary in the JSON report, the summary or the diagnostics", (t) => {
+  const r = runCli(["analyze", "--json", "-", ...captures]);
+  t.is(r.status, 0, r.stderr);
+  t.true(r.stdout.includes('"userIdentity"'));
+  t.deepEqual(leaks(r.stdout), []);
+  t.deepEqual(leaks(r.stderr), []);
+  const summary = runCli(["analyze", ...captures]);
+  t.deepEqual(leaks(summary.stdout + summary.stderr), []);
+});
+
+test("run --replay: no canary in published messages, logs or the store's database file", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "dicomtap-privacy-"));
+  try {
+    const config = validateConfig({
+      sensor: { id: "privacy", site: "lab" },
+      store: { path: join(dir, "store.db") },
+    });
+    const out: string[] = [];
+    const logs: string[] = [];
+    for (const file of captures) {
+      await runAgent({
+        config,
+        replay: file,
+        out: { write: (l: string) => out.push(l) },
+        log: (m: string) => logs.push(m),
+      });
+    }
+    t.true(out.length > 0);
+    t.deepEqual(leaks(out.join("\n")), []);
+    t.deepEqual(leaks(logs.join("\n")), []);
+    for (const f of readdirSync(dir)) {
+      t.deepEqual(leaks(readFileSync(join(dir, f)).toString("latin1")), [], f);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
