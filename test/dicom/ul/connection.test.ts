@@ -450,8 +450,9 @@ test("a new A-ASSOCIATE-RQ while one is open ends the first; messages beyond the
     ],
   );
   t.is(recs[0]!.messages.length, 100_000);
+  t.is(recs[0]!.messagesOmitted, 2);
   t.is(h.stats.dimseMessages, n);
   const capped = h.anomalies.records().find((r) => r.code === "ul.messages-capped")!;
-  t.is(capped.detail, "2 DIMSE messages beyond 100000 not listed in the association");
+  t.is(capped.detail, "2 DIMSE messages counted but not listed in the association (list caps)");
   t.true(h.codes().includes("ul.associate-rq-while-open"));
 });
