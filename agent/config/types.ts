@@ -22,6 +22,8 @@ export interface Config {
       bulkQueryWindowSeconds: number;
       echoSweepHosts: number;
       echoSweepWindowSeconds: number;
+      /** Matches (pending C-FIND responses) to one query at patient/study level that count as a bulk query. */
+      bulkQueryMatches: number;
     };
   };
   store: { path: string; maxBytes: number };

@@ -1,0 +1,51 @@
+/**
+ * DIMSE messages are observed twice: as DimseObservations while they happen, and in the association
+ * record when the association ends. Consumers act on the DimseObservations; when a pipeline emitted none
+ * for an association (e.g. replaying stored association records), its messages are replayed from the
+ * record instead, with the direction inferred from the command (PS3.7 §9.1, §10.1): requests go from the
+ * requestor, except C-STOREs inside a C-GET association (sub-operations, PS3.4 C.4.3) and
+ * N-EVENT-REPORT-RQ (storage commitment results), which come from the acceptor.
+ */
+import type { AssociationObservation, DimseObservation } from "../observations/types.js";
+
+export function flowKey(client: { ip: string; port: number }, server: { ip: string; port: number }): string {
+  return `${client.ip}:${client.port}-${server.ip}:${server.port}`;
+}
+
+/** Remembers which associations had DimseObservations (bounded; entries leave when the association ends). */
+export class DimseSeen {
+  private readonly flows = new Set<string>();
+  constructor(private readonly max = 65536) {}
+
+  saw(o: DimseObservation): void {
+    const key = flowKey(o.client, o.server);
+    if (this.flows.has(key)) return;
+    // Full: forget the oldest flow (an association that never ended) rather than stop remembering.
+    if (this.flows.size >= this.max) this.flows.delete(this.flows.values().next().value as string);
+    this.flows.add(key);
+  }
+
+  /** The DimseObservations to replay for an ended association (none when they were already observed). */
+  replay(o: AssociationObservation): DimseObservation[] {
+    const key = flowKey(o.client, o.server);
+    if (this.flows.delete(key)) return [];
+    const r = o.record;
+    const hasGet = r.messages.some((m) => m.command === "C-GET-RQ");
+    return r.messages.map((message) => {
+      const rq = message.command.endsWith("-RQ");
+      const fromAcceptor =
+        message.command === "N-EVENT-REPORT-RQ" || (hasGet && message.command === "C-STORE-RQ");
+      const direction: 0 | 1 = rq === !fromAcceptor ? 0 : 1;
+      return {
+        kind: "dimse",
+        tsMicros: o.tsMicros,
+        client: o.client,
+        server: o.server,
+        callingAE: r.callingAE,
+        calledAE: r.calledAE,
+        direction,
+        message,
+      };
+    });
+  }
+}

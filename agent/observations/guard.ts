@@ -1,0 +1,252 @@
+/**
+ * The boundary guard between parsing and policy (DESIGN.md §1, "no patient data leaves the appliance").
+ * Every observation is rebuilt field by field from an allow-list before inventory and findings see it:
+ * a field that a decoder added by mistake (a patient name, an identifier dataset, a passcode) does not
+ * survive, whatever its name. This is defence in depth: decoders already extract only device attributes.
+ *
+ * On top of the allow-list, free-text equipment values are checked for the shape of a DICOM Person Name
+ * (PS3.5 §6.2.1: components separated by "^"), which no device attribute normally has;
+ * such a value is dropped, because a mis-tagged patient name is the likeliest leak.
+ */
+import type { Endpoint } from "../reassembly/types.js";
+import type {
+  AssociationRecord,
+  DimseMessageRecord,
+  ImplementationInfo,
+  PresentationContextRecord,
+  UserIdentityInfo,
+} from "../report/types.js";
+import type { EquipmentAttributes } from "../dicom/types.js";
+import type { Observation, TlsObservation } from "./types.js";
+
+/** Longest text kept from any observation field; DICOM LO is 64 characters, UIDs 64, AE titles 16. */
+const MAX_TEXT = 128;
+/** Most list entries kept (presentation contexts are at most 128 per PS3.8 §9.3.2.2; ids are odd 1..255). */
+const MAX_LIST = 256;
+
+export class GuardError extends Error {}
+
+function text(v: unknown): string | null {
+  if (typeof v !== "string") return null;
+  return v.length > MAX_TEXT ? v.slice(0, MAX_TEXT) : v;
+}
+
+function num(v: unknown): number | null {
+  return typeof v === "number" && Number.isFinite(v) ? v : null;
+}
+
+function bool(v: unknown): boolean {
+  return v === true;
+}
+
+/** A value shaped like a Person Name: "FAMILY^GIVEN" (ideographic groups after "=" use "^" too). */
+function looksLikePersonName(s: string): boolean {
+  return s.includes("^");
+}
+
+function equipmentText(v: unknown): string | null {
+  const s = text(v);
+  return s === null || looksLikePersonName(s) ? null : s;
+}
+
+function texts(v: unknown, item: (x: unknown) => string | null): string[] {
+  if (!Array.isArray(v)) return [];
+  const out: string[] = [];
+  for (const x of v.slice(0, MAX_LIST)) {
+    const s = item(x);
+    if (s !== null) out.push(s);
+  }
+  return out;
+}
+
+function endpoint(v: unknown): Endpoint {
+  const e = (v ?? {}) as Partial<Endpoint>;
+  return { ip: text(e.ip) ?? "", port: num(e.port) ?? 0, mac: text(e.mac) };
+}
+
+function endpointOrNull(v: unknown): Endpoint | null {
+  return v === null || v === undefined ? null : endpoint(v);
+}
+
+function implementation(v: unknown): ImplementationInfo | null {
+  if (v === null || typeof v !== "object") return null;
+  const i = v as Partial<ImplementationInfo>;
+  return {
+    implementationClassUid: text(i.implementationClassUid),
+    implementationVersionName: text(i.implementationVersionName),
+    maxPduLength: num(i.maxPduLength),
+  };
+}
+
+/** Username is kept (the report shows it; it names staff, not patients); the passcode never is. */
+function userIdentity(v: unknown): UserIdentityInfo | null {
+  if (v === null || typeof v !== "object") return null;
+  const u = v as Partial<UserIdentityInfo>;
+  const type = num(u.type) ?? 0;
+  return {
+    type,
+    username: type === 1 || type === 2 ? text(u.username) : null,
+    passcodePresent: bool(u.passcodePresent),
+  };
+}
+
+function message(v: unknown): DimseMessageRecord {
+  const m = (v ?? {}) as Partial<DimseMessageRecord>;
+  return {
+    command: text(m.command) ?? "UNKNOWN",
+    messageId: num(m.messageId),
+    messageIdBeingRespondedTo: num(m.messageIdBeingRespondedTo),
+    sopClassUid: text(m.sopClassUid),
+    sopInstanceUid: text(m.sopInstanceUid),
+    status: num(m.status),
+    moveDestination: text(m.moveDestination),
+    priority: num(m.priority),
+    subOperations: pair(m.subOperations, (c) => ({
+      remaining: num(c.remaining),
+      completed: num(c.completed),
+      failed: num(c.failed),
+      warning: num(c.warning),
+    })),
+  };
+}
+
+function presentationContext(v: unknown): PresentationContextRecord {
+  const p = (v ?? {}) as Partial<PresentationContextRecord>;
+  return {
+    id: num(p.id) ?? 0,
+    abstractSyntax: text(p.abstractSyntax),
+    transferSyntaxes: texts(p.transferSyntaxes, text),
+    result: (text(p.result) as PresentationContextRecord["result"]) ?? null,
+    transferSyntax: text(p.transferSyntax),
+  };
+}
+
+function pair<T>(v: unknown, f: (o: Record<string, unknown>) => T): T | null {
+  return v === null || typeof v !== "object" ? null : f(v as Record<string, unknown>);
+}
+
+function association(v: unknown): AssociationRecord {
+  const a = (v ?? {}) as Partial<AssociationRecord>;
+  const messages = Array.isArray(a.messages) ? a.messages.map(message) : [];
+  return {
+    client: text(a.client) ?? "",
+    server: text(a.server) ?? "",
+    callingAE: text(a.callingAE),
+    calledAE: text(a.calledAE),
+    applicationContext: text(a.applicationContext),
+    requestor: implementation(a.requestor),
+    acceptor: implementation(a.acceptor),
+    userIdentity: userIdentity(a.userIdentity),
+    presentationContexts: Array.isArray(a.presentationContexts)
+      ? a.presentationContexts.slice(0, MAX_LIST).map(presentationContext)
+      : [],
+    outcome: (text(a.outcome) as AssociationRecord["outcome"]) ?? "incomplete",
+    reject: pair(a.reject, (r) => ({
+      result: num(r.result) ?? 0,
+      source: num(r.source) ?? 0,
+      reason: num(r.reason) ?? 0,
+    })),
+    abort: pair(a.abort, (r) => ({ source: num(r.source) ?? 0, reason: num(r.reason) ?? 0 })),
+    released: bool(a.released),
+    messages,
+    messagesOmitted: num(a.messagesOmitted) ?? 0,
+    start: text(a.start) ?? "",
+    end: text(a.end) ?? "",
+  };
+}
+
+function equipment(v: unknown): EquipmentAttributes {
+  const e = (v ?? {}) as Partial<EquipmentAttributes>;
+  return {
+    modality: equipmentText(e.modality),
+    manufacturer: equipmentText(e.manufacturer),
+    institutionName: equipmentText(e.institutionName),
+    stationName: equipmentText(e.stationName),
+    manufacturerModelName: equipmentText(e.manufacturerModelName),
+    deviceSerialNumber: equipmentText(e.deviceSerialNumber),
+    softwareVersions: texts(e.softwareVersions, equipmentText).slice(0, 16),
+  };
+}
+
+function certificate(v: unknown): TlsObservation["certificate"] {
+  return pair(v, (c) => ({
+    subject: text(c.subject) ?? "",
+    issuer: text(c.issuer) ?? "",
+    notBefore: text(c.notBefore) ?? "",
+    notAfter: text(c.notAfter) ?? "",
+    selfSigned: bool(c.selfSigned),
+  }));
+}
+
+/**
+ * Returns a copy of `o` holding only allowed fields with values of the allowed types.
+ * Throws GuardError for an observation of unknown kind (a programming error upstream).
+ */
+export function guardObservation(o: Observation): Observation {
+  const r = o as unknown as Record<string, unknown>;
+  const ts = num(r.tsMicros) ?? 0;
+  switch (o.kind) {
+    case "connection":
+      return {
+        kind: "connection",
+        tsMicros: ts,
+        client: endpoint(r.client),
+        server: endpoint(r.server),
+        handshake: o.handshake === "syn-ack" || o.handshake === "rst" ? o.handshake : "mid-stream",
+      };
+    case "association":
+      return {
+        kind: "association",
+        tsMicros: ts,
+        client: endpoint(r.client),
+        server: endpoint(r.server),
+        record: association(r.record),
+        midStream: bool(r.midStream),
+      };
+    case "equipment":
+      return {
+        kind: "equipment",
+        tsMicros: ts,
+        sender: endpoint(r.sender),
+        receiver: endpoint(r.receiver),
+        senderAE: text(r.senderAE),
+        receiverAE: text(r.receiverAE),
+        command: text(r.command) ?? "",
+        sopClassUid: text(r.sopClassUid),
+        attributes: equipment(r.attributes),
+      };
+    case "dimse":
+      return {
+        kind: "dimse",
+        tsMicros: ts,
+        client: endpoint(r.client),
+        server: endpoint(r.server),
+        callingAE: text(r.callingAE),
+        calledAE: text(r.calledAE),
+        direction: r.direction === 1 ? 1 : 0,
+        message: message(r.message),
+      };
+    case "tls":
+      return {
+        kind: "tls",
+        tsMicros: ts,
+        client: endpoint(r.client),
+        server: endpoint(r.server),
+        version: text(r.version),
+        certificate: certificate(r.certificate),
+      };
+    case "anomaly":
+      // Anomalies keep no `detail`: codes, layers and flows are all that policy needs.
+      return {
+        kind: "anomaly",
+        tsMicros: ts,
+        code: text(r.code) ?? "",
+        layer: text(r.layer) ?? "",
+        flow: text(r.flow) ?? "",
+        client: endpointOrNull(r.client),
+        server: endpointOrNull(r.server),
+      };
+    default:
+      throw new GuardError(`unknown observation kind ${JSON.stringify(String(r.kind)).slice(0, 40)}`);
+  }
+}

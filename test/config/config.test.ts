@@ -1,0 +1,146 @@
+import test from "ava";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ConfigError, defaultConfig, loadConfig, validateConfig } from "../../agent/config/config.js";
+import { CidrSet } from "../../agent/config/cidr.js";
+
+const sensor = { id: "ct-room-1", site: "st-marys" };
+
+function err(t: import("ava").ExecutionContext, raw: unknown, expected: string): void {
+  const e = t.throws(() => validateConfig(raw), { instanceOf: ConfigError });
+  t.is(e?.message, expected);
+}
+
+test("a minimal config gets every default", (t) => {
+  const c = validateConfig({ sensor });
+  t.deepEqual(c.sensor, { ...sensor, room: null });
+  t.is(c.broker, null);
+  t.is(c.capture.snaplen, 262144);
+  t.true(c.networks.internal.includes("10.0.0.0/8"));
+  t.true(c.networks.internal.includes("fe80::/10"));
+  t.is(c.policy.thresholds.aeScanRejects, 10);
+  t.deepEqual(c.policy.knownAeTitles, {});
+});
+
+test("the full example of DESIGN.md validates and keeps its values", (t) => {
+  const raw = {
+    sensor,
+    capture: { interface: "eth1", filter: "tcp", snaplen: 65535 },
+    networks: { internal: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"] },
+    policy: {
+      knownAeTitles: { "10.1.2.3": ["PACS1"] },
+      allowedPeers: ["10.1.0.0/16"],
+      approvedPorts: { "10.1.2.3": [104, 443] },
+      thresholds: { aeScanRejects: 3 },
+    },
+    store: { path: "/var/lib/dicomtap/dicomtap.db", maxBytes: 268435456 },
+    broker: { url: "mqtts://broker.example:8883", ca: "/a", cert: "/b", key: "/c" },
+    health: { intervalSeconds: 30 },
+  };
+  const c = validateConfig(raw);
+  t.deepEqual(c.networks.internal, raw.networks.internal);
+  t.deepEqual(c.policy.knownAeTitles, { "10.1.2.3": ["PACS1"] });
+  t.is(c.policy.thresholds.aeScanRejects, 3);
+  t.is(c.policy.thresholds.aeScanWindowSeconds, 300, "unset thresholds keep their default");
+  t.is(c.capture.snaplen, 65535);
+  t.is(c.broker?.url, "mqtts://broker.example:8883");
+  t.is(c.health.intervalSeconds, 30);
+});
+
+test("errors name the key path and the problem", (t) => {
+  err(t, {}, 'sensor: is required ({ "id": ..., "site": ... })');
+  err(t, { sensor: { id: "a" } }, "sensor.site: is required");
+  err(
+    t,
+    { sensor, policy: { allowedPeers: ["10.0.0.0/8", "::1", "10.0.0.0/33"] } },
+    'policy.allowedPeers[2]: "10.0.0.0/33" is not a CIDR (prefix longer than 32)',
+  );
+  err(
+    t,
+    { sensor, networks: { internal: ["10.0.0/8"] } },
+    'networks.internal[0]: "10.0.0/8" is not a CIDR (bad address)',
+  );
+  err(
+    t,
+    { sensor, polcy: {} },
+    "polcy: unknown key (allowed: sensor, capture, networks, policy, store, broker, health)",
+  );
+  err(
+    t,
+    { sensor, policy: { thresholds: { aeScanReject: 3 } } },
+    "policy.thresholds.aeScanReject: unknown key (allowed: aeScanRejects, aeScanDistinctCalledAEs, aeScanWindowSeconds, bulkQueryFinds, bulkQueryWindowSeconds, echoSweepHosts, echoSweepWindowSeconds, bulkQueryMatches)",
+  );
+  err(
+    t,
+    { sensor, policy: { thresholds: { aeScanRejects: 0 } } },
+    "policy.thresholds.aeScanRejects: 0 is out of range 1..1000000000",
+  );
+  err(
+    t,
+    { sensor, policy: { approvedPorts: { "10.1.2.3": [104, 70000] } } },
+    "policy.approvedPorts.10.1.2.3[1]: 70000 is out of range 1..65535",
+  );
+  err(
+    t,
+    { sensor, policy: { knownAeTitles: { pacs: ["PACS1"] } } },
+    'policy.knownAeTitles.pacs: "pacs" is not an IP address',
+  );
+  err(
+    t,
+    { sensor, policy: { knownAeTitles: { "10.0.0.1": ["A_VERY_LONG_AE_TITLE"] } } },
+    'policy.knownAeTitles.10.0.0.1[0]: "A_VERY_LONG_AE_TITLE" is not an AE title (1 to 16 characters)',
+  );
+  err(t, { sensor, capture: { snaplen: "big" } }, 'capture.snaplen: must be an integer, got "big"');
+  err(
+    t,
+    { sensor, broker: { url: "mqtt://x:1883", ca: "a", cert: "b", key: "c" } },
+    'broker.url: "mqtt://x:1883" must be an mqtts:// URL',
+  );
+  err(t, { sensor, broker: { url: "mqtts://x:8883" } }, "broker.ca: is required");
+  err(t, { sensor: { id: "a/b", site: "s" } }, "sensor.id: \"a/b\" must not contain '/', '+', '#' or spaces");
+  err(t, [], "(top level): must be an object, got []");
+  err(
+    t,
+    { sensor, networks: { internal: [] } },
+    "networks.internal: must list at least one CIDR (with none, every peer counts as external)",
+  );
+});
+
+test("loadConfig reads a file and reports unreadable or invalid JSON", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "dicomtap-config-"));
+  const good = join(dir, "good.json");
+  writeFileSync(good, JSON.stringify({ sensor }));
+  t.is(loadConfig(good).sensor.id, "ct-room-1");
+  const bad = join(dir, "bad.json");
+  writeFileSync(bad, "{ sensor: ");
+  t.regex(
+    t.throws(() => loadConfig(bad), { instanceOf: ConfigError })?.message ?? "",
+    /bad\.json: not valid JSON/,
+  );
+  t.regex(
+    t.throws(() => loadConfig(join(dir, "none.json")), { instanceOf: ConfigError })?.message ?? "",
+    /none\.json: cannot read \(ENOENT\)/,
+  );
+});
+
+test("defaultConfig is the offline sensor with internal networks that match private addresses", (t) => {
+  const c = defaultConfig();
+  t.deepEqual(c.sensor, { id: "offline", site: "local", room: null });
+  const internal = new CidrSet(c.networks.internal);
+  for (const ip of [
+    "10.1.2.3",
+    "172.31.255.1",
+    "192.168.1.1",
+    "127.0.0.1",
+    "::1",
+    "fd12::5",
+    "fe80::1",
+    "::ffff:10.0.0.7",
+  ])
+    t.true(internal.has(ip), ip);
+  for (const ip of ["8.8.8.8", "172.32.0.1", "2001:db8::1", "not-an-ip"]) t.false(internal.has(ip), ip);
+  // A fresh object every time: callers may change their copy.
+  c.policy.allowedPeers.push("1.2.3.4/32");
+  t.deepEqual(defaultConfig().policy.allowedPeers, []);
+});

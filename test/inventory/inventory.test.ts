@@ -1,0 +1,242 @@
+import test from "ava";
+import { defaultConfig } from "../../agent/config/config.js";
+import { Inventory } from "../../agent/inventory/inventory.js";
+import type { DeviceRecord } from "../../agent/report/types.js";
+import {
+  assoc,
+  at,
+  connection,
+  CT_IMAGE_STORAGE,
+  DCM4CHE_5,
+  dimse,
+  ep,
+  equipment,
+  equipmentAttrs,
+  msg,
+  MWL_FIND,
+  pc,
+  STUDY_ROOT_FIND,
+  STUDY_ROOT_MOVE,
+} from "./build.js";
+
+const MAC_CT = "00:50:56:9A:0B:0C";
+
+function store(
+  inv: Inventory,
+  ct: ReturnType<typeof ep>,
+  pacs: ReturnType<typeof ep>,
+  attrs = equipmentAttrs(),
+  ts = at(1),
+) {
+  inv.observe(
+    dimse(ct, pacs, 0, msg("C-STORE-RQ", { sopClassUid: CT_IMAGE_STORAGE }), {
+      ts,
+      calling: "CT01",
+      called: "PACS",
+    }),
+  );
+  inv.observe(equipment(ct, pacs, attrs, { ts }));
+  inv.observe(dimse(ct, pacs, 1, msg("C-STORE-RSP", { sopClassUid: CT_IMAGE_STORAGE, status: 0 }), { ts }));
+}
+
+test("a modality that stores its own images gets its equipment attributes and class", (t) => {
+  const inv = new Inventory(defaultConfig());
+  const ct = ep("10.1.0.5", 50001, MAC_CT);
+  const pacs = ep("10.1.0.10", 104, "00:11:22:33:44:55");
+  store(inv, ct, pacs);
+  store(inv, ct, pacs);
+  inv.observe(assoc(ct, pacs, { calling: "CT01", called: "PACS", ts: at(2), requestor: DCM4CHE_5 }));
+  const d = inv.device("mac-0050569a0b0c-10.1.0.5");
+  t.truthy(d, "keyed by MAC and IP");
+  t.is(d!.class, "modality");
+  t.regex(d!.classReason, /requestor.*modality CT/);
+  t.is(d!.modality, "CT");
+  t.is(d!.manufacturer, "ACME Medical");
+  t.is(d!.model, "Scanmaster 64");
+  t.is(d!.serialNumber, "SN-1234");
+  t.is(d!.stationName, "CT01");
+  t.deepEqual(d!.softwareVersions, ["VB20"]);
+  t.deepEqual(d!.aeRoles, [{ aeTitle: "CT01", roles: ["SCU"] }]);
+  t.deepEqual(d!.toolkit, { name: "dcm4che", version: "5.31.0", source: d!.toolkit!.source });
+  t.is(d!.equipmentSeen.length, 1);
+  t.is(d!.equipmentSeen[0]!.count, 2);
+  const p = inv.device("mac-001122334455-10.1.0.10")!;
+  t.deepEqual(p.roles, ["SCP"]);
+  t.deepEqual(p.listeningPorts, [104]);
+  t.is(p.modality, null, "the receiver is not the equipment");
+  t.deepEqual(p.peers, [d!.id]);
+  t.is(p.firstSeen, new Date(at(1) / 1000).toISOString());
+  t.is(p.lastSeen, new Date(at(2) / 1000).toISOString());
+  t.deepEqual(p.sopClasses, [CT_IMAGE_STORAGE]);
+  t.deepEqual(p.transferSyntaxes, ["1.2.840.10008.1.2.1"]);
+});
+
+test("a PACS forwarding studies of several modalities keeps them apart from its own attributes", (t) => {
+  const inv = new Inventory(defaultConfig());
+  const ws = ep("10.1.0.30", 50010);
+  const pacs = ep("10.1.0.10", 104);
+  const ws2 = ep("10.1.0.31", 11112);
+  // A workstation queries and moves; the PACS then stores to it with images of a CT and an MR.
+  inv.observe(
+    dimse(ws, pacs, 0, msg("C-FIND-RQ", { sopClassUid: STUDY_ROOT_FIND }), {
+      calling: "WS1",
+      called: "PACS",
+    }),
+  );
+  inv.observe(
+    dimse(ws, pacs, 0, msg("C-MOVE-RQ", { sopClassUid: STUDY_ROOT_MOVE, moveDestination: "WS1" }), {
+      calling: "WS1",
+      called: "PACS",
+    }),
+  );
+  const out = ep("10.1.0.10", 50020);
+  const wsScp = ep("10.1.0.30", 11112);
+  store(inv, out, wsScp, equipmentAttrs());
+  store(
+    inv,
+    out,
+    wsScp,
+    equipmentAttrs({
+      modality: "MR",
+      manufacturerModelName: "Magnetix",
+      deviceSerialNumber: "SN-9",
+      stationName: "MR01",
+    }),
+  );
+  inv.observe(dimse(ws2, pacs, 0, msg("C-STORE-RQ", { sopClassUid: CT_IMAGE_STORAGE })));
+  const p = inv.device("ip-10.1.0.10")!;
+  t.is(p.class, "archive");
+  t.regex(p.classReason, /Query\/Retrieve/);
+  t.is(p.modality, null);
+  t.is(p.manufacturer, null);
+  t.deepEqual(p.equipmentSeen.map((e) => e.modality).sort(), ["CT", "MR"]);
+  const w = inv.device("ip-10.1.0.30")!;
+  t.is(w.class, "workstation");
+  t.deepEqual(
+    w.aeRoles,
+    [
+      { aeTitle: "WS1", roles: ["SCU"] },
+      { aeTitle: "PACS", roles: ["SCP"] },
+    ].sort((a, b) => (a.aeTitle < b.aeTitle ? -1 : 1)),
+  );
+});
+
+test("a single sender with one identity that also acts as an archive is not attributed", (t) => {
+  const inv = new Inventory(defaultConfig());
+  const router = ep("10.1.0.40", 50030);
+  const pacs = ep("10.1.0.10", 104);
+  const mod = ep("10.1.0.41", 50031);
+  const routerScp = ep("10.1.0.40", 104);
+  store(inv, mod, routerScp); // something stores to the router
+  store(inv, router, pacs); // and the router forwards the same equipment
+  const r = inv.device("ip-10.1.0.40")!;
+  t.is(r.modality, null);
+  t.is(r.equipmentSeen.length, 1);
+  t.not(r.class, "modality");
+});
+
+test("MPPS and worklist make a modality; MPPS attributes are its own", (t) => {
+  const inv = new Inventory(defaultConfig());
+  const us = ep("10.1.0.50", 50040);
+  const ris = ep("10.1.0.60", 104);
+  inv.observe(dimse(us, ris, 0, msg("C-FIND-RQ", { sopClassUid: MWL_FIND })));
+  t.is(inv.device("ip-10.1.0.50")!.class, "modality");
+  t.regex(inv.device("ip-10.1.0.50")!.classReason, /Worklist/);
+  inv.observe(dimse(us, ris, 0, msg("N-CREATE-RQ", { sopClassUid: "1.2.840.10008.3.1.2.3.3" })));
+  inv.observe(
+    equipment(us, ris, equipmentAttrs({ modality: "US", stationName: "US02" }), {
+      command: "N-CREATE-RQ",
+      sop: "1.2.840.10008.3.1.2.3.3",
+    }),
+  );
+  const d = inv.device("ip-10.1.0.50")!;
+  t.is(d.modality, "US");
+  t.is(d.stationName, "US02");
+  t.regex(d.classReason, /Performed Procedure Step/);
+  t.is(inv.device("ip-10.1.0.60")!.class, "unknown");
+});
+
+test("rejected associations do not give the server the called AE; listening ports come from SYN-ACKs", (t) => {
+  const inv = new Inventory(defaultConfig());
+  const scanner = ep("10.9.9.9", 40001);
+  const scp = ep("10.1.0.10", 104);
+  inv.observe(connection(ep("10.1.0.99", 40002), ep("10.1.0.10", 3389)));
+  inv.observe(connection(ep("10.1.0.99", 40003), ep("10.1.0.11", 445)));
+  t.is(inv.size, 0, "handshakes alone do not make devices");
+  inv.observe(assoc(scanner, scp, { calling: "ECHOSCU", called: "GUESS1", outcome: "rejected" }));
+  const s = inv.device("ip-10.1.0.10")!;
+  t.deepEqual(s.aeTitles, []);
+  t.deepEqual(s.listeningPorts, [3389], "merged from the side table; 104 not yet shown to be DICOM");
+  inv.observe(assoc(scanner, scp, { calling: "ECHOSCU", called: "PACS" }));
+  t.deepEqual(inv.device("ip-10.1.0.10")!.aeTitles, ["PACS"]);
+  t.deepEqual(inv.device("ip-10.1.0.10")!.listeningPorts, [104, 3389]);
+  t.deepEqual(inv.device("ip-10.9.9.9")!.roles, ["SCU"]);
+  t.deepEqual(inv.listeningPortsOf("10.1.0.11"), [445]);
+});
+
+test("an observation without MAC joins the device with that IP; ids are stable", (t) => {
+  const inv = new Inventory(defaultConfig());
+  inv.observe(assoc(ep("10.1.0.5", 50001, "aa:bb:cc:dd:ee:ff"), ep("10.1.0.10", 104, "aa:bb:cc:dd:ee:00")));
+  inv.observe(assoc(ep("10.1.0.5", 50002, null), ep("10.1.0.10", 104, null)));
+  t.deepEqual(
+    inv.devices().map((d) => d.id),
+    ["mac-aabbccddeeff-10.1.0.5", "mac-aabbccddee00-10.1.0.10"],
+  );
+  // Behind a router, hosts share a MAC but stay apart by IP.
+  inv.observe(assoc(ep("192.0.2.7", 50003, "aa:bb:cc:dd:ee:01"), ep("10.1.0.10", 104, "aa:bb:cc:dd:ee:00")));
+  inv.observe(assoc(ep("192.0.2.8", 50004, "aa:bb:cc:dd:ee:01"), ep("10.1.0.10", 104, "aa:bb:cc:dd:ee:00")));
+  t.is(inv.size, 4);
+  t.is(inv.idFor({ ip: "10.9.9.9", mac: null }), "ip-10.9.9.9");
+});
+
+test("onChange fires for new devices and visible changes, not for lastSeen alone", (t) => {
+  const inv = new Inventory(defaultConfig());
+  const seen: DeviceRecord[] = [];
+  inv.onChange = (d) => seen.push(d);
+  const a = ep("10.1.0.5", 50001);
+  const b = ep("10.1.0.10", 104);
+  inv.observe(assoc(a, b, { ts: at(1) }));
+  t.deepEqual(seen.map((d) => d.id).sort(), ["ip-10.1.0.10", "ip-10.1.0.5"]);
+  seen.length = 0;
+  inv.observe(assoc(ep("10.1.0.5", 50002), b, { ts: at(5) }));
+  t.is(seen.length, 0);
+  t.is(inv.device("ip-10.1.0.10")!.lastSeen, new Date(at(5) / 1000).toISOString());
+  inv.observe(assoc(ep("10.1.0.5", 50003), b, { ts: at(6), called: "PACS2" }));
+  t.deepEqual(
+    seen.map((d) => d.id),
+    ["ip-10.1.0.10"],
+  );
+});
+
+test("association records replay their messages when no DIMSE observations came", (t) => {
+  const inv = new Inventory(defaultConfig());
+  const ws = ep("10.1.0.30", 50010);
+  const pacs = ep("10.1.0.10", 104);
+  inv.observe(
+    assoc(ws, pacs, {
+      calling: "WS1",
+      pcs: [pc(1, STUDY_ROOT_FIND)],
+      messages: [
+        msg("C-FIND-RQ", { sopClassUid: STUDY_ROOT_FIND }),
+        msg("C-FIND-RSP", { sopClassUid: STUDY_ROOT_FIND, status: 0 }),
+      ],
+    }),
+  );
+  t.is(inv.device("ip-10.1.0.10")!.class, "archive");
+  t.is(inv.device("ip-10.1.0.30")!.class, "workstation");
+});
+
+test("derived objects alone (secondary capture, SR) do not attribute equipment to the sender", (t) => {
+  const inv = new Inventory(defaultConfig());
+  const ws = ep("10.1.0.30", 50010);
+  const pacs = ep("10.1.0.10", 104);
+  const sc = "1.2.840.10008.5.1.4.1.1.7";
+  inv.observe(dimse(ws, pacs, 0, msg("C-STORE-RQ", { sopClassUid: sc })));
+  inv.observe(equipment(ws, pacs, equipmentAttrs(), { sop: sc }));
+  inv.observe(equipment(ws, pacs, equipmentAttrs(), { sop: "1.2.840.10008.5.1.4.1.1.88.22" }));
+  const d = inv.device("ip-10.1.0.30")!;
+  t.is(d.modality, null);
+  t.is(d.equipmentSeen[0]!.count, 2);
+  inv.observe(equipment(ws, pacs, equipmentAttrs()));
+  t.is(inv.device("ip-10.1.0.30")!.modality, "CT", "an acquisition object from the same identity settles it");
+});
