@@ -14,6 +14,7 @@
  */
 import { createReadStream } from "node:fs";
 import { LiveCapture } from "../capture/live.js";
+import { SystemdNotifier } from "../doctor/sdnotify.js";
 import { readCaptureFile, PcapStreamParser } from "../capture/file.js";
 import type { PacketSink } from "../capture/types.js";
 import type { DeviceRecord, FindingRecord } from "../report/types.js";
@@ -138,6 +139,12 @@ export async function runAgent(opts: RunOptions): Promise<void> {
         log,
       });
       live.start();
+      // Under systemd/dicomtap.service (Type=notify): ready once capture is started (it waits for a
+      // missing interface on its own, which health reports); WATCHDOG=1 from this event loop. A no-op
+      // outside systemd.
+      const notifier = new SystemdNotifier();
+      notifier.ready(`capturing on ${config.capture.interface}`);
+      notifier.startWatchdog();
       let lastSync = Date.now();
       const tick = setInterval(() => {
         // Capture time moves with the wall clock on a live port; idle flows close, waiting rules settle.
@@ -154,8 +161,10 @@ export async function runAgent(opts: RunOptions): Promise<void> {
       try {
         await (opts.until ?? signalled());
       } finally {
+        notifier.stopping();
         clearInterval(tick);
         await live.stop();
+        await notifier.close();
       }
       pipeline.finish();
       analysis.findings.finish(pipeline.nowMicros);

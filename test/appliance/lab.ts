@@ -1,0 +1,194 @@
+/**
+ * Helpers of the appliance tests: the mirrored-port lab (scripts/lab/mirror), DCMTK peers in its
+ * namespaces, tcpdump captures, and the live-runner child. Everything here needs root.
+ */
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+
+export const run = promisify(execFile);
+export const isRoot = process.getuid?.() === 0;
+export const ROOT_ONLY = "needs root (network namespaces, tc, tcpdump): run the appliance tests as root";
+
+export const MIRROR = resolve("scripts/lab/mirror");
+/** The compiled live-runner next to this file (.build/NAME/test/appliance/ or dist/test/appliance/). */
+export const LIVE_RUNNER = fileURLToPath(new URL("./live-runner.js", import.meta.url));
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export interface MirrorLab {
+  rid: string;
+  mod: string;
+  pacs: string;
+  tap: string;
+  modIp: string;
+  pacsIp: string;
+  dir: string;
+  down(): Promise<void>;
+  replug(): Promise<void>;
+}
+
+export async function mirrorUp(): Promise<MirrorLab> {
+  const rid =
+    randomBytes(3)
+      .toString("hex")
+      .replace(/[^a-z0-9]/g, "")
+      .slice(0, 6) || "x1";
+  await run(MIRROR, ["up", rid]);
+  const dir = mkdtempSync(join(tmpdir(), "dtm-"));
+  return {
+    rid,
+    mod: `dtm-${rid}-mod`,
+    pacs: `dtm-${rid}-pacs`,
+    tap: `dtm-${rid}-tap`,
+    modIp: "10.78.0.10",
+    pacsIp: "10.78.0.20",
+    dir,
+    down: async () => {
+      await run(MIRROR, ["down", rid]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+    replug: async () => {
+      await run(MIRROR, ["replug", rid]);
+    },
+  };
+}
+
+export function inNs(ns: string, cmd: string, args: string[], opts: { timeout?: number } = {}) {
+  return run("ip", ["netns", "exec", ns, cmd, ...args], { timeout: opts.timeout ?? 30_000 });
+}
+
+/** A tcpdump writing a file; resolves once it listens. `stop()` waits until the file is complete. */
+export async function startTcpdump(
+  ns: string,
+  ifname: string,
+  file: string,
+  extra: string[] = [],
+): Promise<{ stop(): Promise<string> }> {
+  const p = spawn(
+    "ip",
+    ["netns", "exec", ns, "tcpdump", "-i", ifname, "-n", "-U", "-s", "262144", "-w", file, ...extra],
+    {
+      stdio: ["ignore", "ignore", "pipe"],
+    },
+  );
+  let err = "";
+  p.stderr.on("data", (d: Buffer) => (err += d.toString()));
+  const deadline = Date.now() + 10_000;
+  while (!/listening on/.test(err)) {
+    if (p.exitCode !== null || Date.now() > deadline) throw new Error(`tcpdump on ${ns}/${ifname}: ${err}`);
+    await sleep(20);
+  }
+  return {
+    stop: async () => {
+      const exited = new Promise<void>((r) => p.once("close", () => r()));
+      p.kill("SIGTERM");
+      await exited;
+      return err;
+    },
+  };
+}
+
+/** storescp in the PACS namespace, accepting everything on `port`. */
+export async function startStorescp(lab: MirrorLab, port = 11112): Promise<ChildProcess> {
+  const p = spawn(
+    "ip",
+    ["netns", "exec", lab.pacs, "storescp", "-aet", "PACS1", "-od", lab.dir, "--fork", String(port)],
+    {
+      stdio: "ignore",
+    },
+  );
+  const deadline = Date.now() + 10_000;
+  while (true) {
+    const { stdout } = await inNs(lab.pacs, "ss", ["-Hltn", `sport = :${port}`]);
+    if (/LISTEN/.test(stdout)) return p;
+    if (p.exitCode !== null || Date.now() > deadline) throw new Error("storescp did not start");
+    await sleep(30);
+  }
+}
+
+export async function echo(lab: MirrorLab, aet = "MODALITY1", port = 11112): Promise<void> {
+  await inNs(lab.mod, "echoscu", ["-aet", aet, "-aec", "PACS1", lab.pacsIp, String(port)]);
+}
+
+/** The live-runner child in the tap namespace; lines are parsed JSON events. */
+export class Runner {
+  readonly events: Record<string, unknown>[] = [];
+  private buf = "";
+  private err = "";
+  readonly proc: ChildProcess;
+
+  /** `prefix` runs the runner through another program (e.g. setpriv, to drop privileges as the unit does). */
+  constructor(
+    ns: string,
+    ifname = "tap0",
+    filter = "tcp",
+    prefix: string[] = [],
+    env: Record<string, string> = {},
+  ) {
+    this.proc = spawn("ip", ["netns", "exec", ns, ...prefix, process.execPath, LIVE_RUNNER, ifname, filter], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...env },
+    });
+    this.proc.stdout!.on("data", (d: Buffer) => {
+      this.buf += d.toString();
+      let nl: number;
+      while ((nl = this.buf.indexOf("\n")) >= 0) {
+        const line = this.buf.slice(0, nl);
+        this.buf = this.buf.slice(nl + 1);
+        if (line.trim() !== "") this.events.push(JSON.parse(line) as Record<string, unknown>);
+      }
+    });
+    this.proc.stderr!.on("data", (d: Buffer) => (this.err += d.toString()));
+  }
+
+  /** Waits for the n-th "listening" event (1-based). */
+  async listening(n = 1, timeoutMs = 15_000): Promise<Record<string, unknown>> {
+    const deadline = Date.now() + timeoutMs;
+    while (true) {
+      const ev = this.events.filter((e) => e.event === "listening");
+      if (ev.length >= n) return ev[n - 1]!;
+      if (this.proc.exitCode !== null || Date.now() > deadline) {
+        throw new Error(
+          `runner: no listening #${n}; events ${JSON.stringify(this.events)} stderr ${this.err}`,
+        );
+      }
+      await sleep(20);
+    }
+  }
+
+  async final(): Promise<Record<string, unknown>> {
+    const exited = new Promise<void>((r) => this.proc.once("close", () => r()));
+    this.proc.kill("SIGTERM");
+    await exited;
+    const f = this.events.find((e) => e.event === "final");
+    if (!f) throw new Error(`runner: no final event; stderr ${this.err}`);
+    return f;
+  }
+}
+
+/** A datagram receiver on an AF_UNIX socket (Perl: Node has no AF_UNIX datagram sockets). */
+export function notifyReceiver(address: string): Promise<{ lines: string[]; stop(): void }> {
+  const script = `use Socket; socket(my $s, AF_UNIX, SOCK_DGRAM, 0) or die $!; my $a = $ARGV[0]; $a =~ s/^@/\\0/;
+    bind($s, pack_sockaddr_un($a)) or die "bind: $!"; $| = 1; print "bound\\n";
+    while (defined recv($s, my $b, 4096, 0)) { print "$b\\n"; }`;
+  const p = spawn("perl", ["-e", script, address], { stdio: ["ignore", "pipe", "inherit"] });
+  const lines: string[] = [];
+  let buf = "";
+  return new Promise((res, rej) => {
+    p.once("exit", (c) => rej(new Error(`receiver exited ${c}`)));
+    p.stdout.on("data", (d: Buffer) => {
+      buf += d.toString();
+      const parts = buf.split("\n");
+      buf = parts.pop()!;
+      for (const l of parts) {
+        if (l === "bound") res({ lines, stop: () => p.kill() });
+        else lines.push(l);
+      }
+    });
+  });
+}

@@ -1,0 +1,65 @@
+/**
+ * Test helper process (not a test): runs LiveCapture into a Pipeline inside a network namespace
+ * (`ip netns exec NS node live-runner.js IF FILTER`), so the capture child and the /sys/class/net it
+ * polls are the namespace's. Prints JSON lines on stdout:
+ *   {"event":"listening","pid":N,"restarts":K}   each time a tcpdump child has opened the interface
+ *   {"event":"final","health":{...},"stats":{...},"associations":[...]}   after SIGTERM
+ */
+import { LiveCapture } from "../../agent/capture/live.js";
+import { Pipeline } from "../../agent/pipeline/pipeline.js";
+
+const [ifname = "tap0", filter = "tcp"] = process.argv.slice(2);
+const pipeline = new Pipeline();
+const logs: string[] = [];
+// RUNNER_STALL_MS: the sink blocks this long on the first packet (a stuck agent), so the pipe and the
+// kernel ring fill and the kernel drops frames. RUNNER_BUFFER_KIB: tcpdump -B, small to overflow sooner.
+const stallMs = Number(process.env.RUNNER_STALL_MS ?? 0);
+let stalled = false;
+const sink = {
+  packet(buf: Buffer, start: number, end: number, ts: number, lt: number, orig: number): void {
+    if (stallMs > 0 && !stalled) {
+      stalled = true;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, stallMs);
+    }
+    pipeline.packet(buf, start, end, ts, lt, orig);
+  },
+};
+const capture = new LiveCapture({
+  interface: ifname,
+  filter,
+  snaplen: 262144,
+  sink,
+  ...(process.env.RUNNER_BUFFER_KIB ? { bufferKiB: Number(process.env.RUNNER_BUFFER_KIB) } : {}),
+  counters: pipeline.counters,
+  statsIntervalMs: 200,
+  interfacePollMs: 100,
+  backoff: { initialMs: 100, maxMs: 400 },
+  log: (m) => logs.push(m),
+});
+const say = (o: object): void => void process.stdout.write(JSON.stringify(o) + "\n");
+let wasListening = false;
+const poll = setInterval(() => {
+  const h = capture.health();
+  if (h.listening && !wasListening)
+    say({ event: "listening", pid: capture.childPid(), restarts: h.restarts });
+  wasListening = h.listening;
+}, 20);
+capture.start();
+process.once("SIGTERM", () => {
+  clearInterval(poll);
+  capture.requestStats();
+  void (async () => {
+    // Let the last SIGUSR1 answer arrive, then stop (tcpdump prints final counters on exit).
+    await new Promise((r) => setTimeout(r, 300));
+    await capture.stop();
+    pipeline.finish();
+    say({
+      event: "final",
+      health: capture.health(),
+      stats: pipeline.stats(),
+      associations: pipeline.associations(),
+      logs,
+    });
+    process.exit(0);
+  })();
+});

@@ -1,0 +1,315 @@
+/**
+ * Live capture on a real mirrored port (scripts/lab/mirror): DCMTK traffic between a modality and a PACS
+ * namespace is copied by tc mirred onto the tap namespace's tap0, where LiveCapture (tcpdump child →
+ * PcapStreamParser → Pipeline) must see the same associations as `analyzeFiles` of a tcpdump capture of
+ * the PACS's own interface, and must send nothing: a capture of the far end of the mirror link, inbound
+ * frames only, stays empty. Then the capture survives its child being killed, the interface going down
+ * and up, and the interface disappearing and coming back.
+ */
+import test from "ava";
+import { spawn } from "node:child_process";
+import { appendFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseTcpdumpStatsLine, type TcpdumpStats } from "../../agent/capture/live.js";
+import { readCaptureFile } from "../../agent/capture/file.js";
+import { analyzeFiles } from "../../agent/pipeline/analyze.js";
+import type { AssociationRecord } from "../../agent/report/types.js";
+import {
+  echo,
+  inNs,
+  isRoot,
+  mirrorUp,
+  notifyReceiver,
+  ROOT_ONLY,
+  Runner,
+  run,
+  sleep,
+  startStorescp,
+  startTcpdump,
+  type MirrorLab,
+} from "./lab.js";
+
+test("tcpdump's counter lines (SIGUSR1 one-liner and the three exit lines) are parsed", (t) => {
+  const s: TcpdumpStats = { captured: 0, receivedByFilter: 0, droppedByKernel: 0, droppedByInterface: 0 };
+  t.true(
+    parseTcpdumpStatsLine(
+      "tcpdump: 12 packets captured, 15 packets received by filter, 3 packets dropped by kernel",
+      s,
+    ),
+  );
+  t.deepEqual(s, { captured: 12, receivedByFilter: 15, droppedByKernel: 3, droppedByInterface: 0 });
+  t.true(parseTcpdumpStatsLine("1 packet dropped by kernel", s));
+  t.true(parseTcpdumpStatsLine("7 packets dropped by interface", s));
+  t.false(
+    parseTcpdumpStatsLine(
+      "tcpdump: listening on tap0, link-type EN10MB (Ethernet), snapshot length 262144 bytes",
+      s,
+    ),
+  );
+  t.deepEqual(s, { captured: 12, receivedByFilter: 15, droppedByKernel: 1, droppedByInterface: 7 });
+});
+
+const rootTest = isRoot ? test.serial : test.skip;
+if (!isRoot) console.log(`appliance/live: ${ROOT_ONLY}; skipping the mirrored-port tests`);
+
+const DUMP = `(0008,0016) UI =SecondaryCaptureImageStorage
+(0008,0018) UI [1.2.826.0.1.3680043.8.498.77.1]
+(0008,0060) CS [OT]
+(0008,0070) LO [Lab Devices Ltd]
+(0008,1090) LO [LabModality 1]
+(0020,000d) UI [1.2.826.0.1.3680043.8.498.77.2]
+(0020,000e) UI [1.2.826.0.1.3680043.8.498.77.3]
+`;
+
+/** What must agree between the live and the offline view of one association. */
+function shape(a: AssociationRecord): object {
+  return {
+    client: a.client,
+    server: a.server,
+    callingAE: a.callingAE,
+    calledAE: a.calledAE,
+    outcome: a.outcome,
+    released: a.released,
+    contexts: a.presentationContexts.map((p) => [p.abstractSyntax, p.result, p.transferSyntax]),
+    messages: a.messages.map((m) => [m.command, m.messageId, m.sopInstanceUid, m.status]),
+  };
+}
+
+async function withLab(fn: (lab: MirrorLab) => Promise<void>): Promise<void> {
+  const lab = await mirrorUp();
+  try {
+    await fn(lab);
+  } finally {
+    await lab.down();
+  }
+}
+
+rootTest("on a mirrored port the sensor sees what the PACS sees, and sends nothing", async (t) => {
+  await withLab(async (lab) => {
+    const dcm = join(lab.dir, "sc.dcm");
+    writeFileSync(join(lab.dir, "sc.dump"), DUMP);
+    await run("dump2dcm", ["--write-xfer-little", join(lab.dir, "sc.dump"), dcm]);
+    await startStorescp(lab);
+    const ref = join(lab.dir, "pacs.pcap");
+    const refDump = await startTcpdump(lab.pacs, "pacs0", ref, ["tcp"]);
+    // The far end of the mirror link, inbound only: any frame here was sent by the sensor on tap0.
+    const sent = join(lab.dir, "sent.pcap");
+    const sentDump = await startTcpdump(lab.mod, "mirror0", sent, ["-Q", "in"]);
+    const runner = new Runner(lab.tap);
+    await runner.listening(1);
+
+    await echo(lab);
+    await inNs(lab.mod, "storescu", ["-aet", "MODALITY1", "-aec", "PACS1", lab.pacsIp, "11112", dcm]);
+    await inNs(lab.mod, "echoscu", ["-aet", "MODALITY1", "-aec", "PACS1", "--abort", lab.pacsIp, "11112"]);
+    await sleep(500);
+    const final = await runner.final();
+    await refDump.stop();
+    await sentDump.stop();
+
+    const offline = await analyzeFiles([ref]);
+    const live = final.associations as AssociationRecord[];
+    const byStart = (a: AssociationRecord, b: AssociationRecord) => a.start.localeCompare(b.start);
+    t.is(offline.report.associations.length, 3);
+    t.deepEqual(
+      live.slice().sort(byStart).map(shape),
+      offline.report.associations.slice().sort(byStart).map(shape),
+    );
+    t.deepEqual(
+      live.map((a) => a.outcome).sort(),
+      ["aborted", "accepted", "accepted"],
+      "echo, store, aborted echo",
+    );
+    const stats = final.stats as { packets: number; dimseMessages: number };
+    t.is(
+      stats.packets,
+      offline.report.stats.packets,
+      "every TCP frame the PACS saw was mirrored and captured",
+    );
+    t.is(stats.dimseMessages, offline.report.stats.dimseMessages);
+    const health = final.health as { packets: number; kernelDrops: number; restarts: number };
+    t.is(health.packets, stats.packets);
+    t.is(health.kernelDrops, 0);
+    t.is(health.restarts, 0);
+
+    let sentFrames = 0;
+    const summary = await readCaptureFile(sent, { packet: () => void sentFrames++ });
+    t.is(summary.error, null);
+    t.is(sentFrames, 0, "the sensor sent no frame on the capture interface");
+  });
+});
+
+rootTest(
+  "capture survives the child being killed, the interface going down, and it disappearing",
+  async (t) => {
+    await withLab(async (lab) => {
+      await startStorescp(lab);
+      const runner = new Runner(lab.tap);
+      const first = await runner.listening(1);
+      await echo(lab, "ECHO1");
+
+      // 1. The capture child dies (OOM killer, a crash): restarted.
+      process.kill(first.pid as number, "SIGKILL");
+      const second = await runner.listening(2);
+      t.not(second.pid, first.pid);
+      await echo(lab, "ECHO2");
+
+      // 2. The interface goes administratively down and comes back. libpcap 1.10 keeps the socket through
+      // this (ENETDOWN is not fatal to it), so the same child captures again; either way nothing is lost.
+      await inNs(lab.tap, "ip", ["link", "set", "tap0", "down"]);
+      await sleep(400);
+      await inNs(lab.tap, "ip", ["link", "set", "tap0", "up"]);
+      await sleep(300);
+      await echo(lab, "ECHO3");
+      await sleep(200);
+
+      // 3. The interface disappears (USB NIC unplugged; tcpdump exits with "The interface disappeared") and
+      // comes back with the same name: the capture waits for it and starts again.
+      const before = runner.events.filter((e) => e.event === "listening").length;
+      await lab.replug();
+      await runner.listening(before + 1);
+      await echo(lab, "ECHO4");
+      await sleep(300);
+
+      const final = await runner.final();
+      const live = final.associations as AssociationRecord[];
+      t.deepEqual(
+        live.map((a) => `${a.callingAE}:${a.outcome}:${a.messages.map((m) => m.command).join(",")}`).sort(),
+        ["ECHO1", "ECHO2", "ECHO3", "ECHO4"].map((ae) => `${ae}:accepted:C-ECHO-RQ,C-ECHO-RSP`),
+      );
+      const health = final.health as { restarts: number; running: boolean };
+      t.true(health.restarts >= 2, `restarts ${health.restarts}`);
+      t.log(`restarts: ${health.restarts}; log: ${(final.logs as string[]).join(" | ")}`);
+    });
+  },
+);
+
+rootTest(
+  "as the unit runs it (a plain user, ambient CAP_NET_RAW only, no new privileges) capture works",
+  async (t) => {
+    // The same credentials systemd/dicomtap.service gives the agent: User= (here nobody),
+    // AmbientCapabilities=CAP_NET_RAW, CapabilityBoundingSet=CAP_NET_RAW, NoNewPrivileges=yes.
+    const asUnit = [
+      "setpriv",
+      "--reuid=65534",
+      "--regid=65534",
+      "--clear-groups",
+      "--inh-caps=-all,+net_raw",
+      "--ambient-caps=+net_raw",
+      "--bounding-set=-all,+net_raw",
+      "--no-new-privs",
+    ];
+    await withLab(async (lab) => {
+      await startStorescp(lab);
+      const runner = new Runner(lab.tap, "tap0", "tcp", asUnit);
+      await runner.listening(1);
+      await echo(lab, "UNPRIVILEGED");
+      await sleep(300);
+      const final = await runner.final();
+      const live = final.associations as AssociationRecord[];
+      t.deepEqual(
+        live.map((a) => [a.callingAE, a.outcome]),
+        [["UNPRIVILEGED", "accepted"]],
+      );
+    });
+    // Without the capability the child is refused, and says so.
+    await withLab(async (lab) => {
+      const noCap = asUnit
+        .map((a) => (a.includes("net_raw") ? a.replace(/,?\+net_raw/, "") : a))
+        .filter((a) => a !== "--ambient-caps=");
+      const runner = new Runner(lab.tap, "tap0", "tcp", noCap);
+      await sleep(1500);
+      const final = await runner.final();
+      const health = final.health as { listening: boolean; lastError: string | null };
+      t.false(health.listening);
+      t.regex(health.lastError ?? "", /permi/i);
+    });
+  },
+);
+
+rootTest("when the agent stalls, the kernel's drops show up in health", async (t) => {
+  await withLab(async (lab) => {
+    // About 8 MB of DICOM: thousands of frames while the sink is stuck for 3 s behind a 64 KiB pipe and a
+    // 256 KiB kernel ring.
+    const big = join(lab.dir, "big.dcm");
+    writeFileSync(join(lab.dir, "big.dump"), DUMP);
+    await run("dump2dcm", ["--write-xfer-little", join(lab.dir, "big.dump"), big]);
+    // The bulk: a Pixel Data element (7FE0,0010) OB appended to the explicit VR little endian dataset
+    // (tag, VR "OB", 2 reserved bytes, 32-bit length; PS3.5 §7.1.2).
+    const len = 8 * 1024 * 1024;
+    const head = Buffer.from([0xe0, 0x7f, 0x10, 0x00, 0x4f, 0x42, 0, 0, 0, 0, 0, 0]);
+    head.writeUInt32LE(len, 8);
+    appendFileSync(big, Buffer.concat([head, Buffer.alloc(len, 0x55)]));
+    await startStorescp(lab);
+    const runner = new Runner(lab.tap, "tap0", "tcp", [], {
+      RUNNER_STALL_MS: "3000",
+      RUNNER_BUFFER_KIB: "256",
+    });
+    await runner.listening(1);
+    await inNs(lab.mod, "storescu", ["-aet", "MODALITY1", "-aec", "PACS1", lab.pacsIp, "11112", big]);
+    await sleep(3500);
+    const final = await runner.final();
+    const health = final.health as { packets: number; kernelDrops: number };
+    t.log(`captured ${health.packets}, kernel drops ${health.kernelDrops}`);
+    t.true(health.kernelDrops > 0, "drops counted");
+  });
+});
+
+rootTest(
+  "`dicomtap run` on the mirror port: READY and WATCHDOG to systemd, and the devices it saw",
+  async (t) => {
+    await withLab(async (lab) => {
+      await startStorescp(lab);
+      const config = join(lab.dir, "config.json");
+      writeFileSync(
+        config,
+        JSON.stringify({
+          sensor: { id: "ct-1", site: "lab" },
+          capture: { interface: "tap0", filter: "tcp" },
+          store: { path: join(lab.dir, "dicomtap.db") },
+          health: { intervalSeconds: 1 },
+        }),
+      );
+      const notify = join(lab.dir, "notify");
+      const rx = await notifyReceiver(notify);
+      const main = new URL("../../agent/cli/main.js", import.meta.url).pathname;
+      const code = `const { main } = await import(${JSON.stringify(main)}); process.exitCode = await main(["run", "--config", ${JSON.stringify(config)}]);`;
+      // A path socket: unlike an abstract one it is reachable from the tap namespace.
+      const agent = spawn(
+        "ip",
+        ["netns", "exec", lab.tap, process.execPath, "--input-type=module", "-e", code],
+        {
+          stdio: ["ignore", "pipe", "pipe"],
+          env: { ...process.env, NOTIFY_SOCKET: notify, WATCHDOG_USEC: "200000" },
+        },
+      );
+      let out = "";
+      let err = "";
+      agent.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      agent.stderr.on("data", (d: Buffer) => (err += d.toString()));
+      try {
+        const until = async (cond: () => boolean, what: string): Promise<void> => {
+          const end = Date.now() + 15_000;
+          while (!cond()) {
+            if (Date.now() > end || agent.exitCode !== null) throw new Error(`${what}; stderr: ${err}`);
+            await sleep(20);
+          }
+        };
+        await until(() => rx.lines.includes("READY=1"), "no READY=1");
+        t.true(rx.lines.includes("STATUS=capturing on tap0"));
+        await sleep(500); // tcpdump starts listening
+        await echo(lab, "MODALITY7");
+        // Print mode (no broker): each outbox row is one JSON line on stdout.
+        await until(() => /devices\//.test(out) && /MODALITY7/.test(out), "the modality was not reported");
+        await until(() => rx.lines.filter((l) => l === "WATCHDOG=1").length >= 2, "no watchdog pings");
+        const exited = new Promise<void>((r) => agent.once("close", () => r()));
+        agent.kill("SIGTERM");
+        await exited;
+        t.is(agent.exitCode, 0, err);
+        await until(() => rx.lines.includes("STOPPING=1"), "no STOPPING=1");
+      } finally {
+        if (agent.exitCode === null) agent.kill("SIGKILL");
+        rx.stop();
+      }
+    });
+  },
+);
