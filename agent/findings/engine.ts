@@ -73,8 +73,6 @@ const RISKY_PORTS: Record<number, { name: string; severity: Severity }> = {
 
 /** DCMTK's implementation UID root (dcmdata dcuid.h), announced by nmap's dicom library. */
 const DCMTK_ROOT = "1.2.276.0.7230010.3";
-/** The version name nmap's dicom library hard-codes (nselib/dicom.lua, nmap 7.x). */
-const NMAP_VERSION_NAME = "OFFIS_DCMTK_362";
 /** Anomaly code for non-zero reserved bytes in the A-ASSOCIATE-RQ header itself (PDU offsets 42-73). */
 export const HEADER_RESERVED_CODE = "ul.nonzero-reserved-header";
 
@@ -204,7 +202,8 @@ export class FindingsEngine {
   private readonly dimseSeen = new DimseSeen();
   private knownDevices = 0;
   /** Flows with a non-zero reserved field: "header" when known to be the A-ASSOCIATE-RQ header's. */
-  private readonly reservedFlows = new BoundedMap<string, "header" | "any">(MAX_TRACKED);
+  /** Flows whose A-ASSOCIATE-RQ had non-zero reserved header bytes (value unused). */
+  private readonly reservedFlows = new BoundedMap<string, true>(MAX_TRACKED);
   /** Flows where a TLS handshake was seen (so "not DICOM on a DICOM port" is DICOM TLS). */
   private readonly tlsFlows = new BoundedMap<string, true>(MAX_TRACKED);
   /** Malformed-PDU anomalies waiting for their flow's endpoints (with MACs) to be known. */
@@ -581,10 +580,8 @@ export class FindingsEngine {
    * and version name ("OFFIS_DCMTK_362"), and packs the 32 reserved bytes of A-ASSOCIATE-RQ (PS3.8 §9.3.2,
    * PDU offset 42) from a number, which leaves a non-zero byte there. dcmtk's own echoscu uses the same AE
    * titles and UID root but zero bytes there, so that reserved field is the discriminator.
-   * Caveat: DCMTK itself sets a reserved byte of the presentation context item to 0xFF, and the UL layer
-   * reports both under "ul.nonzero-reserved" (the observation carries no detail). So a plain
-   * "ul.nonzero-reserved" counts only together with nmap's fixed version name; the header-specific code
-   * HEADER_RESERVED_CODE, where the UL layer reports it, counts with any DCMTK identity.
+   * The UL layer reports that field under its own code (HEADER_RESERVED_CODE), apart from the other
+   * reserved fields (DCMTK itself fills one of the presentation context item with 0xFF).
    * dicom-brute is the same request repeated with many called AE titles.
    */
   private scannerFingerprint(
@@ -595,13 +592,12 @@ export class FindingsEngine {
     accepted: boolean,
   ): boolean {
     const req = o.record.requestor;
-    const mark = this.reservedFlows.get(flow) ?? this.reservedFlows.get(flowKey(o.client, o.server));
-    if (mark === undefined || calling !== "ECHOSCU") return false;
+    const marked = this.reservedFlows.has(flow) || this.reservedFlows.has(flowKey(o.client, o.server));
+    if (!marked || calling !== "ECHOSCU") return false;
     const uid = req?.implementationClassUid ?? "";
     const version = req?.implementationVersionName ?? "";
     const dcmtkLike = uid.startsWith(DCMTK_ROOT + ".") || version.startsWith("OFFIS_DCMTK_");
-    const matches = mark === "header" ? dcmtkLike : dcmtkLike && version === NMAP_VERSION_NAME;
-    if (!matches) return false;
+    if (!dcmtkLike) return false;
     const key = `${o.client.ip}>${o.server.ip}`;
     let calledSet = this.nmapCalled.get(key);
     if (!calledSet) {
@@ -951,13 +947,9 @@ export class FindingsEngine {
 
   private anomaly(o: AnomalyObservation): void {
     if (o.layer !== "ul" && o.layer !== "dimse") return;
-    if (o.code === HEADER_RESERVED_CODE || o.code === "ul.nonzero-reserved") {
-      const mark = o.code === HEADER_RESERVED_CODE ? "header" : "any";
-      const put = (k: string): void => {
-        if (this.reservedFlows.get(k) !== "header") this.reservedFlows.set(k, mark);
-      };
-      put(o.flow);
-      if (o.client && o.server) put(flowKey(o.client, o.server));
+    if (o.code === HEADER_RESERVED_CODE) {
+      this.reservedFlows.set(o.flow, true);
+      if (o.client && o.server) this.reservedFlows.set(flowKey(o.client, o.server), true);
     }
     // PS3.8 §9.3.1: receivers ignore reserved fields, and DCMTK itself fills one with 0xFF, so a non-zero
     // reserved field is a fingerprint (above), not a malformed PDU.

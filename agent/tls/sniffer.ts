@@ -113,7 +113,7 @@ export class TlsSniffer implements StreamHandler {
           if (st.sawAny)
             this.ctx.anomalies.anomaly(
               "tls.invalid-record",
-              "decode",
+              "tls",
               this.info.flow,
               `record type ${type}, length ${length}`,
             );
@@ -163,7 +163,7 @@ export class TlsSniffer implements StreamHandler {
     if (st.hsLen + n > MAX_HANDSHAKE) {
       this.ctx.anomalies.anomaly(
         "tls.handshake-too-large",
-        "decode",
+        "tls",
         this.info.flow,
         `more than ${MAX_HANDSHAKE} handshake bytes`,
       );
@@ -192,7 +192,7 @@ export class TlsSniffer implements StreamHandler {
       if (len > MAX_HANDSHAKE) {
         this.ctx.anomalies.anomaly(
           "tls.handshake-too-large",
-          "decode",
+          "tls",
           this.info.flow,
           `handshake message of ${len} bytes`,
         );
@@ -221,7 +221,7 @@ export class TlsSniffer implements StreamHandler {
       if (v === null) {
         this.ctx.anomalies.anomaly(
           "tls.invalid-server-hello",
-          "decode",
+          "tls",
           this.info.flow,
           "truncated ServerHello body",
         );

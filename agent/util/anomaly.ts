@@ -4,7 +4,7 @@
  */
 
 /** The layer that noticed an anomaly, as named in the JSON report. */
-export type AnomalyLayer = "capture" | "decode" | "reassembly" | "ul" | "dimse" | "dataset";
+export type AnomalyLayer = "capture" | "decode" | "reassembly" | "tls" | "ul" | "dimse" | "dataset";
 
 export interface AnomalySink {
   /**

@@ -81,7 +81,7 @@ test("--json - writes the version-1 report with every field, and the summary goe
       "transferSyntaxes",
     ]);
   }
-  t.true(rep.anomalies.some((x) => x.code === "ul.nonzero-reserved" && x.count === 1));
+  t.true(rep.anomalies.some((x) => x.code === "ul.nonzero-reserved-header" && x.count === 1));
   for (const x of rep.anomalies)
     t.deepEqual(Object.keys(x).sort(), ["code", "count", "detail", "flow", "layer"]);
   t.regex(r.stderr, /Associations \(1\)/);
@@ -91,7 +91,7 @@ test("the readable summary names associations, AE titles and anomalies", (t) => 
   const r = runCli(["analyze", NMAP]);
   t.is(r.status, 0, r.stderr);
   t.regex(r.stdout, /ECHOSCU → ANY-SCP\s+rejected/);
-  t.regex(r.stdout, /ul\.nonzero-reserved ×1/);
+  t.regex(r.stdout, /ul\.nonzero-reserved-header ×1/);
   t.regex(r.stdout, /Findings \(\d+\)/);
 });
 

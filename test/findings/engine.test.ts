@@ -282,7 +282,7 @@ test("dicom.scanner: nmap dicom-ping by the reserved byte; plain echoscu is not 
   };
   const h = new Harness();
   const c = ep("10.1.0.66", 40001);
-  h.feed(anomaly(c, pacs(), "ul.nonzero-reserved"));
+  h.feed(anomaly(c, pacs(), "ul.nonzero-reserved-header"));
   h.feed(
     assoc(c, pacs(), {
       calling: "ECHOSCU",
@@ -324,7 +324,7 @@ test("dicom.scanner: dicom-brute re-raises the nmap finding as high with the num
   const h = new Harness();
   for (const [i, called] of ["ANY-SCP", "PACS", "ORTHANC", "STORESCP"].entries()) {
     const c = ep("10.1.0.66", 41000 + i);
-    h.feed(anomaly(c, pacs(), "ul.nonzero-reserved", "ul", at(i)));
+    h.feed(anomaly(c, pacs(), "ul.nonzero-reserved-header", "ul", at(i)));
     h.feed(
       assoc(c, pacs(), {
         calling: "ECHOSCU",
@@ -568,7 +568,7 @@ test("dicom.scanner: DCMTK's own presentation-context quirk is not nmap; the hea
   };
   const h = new Harness();
   const c = ep("10.1.0.67", 40100);
-  // The UL layer reports "ul.nonzero-reserved" for DCMTK's 0xFF in the presentation context item too.
+  // Other reserved fields (DCMTK fills one of the presentation context item) are not the fingerprint.
   h.feed(anomaly(c, pacs(), "ul.nonzero-reserved"));
   h.feed(
     assoc(c, pacs(), {

@@ -670,9 +670,11 @@ export function decodeAssociatePdu(
   const calledAE = decodeAeTitle(buf, offset + 10, isRq ? issues : SILENT, "called");
   const callingAE = decodeAeTitle(buf, offset + 26, isRq ? issues : SILENT, "calling");
   if (isRq) {
+    // A code of its own: the 32 reserved bytes after the AE titles are where nmap's dicom-ping leaves a
+    // non-zero byte (a scanner fingerprint), unlike the reserved fields DCMTK itself fills.
     for (let i = 42; i < 74; i++)
       if (buf[offset + i] !== 0) {
-        issues.issue("ul.nonzero-reserved", `${name} reserved bytes at PDU offset ${i} not zero`);
+        issues.issue("ul.nonzero-reserved-header", `${name} reserved bytes at PDU offset ${i} not zero`);
         break;
       }
   }

@@ -108,11 +108,11 @@ ctest("nmap dicom-ping: ECHOSCU → ANY-SCP with DCMTK's UID, the reserved byte,
   t.is(r.outcome, "rejected");
   t.deepEqual(r.reject, { result: 1, source: 1, reason: 7 });
   t.false(assocs[0]!.midStream);
-  const reserved = h!.anomalies.records().find((a) => a.code === "ul.nonzero-reserved");
+  const reserved = h!.anomalies.records().find((a) => a.code === "ul.nonzero-reserved-header");
   t.truthy(reserved);
   t.regex(reserved!.detail, /offset 42/);
   t.is(reserved!.flow, "127.0.0.1:50204-127.0.0.1:11112");
-  t.deepEqual(h!.codes(), ["ul.nonzero-reserved"]);
+  t.deepEqual(h!.codes(), ["ul.nonzero-reserved-header"]);
   t.deepEqual(h!.stats, { dicomFlows: 1, associations: 1, dimseMessages: 0 });
 });
 
