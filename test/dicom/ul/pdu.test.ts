@@ -274,7 +274,9 @@ test("A-ASSOCIATE-RQ: fixed fields, items, and a non-zero reserved byte at offse
     username: "u",
     passcodePresent: true,
   });
-  t.deepEqual(i.list, [["ul.nonzero-reserved-header", "A-ASSOCIATE-RQ reserved bytes at PDU offset 42 not zero"]]);
+  t.deepEqual(i.list, [
+    ["ul.nonzero-reserved-header", "A-ASSOCIATE-RQ reserved bytes at PDU offset 42 not zero"],
+  ]);
 });
 
 test("A-ASSOCIATE-AC: AE fields are not tested; items of the RQ are unexpected", (t) => {
