@@ -26,6 +26,7 @@ import type {
   EquipmentAttributes,
   PdvConsumer,
   PresentationContextLookup,
+  QueryInfo,
 } from "./types.js";
 import type { Counters } from "../util/anomaly.js";
 import { PduFramer, type PduSink } from "./ul/framer.js";
@@ -126,8 +127,14 @@ class AssociationEvents implements DimseEvents {
     private readonly dir: Direction,
   ) {}
 
-  message(msg: DimseMessageRecord, _pcId: number, _hasDataset: boolean, tsMicros: number): void {
-    this.conn.onMessage(this.assoc, this.dir, msg, tsMicros);
+  message(
+    msg: DimseMessageRecord,
+    _pcId: number,
+    _hasDataset: boolean,
+    tsMicros: number,
+    query?: QueryInfo | null,
+  ): void {
+    this.conn.onMessage(this.assoc, this.dir, msg, tsMicros, query ?? null);
   }
 
   equipment(attrs: EquipmentAttributes, msg: DimseMessageRecord, _pcId: number, tsMicros: number): void {
@@ -330,7 +337,13 @@ export class DicomConnection implements StreamHandler {
 
   // ---- DIMSE callbacks ----
 
-  onMessage(a: Association, dir: Direction, msg: DimseMessageRecord, ts: number): void {
+  onMessage(
+    a: Association,
+    dir: Direction,
+    msg: DimseMessageRecord,
+    ts: number,
+    query: QueryInfo | null = null,
+  ): void {
     this.ctx.stats.dimseMessages++;
     if (dir === a.requestorDir) a.requestorMessages++;
     const r = a.record;
@@ -346,6 +359,7 @@ export class DicomConnection implements StreamHandler {
       calledAE: r.calledAE,
       direction: dir === a.requestorDir ? 0 : 1,
       message: msg,
+      query,
     });
   }
 

@@ -25,9 +25,35 @@ export interface EquipmentAttributes {
   softwareVersions: string[]; // (0018,1020), multi-valued
 }
 
+/**
+ * The shape of a C-FIND-RQ Identifier (PS3.4 C.4.1.1.3, C.6): how many keys it holds and how many of them
+ * restrict the match. Never any key's value: those are patient data (names, IDs, dates). Only the
+ * Query/Retrieve Level (0008,0052), a CS of at most 16 bytes that names a level, is kept as text.
+ */
+export interface QueryInfo {
+  /** (0008,0052) Query/Retrieve Level ("PATIENT", "STUDY", "SERIES", "IMAGE"); null when absent. */
+  level: string | null;
+  /** Matching and return keys present (not Specific Character Set, the level, or other non-keys). */
+  keys: number;
+  /**
+   * Keys with a value that is neither empty nor only wildcards ("*", "?"): zero means universal matching
+   * on every key (PS3.4 C.2.2.2.3: an empty value or "*" matches every entity).
+   */
+  matchingKeys: number;
+}
+
 export interface DimseEvents {
-  /** A complete DIMSE message (command set decoded; any dataset walked or skipped). */
-  message(msg: DimseMessageRecord, pcId: number, hasDataset: boolean, tsMicros: number): void;
+  /**
+   * A complete DIMSE message (command set decoded; any dataset walked or skipped). `query` describes the
+   * Identifier of a C-FIND-RQ when it was walked completely, and is null or absent otherwise.
+   */
+  message(
+    msg: DimseMessageRecord,
+    pcId: number,
+    hasDataset: boolean,
+    tsMicros: number,
+    query?: QueryInfo | null,
+  ): void;
   /** Equipment attributes found in a dataset that followed `msg` (C-STORE-RQ, C-FIND-RSP, ...). */
   equipment(attrs: EquipmentAttributes, msg: DimseMessageRecord, pcId: number, tsMicros: number): void;
 }

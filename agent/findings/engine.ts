@@ -27,7 +27,12 @@ import type {
 import type { Inventory } from "../inventory/inventory.js";
 import { recogniseToolkit, vulnerabilitiesOf } from "../inventory/toolkit.js";
 import { DimseSeen, flowKey } from "../inventory/replay.js";
-import { DICOM_TLS_PORTS, isPatientOrStudyFind, VERIFICATION } from "../inventory/sop.js";
+import {
+  DICOM_TLS_PORTS,
+  isPatientOrStudyFind,
+  MODALITY_WORKLIST_FIND,
+  VERIFICATION,
+} from "../inventory/sop.js";
 
 export type Severity = FindingRecord["severity"];
 const SEVERITY_RANK: Record<Severity, number> = { info: 0, low: 1, medium: 2, high: 3, critical: 4 };
@@ -787,6 +792,7 @@ export class FindingsEngine {
     const flow = flowKey(o.client, o.server);
     if (this.pendingMalformed.size > 0)
       this.resolveMalformed([flow, bracketed(o.client, o.server)], o.client, o.server);
+    if (m.command === "C-FIND-RQ" && o.direction === 0) this.universalQuery(o, flow);
     if (m.command === "C-FIND-RQ" && o.direction === 0 && isPatientOrStudyFind(m.sopClassUid)) {
       const key = `${o.client.ip}>${o.server.ip}`;
       const w = this.window(this.finds, key);
@@ -845,6 +851,45 @@ export class FindingsEngine {
           ts: o.tsMicros,
         });
     }
+  }
+
+  /**
+   * dicom.bulk-query for one C-FIND-RQ with universal matching (PS3.4 C.2.2.2.3) at the PATIENT or STUDY
+   * level: every key empty or "*", so the answer lists every patient or study the SCP holds. The level
+   * decides, not the information model (a vendor's private Q/R model at those levels leaks as much); only
+   * Modality Worklist is left out, where modalities routinely ask for the whole worklist (PS3.4 Annex K)
+   * and which has no Query/Retrieve Level anyway.
+   */
+  private universalQuery(o: DimseObservation, flow: string): void {
+    const q = o.query;
+    if (!q || q.matchingKeys !== 0 || o.message.sopClassUid === MODALITY_WORKLIST_FIND) return;
+    const level = q.level?.trim().toUpperCase() ?? "";
+    if (level !== "PATIENT" && level !== "STUDY") return;
+    const external = !this.isInternal(o.client.ip) || !this.isInternal(o.server.ip);
+    const calling = trimAe(o.callingAE);
+    const called = trimAe(o.calledAE);
+    this.hit({
+      rule: "dicom.bulk-query",
+      severity: external ? "high" : "medium",
+      device: this.id(o.client),
+      peer: this.id(o.server),
+      key: "universal",
+      title: `${o.client.ip}${calling ? ` (${calling})` : ""} sent a C-FIND with universal matching at ${level} level to ${o.server.ip}${external ? " across the network boundary" : ""}`,
+      ts: o.tsMicros,
+      flow,
+      aeTitles: [calling, called],
+      counts: { universalQueries: 1 },
+      details: {
+        queryRetrieveLevel: level,
+        sopClassUid: o.message.sopClassUid,
+        keys: q.keys,
+        matchingKeys: q.matchingKeys,
+        callingAE: calling,
+        calledAE: called,
+        external,
+      },
+      signature: `universal|${level}|${external ? "external" : "internal"}`,
+    });
   }
 
   /**

@@ -16,8 +16,8 @@ import type {
   PresentationContextRecord,
   UserIdentityInfo,
 } from "../report/types.js";
-import type { EquipmentAttributes } from "../dicom/types.js";
-import type { Observation, TlsObservation } from "./types.js";
+import type { EquipmentAttributes, QueryInfo } from "../dicom/types.js";
+import type { DimseObservation, Observation, TlsObservation } from "./types.js";
 
 /** Longest text kept from any observation field; DICOM LO is 64 characters, UIDs 64, AE titles 16. */
 const MAX_TEXT = 128;
@@ -168,6 +168,21 @@ function equipment(v: unknown): EquipmentAttributes {
   };
 }
 
+/**
+ * A C-FIND Identifier's shape: counts and the level only. The level must look like a CS level name
+ * (PS3.5 Table 6.2-1: upper case, digits, space, underscore; at most 16), so no free text rides on it.
+ */
+function queryInfo(v: unknown): QueryInfo | null {
+  return pair(v, (q) => {
+    const level = text(q.level);
+    return {
+      level: level !== null && /^[A-Z0-9 _]{1,16}$/.test(level) ? level : null,
+      keys: num(q.keys) ?? 0,
+      matchingKeys: num(q.matchingKeys) ?? 0,
+    };
+  });
+}
+
 function certificate(v: unknown): TlsObservation["certificate"] {
   return pair(v, (c) => ({
     subject: text(c.subject) ?? "",
@@ -215,8 +230,8 @@ export function guardObservation(o: Observation): Observation {
         sopClassUid: text(r.sopClassUid),
         attributes: equipment(r.attributes),
       };
-    case "dimse":
-      return {
+    case "dimse": {
+      const d: DimseObservation = {
         kind: "dimse",
         tsMicros: ts,
         client: endpoint(r.client),
@@ -226,6 +241,10 @@ export function guardObservation(o: Observation): Observation {
         direction: r.direction === 1 ? 1 : 0,
         message: message(r.message),
       };
+      // Optional field: absent stays absent (observations replayed from records have none).
+      if (r.query !== undefined) d.query = queryInfo(r.query);
+      return d;
+    }
     case "tls":
       return {
         kind: "tls",

@@ -5,7 +5,7 @@
  */
 import type { Endpoint, HandshakeResult } from "../reassembly/types.js";
 import type { AssociationRecord, DimseMessageRecord } from "../report/types.js";
-import type { EquipmentAttributes } from "../dicom/types.js";
+import type { EquipmentAttributes, QueryInfo } from "../dicom/types.js";
 
 /** A TCP connection attempt or pick-up; tells which ports listen (syn-ack) or refuse (rst). */
 export interface ConnectionObservation {
@@ -51,6 +51,11 @@ export interface DimseObservation {
   /** 0 from the association's requestor (client) to the acceptor, 1 back. */
   direction: 0 | 1;
   message: DimseMessageRecord;
+  /**
+   * The shape of a C-FIND-RQ's Identifier (key counts and the level, never key values); null or absent for
+   * other messages, for identifiers not walked to their end, and for messages replayed from records.
+   */
+  query?: QueryInfo | null;
 }
 
 /** A TLS handshake seen on any port (issue 3 fills this in). */

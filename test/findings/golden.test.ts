@@ -11,7 +11,12 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { analyzeFiles } from "../../agent/pipeline/analyze.js";
+import { Analysis, analyzeFiles } from "../../agent/pipeline/analyze.js";
+import { Pipeline } from "../../agent/pipeline/pipeline.js";
+import { readCaptureFile } from "../../agent/capture/file.js";
+import { defaultConfig } from "../../agent/config/config.js";
+import { guardObservation } from "../../agent/observations/guard.js";
+import type { Observation } from "../../agent/observations/types.js";
 import type { FindingRecord, Report } from "../../agent/report/types.js";
 
 const RANK: Record<string, number> = { info: 0, low: 1, medium: 2, high: 3, critical: 4 };
@@ -110,7 +115,14 @@ test("ordinary lab traffic (echo, store, query/retrieve, abort) raises nothing a
       const r = await report(p);
       t.true(r.stats.associations > 0, p);
       // DCMTK 3.6.7 (the lab's stack) has known CVEs: a finding about the software, not about the traffic.
-      t.deepEqual(above(r.findings, "low", ["dicom.vulnerable-implementation"]), [], p);
+      // The qr scene's first findscu is a universal patient-level query (scripts/lab/run): bulk-query.
+      const qr = p.endsWith("qr.pcap");
+      t.deepEqual(
+        above(r.findings, "low", ["dicom.vulnerable-implementation", ...(qr ? ["dicom.bulk-query"] : [])]),
+        [],
+        p,
+      );
+      if (qr) t.deepEqual(universalQueries(r), ["medium VIEWER1>ORTHANC PATIENT 2/0"], p);
       if (!p.includes("reject"))
         t.true(
           r.findings.some((f) => f.rule === "dicom.cleartext" && f.severity === "low"),
@@ -127,6 +139,49 @@ test("ordinary lab traffic (echo, store, query/retrieve, abort) raises nothing a
 });
 
 const lab = (name: string): string => join("test", "fixtures", "lab", name);
+
+/** The dicom.bulk-query findings for universal matching, as "severity CALLING>CALLED LEVEL keys/matching". */
+function universalQueries(r: Report): string[] {
+  return r.findings
+    .filter((f) => f.rule === "dicom.bulk-query" && f.title.includes("universal matching at"))
+    .map((f) => {
+      const e = f.evidence as { callingAE: string; calledAE: string; queryRetrieveLevel: string };
+      const n = f.evidence as { keys: number; matchingKeys: number };
+      return `${f.severity} ${e.callingAE}>${e.calledAE} ${e.queryRetrieveLevel} ${n.keys}/${n.matchingKeys}`;
+    });
+}
+
+test("the lab's findscu queries: the universal one is seen as such, the one on a patient ID is not", async (t) => {
+  const seen: string[] = [];
+  const analysis = new Analysis(defaultConfig());
+  const sink = {
+    observe(o: Observation): void {
+      const clean = guardObservation(o);
+      if (clean.kind === "dimse" && clean.message.command === "C-FIND-RQ")
+        seen.push(`${clean.calledAE} ${clean.message.sopClassUid} ${JSON.stringify(clean.query)}`);
+      analysis.observe(o);
+    },
+  };
+  const pipeline = new Pipeline({ observations: sink });
+  await readCaptureFile(lab("qr.pcap"), pipeline, { counters: pipeline.counters });
+  pipeline.finish();
+  // findscu -P -k QueryRetrieveLevel=PATIENT -k PatientName -k PatientID; then
+  // findscu -S -k QueryRetrieveLevel=STUDY -k PatientID=<canary> -k StudyInstanceUID -k StudyDescription
+  //   -k AccessionNumber -k ModalitiesInStudy (scripts/lab/run).
+  t.deepEqual(seen, [
+    'ORTHANC 1.2.840.10008.5.1.4.1.2.1.1 {"level":"PATIENT","keys":2,"matchingKeys":0}',
+    'ORTHANC 1.2.840.10008.5.1.4.1.2.2.1 {"level":"STUDY","keys":5,"matchingKeys":1}',
+  ]);
+  const canaries = JSON.parse(readFileSync("test/fixtures/patient-canaries.json", "utf8")) as Record<
+    string,
+    string
+  >;
+  for (const [k, v] of Object.entries(canaries)) if (k !== "comment") t.false(seen.join().includes(v), k);
+  for (const p of [lab("qr.pcap"), lab("impaired-qr.pcap"), join("samples", "imaging-room.pcap")]) {
+    const r = await report(p);
+    t.deepEqual(universalQueries(r), ["medium VIEWER1>ORTHANC PATIENT 2/0"], p);
+  }
+});
 
 test("the lab's cleartext passcode is dicom.cleartext-credentials (high), without the username or passcode", async (t) => {
   const r = await report(lab("identity.pcap"));
@@ -148,9 +203,14 @@ test("the imaging-room sample: devices classed and no patient data in devices or
   const mod = r.devices.find((d) => d.ip === "10.77.0.10")!;
   t.true((mod.equipmentSeen as unknown[]).length >= 2, "several equipment identities seen in what it sent");
   t.deepEqual(
-    above(r.findings, "low", ["dicom.vulnerable-implementation", "dicom.cleartext-credentials"]),
+    above(r.findings, "low", [
+      "dicom.vulnerable-implementation",
+      "dicom.cleartext-credentials",
+      "dicom.bulk-query",
+    ]),
     [],
   );
+  t.deepEqual(universalQueries(r), ["medium VIEWER1>ORTHANC PATIENT 2/0"]);
   const canaries = JSON.parse(readFileSync("test/fixtures/patient-canaries.json", "utf8")) as Record<
     string,
     string

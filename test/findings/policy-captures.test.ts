@@ -84,14 +84,14 @@ test("dicom.unknown-move-destination: MODALITY1 answered the sub-association; a 
   t.is(f[0]!.severity, "medium");
 });
 
-test("dicom.bulk-query: the lab's universal C-FIND is small by default; at a threshold of one match it is bulk", async (t) => {
-  t.deepEqual(rule(await findings("qr.pcap"), "dicom.bulk-query"), []);
+test("dicom.bulk-query: the lab's universal C-FIND is seen by its keys; by volume only at a threshold of one match", async (t) => {
+  t.deepEqual(
+    rule(await findings("qr.pcap"), "dicom.bulk-query").map((x) => `${x.key}:${x.severity}`),
+    ["universal:medium"],
+  );
   const low = validateConfig({ sensor, policy: { thresholds: { bulkQueryMatches: 1 } } });
   const f = rule(await findings("qr.pcap", low), "dicom.bulk-query");
-  t.deepEqual(
-    f.map((x) => x.key),
-    ["matches"],
-  );
+  t.deepEqual(f.map((x) => x.key).sort(), ["matches", "universal"]);
 });
 
 test("dicom.ae-scan: one reject is not a burst; with a threshold of one it is", async (t) => {

@@ -30,10 +30,20 @@
  * Streaming: bytes arrive in arbitrary pieces (PDV fragments across PDUs and TCP segments). An element
  * header that straddles two pieces is collected in a 12-byte carry buffer; a wanted value that straddles
  * is collected in a 256-byte value buffer. Both copies are counted in counters.bytesCopied.
+ *
+ * Query mode (begin(..., true), for the Identifier of a C-FIND-RQ, PS3.4 C.4.1.1.3 and C.6): no
+ * equipment is read (an Identifier's values are match criteria, not the sender's equipment); instead the
+ * whole Identifier is walked to count its keys and tell, per key, whether its value restricts the match.
+ * That test looks at the value's bytes in place and keeps nothing: a key is "matching" as soon as one byte
+ * is other than "*", "?", padding or the value separator; an empty or pure-wildcard value is universal
+ * matching (PS3.4 C.2.2.2.3, C.2.2.2.4). The values of undefined-length sequences are looked at the same
+ * way (a sequence key matches when anything inside it does, C.2.2.2.6); a defined-length sequence or item
+ * is looked at as bytes, and its item and element headers make it "matching": never a false "universal".
+ * The only value copied is the Query/Retrieve Level (0008,0052), a CS of at most 16 bytes naming a level.
  */
 import { constants as zlibConstants, inflateRawSync } from "node:zlib";
 import type { AnomalySink, Counters } from "../../util/anomaly.js";
-import type { EquipmentAttributes } from "../types.js";
+import type { EquipmentAttributes, QueryInfo } from "../types.js";
 import { valueText } from "./text.js";
 
 /** Transfer syntax UIDs that change how the dataset is encoded (PS3.5 §10 and Annex A). */
@@ -54,6 +64,7 @@ const S_SKIP = 2; // skipping `remaining` value bytes without looking at them
 const S_VALUE = 3; // collecting a wanted value
 const S_DEFLATE = 4; // collecting the compressed head of a deflated dataset
 const S_DONE = 5; // the walk is over (past the wanted tags, malformed, or capped); the rest is skipped
+const S_SCAN = 6; // query mode: looking at `remaining` value bytes in place for anything but wildcards
 
 /** Nesting-frame kinds. */
 const F_SEQUENCE = 1; // inside an undefined-length sequence: expecting items or the sequence delimiter
@@ -76,6 +87,34 @@ const W_MODEL = 4;
 const W_SERIAL = 5;
 const W_SOFTWARE = 6;
 const WANTED_COUNT = 7;
+/** Query mode's one copied value: the Query/Retrieve Level, not an equipment slot. */
+const W_LEVEL = 7;
+
+/** (0008,0052) Query/Retrieve Level, CS (PS3.4 C.4.1.1.3.1). */
+const QUERY_RETRIEVE_LEVEL = 0x00080052;
+/** Bytes of the level kept: CS is at most 16 characters (PS3.5 Table 6.2-1). */
+const LEVEL_CAP = 16;
+
+/**
+ * Elements of an Identifier that are not matching or return keys: group lengths, private creators,
+ * Specific Character Set (0008,0005), Query/Retrieve View (0008,0053) and Timezone Offset From UTC
+ * (0008,0201) qualify the query rather than restrict it (PS3.4 C.4.1.1.3.1, C.6.1.1.1).
+ */
+function isQueryKey(tag: number): boolean {
+  const element = tag & 0xffff;
+  if (element === 0) return false; // group length (gggg,0000)
+  const privateGroup = ((tag >>> 16) & 1) === 1;
+  if (privateGroup && element >= 0x0010 && element <= 0x00ff) return false; // private creator
+  return tag !== 0x00080005 && tag !== 0x00080053 && tag !== 0x00080201;
+}
+
+/**
+ * Bytes that leave a value universal: "*" and "?" wildcards (PS3.4 C.2.2.2.4), space and NUL padding
+ * (PS3.5 §6.2), and the backslash between values of a multi-valued key (PS3.5 §6.4).
+ */
+function isWildcardByte(c: number): boolean {
+  return c === 0x2a || c === 0x3f || c === 0x20 || c === 0x00 || c === 0x5c;
+}
 
 /** The only tags whose values are ever read; everything else is skipped structurally. */
 function wantedSlot(tag: number): number {
@@ -179,6 +218,16 @@ export class DatasetWalker {
   private software: string[] | null = null;
   private found = false;
   private flow = "";
+  /** Query mode (see the module comment) and what it counted. */
+  private query = false;
+  private qLevel: string | null = null;
+  private qKeys = 0;
+  private qMatching = 0;
+  /** The current top-level element is a key / has already been counted as matching. */
+  private qInKey = false;
+  private qKeyMatched = false;
+  /** Set by end() when the Identifier was walked to its end without error or cap. */
+  private qComplete = false;
 
   /** Dataset bytes consumed so far (headers, values and skipped values), for details and tests. */
   offset = 0;
@@ -202,10 +251,18 @@ export class DatasetWalker {
    * Start a dataset encoded in `transferSyntax` (null when the presentation context is unknown: the
    * encoding is then guessed from the first element). Any transfer syntax other than implicit LE,
    * explicit BE and deflate encodes the dataset in explicit VR little endian (PS3.5 §A.4: encapsulated
-   * pixel data keeps the other elements in explicit VR LE).
+   * pixel data keeps the other elements in explicit VR LE). `query` walks a C-FIND-RQ Identifier for
+   * queryInfo() instead of reading equipment.
    */
-  begin(transferSyntax: string | null, flow: string): void {
+  begin(transferSyntax: string | null, flow: string, query = false): void {
     this.flow = flow;
+    this.query = query;
+    this.qLevel = null;
+    this.qKeys = 0;
+    this.qMatching = 0;
+    this.qInKey = false;
+    this.qKeyMatched = false;
+    this.qComplete = false;
     this.carryLen = 0;
     this.valueLen = 0;
     this.valueSlot = -1;
@@ -261,6 +318,9 @@ export class DatasetWalker {
         case S_VALUE:
           pos = this.stepValue(buf, pos, end);
           break;
+        case S_SCAN:
+          pos = this.stepScan(buf, pos, end);
+          break;
         case S_DEFLATE:
           pos = this.stepDeflate(buf, pos, end);
           break;
@@ -278,7 +338,14 @@ export class DatasetWalker {
   end(): EquipmentAttributes | null {
     if (this.state === S_DEFLATE) this.inflateHead(true);
     if (this.state !== S_DONE) {
-      const open = this.carryLen > 0 || this.state === S_SKIP || this.state === S_VALUE || this.depth > 0;
+      const open =
+        this.carryLen > 0 ||
+        this.state === S_SKIP ||
+        this.state === S_VALUE ||
+        this.state === S_SCAN ||
+        this.depth > 0;
+      // Query counts are only complete when the walk reached the end of the Identifier.
+      this.qComplete = this.query && !open;
       if (open) {
         this.malformed(
           "dataset.truncated",
@@ -296,6 +363,15 @@ export class DatasetWalker {
   abandon(): EquipmentAttributes | null {
     this.state = S_DONE;
     return this.attributes();
+  }
+
+  /**
+   * After end(), in query mode: the level and key counts of the Identifier; null when the Identifier was
+   * cut, malformed or capped (partial counts could call a restricted query universal).
+   */
+  queryInfo(): QueryInfo | null {
+    if (!this.qComplete) return null;
+    return { level: this.qLevel, keys: this.qKeys, matchingKeys: this.qMatching };
   }
 
   private attributes(): EquipmentAttributes | null {
@@ -332,8 +408,10 @@ export class DatasetWalker {
     let src = buf;
     let off = pos;
     let avail = end - pos;
+    let take = 0;
     if (had > 0) {
-      const take = Math.min(this.carry.length - had, end - pos);
+      // Complete the short header (8 bytes) first, then the long one (12): never copy value bytes.
+      take = Math.min((had < 8 ? 8 : 12) - had, end - pos);
       buf.copy(this.carry, had, pos, pos + take);
       this.counters.bytesCopied += take;
       src = this.carry;
@@ -346,6 +424,11 @@ export class DatasetWalker {
       this.state = S_HEADER;
     }
     const h = this.parseHeader(src, off, avail);
+    if (h === 0 && had > 0) {
+      // A long-VR header whose last 4 bytes are still to come (from this piece or the next).
+      this.carryLen = avail;
+      return pos + take;
+    }
     if (h === 0) return this.stash(buf, pos, end, avail);
     this.carryLen = 0;
     if (h < 0) {
@@ -434,6 +517,10 @@ export class DatasetWalker {
         return;
       }
       this.lastTag = tag;
+      if (this.query) {
+        this.queryElement(tag, len, undefinedLength);
+        return;
+      }
       if (tag > LAST_WANTED_TAG) {
         // Past Software Versions (and so past Pixel Data too): nothing more to read.
         this.state = S_DONE;
@@ -461,7 +548,7 @@ export class DatasetWalker {
     if (tag >>> 16 === 0xfffe) {
       if (tag === ITEM && kind === F_SEQUENCE) {
         if (undefinedLength) this.open(F_ITEM);
-        else this.skip(len);
+        else this.skipOrScan(len);
       } else if (tag === ITEM_DELIMITATION && kind === F_ITEM) {
         this.depth--;
       } else if (tag === SEQUENCE_DELIMITATION && kind === F_SEQUENCE) {
@@ -476,7 +563,61 @@ export class DatasetWalker {
       return;
     }
     if (undefinedLength) this.open(F_SEQUENCE);
-    else this.skip(len);
+    else this.skipOrScan(len);
+  }
+
+  /** A top-level element of an Identifier: the level is read, keys are counted and their values scanned. */
+  private queryElement(tag: number, len: number, undefinedLength: boolean): void {
+    this.qInKey = false;
+    this.qKeyMatched = false;
+    if (tag === QUERY_RETRIEVE_LEVEL) {
+      if (undefinedLength) {
+        this.malformed("dataset.undefined-length-value", "undefined length on a string element");
+        return;
+      }
+      if (len === 0) return;
+      this.valueSlot = W_LEVEL;
+      this.valueLen = 0;
+      this.valueWant = Math.min(len, LEVEL_CAP);
+      this.remaining = len;
+      this.state = S_VALUE;
+      return;
+    }
+    if (isQueryKey(tag)) {
+      this.qKeys++;
+      this.qInKey = true;
+    }
+    if (undefinedLength) this.open(F_SEQUENCE);
+    else this.skipOrScan(len);
+  }
+
+  /** Skip a value, or in query mode scan it when it belongs to a key not yet known to be matching. */
+  private skipOrScan(len: number): void {
+    if (len === 0) return;
+    this.remaining = len;
+    this.state = this.query && this.qInKey && !this.qKeyMatched ? S_SCAN : S_SKIP;
+  }
+
+  /**
+   * Query mode: look at value bytes in place (never copied) until one is not a wildcard or padding byte;
+   * then the key counts as matching and the rest of the value is skipped unseen.
+   */
+  private stepScan(buf: Buffer, pos: number, end: number): number {
+    const n = Math.min(this.remaining, end - pos);
+    const stop = pos + n;
+    let i = pos;
+    while (i < stop && isWildcardByte(buf[i] ?? 0)) i++;
+    this.examined += i - pos;
+    this.offset += n;
+    this.remaining -= n;
+    if (i < stop) {
+      this.examined++;
+      this.qKeyMatched = true;
+      this.qMatching++;
+    }
+    this.state = this.remaining === 0 ? S_HEADER : this.qKeyMatched ? S_SKIP : S_SCAN;
+    if (this.examined > this.limits.examineCap) this.state = S_DONE;
+    return stop;
   }
 
   private skip(len: number): void {
@@ -546,6 +687,10 @@ export class DatasetWalker {
     this.valueSlot = -1;
     const text = valueText(src, start, e);
     if (text === null) return;
+    if (slot === W_LEVEL) {
+      this.qLevel = text;
+      return;
+    }
     if (slot === W_SOFTWARE) {
       // VM 1-n: values separated by backslash (PS3.5 §6.4).
       const parts: string[] = [];

@@ -20,9 +20,11 @@
  * mismatch, reset after a gap) is still emitted at that point, because its command set was complete.
  * ctx.events.equipment(...) follows right after the message event when the walker found any equipment
  * attribute in the data set (also for a cut data set: what was read is valid).
+ * The data set of a C-FIND-RQ is its Identifier (PS3.7 §9.1.2.1): the walker counts its keys instead
+ * (query mode), and the message event carries that QueryInfo when the Identifier arrived whole.
  */
 import type { DimseMessageRecord } from "../../report/types.js";
-import type { DimseContext, EquipmentAttributes, PdvConsumer } from "../types.js";
+import type { DimseContext, EquipmentAttributes, PdvConsumer, QueryInfo } from "../types.js";
 import { DatasetWalker } from "../dataset/walker.js";
 import { decodeCommandSet, type CommandDecodeResult } from "./command.js";
 
@@ -65,6 +67,8 @@ export class DimseAssembler implements PdvConsumer {
   private pendingPcId = 0;
   private pendingTs = 0;
   private datasetStarted = false;
+  /** The pending message is a C-FIND-RQ: its data set is an Identifier, walked in query mode. */
+  private pendingQuery = false;
 
   constructor(
     private readonly ctx: DimseContext,
@@ -130,7 +134,7 @@ export class DimseAssembler implements PdvConsumer {
     }
     if (!this.datasetStarted) {
       this.datasetStarted = true;
-      this.walker.begin(this.ctx.lookup.transferSyntax(pcId), this.ctx.flow);
+      this.walker.begin(this.ctx.lookup.transferSyntax(pcId), this.ctx.flow, this.pendingQuery);
     }
     this.mode = M_DATA;
   }
@@ -234,6 +238,7 @@ export class DimseAssembler implements PdvConsumer {
       return;
     }
     this.pending = rec;
+    this.pendingQuery = rec.command === "C-FIND-RQ";
     this.pendingPcId = this.cmdPcId;
     this.pendingTs = this.pdvTs;
     this.datasetStarted = false;
@@ -245,10 +250,14 @@ export class DimseAssembler implements PdvConsumer {
     if (rec === null) return;
     this.pending = null;
     let attrs: EquipmentAttributes | null = null;
-    if (this.datasetStarted) attrs = complete ? this.walker.end() : this.walker.abandon();
+    let query: QueryInfo | null = null;
+    if (this.datasetStarted) {
+      attrs = complete ? this.walker.end() : this.walker.abandon();
+      if (this.pendingQuery && complete) query = this.walker.queryInfo();
+    }
     this.datasetStarted = false;
     const pcId = this.pendingPcId;
-    this.ctx.events.message(rec, pcId, true, this.pendingTs);
+    this.ctx.events.message(rec, pcId, true, this.pendingTs, query);
     if (attrs !== null) this.ctx.events.equipment(attrs, rec, pcId, complete ? this.pdvTs : this.pendingTs);
   }
 

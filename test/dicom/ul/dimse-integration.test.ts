@@ -7,7 +7,8 @@ import fc from "fast-check";
 import { DimseAssembler } from "../../../agent/dicom/dimse/assembler.js";
 import * as b from "./builders.js";
 import { connectionInfo, Harness } from "./harness.js";
-import { replay, storeConversation, totalLength, STORE_INSTANCE } from "./conversation.js";
+import { replay, storeConversation, totalLength, STORE_INSTANCE, T0, type Turn } from "./conversation.js";
+import { command, CommandField } from "../dimse/builders.js";
 
 const PATIENT = "DOE^JOHN^SECRETPATIENT";
 const dataset = Buffer.concat([
@@ -87,4 +88,95 @@ test("real DIMSE assembler behind mutated streams: nothing throws, no patient da
     { numRuns: 300 },
   );
   t.pass();
+});
+
+/** findscu -P -k QueryRetrieveLevel=PATIENT -k PatientName -k PatientID, then one on a canary name. */
+function findConversation(): Turn[] {
+  const PATIENT_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.1.1";
+  const rq = b.associateRq({
+    callingAE: "VIEWER1",
+    calledAE: "ARCHIVE",
+    presentationContexts: [b.presentationContextRq(1, PATIENT_ROOT_FIND, [b.EXPLICIT_VR_LE])],
+    userInformation: [b.maxLengthItem(16384)],
+  });
+  const ac = b.associateAc({
+    callingAE: "VIEWER1",
+    calledAE: "ARCHIVE",
+    presentationContexts: [b.presentationContextAc(1, 0, b.EXPLICIT_VR_LE)],
+    userInformation: [b.maxLengthItem(16384)],
+  });
+  const identifier = (name: string): Buffer =>
+    Buffer.concat([
+      b.explicitElement(0x0008, 0x0052, "CS", "PATIENT"),
+      b.explicitElement(0x0010, 0x0010, "PN", name),
+      b.explicitElement(0x0010, 0x0020, "LO", ""),
+    ]);
+  const find = (id: number, name: string): Buffer => {
+    const cmd = command({
+      field: CommandField.C_FIND_RQ,
+      messageId: id,
+      affectedSopClass: PATIENT_ROOT_FIND,
+      priority: 0,
+      dataSet: true,
+    });
+    const ds = identifier(name);
+    return b.pdataTf([
+      b.pdv(1, true, true, cmd),
+      b.pdv(1, false, false, ds.subarray(0, 9)),
+      b.pdv(1, false, true, ds.subarray(9)),
+    ]);
+  };
+  const rsp = (id: number): Buffer =>
+    b.pdataTf([
+      b.pdv(
+        1,
+        true,
+        true,
+        command({
+          field: CommandField.C_FIND_RSP,
+          respondedTo: id,
+          affectedSopClass: PATIENT_ROOT_FIND,
+          status: 0,
+        }),
+      ),
+    ]);
+  return [
+    { dir: 0, bytes: rq, ts: T0 },
+    { dir: 1, bytes: ac, ts: T0 + 1000 },
+    { dir: 0, bytes: find(1, ""), ts: T0 + 2000 },
+    { dir: 1, bytes: rsp(1), ts: T0 + 3000 },
+    { dir: 0, bytes: find(2, "CANARY^QUERY"), ts: T0 + 4000 },
+    { dir: 1, bytes: rsp(2), ts: T0 + 5000 },
+    { dir: 0, bytes: b.releaseRq(), ts: T0 + 6000 },
+    { dir: 1, bytes: b.releaseRp(), ts: T0 + 7000 },
+  ];
+}
+
+test("C-FIND-RQ observations carry the Identifier's shape, never its values, for every cut", (t) => {
+  const runFind = (cuts: number[]): Harness => {
+    const h = new Harness(connectionInfo(), (ctx) => new DimseAssembler(ctx));
+    replay(h, findConversation(), cuts);
+    return h;
+  };
+  const h = runFind([]);
+  t.deepEqual(h.codes(), []);
+  const finds = h.observations.flatMap((o) =>
+    o.kind === "dimse" ? [`${o.message.command} ${o.direction} ${JSON.stringify(o.query)}`] : [],
+  );
+  t.deepEqual(finds, [
+    'C-FIND-RQ 0 {"level":"PATIENT","keys":2,"matchingKeys":0}',
+    "C-FIND-RSP 1 null",
+    'C-FIND-RQ 0 {"level":"PATIENT","keys":2,"matchingKeys":1}',
+    "C-FIND-RSP 1 null",
+  ]);
+  const expected = view(h);
+  t.false(expected.includes("CANARY"));
+  const total = totalLength(findConversation());
+  for (let k = 1; k < total; k++) {
+    const v = view(runFind([k]));
+    if (v !== expected) {
+      t.is(v, expected, `cut at ${k}`);
+      return;
+    }
+  }
 });
