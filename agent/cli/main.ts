@@ -21,6 +21,11 @@ commands:
   doctor [--config FILE] [--json]
         Check a provisioned appliance (capture interface, capture rights, clock, disk,
         certificates, broker) and say what to fix; exits 1 if a check fails.
+  console (--config FILE | --broker mqtts://HOST:PORT --ca CA --cert CERT --key KEY)
+          [--site SITE] [--share GROUP] [--client-id ID] [--json] [--once SECONDS]
+        Subscribe to the broker and show the live devices and findings of all sensors: a screen
+        on a terminal, else (or with --json) one JSON line per event. --once N prints the state
+        after N seconds and exits.
   --help, --version
 `;
 
@@ -122,6 +127,10 @@ export async function main(argv: string[]): Promise<number> {
       case "doctor": {
         const { doctorCommand } = await import("../doctor/doctor.js");
         return await doctorCommand(rest, (m) => new UsageError(m));
+      }
+      case "console": {
+        const { consoleCommand } = await import("../console/console.js");
+        return await consoleCommand(rest, (m) => new UsageError(m));
       }
       case "--version":
       case "-V":
