@@ -121,6 +121,9 @@ rootTest("install puts the tree, the unit, the user and the directories in place
     "opt/dicomtap/pki/sensor-key-csr",
     "opt/dicomtap/node_modules/mqtt/package.json",
     "opt/dicomtap/node_modules/better-sqlite3/package.json",
+    "opt/dicomtap/data/toolkits.json",
+    "opt/dicomtap/data/cves.json",
+    "opt/dicomtap/schemas/finding.schema.json",
   ]) {
     t.true(existsSync(join(root, f)), f);
   }
