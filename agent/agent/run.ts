@@ -117,10 +117,18 @@ export async function runAgent(opts: RunOptions): Promise<void> {
   publisher.start();
   try {
     if (opts.replay !== undefined) {
-      const summary =
-        opts.replaySpeed === "capture"
-          ? await replayPaced(opts.replay, pipeline)
-          : await readCaptureFile(opts.replay, pipeline, { counters: pipeline.counters });
+      // Changes reach the store (and the broker) while the replay runs, not only at its end: the file
+      // reader yields between chunks, the paced replay between packets.
+      const replayFlush = setInterval(flush, TICK_MS);
+      let summary;
+      try {
+        summary =
+          opts.replaySpeed === "capture"
+            ? await replayPaced(opts.replay, pipeline)
+            : await readCaptureFile(opts.replay, pipeline, { counters: pipeline.counters });
+      } finally {
+        clearInterval(replayFlush);
+      }
       if (summary.error !== null) log(`${opts.replay}: ${summary.error.code}: ${summary.error.detail}`);
       pipeline.finish();
       analysis.findings.finish(pipeline.nowMicros);
