@@ -2,8 +2,11 @@
  * `npm run bench`: the performance benchmark of issue 2. For each generated capture it times
  * `dicomtap analyze FILE --json OUT` and tshark's DICOM dissection of the same file, each as a child
  * process pinned to one core, start-up included, and prints throughput, peak RSS and bytesCopied.
+ * Then the publish phase of issue 4 (publish.ts): `dicomtap run --replay` of capture f, many findings, to
+ * a real mosquitto over mutual TLS; findings delivered per second and packet-to-console latency.
  *
- *   node dist/scripts/bench/bench.js [--quick] [--size 1G] [--count 2000[,4000,...]] [--only a|b] [--skip-tshark]
+ *   node dist/scripts/bench/bench.js [--quick] [--size 1G] [--count 2000[,4000,...]] [--only a|b|f] [--skip-tshark]
+ *        [--skip-publish] [--hosts 5000] [--rate 200]
  *        [--tshark-timeout SEC] [--timeout SEC] [--dir D] [--seed N] [--cpu N] [--runs N] [--profile]
  *        [--dicomtap "node bin/dicomtap.js"] [--dicomtap-main path/to/agent/cli/main.js]
  *
@@ -24,6 +27,7 @@ import { basename, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { DEFAULTS, ensureCapture, parseSize, type Manifest, type Shape } from "./generate.js";
 import { formatProfile, summariseProfile } from "./profile.js";
+import { formatPublish, runPublish, type PublishResult } from "./publish.js";
 
 interface Options {
   sizeBytes: number;
@@ -31,6 +35,11 @@ interface Options {
   counts: number[];
   only: Shape | null;
   skipTshark: boolean;
+  /** No publish phase (capture f, mosquitto). */
+  skipPublish: boolean;
+  /** Capture f: distinct client hosts, and associations per second of capture time. */
+  hosts: number;
+  rate: number;
   tsharkTimeout: number;
   timeout: number;
   dir: string;
@@ -88,7 +97,8 @@ const TSHARK_FIELDS = [
 
 function usage(): never {
   process.stderr.write(
-    "usage: bench.js [--quick] [--size 1G] [--count 2000[,4000,...]] [--only a|b] [--skip-tshark] [--tshark-timeout SEC]\n" +
+    "usage: bench.js [--quick] [--size 1G] [--count 2000[,4000,...]] [--only a|b|f] [--skip-tshark] [--tshark-timeout SEC]\n" +
+      "                [--skip-publish] [--hosts 5000] [--rate 200]\n" +
       "                [--timeout SEC] [--dir D] [--seed N] [--cpu N] [--ack-every N] [--runs N] [--profile]\n" +
       '                [--dicomtap "node bin/dicomtap.js"] [--dicomtap-main path/to/agent/cli/main.js]\n',
   );
@@ -101,6 +111,9 @@ function parseArgs(argv: string[]): Options {
     counts: [DEFAULTS.count],
     only: null,
     skipTshark: false,
+    skipPublish: false,
+    hosts: DEFAULTS.hosts,
+    rate: DEFAULTS.rate,
     tsharkTimeout: 1800,
     timeout: 1800,
     dir: DEFAULTS.dir,
@@ -115,6 +128,7 @@ function parseArgs(argv: string[]): Options {
   let sizeSet = false;
   let countSet = false;
   let tsharkTimeoutSet = false;
+  let hostsSet = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const v = (): string => {
@@ -134,10 +148,18 @@ function parseArgs(argv: string[]): Options {
       countSet = true;
     } else if (a === "--only") {
       const s = v();
-      if (s !== "a" && s !== "b") usage();
+      if (s !== "a" && s !== "b" && s !== "f") usage();
       o.only = s;
     } else if (a === "--skip-tshark") o.skipTshark = true;
-    else if (a === "--tshark-timeout") {
+    else if (a === "--skip-publish") o.skipPublish = true;
+    else if (a === "--hosts") {
+      o.hosts = Number(v());
+      if (!Number.isInteger(o.hosts) || o.hosts < 1) usage();
+      hostsSet = true;
+    } else if (a === "--rate") {
+      o.rate = Number(v());
+      if (!(o.rate > 0)) usage();
+    } else if (a === "--tshark-timeout") {
       o.tsharkTimeout = Number(v());
       tsharkTimeoutSet = true;
     } else if (a === "--timeout") o.timeout = Number(v());
@@ -171,6 +193,11 @@ function parseArgs(argv: string[]): Options {
     if (!sizeSet) o.sizeBytes = 200 << 20;
     if (!countSet) o.counts = [1000];
     if (!tsharkTimeoutSet) o.tsharkTimeout = 300;
+    if (!hostsSet) o.hosts = 1000;
+  }
+  if (o.only === "f" && o.skipPublish) {
+    process.stderr.write("--only f and --skip-publish leave nothing to run\n");
+    usage();
   }
   return o;
 }
@@ -406,8 +433,8 @@ async function profileRun(o: Options, m: Manifest): Promise<void> {
 async function run(o: Options): Promise<void> {
   mkdirSync(o.dir, { recursive: true });
   const jobs: { shape: Shape; count: number }[] = [];
-  if (o.only !== "b") jobs.push({ shape: "a", count: 0 });
-  if (o.only !== "a") for (const count of o.counts) jobs.push({ shape: "b", count });
+  if (o.only === null || o.only === "a") jobs.push({ shape: "a", count: 0 });
+  if (o.only === null || o.only === "b") for (const count of o.counts) jobs.push({ shape: "b", count });
   const rows: Row[] = [];
   for (const { shape, count } of jobs) {
     process.stderr.write(`[bench] capture ${shape}: generating or reusing in ${o.dir}\n`);
@@ -455,13 +482,40 @@ async function run(o: Options): Promise<void> {
     rows.push({ shape, manifest: m, ours, ourStats, leak, tshark });
     if (o.profile) await profileRun(o, m);
   }
-  const text = report(rows, o);
+  let publish: PublishResult | null = null;
+  if (!o.skipPublish && (o.only === null || o.only === "f")) {
+    process.stderr.write(`[bench] capture f: generating or reusing in ${o.dir}\n`);
+    const m = ensureCapture({
+      ...DEFAULTS,
+      shape: "f",
+      hosts: o.hosts,
+      rate: o.rate,
+      seed: o.seed,
+      dir: o.dir,
+      ackEvery: o.ackEvery,
+      verbose: true,
+    });
+    process.stderr.write(
+      `[bench] ${m.file}: ${fmt(m.fileBytes / MiB, 1)} MiB, ${m.packets.toString()} packets, ${m.associations.toString()} associations, ${fmt(m.findingsPlan?.captureSeconds ?? NaN, 1)} s of capture\n`,
+    );
+    await warm(m.file);
+    publish = await runPublish({
+      manifest: m,
+      dicomtap: o.dicomtap,
+      cpu: o.cpu,
+      timeout: o.timeout,
+      measure,
+      log: (msg) => process.stderr.write(`[bench] ${msg}\n`),
+    });
+  }
+  let text = rows.length > 0 ? report(rows, o) : "";
+  if (publish) text += (text ? "\n" : "") + formatPublish(publish, o.cpu);
   process.stdout.write("\n" + text);
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const resultPath = join(o.dir, `results-${stamp}.json`);
   writeFileSync(
     resultPath,
-    JSON.stringify({ argv: process.argv.slice(2), options: o, rows, table: text }, null, 2) + "\n",
+    JSON.stringify({ argv: process.argv.slice(2), options: o, rows, publish, table: text }, null, 2) + "\n",
   );
   process.stdout.write(`results: ${resultPath}\n`);
 }

@@ -356,3 +356,24 @@ export function cStoreRsp(respondedTo: number, sopClass: string, sopInstance: st
     e.str(0x00001000, "UI", sopInstance);
   });
 }
+
+/** C-ECHO-RQ command (PS3.7 §9.3.5.1): Verification SOP class, no data set (0000,0800) = 0x0101. */
+export function cEchoRq(messageId: number): Buffer {
+  return commandSet((e) => {
+    e.str(0x00000002, "UI", UID.verification);
+    e.us(0x00000100, 0x0030);
+    e.us(0x00000110, messageId);
+    e.us(0x00000800, 0x0101);
+  });
+}
+
+/** C-ECHO-RSP (PS3.7 §9.3.5.2): status 0x0000 success, no data set. */
+export function cEchoRsp(respondedTo: number): Buffer {
+  return commandSet((e) => {
+    e.str(0x00000002, "UI", UID.verification);
+    e.us(0x00000100, 0x8030);
+    e.us(0x00000120, respondedTo);
+    e.us(0x00000800, 0x0101);
+    e.us(0x00000900, 0x0000);
+  });
+}

@@ -6,10 +6,17 @@
  * dicom.ts, max PDU 16 KiB and 64 KiB, images of 256 KiB to 2 MiB.
  * Shape "b": one association carrying N C-STOREs of small images (default 2000): the case where
  * tshark's per-conversation reassembly state keeps growing.
+ * Shape "f": many findings (issue 4, the publish benchmark): H distinct client hosts (default 5000), each
+ * making one short association (C-ECHO) to a PACS, one after the other at R associations per second of
+ * capture time (default 200). Every client is a new device running a DCMTK version with known CVEs
+ * (inventory.new-device, dicom.vulnerable-implementation, dicom.cleartext); one in four comes from
+ * outside RFC 1918 (198.18.0.0/15, the benchmarking range of RFC 2544) through a router and adds
+ * dicom.external-peer.
  *
  * Captures are cached in a folder with a manifest next to each file; a rerun with the same parameters
  * and generator version reuses them. Usage:
- *   node dist/scripts/bench/generate.js [--shape a|b] [--size 1G] [--count 2000] [--seed 1] [--dir D]
+ *   node dist/scripts/bench/generate.js [--shape a|b|f] [--size 1G] [--count 2000] [--hosts 5000]
+ *        [--rate 200] [--seed 1] [--dir D]
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -18,6 +25,8 @@ import {
   UID,
   ElementWriter,
   associateAc,
+  cEchoRq,
+  cEchoRsp,
   associateRq,
   cStoreRq,
   cStoreRsp,
@@ -33,7 +42,7 @@ import { PcapWriter, Rng, TcpConnection, type Endpoint } from "./pcap.js";
 /** Bump when the bytes generated for the same options change, so cached captures are rebuilt. */
 export const GENERATOR_VERSION = 2;
 
-export type Shape = "a" | "b";
+export type Shape = "a" | "b" | "f";
 
 export interface GenerateOptions {
   shape: Shape;
@@ -47,6 +56,10 @@ export interface GenerateOptions {
   ackEvery: number;
   /** Shape a: associations in flight at once. */
   concurrency: number;
+  /** Shape f: distinct client hosts, one association each. */
+  hosts: number;
+  /** Shape f: associations started per second of capture time. */
+  rate: number;
   force?: boolean;
   /** Progress lines on stderr. */
   verbose?: boolean;
@@ -75,6 +88,28 @@ export interface Manifest {
   /** Fake patient names and IDs all start with this, so leak checks can grep the report for it. */
   canary: string;
   generatedSeconds: number;
+  /** Shape f: what the capture must raise (see FindingsPlan). */
+  findingsPlan?: FindingsPlan;
+}
+
+/**
+ * Shape f: the devices and findings the capture is built to raise with the default config (networks.internal
+ * = RFC 1918 and loopback), one per (rule, device, peer):
+ *   inventory.new-device             every client and the PACS
+ *   dicom.cleartext                  one per client (device: the PACS, peer: the client)
+ *   dicom.vulnerable-implementation  one per client (DCMTK 3.6.5, below the fixed 3.6.7)
+ *   dicom.external-peer              one per external client (inbound, accepted)
+ *   dicom.default-port               one: the PACS serves DICOM on port 104
+ */
+export interface FindingsPlan {
+  hosts: number;
+  externalHosts: number;
+  devices: number;
+  findings: number;
+  /** Timestamp of the first packet (µs since the epoch) and capture time to the last one (s). */
+  firstPacketMicros: number;
+  captureSeconds: number;
+  ratePerSecond: number;
 }
 
 export const CANARY = "BENCHCANARY";
@@ -87,6 +122,8 @@ export const DEFAULTS: GenerateOptions = {
   dir: "/tmp/dicomtap-bench",
   ackEvery: 2,
   concurrency: 3,
+  hosts: 5000,
+  rate: 200,
 };
 
 /** 2026-01-15T08:00:00Z: captures carry a fixed start time so they are byte-identical per seed. */
@@ -524,9 +561,106 @@ function smallImage(r: Rng, ts: string): Image {
   return { rows, cols, fragment };
 }
 
+/** Shape f's clients announce DCMTK 3.6.5 (dcuid.h: root + ".0." + version, "OFFIS_DCMTK_" + version):
+ *  below 3.6.7, so data/cves.json lists CVE-2022-2119 and others for it. */
+const VULNERABLE_IMPL_UID = "1.2.276.0.7230010.3.0.3.6.5";
+const VULNERABLE_IMPL_VERSION = "OFFIS_DCMTK_365";
+
+/** One in this many shape-f clients is external. */
+const EXTERNAL_EVERY = 4;
+
+/** Shape f's n-th client (1-based): internal 10.30.0.0/15 with its own MAC, or external 198.18.0.0/15
+ *  behind the site router's MAC. */
+function findingsClient(n: number, router: Buffer): { ep: Endpoint; external: boolean } {
+  const external = n % EXTERNAL_EVERY === 0;
+  const hi = n >> 16;
+  const ip = Buffer.from([external ? 198 : 10, (external ? 18 : 30) + hi, (n >> 8) & 0xff, n & 0xff]);
+  const ownMac = Buffer.from([0x02, 0xdc, 0x4d, 0x10 + hi, (n >> 8) & 0xff, n & 0xff]);
+  return { ep: { mac: external ? router : ownMac, ip, port: 40000 + (n % 20000) }, external };
+}
+
+/**
+ * Shape f: H clients, each one association to the PACS (A-ASSOCIATE-RQ/AC, C-ECHO-RQ/RSP, A-RELEASE,
+ * FIN), started at R per second of capture time, one after the other.
+ */
+function findingsCapture(w: PcapWriter, r: Rng, opts: GenerateOptions, counts: Counts): FindingsPlan {
+  if (opts.hosts < 1 || opts.hosts > 131071) throw new Error("--hosts must be 1..131071");
+  if (!(opts.rate > 0)) throw new Error("--rate must be positive");
+  const pacs = archives()[0]!;
+  const router = mac(0xfe);
+  const tcpOpts = { ackEvery: opts.ackEvery, windowShift: 7 };
+  const proposed: ProposedContext[] = [
+    { id: 1, abstractSyntax: UID.verification, transferSyntaxes: [UID.implicitLE] },
+    { id: 3, abstractSyntax: UID.ctImageStorage, transferSyntaxes: [UID.explicitLE, UID.implicitLE] },
+  ];
+  const accepted: AcceptedContext[] = [
+    { id: 1, result: 0, transferSyntax: UID.implicitLE },
+    { id: 3, result: 0, transferSyntax: UID.explicitLE },
+  ];
+  const first = w.clockMicros;
+  let external = 0;
+  for (let n = 1; n <= opts.hosts; n++) {
+    const due = first + ((n - 1) * 1e6) / opts.rate;
+    if (w.clockMicros < due) w.idle(due - w.clockMicros);
+    const client = findingsClient(n, router);
+    if (client.external) external++;
+    const conn = new TcpConnection(w, client.ep, pacs.ep, r.u32(), r.u32(), tcpOpts);
+    const rq = {
+      calledAE: pacs.ae,
+      callingAE: `VIEWER${n.toString()}`,
+      maxPdu: 16384,
+      implementationClassUid: VULNERABLE_IMPL_UID,
+      implementationVersionName: VULNERABLE_IMPL_VERSION,
+    };
+    conn.open();
+    conn.write(true, associateRq(rq, proposed));
+    conn.push(true);
+    w.idle(r.int(150, 600));
+    const ac = {
+      ...rq,
+      maxPdu: pacs.maxPdu,
+      implementationClassUid: pacs.implementationClassUid,
+      implementationVersionName: pacs.implementationVersionName,
+    };
+    conn.write(false, associateAc(ac, accepted));
+    conn.push(false);
+    counts.associations++;
+    const echo = cEchoRq(1);
+    conn.write(true, pdataHeader(1, true, true, echo.length));
+    conn.write(true, echo);
+    conn.push(true);
+    w.idle(r.int(100, 400));
+    const rsp = cEchoRsp(1);
+    conn.write(false, pdataHeader(1, true, true, rsp.length));
+    conn.write(false, rsp);
+    conn.push(false);
+    conn.write(true, releasePdu(0x05));
+    conn.push(true);
+    w.idle(r.int(50, 300));
+    conn.write(false, releasePdu(0x06));
+    conn.push(false);
+    conn.close();
+  }
+  const h = opts.hosts;
+  return {
+    hosts: h,
+    externalHosts: external,
+    devices: h + 1,
+    // new-device (clients + PACS), cleartext, vulnerable-implementation, external-peer, default-port.
+    findings: h + 1 + h + h + external + 1,
+    firstPacketMicros: first,
+    captureSeconds: (w.clockMicros - first) / 1e6,
+    ratePerSecond: opts.rate,
+  };
+}
+
 function captureName(o: GenerateOptions): string {
   const size =
-    o.shape === "a" ? `${Math.round(o.sizeBytes / (1 << 20)).toString()}M` : `${o.count.toString()}x`;
+    o.shape === "a"
+      ? `${Math.round(o.sizeBytes / (1 << 20)).toString()}M`
+      : o.shape === "f"
+        ? `${o.hosts.toString()}h-r${o.rate.toString()}`
+        : `${o.count.toString()}x`;
   return `${o.shape}-${size}-s${o.seed.toString()}-ack${o.ackEvery.toString()}.pcap`;
 }
 
@@ -575,7 +709,10 @@ export function ensureCapture(opts: GenerateOptions): Manifest {
     process.stderr.write(`  generated ${(w.fileBytes / (1 << 20)).toFixed(0)} MiB\n`);
   };
 
-  if (opts.shape === "a") {
+  let findingsPlan: FindingsPlan | undefined;
+  if (opts.shape === "f") {
+    findingsPlan = findingsCapture(w, r, opts, counts);
+  } else if (opts.shape === "a") {
     const stop = (): boolean => w.fileBytes >= opts.sizeBytes;
     const active: Generator<void, void, void>[] = [];
     const start = (): void => {
@@ -607,7 +744,7 @@ export function ensureCapture(opts: GenerateOptions): Manifest {
     shape: opts.shape,
     seed: opts.seed,
     sizeTarget: opts.shape === "a" ? opts.sizeBytes : 0,
-    count: opts.shape === "b" ? opts.count : 0,
+    count: opts.shape === "b" ? opts.count : opts.shape === "f" ? opts.hosts : 0,
     ackEvery: opts.ackEvery,
     concurrency: opts.concurrency,
     file,
@@ -621,6 +758,7 @@ export function ensureCapture(opts: GenerateOptions): Manifest {
     maxPdu: counts.maxPdu,
     canary: CANARY,
     generatedSeconds: Number(process.hrtime.bigint() - t0) / 1e9,
+    ...(findingsPlan ? { findingsPlan } : {}),
   };
   writeFileSync(manifestPath, JSON.stringify(m, null, 2) + "\n");
   return m;
@@ -644,7 +782,11 @@ function cli(argv: string[]): void {
       if (x === undefined) throw new Error(`${a} needs a value`);
       return x;
     };
-    if (a === "--shape") o.shape = v() === "b" ? "b" : "a";
+    if (a === "--shape") {
+      const s = v();
+      o.shape = s === "b" || s === "f" ? s : "a";
+    } else if (a === "--hosts") o.hosts = Number(v());
+    else if (a === "--rate") o.rate = Number(v());
     else if (a === "--size") o.sizeBytes = parseSize(v());
     else if (a === "--count") o.count = Number(v());
     else if (a === "--seed") o.seed = Number(v());
