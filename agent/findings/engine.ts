@@ -338,7 +338,8 @@ export class FindingsEngine {
 
   private newDevices(ts: number): void {
     if (this.inventory.size <= this.knownDevices) return;
-    const fresh = this.inventory.devices().slice(this.knownDevices);
+    // Only the new devices' records: building them all each time made a capture of n new hosts cost n².
+    const fresh = this.inventory.devicesSince(this.knownDevices);
     this.knownDevices = this.inventory.size;
     for (const d of fresh) {
       this.hit({

@@ -100,6 +100,8 @@ const MAX_EQUIPMENT = 64;
 const MAX_PORTS = 256;
 const MAX_SIDE_IPS = 65536;
 const MAX_SERVER_ENDPOINTS = 65536;
+/** Endpoint spellings remembered by the lookup cache before it starts over (see Inventory.find). */
+const MAX_CACHED_ENDPOINTS = 131072;
 
 function iso(micros: number): string {
   return new Date(Math.floor(micros / 1000)).toISOString();
@@ -115,9 +117,18 @@ function addCapped<T>(set: Set<T>, v: T, cap: number): boolean {
   return true;
 }
 
+/** The identity of one equipment: what Array.join gives (null and "" alike), without building an array. */
 function equipmentKey(a: EquipmentAttributes): string {
-  return [a.manufacturer, a.manufacturerModelName, a.deviceSerialNumber, a.stationName, a.modality].join(
-    "\u0000",
+  return (
+    (a.manufacturer ?? "") +
+    "\u0000" +
+    (a.manufacturerModelName ?? "") +
+    "\u0000" +
+    (a.deviceSerialNumber ?? "") +
+    "\u0000" +
+    (a.stationName ?? "") +
+    "\u0000" +
+    (a.modality ?? "")
   );
 }
 
@@ -177,6 +188,20 @@ export class Inventory {
   private readonly serverEndpoints = new Set<string>();
   private readonly dirty = new Set<DeviceState>();
   private readonly dimseSeen = new DimseSeen();
+  /**
+   * find() results by IP, then by MAC as spelled in the observation ("" for none), so that the per-message
+   * lookups build no id string. Only hits are kept: once an endpoint maps to a device it always maps to
+   * that one (devices are never removed, and a device is created only when find() found none).
+   */
+  private readonly found = new Map<string, Map<string, DeviceState>>();
+  private foundCount = 0;
+  /** The last acceptor noted, so a run of messages on one association builds its "ip:port" key once. */
+  private lastServerIp = "";
+  private lastServerPort = -1;
+  private lastServerKey = "";
+  /** The last equipment attributes keyed: a study's images all name the same equipment. */
+  private lastEquipment: EquipmentAttributes | null = null;
+  private lastEquipmentKey = "";
 
   constructor(readonly config: Config) {}
 
@@ -193,6 +218,13 @@ export class Inventory {
   /** Number of devices; devices are never removed, so devices()[n..] are the ones added after a count n. */
   get size(): number {
     return this.order.length;
+  }
+
+  /** Records of the devices added after the first n (what the findings engine has not announced yet). */
+  devicesSince(n: number): InventoryDevice[] {
+    const out: InventoryDevice[] = [];
+    for (let i = n; i < this.order.length; i++) out.push(this.record(this.order[i]!));
+    return out;
   }
 
   /** The id of the device an endpoint belongs to (existing or the one it would get); creates nothing. */
@@ -252,6 +284,29 @@ export class Inventory {
   }
 
   private find(ep: { ip: string; mac: string | null }): DeviceState | undefined {
+    const mac = ep.mac ?? "";
+    let macs = this.found.get(ep.ip);
+    const hit = macs?.get(mac);
+    if (hit) return hit;
+    const d = this.lookup(ep);
+    if (d) {
+      if (this.foundCount >= MAX_CACHED_ENDPOINTS) {
+        // Many spellings of endpoints (hostile traffic): start over rather than grow without bound.
+        this.found.clear();
+        this.foundCount = 0;
+        macs = undefined;
+      }
+      if (!macs) {
+        macs = new Map();
+        this.found.set(ep.ip, macs);
+      }
+      macs.set(mac, d);
+      this.foundCount++;
+    }
+    return d;
+  }
+
+  private lookup(ep: { ip: string; mac: string | null }): DeviceState | undefined {
     if (ep.mac) return this.byKey.get(deviceIdFor(ep.ip, ep.mac)) ?? this.byKey.get(deviceIdFor(ep.ip, null));
     const list = this.byIp.get(ep.ip);
     return list?.[0];
@@ -294,7 +349,13 @@ export class Inventory {
   }
 
   private noteServer(server: Endpoint): void {
-    const key = `${server.ip}:${server.port}`;
+    let key = this.lastServerKey;
+    if (server.port !== this.lastServerPort || server.ip !== this.lastServerIp) {
+      key = `${server.ip}:${server.port}`;
+      this.lastServerIp = server.ip;
+      this.lastServerPort = server.port;
+      this.lastServerKey = key;
+    }
     if (this.serverEndpoints.has(key)) return;
     // Full: forget the oldest acceptor; a long-running sensor keeps learning.
     if (this.serverEndpoints.size >= MAX_SERVER_ENDPOINTS)
@@ -386,7 +447,8 @@ export class Inventory {
       sender.echoOnly = false;
       receiver.echoOnly = false;
     }
-    const before = classOf(sender).cls + classOf(receiver).cls;
+    const senderBefore = classCase(sender);
+    const receiverBefore = classCase(receiver);
     switch (m.command) {
       case "C-STORE-RQ":
         sender.storeSent++;
@@ -410,7 +472,10 @@ export class Inventory {
       default:
         break;
     }
-    if (classOf(sender).cls + classOf(receiver).cls !== before) {
+    if (
+      CASE_CLASS[classCase(sender)] !== CASE_CLASS[senderBefore] ||
+      CASE_CLASS[classCase(receiver)] !== CASE_CLASS[receiverBefore]
+    ) {
       this.dirty.add(sender);
       this.dirty.add(receiver);
     }
@@ -460,7 +525,7 @@ export class Inventory {
     if (o.command !== "C-STORE-RQ" || !isStorage(o.sopClassUid)) return;
     if (!a.manufacturer && !a.manufacturerModelName && !a.stationName && !a.deviceSerialNumber && !a.modality)
       return;
-    const key = equipmentKey(a);
+    const key = this.equipmentKeyOf(a);
     const acquisition = !isDerivedObject(o.sopClassUid);
     const e = sender.equipment.get(key);
     if (e) {
@@ -477,6 +542,22 @@ export class Inventory {
     // A C-STORE from the association's acceptor is a C-GET sub-operation, not the sender's own image.
     if (this.serverEndpoints.has(`${o.sender.ip}:${o.sender.port}`)) sender.storeSentNotAsRequestor++;
     this.dirty.add(sender);
+  }
+
+  private equipmentKeyOf(a: EquipmentAttributes): string {
+    const l = this.lastEquipment;
+    if (
+      l !== null &&
+      l.manufacturer === a.manufacturer &&
+      l.manufacturerModelName === a.manufacturerModelName &&
+      l.deviceSerialNumber === a.deviceSerialNumber &&
+      l.stationName === a.stationName &&
+      l.modality === a.modality
+    )
+      return this.lastEquipmentKey;
+    this.lastEquipment = a;
+    this.lastEquipmentKey = equipmentKey(a);
+    return this.lastEquipmentKey;
   }
 
   private record(d: DeviceState): InventoryDevice {
@@ -547,32 +628,81 @@ function ownEquipment(d: DeviceState): EquipmentAttributes | null {
   return only && only.acquisition ? only.attrs : null;
 }
 
+/** Which rule of classOf() applies (the rules in order; the first that holds wins). */
+const enum ClassCase {
+  QrScp,
+  StoreFromMany,
+  Mpps,
+  Worklist,
+  OwnEquipment,
+  QrScu,
+  StoreFromOne,
+  Forwarder,
+  TlsOnly,
+  EchoOnly,
+  Other,
+}
+
+/** The class each ClassCase gives, indexed by the case. */
+const CASE_CLASS: readonly DeviceClass[] = [
+  "archive",
+  "archive",
+  "modality",
+  "modality",
+  "modality",
+  "workstation",
+  "archive",
+  "unknown",
+  "unknown",
+  "unknown",
+  "unknown",
+];
+
+/** The rule that classes the device; cheap (no strings), as the DIMSE path asks it for every request. */
+function classCase(d: DeviceState): ClassCase {
+  if (d.qrScp > 0) return ClassCase.QrScp;
+  if (d.storeReceivedFrom.size >= 2) return ClassCase.StoreFromMany;
+  if (d.mppsScu > 0) return ClassCase.Mpps;
+  if (d.worklistScu > 0) return ClassCase.Worklist;
+  if (d.storeSent > 0 && ownEquipment(d)) return ClassCase.OwnEquipment;
+  if (d.qrScu > 0) return ClassCase.QrScu;
+  if (d.storeReceivedFrom.size === 1) return ClassCase.StoreFromOne;
+  if (d.storeSent > 0 && d.equipment.size > 1) return ClassCase.Forwarder;
+  if (d.tls.size > 0 && d.aeRoles.size === 0) return ClassCase.TlsOnly;
+  if (d.echoOnly) return ClassCase.EchoOnly;
+  return ClassCase.Other;
+}
+
 function classOf(d: DeviceState): { cls: DeviceClass; reason: string } {
-  if (d.qrScp > 0)
-    return { cls: "archive", reason: "answers Query/Retrieve requests (C-FIND/C-MOVE/C-GET) as SCP" };
-  if (d.storeReceivedFrom.size >= 2)
-    return { cls: "archive", reason: `receives C-STORE from ${d.storeReceivedFrom.size} devices` };
-  if (d.mppsScu > 0)
-    return { cls: "modality", reason: "reports Modality Performed Procedure Steps (N-CREATE/N-SET)" };
-  if (d.worklistScu > 0) return { cls: "modality", reason: "queries the Modality Worklist" };
-  const own = ownEquipment(d);
-  if (own && d.storeSent > 0)
-    return {
-      cls: "modality",
-      reason: `stores images as association requestor naming one equipment${own.modality ? ` (modality ${own.modality})` : ""}`,
-    };
-  if (d.qrScu > 0) return { cls: "workstation", reason: "queries and retrieves from an archive as SCU" };
-  if (d.storeReceivedFrom.size === 1) return { cls: "archive", reason: "receives C-STORE (storage SCP)" };
-  if (d.storeSent > 0 && d.equipment.size > 1)
-    return {
-      cls: "unknown",
-      reason: `sends images of ${d.equipment.size} different equipment (a router or forwarder?)`,
-    };
-  if (d.tls.size > 0 && d.aeRoles.size === 0)
-    return {
-      cls: "unknown",
-      reason: `serves DICOM TLS on port ${[...d.tls.keys()].join(", ")}; its traffic is encrypted`,
-    };
-  if (d.echoOnly) return { cls: "unknown", reason: "no DICOM service beyond association or C-ECHO seen" };
-  return { cls: "unknown", reason: "its DICOM traffic does not match a class" };
+  const c = classCase(d);
+  return { cls: CASE_CLASS[c]!, reason: classReason(d, c) };
+}
+
+function classReason(d: DeviceState, c: ClassCase): string {
+  switch (c) {
+    case ClassCase.QrScp:
+      return "answers Query/Retrieve requests (C-FIND/C-MOVE/C-GET) as SCP";
+    case ClassCase.StoreFromMany:
+      return `receives C-STORE from ${d.storeReceivedFrom.size} devices`;
+    case ClassCase.Mpps:
+      return "reports Modality Performed Procedure Steps (N-CREATE/N-SET)";
+    case ClassCase.Worklist:
+      return "queries the Modality Worklist";
+    case ClassCase.OwnEquipment: {
+      const own = ownEquipment(d);
+      return `stores images as association requestor naming one equipment${own?.modality ? ` (modality ${own.modality})` : ""}`;
+    }
+    case ClassCase.QrScu:
+      return "queries and retrieves from an archive as SCU";
+    case ClassCase.StoreFromOne:
+      return "receives C-STORE (storage SCP)";
+    case ClassCase.Forwarder:
+      return `sends images of ${d.equipment.size} different equipment (a router or forwarder?)`;
+    case ClassCase.TlsOnly:
+      return `serves DICOM TLS on port ${[...d.tls.keys()].join(", ")}; its traffic is encrypted`;
+    case ClassCase.EchoOnly:
+      return "no DICOM service beyond association or C-ECHO seen";
+    default:
+      return "its DICOM traffic does not match a class";
+  }
 }

@@ -15,10 +15,31 @@ export function flowKey(client: { ip: string; port: number }, server: { ip: stri
 /** Remembers which associations had DimseObservations (bounded; entries leave when the association ends). */
 export class DimseSeen {
   private readonly flows = new Set<string>();
+  /** The last flow's endpoints and key: messages come in runs per association, so the key is built once. */
+  private lastClientIp = "";
+  private lastClientPort = -1;
+  private lastServerIp = "";
+  private lastServerPort = -1;
+  private lastKey = "";
   constructor(private readonly max = 65536) {}
 
   saw(o: DimseObservation): void {
-    const key = flowKey(o.client, o.server);
+    const c = o.client;
+    const s = o.server;
+    let key = this.lastKey;
+    if (
+      c.port !== this.lastClientPort ||
+      s.port !== this.lastServerPort ||
+      c.ip !== this.lastClientIp ||
+      s.ip !== this.lastServerIp
+    ) {
+      key = flowKey(c, s);
+      this.lastClientIp = c.ip;
+      this.lastClientPort = c.port;
+      this.lastServerIp = s.ip;
+      this.lastServerPort = s.port;
+      this.lastKey = key;
+    }
     if (this.flows.has(key)) return;
     // Full: forget the oldest flow (an association that never ended) rather than stop remembering.
     if (this.flows.size >= this.max) this.flows.delete(this.flows.values().next().value as string);
