@@ -37,7 +37,7 @@ export interface ReadCaptureOptions {
   counters?: Counters;
   /** Checked between reads; an aborted read returns what was delivered with error "capture.aborted". */
   signal?: AbortSignal;
-  /** Largest record or block accepted (default 256 MiB). */
+  /** Largest record or block accepted (default DEFAULT_MAX_RECORD_BYTES, 16 MiB). */
   maxRecordBytes?: number;
   /**
    * Overlap the next read with parsing (default: when this process may run on more than one CPU; on one

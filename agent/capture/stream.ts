@@ -12,8 +12,13 @@ import { CaptureError, type RecordParser } from "./record.js";
 import { PcapParser, isPcapMagic } from "./pcap.js";
 import { PcapngParser, isPcapngMagic } from "./pcapng.js";
 
-/** Default cap on one record or block: beyond it the input is reported corrupt instead of buffered. */
-export const DEFAULT_MAX_RECORD_BYTES = 256 * 1024 * 1024;
+/**
+ * Default cap on one record or block: beyond it the input is reported corrupt instead of buffered. Far
+ * above any packet (libpcap's snap length is at most 256 KiB for nearly all link types) and small next to
+ * the 128 MiB peak-RSS budget: a corrupt length field, or a pcap header claiming a huge SnapLen, must not
+ * make the reader grow its buffer to hundreds of MiB before the damage is found.
+ */
+export const DEFAULT_MAX_RECORD_BYTES = 16 * 1024 * 1024;
 
 /** Sniffs the format, then parses records; the pre-sniff state needs just the 4-byte magic. */
 export class CaptureCore {

@@ -79,18 +79,24 @@ export function parseAnalyzeArgs(argv: string[]): AnalyzeArgs {
   return args;
 }
 
-/** Writes the report to a file or standard output ("-"), streaming, and waits until it is written. */
+/**
+ * Writes the report to a file or standard output ("-"), streaming, and waits until it is written.
+ * Standard output closed by its reader (`--json - | head`) ends the report quietly: not an error of ours.
+ */
 async function writeReport(target: string, report: Report): Promise<void> {
   const { writeReportJson } = await import("../report/write.js");
-  if (target === "-") {
-    await writeReportJson(report, process.stdout);
-    return;
-  }
-  const ws = createWriteStream(target);
-  const failed = new Promise<never>((_, reject) => ws.once("error", reject));
+  const ws = target === "-" ? process.stdout : createWriteStream(target);
+  // `on`, not `once`: writes already queued fail one after another, and an unheard "error" would throw.
+  let onError!: (err: Error) => void;
+  const failed = new Promise<never>((_, reject) => (onError = reject));
+  ws.on("error", (err) => onError(err));
   failed.catch(() => undefined); // observed through the races below
-  await Promise.race([writeReportJson(report, ws), failed]);
-  await Promise.race([new Promise<void>((resolve) => ws.end(resolve)), failed]);
+  try {
+    await Promise.race([writeReportJson(report, ws), failed]);
+    if (ws !== process.stdout) await Promise.race([new Promise<void>((resolve) => ws.end(resolve)), failed]);
+  } catch (err) {
+    if (ws !== process.stdout || (err as { code?: string }).code !== "EPIPE") throw err;
+  }
 }
 
 async function analyzeCommand(argv: string[]): Promise<number> {

@@ -29,7 +29,7 @@ import type {
   QueryInfo,
 } from "./types.js";
 import type { Counters } from "../util/anomaly.js";
-import { PduFramer, type PduSink } from "./ul/framer.js";
+import { DETECT_SCAN_BUDGET, PduFramer, RESYNC_SCAN_BUDGET, type PduSink } from "./ul/framer.js";
 import {
   decodeAbort,
   decodeAssociatePdu,
@@ -100,6 +100,8 @@ class Association implements PresentationContextLookup {
   readonly consumers: [PdvConsumer | null, PdvConsumer | null] = [null, null];
   /** DIMSE messages sent by the requestor so far. */
   requestorMessages = 0;
+  /** A P-DATA-TF above the receiver's maximum length was reported, per TCP direction (once each). */
+  readonly oversizeReported: [boolean, boolean] = [false, false];
   acceptorSeen = false;
 
   constructor(
@@ -153,12 +155,12 @@ class Side implements PduSink, UlIssues {
     this.conn.onPdu(this.dir, type, buf, start, end, tsMicros, this);
   }
 
-  pdata(tsMicros: number): PdvConsumer {
-    return this.conn.onPData(this.dir, tsMicros);
+  pdata(tsMicros: number, length: number): PdvConsumer {
+    return this.conn.onPData(this.dir, tsMicros, length);
   }
 
   synced(): void {
-    this.conn.onSynced();
+    this.conn.onSynced(this.dir);
   }
 
   notDicom(atStart: boolean): boolean {
@@ -188,9 +190,15 @@ export class DicomConnection implements StreamHandler {
     readonly info: ConnectionInfo,
     private readonly ctx: DicomConnectionContext,
   ) {
+    // Picked up mid-stream on a DICOM port: the first header may lie a whole (large) P-DATA-TF away.
+    const budget =
+      !info.handshakeSeen &&
+      (DICOM_PORTS.includes(info.server.port) || DICOM_PORTS.includes(info.client.port))
+        ? RESYNC_SCAN_BUDGET
+        : DETECT_SCAN_BUDGET;
     this.framers = [
-      new PduFramer(new Side(this, 0), ctx.counters, info.handshakeSeen),
-      new PduFramer(new Side(this, 1), ctx.counters, info.handshakeSeen),
+      new PduFramer(new Side(this, 0), ctx.counters, info.handshakeSeen, budget),
+      new PduFramer(new Side(this, 1), ctx.counters, info.handshakeSeen, budget),
     ];
   }
 
@@ -220,6 +228,8 @@ export class DicomConnection implements StreamHandler {
     if (this.closed) return;
     this.closed = true;
     this.ts = tsMicros;
+    // Gives a PDU still being collected back to the run's shared budget (Counters.collectBudget).
+    for (const f of this.framers) f.kill();
     // An association still open at the end is reported as it stands: "incomplete" when never answered,
     // "accepted" when it was accepted but neither released nor aborted in what was seen.
     if (this.assoc !== null) this.endAssociation(this.assoc, tsMicros);
@@ -236,10 +246,13 @@ export class DicomConnection implements StreamHandler {
 
   // ---- framer callbacks ----
 
-  onSynced(): void {
+  onSynced(dir: Direction): void {
     if (this.status !== UNKNOWN) return;
     this.status = DICOM;
     this.ctx.stats.dicomFlows++;
+    // The other direction may have given up detection inside a P-DATA-TF longer than its scan budget
+    // (picked up mid-stream while big PDUs flowed): now that the connection is DICOM, it looks again.
+    this.framers[dir === 0 ? 1 : 0].revive();
   }
 
   onNotDicom(dir: Direction, atStart: boolean): boolean {
@@ -317,10 +330,21 @@ export class DicomConnection implements StreamHandler {
     }
   }
 
-  onPData(dir: Direction, ts: number): PdvConsumer {
+  onPData(dir: Direction, ts: number, length: number): PdvConsumer {
     const a = this.assoc ?? this.midStreamAssociation(this.requestorDir, ts);
     // P-DATA flows only on an established association (PS3.8 §9.1.4), so the AC must have been missed.
     if (a.record.outcome === "incomplete") a.record.outcome = "accepted";
+    // PS3.8 D.1.1: a P-DATA-TF's variable field may not exceed the Maximum Length the receiver announced
+    // (0: no limit). The requestor's PDUs are bounded by the acceptor's AC, and the other way round.
+    const receiver = dir === a.requestorDir ? a.record.acceptor : a.record.requestor;
+    const max = receiver?.maxPduLength ?? 0;
+    if (max > 0 && length > max && !a.oversizeReported[dir]) {
+      a.oversizeReported[dir] = true;
+      this.anomaly(
+        "ul.pdu-exceeds-max-length",
+        `P-DATA-TF of ${length} bytes where the receiver announced a maximum of ${max}`,
+      );
+    }
     let c = a.consumers[dir];
     if (c === null) {
       c = this.ctx.pdvConsumer({
@@ -331,6 +355,8 @@ export class DicomConnection implements StreamHandler {
         counters: this.ctx.counters,
       });
       a.consumers[dir] = c;
+      // Picked up mid-stream: what comes first may be the rest of a message whose start was not seen.
+      if (a.midStream) c.reset("mid-stream");
     }
     return c;
   }

@@ -31,10 +31,15 @@ export const DEFAULT_MAX_REPORT_ASSOCIATIONS = 50_000;
 /** About 25 MiB of message records: keeps analyze's peak memory bounded whatever the capture size. */
 export const DEFAULT_MAX_REPORT_MESSAGES = 100_000;
 
+/** 32 MiB: a hundred maximal A-ASSOCIATE PDUs in flight at once, far beyond any imaging room. */
+export const DEFAULT_COLLECT_BUDGET = 32 * 1024 * 1024;
+
 export interface PipelineOptions {
   /** Receives every observation (inventory, findings, the agent's store). */
   observations?: ObservationSink;
   limits?: Partial<ReassemblyLimits>;
+  /** Bytes all connections together may hold of association PDUs straddling segments. */
+  collectBudget?: number;
   /**
    * Association records kept for the report. Beyond this many, associations are still counted and
    * observed but not listed (an anomaly says so), so memory stays bounded on endless captures.
@@ -78,7 +83,7 @@ class ConnectionHandlers implements StreamHandler {
 
 export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, ObservationSink {
   readonly anomalyCounter = new AnomalyCounter();
-  readonly counters: Counters = { bytesCopied: 0 };
+  readonly counters: Counters;
   readonly dicomStats: DicomStats = { dicomFlows: 0, associations: 0, dimseMessages: 0 };
   packets = 0;
   bytes = 0;
@@ -96,6 +101,7 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
 
   constructor(opts: PipelineOptions = {}) {
     this.downstream = opts.observations ?? null;
+    this.counters = { bytesCopied: 0, collectBudget: opts.collectBudget ?? DEFAULT_COLLECT_BUDGET };
     this.maxReportAssociations = opts.maxReportAssociations ?? DEFAULT_MAX_REPORT_ASSOCIATIONS;
     this.maxReportMessages = opts.maxReportMessages ?? DEFAULT_MAX_REPORT_MESSAGES;
     this.reassembler = new TcpReassembler(this, opts.limits ?? {}, {
@@ -153,7 +159,12 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
 
   /** Periodic housekeeping for live capture: idle teardown by capture time. */
   expire(nowMicros: number): void {
-    this.reassembler.expire(nowMicros);
+    // Called from the agent's timer, outside packet(): a throw here would end the process.
+    try {
+      this.reassembler.expire(nowMicros);
+    } catch (err) {
+      this.anomaly("internal.exception", "reassembly", "", err instanceof Error ? err.name : "error");
+    }
   }
 
   // ── ConnectionFactory ─────────────────────────────────────────────────────────────────────────

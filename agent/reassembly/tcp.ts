@@ -16,6 +16,7 @@
  * The hot path (an in-order segment of a known connection) does one Map lookup by a numeric key, a few
  * field compares, a pointer move in the LRU list and one handler call with a view: no allocation.
  */
+import { randomBytes } from "node:crypto";
 import type { AnomalySink, Counters } from "../util/anomaly.js";
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type TcpPacket } from "../decode/types.js";
 import type {
@@ -36,6 +37,12 @@ export interface TcpReassemblerLimits extends ReassemblyLimits {
    */
   maxSegmentsPerDirection: number;
   /**
+   * Held out-of-order segments across all connections. The byte caps count payload only, so without this
+   * a flood of 1-byte segments over many connections would hold tens of millions of pieces (each a Buffer
+   * and a record, hundreds of bytes apiece) before maxBufferedTotal is reached.
+   */
+  maxSegmentsTotal: number;
+  /**
    * How long a connection closed by FIN or RST stays in the table, so that late retransmissions and the
    * final ACK are recognised instead of starting a new mid-stream connection (a short TIME-WAIT,
    * RFC 9293 §3.6.1).
@@ -49,6 +56,7 @@ export const DEFAULT_REASSEMBLY_LIMITS: Readonly<TcpReassemblerLimits> = {
   maxConnections: 65_536,
   idleMicros: 300_000_000,
   maxSegmentsPerDirection: 1024,
+  maxSegmentsTotal: 65_536,
   closedLingerMicros: 30_000_000,
 };
 
@@ -61,6 +69,8 @@ export interface TcpReassemblyStats {
   lingering: number;
   /** Out-of-order bytes held now, all connections. */
   bufferedBytes: number;
+  /** Held pieces now, all connections (copied data and known-missing ranges). */
+  bufferedSegments: number;
   /** Connections closed to make room in the table. */
   evicted: number;
   closedFin: number;
@@ -197,9 +207,17 @@ function fmix(h: number): number {
   return h ^ (h >>> 16);
 }
 
+/**
+ * Drawn once per process. fmix is invertible, so without a secret anyone on the mirrored network could
+ * compute addresses and ports that all land in one bucket and turn every lookup into a walk of the whole
+ * table (O(n) per packet); with it they cannot aim.
+ */
+const HASH_SEED = randomBytes(4).readUInt32LE(0);
+
 function endpointHash(a0: number, a1: number, a2: number, a3: number, port: number): number {
   return fmix(
-    fmix(a0 ^ Math.imul(a1, 0x9e3779b1) ^ Math.imul(a2, 0x7feb352d) ^ Math.imul(a3, 0x846ca68b)) + port,
+    fmix(a0 ^ HASH_SEED ^ Math.imul(a1, 0x9e3779b1) ^ Math.imul(a2, 0x7feb352d) ^ Math.imul(a3, 0x846ca68b)) +
+      port,
   );
 }
 
@@ -245,6 +263,7 @@ export class TcpReassembler {
   private readonly lingering = new ConnList();
   private nextId = 0;
   private buffered = 0;
+  private bufferedSegments = 0;
   private packets = 0;
   private lastExpire = 0;
   private readonly st: TcpReassemblyStats = {
@@ -252,6 +271,7 @@ export class TcpReassembler {
     active: 0,
     lingering: 0,
     bufferedBytes: 0,
+    bufferedSegments: 0,
     evicted: 0,
     closedFin: 0,
     closedRst: 0,
@@ -277,6 +297,7 @@ export class TcpReassembler {
       maxConnections: limit(limits.maxConnections, d.maxConnections, 1),
       idleMicros: limit(limits.idleMicros, d.idleMicros, 0),
       maxSegmentsPerDirection: limit(limits.maxSegmentsPerDirection, d.maxSegmentsPerDirection, 1),
+      maxSegmentsTotal: limit(limits.maxSegmentsTotal, d.maxSegmentsTotal, 1),
       closedLingerMicros: limit(limits.closedLingerMicros, d.closedLingerMicros, 0),
     };
     this.anomalies = ctx.anomalies;
@@ -289,6 +310,7 @@ export class TcpReassembler {
       active: this.open.size,
       lingering: this.lingering.size,
       bufferedBytes: this.buffered,
+      bufferedSegments: this.bufferedSegments,
     };
   }
 
@@ -658,7 +680,11 @@ export class TcpReassembler {
     ) {
       this.skipHole(c, dir, half, ts, true);
     }
-    if (this.buffered > this.lim.maxBufferedTotal) this.relieveTotal(c, ts);
+    if (this.overTotal()) this.relieveTotal(c, ts);
+  }
+
+  private overTotal(): boolean {
+    return this.buffered > this.lim.maxBufferedTotal || this.bufferedSegments > this.lim.maxSegmentsTotal;
   }
 
   /** Inserts [from, to) minus what is already held, as disjoint sorted pieces. */
@@ -702,13 +728,16 @@ export class TcpReassembler {
     let copy: Buffer | null = null;
     if (src !== null) {
       const n = end - off;
-      copy = Buffer.allocUnsafe(n);
+      // Not from the shared 8 KiB pool: a small piece held for long would pin a whole pool slab, so the
+      // memory kept could be many times the bytes the caps count.
+      copy = Buffer.allocUnsafeSlow(n);
       src.copy(copy, 0, srcStart, srcStart + n);
       this.counters.bytesCopied += n;
       half.heldBytes += n;
       this.buffered += n;
     }
     half.held.splice(at, 0, new Held(off, end, copy));
+    this.bufferedSegments++;
   }
 
   /** Delivers held ranges that have become in order. */
@@ -718,6 +747,7 @@ export class TcpReassembler {
       const h = held[0] as Held;
       if (h.off > half.next) return;
       held.shift();
+      this.bufferedSegments--;
       if (h.buf !== null) {
         half.heldBytes -= h.buf.length;
         this.buffered -= h.buf.length;
@@ -757,16 +787,15 @@ export class TcpReassembler {
     this.flush(c, dir, half, ts);
   }
 
-  /** The total cap is exceeded: skip holes, first on the connection at hand, then the least recent. */
+  /** A total cap is exceeded: skip holes, first on the connection at hand, then the least recent. */
   private relieveTotal(cur: Conn, ts: number): void {
-    const max = this.lim.maxBufferedTotal;
-    while (this.buffered > max && cur.h0.held.length > 0) this.skipHole(cur, 0, cur.h0, ts, true);
-    while (this.buffered > max && cur.h1.held.length > 0) this.skipHole(cur, 1, cur.h1, ts, true);
+    while (this.overTotal() && cur.h0.held.length > 0) this.skipHole(cur, 0, cur.h0, ts, true);
+    while (this.overTotal() && cur.h1.held.length > 0) this.skipHole(cur, 1, cur.h1, ts, true);
     let c = this.open.head;
-    while (c !== null && this.buffered > max) {
+    while (c !== null && this.overTotal()) {
       const nextConn = c.next;
-      while (this.buffered > max && c.h0.held.length > 0) this.skipHole(c, 0, c.h0, ts, true);
-      while (this.buffered > max && c.h1.held.length > 0) this.skipHole(c, 1, c.h1, ts, true);
+      while (this.overTotal() && c.h0.held.length > 0) this.skipHole(c, 0, c.h0, ts, true);
+      while (this.overTotal() && c.h1.held.length > 0) this.skipHole(c, 1, c.h1, ts, true);
       c = nextConn;
     }
   }
@@ -797,19 +826,36 @@ export class TcpReassembler {
     if (c.closed) return;
     c.closed = true;
     this.open.remove(c);
-    this.drain(c, 0, c.h0, ts);
-    this.drain(c, 1, c.h1, ts);
     if (reason === "fin") this.st.closedFin++;
     else if (reason === "rst") this.st.closedRst++;
     else if (reason === "idle") this.st.closedIdle++;
-    const handler = c.handler;
-    c.handler = null;
+    // The table is settled before the handler runs: a handler that throws (caught at the packet boundary)
+    // must not leave a closed connection hashed but in no list, which a later SYN on its tuple would
+    // "remove" from the lingering list, unlinking every connection in it.
     if (forget) this.unhash(c);
     else {
       c.lastTs = ts;
       this.lingering.push(c);
     }
+    const handler = c.handler;
+    try {
+      this.drain(c, 0, c.h0, ts);
+      this.drain(c, 1, c.h1, ts);
+    } finally {
+      c.handler = null;
+      // Whatever a throwing handler left held is released, so the total caps keep counting live data only.
+      this.discard(c.h0);
+      this.discard(c.h1);
+    }
     handler?.close(reason, ts);
+  }
+
+  private discard(half: Half): void {
+    if (half.held.length === 0) return;
+    this.bufferedSegments -= half.held.length;
+    this.buffered -= half.heldBytes;
+    half.held = [];
+    half.heldBytes = 0;
   }
 
   private drain(c: Conn, dir: Direction, half: Half, ts: number): void {

@@ -65,4 +65,10 @@ export class AnomalyCounter implements AnomalySink {
 export interface Counters {
   /** Bytes copied out of capture buffers (straddling headers, held out-of-order data, dataset heads). */
   bytesCopied: number;
+  /**
+   * Bytes that association PDUs straddling TCP segments may still hold, across all connections of the
+   * run (undefined: no shared limit). Each connection's own cap bounds one PDU; this bounds their sum, so
+   * thousands of connections each trickling a large A-ASSOCIATE-RQ cannot exhaust memory.
+   */
+  collectBudget?: number;
 }

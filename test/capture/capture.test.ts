@@ -106,6 +106,32 @@ test("pcap record with an absurd captured length is corrupt; earlier records wer
   t.is(summary.packets, 2);
 });
 
+test("a corrupt length is reported at once, not buffered up to hundreds of MiB (default cap)", async (t) => {
+  // pcap: a header claiming a 2 GiB SnapLen, then a record claiming 64 MiB; pcapng: a block claiming 64 MiB.
+  // Both files end right after that header: with a cap above 64 MiB the reader would grow its buffer to
+  // the claimed size, read to the end of the file and only then say "truncated".
+  const pk = packets(1);
+  const pcap = pcapFile(pk, { snaplen: 0x7fffffff });
+  const badRecord = Buffer.alloc(16);
+  badRecord.writeUInt32LE(64 << 20, 8);
+  badRecord.writeUInt32LE(64 << 20, 12);
+  const pcapng = pcapngFile(pk);
+  const badBlock = Buffer.alloc(12);
+  badBlock.writeUInt32LE(6, 0);
+  badBlock.writeUInt32LE(64 << 20, 4);
+  for (const [file, code] of [
+    [Buffer.concat([pcap, badRecord]), "pcap.bad-caplen"],
+    [Buffer.concat([pcapng, badBlock]), "pcapng.block-too-large"],
+  ] as const) {
+    const sink = new RecordingSink();
+    const summary = await withTempFile(file, (path) => readCaptureFile(path, sink));
+    t.is(sink.seen.length, 1);
+    t.is(summary.error?.code, code);
+    const stream = streamAll([file]);
+    t.is(stream.summary.error?.code, code);
+  }
+});
+
 test("pcap: bad major version and unknown magic", (t) => {
   const file = pcapFile(packets(1));
   file.writeUInt16LE(3, 4);

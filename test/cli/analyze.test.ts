@@ -3,6 +3,7 @@
  * rather than omitted), the summary, exit statuses, and damaged files analysed up to the damage.
  */
 import test from "ava";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -152,4 +153,15 @@ test("usage errors exit 2 with the usage text", (t) => {
 
 test("the same file analysed twice gives the same report", (t) => {
   t.deepEqual(report([TAPIRX]), report([TAPIRX]));
+});
+
+test("--json - into a reader that stops early (| head) ends quietly, not with an EPIPE stack trace", (t) => {
+  // About 250 KB of report: far more than a pipe holds (64 KiB) once `head` has gone.
+  const files = [TAPIRX, NMAP, ...Array.from({ length: 30 }, () => TAPIRX)];
+  const main = new URL("../../agent/cli/main.js", import.meta.url).href;
+  const code = `import { main } from ${JSON.stringify(main)}; process.exitCode = await main(process.argv.slice(1));`;
+  const script = `"$0" --input-type=module -e "$1" -- analyze --quiet --json - "\${@:2}" | head -c 10 >/dev/null; exit \${PIPESTATUS[0]}`;
+  const r = spawnSync("bash", ["-c", script, process.execPath, code, ...files], { encoding: "utf8" });
+  t.is(r.stderr, "");
+  t.is(r.status, 0);
 });

@@ -102,8 +102,30 @@ test("random and mutated frames never throw and keep counters consistent", (t) =
         const s = p.stats();
         t.is(s.packets, copy.length);
         t.true(s.associations >= p.associations().length);
+        // The packet boundary catches whatever a stage throws, so "never throws" is only seen here.
+        const thrown = p.anomalyCounter.records().filter((a) => a.code === "internal.exception");
+        t.deepEqual(thrown, []);
       },
     ),
     { numRuns: 300 },
+  );
+});
+
+test("expire() from the agent's timer survives a stage that throws while connections close", (t) => {
+  // A downstream stage that fails on the association record: emitted when the idle connection closes.
+  const p = new Pipeline({
+    observations: {
+      observe(o) {
+        if (o.kind === "association") throw new Error("downstream failed");
+      },
+    },
+  });
+  const frames = sessionFrames(storeConversation()).slice(0, 6); // open, not torn down
+  for (const f of frames) p.packet(f.data, 0, f.data.length, f.tsMicros, LINKTYPE_ETHERNET, f.data.length);
+  t.deepEqual(p.anomalyCounter.records(), []);
+  t.notThrows(() => p.expire(frames.at(-1)!.tsMicros + 3_600_000_000));
+  t.deepEqual(
+    p.anomalyCounter.records().map((a) => [a.code, a.layer]),
+    [["internal.exception", "reassembly"]],
   );
 });

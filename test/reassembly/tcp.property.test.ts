@@ -1,4 +1,5 @@
 import test from "ava";
+import { execFileSync } from "node:child_process";
 import fc from "fast-check";
 import { TcpPacket } from "../../agent/decode/types.js";
 import { connectionKey } from "../../agent/reassembly/tcp.js";
@@ -289,6 +290,23 @@ test("random packet structs never throw, never break the handler contract, and r
     { numRuns: 500 },
   );
   t.true(seenC.flows > 100 && seenC.delivered > 0 && seenC.gaps > 0, JSON.stringify(seenC));
+});
+
+test("table keys depend on a per-process secret, so colliding tuples cannot be computed in advance", (t) => {
+  // The same tuple hashed in two fresh processes and here: with a 32-bit seed, three equal keys would
+  // mean the hash has no secret (chance about 2^-60 otherwise).
+  const url = new URL("../../agent/reassembly/tcp.js", import.meta.url).href;
+  const code = `import { connectionKey } from ${JSON.stringify(url)};
+    process.stdout.write(String(connectionKey(4, 0x0a000001, 0, 0, 0, 40000, 0x0a000002, 0, 0, 0, 104)));`;
+  const keys = [0, 1].map((): number =>
+    Number(execFileSync(process.execPath, ["--input-type=module", "-e", code], { encoding: "utf8" })),
+  );
+  keys.push(connectionKey(4, 0x0a000001, 0, 0, 0, 40000, 0x0a000002, 0, 0, 0, 104));
+  t.true(
+    keys.every((k) => Number.isInteger(k) && k >= 0 && k < 2 ** 30),
+    keys.join(","),
+  );
+  t.true(new Set(keys).size > 1, keys.join(","));
 });
 
 test("connections whose keys collide stay apart", (t) => {

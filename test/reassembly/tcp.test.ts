@@ -1,5 +1,17 @@
 import test from "ava";
-import { Conversation, TCP_ACK, TCP_SYN, feed, pattern, setup, type ConnRecord } from "./builder.js";
+import { TcpReassembler } from "../../agent/reassembly/tcp.js";
+import type { ConnectionFactory } from "../../agent/reassembly/types.js";
+import { AnomalyCounter } from "../../agent/util/anomaly.js";
+import {
+  Conversation,
+  Recorder,
+  TCP_ACK,
+  TCP_SYN,
+  feed,
+  pattern,
+  setup,
+  type ConnRecord,
+} from "./builder.js";
 
 const C: [string, number] = ["10.0.0.1", 40000];
 const S: [string, number] = ["10.0.0.2", 104];
@@ -189,6 +201,82 @@ test("the segment-count cap bounds many tiny held segments", (t) => {
   feed(r, cv.fin(0), 3);
   feed(r, cv.fin(1), 3);
   t.is(r.stats().bufferedBytes, 0);
+});
+
+test("the total segment cap bounds tiny held segments spread over many connections", (t) => {
+  // 40 connections each holding 5 one-byte pieces stay under every per-direction cap and far under the
+  // byte caps; only the total count of held pieces stops them from adding up.
+  const { r, rec } = setup({ maxSegmentsTotal: 50 });
+  let ts = 1;
+  for (let k = 0; k < 40; k++) {
+    const cv = new Conversation([`10.0.1.${k + 1}`, 40000], S);
+    feed(r, cv.syn(), ts++);
+    const first = cv.seq[0];
+    for (let i = 1; i <= 5; i++) {
+      feed(r, { ...cv.data(0, pattern(i, 1)), seq: (first + 2 * i) >>> 0 }, ts++);
+      t.true(r.stats().bufferedSegments <= 50);
+    }
+  }
+  t.is(r.stats().bufferedSegments, 50);
+  t.is(r.stats().bufferedBytes, 50);
+  // The connection that goes over the cap gives up its own holes first: the first ten keep theirs.
+  t.deepEqual(rec.conns[0]!.events[0], []);
+  t.true(rec.conns[39]!.events[0].some((e) => e[0] === "gap"));
+  r.finish(ts);
+  t.is(r.stats().bufferedSegments, 0);
+  t.deepEqual(rec.errors, []);
+});
+
+test("a handler that throws while its connection closes leaves the table and the caps consistent", (t) => {
+  // The recorder's handlers, except that gap() throws while `failGap` is set.
+  const rec = new Recorder();
+  let failGap = false;
+  const factory: ConnectionFactory = {
+    open(info) {
+      const h = rec.open(info)!;
+      return {
+        data: (dir, buf, start, end, ts) => h.data(dir, buf, start, end, ts),
+        gap: (dir, length, ts) => {
+          if (failGap) throw new Error("handler failed");
+          h.gap(dir, length, ts);
+        },
+        close: (reason, ts) => h.close(reason, ts),
+      };
+    },
+  };
+  const r = new TcpReassembler(
+    factory,
+    {},
+    { anomalies: new AnomalyCounter(), counters: { bytesCopied: 0 } },
+  );
+  const b = new Conversation(["10.0.0.3", 40001], S);
+  feed(r, b.syn(), 1);
+  feed(r, b.fin(0), 2);
+  feed(r, b.fin(1), 3);
+  t.is(r.stats().lingering, 1);
+  // a holds data behind a hole; closing it sends a gap marker first, and that throws.
+  const a = new Conversation(C, S);
+  feed(r, a.syn(), 4);
+  a.data(0, pattern(0, 10)); // lost
+  feed(r, a.data(0, pattern(10, 10)), 5);
+  t.is(r.stats().bufferedSegments, 1);
+  failGap = true;
+  // A new SYN on a's tuple closes the old a; the packet boundary (here: the test) catches the throw.
+  t.throws(() => feed(r, new Conversation(C, S, 9000).syn(), 6), { message: "handler failed" });
+  failGap = false;
+  t.is(r.stats().bufferedBytes, 0);
+  t.is(r.stats().bufferedSegments, 0);
+  t.is(r.stats().lingering, 1, "b still lingers");
+  // The same tuple again: the old a is out of the table, so this is a connection of its own.
+  const a2 = new Conversation(C, S, 20000);
+  feed(r, a2.syn(), 7);
+  feed(r, a2.data(0, pattern(0, 5)), 8);
+  t.is(r.stats().lingering, 1, "b still lingers");
+  t.deepEqual(rec.conns.at(-1)!.bytes[0], [...pattern(0, 5)]);
+  r.expire(100_000_000);
+  t.is(r.stats().lingering, 0, "b is forgotten in time");
+  t.is(r.stats().active, 1, "a2 is open");
+  t.deepEqual(rec.errors, []);
 });
 
 test("the total cap skips holes across connections", (t) => {

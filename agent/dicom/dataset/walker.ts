@@ -51,6 +51,9 @@ export const IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2";
 export const EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1";
 export const DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1.99";
 export const EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2";
+/** JPIP Referenced Deflate and JPIP HTJ2K Referenced Deflate: their data sets are deflated like 1.2.1.99. */
+export const JPIP_REFERENCED_DEFLATE = "1.2.840.10008.1.2.4.95";
+export const JPIP_HTJ2K_REFERENCED_DEFLATE = "1.2.840.10008.1.2.4.205";
 
 /** Encodings of one nesting level. */
 const ENC_IMPLICIT_LE = 0;
@@ -250,7 +253,7 @@ export class DatasetWalker {
   /**
    * Start a dataset encoded in `transferSyntax` (null when the presentation context is unknown: the
    * encoding is then guessed from the first element). Any transfer syntax other than implicit LE,
-   * explicit BE and deflate encodes the dataset in explicit VR little endian (PS3.5 §A.4: encapsulated
+   * explicit BE and the deflated ones encodes the dataset in explicit VR little endian (PS3.5 §A.4: encapsulated
    * pixel data keeps the other elements in explicit VR LE). `query` walks a C-FIND-RQ Identifier for
    * queryInfo() instead of reading equipment.
    */
@@ -284,7 +287,12 @@ export class DatasetWalker {
       this.enc = ENC_IMPLICIT_LE;
     } else if (transferSyntax === EXPLICIT_VR_BIG_ENDIAN) {
       this.enc = ENC_EXPLICIT_BE;
-    } else if (transferSyntax === DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN) {
+    } else if (
+      transferSyntax === DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN ||
+      transferSyntax === JPIP_REFERENCED_DEFLATE ||
+      transferSyntax === JPIP_HTJ2K_REFERENCED_DEFLATE
+    ) {
+      // PS3.5 §A.5, §A.7 and the JPIP HTJ2K deflate syntax: the whole data set is a raw deflate stream.
       this.enc = ENC_EXPLICIT_LE;
       this.state = S_DEFLATE;
     } else {

@@ -69,6 +69,12 @@ export class DimseAssembler implements PdvConsumer {
   private datasetStarted = false;
   /** The pending message is a C-FIND-RQ: its data set is an Identifier, walked in query mode. */
   private pendingQuery = false;
+  /**
+   * Bytes were lost (reset after a gap, or an association picked up mid-stream) and no command PDV has
+   * come since: data set PDVs without a command are then the tail of a message whose command was lost, a
+   * consequence of the capture and not the peer's fault, so they are passed over without an anomaly.
+   */
+  private afterLoss = false;
 
   constructor(
     private readonly ctx: DimseContext,
@@ -86,6 +92,7 @@ export class DimseAssembler implements PdvConsumer {
     this.pdvSeen = 0;
     this.cmdDecodedInPlace = null;
     if (isCommand) {
+      this.afterLoss = false;
       if (this.pending !== null) {
         // PS3.7 §6.3.1: a data set follows its command set; a new command before the data set ended
         // means fragments were lost or the peer interleaves messages (not allowed within one direction).
@@ -120,7 +127,8 @@ export class DimseAssembler implements PdvConsumer {
       return;
     }
     if (this.pending === null) {
-      this.anomaly("dimse.data-without-command", "data set PDV without a preceding command set");
+      if (!this.afterLoss)
+        this.anomaly("dimse.data-without-command", "data set PDV without a preceding command set");
       this.mode = M_DISCARD;
       return;
     }
@@ -188,6 +196,7 @@ export class DimseAssembler implements PdvConsumer {
     this.dropCommand();
     this.mode = M_NONE;
     this.cmdDecodedInPlace = null;
+    this.afterLoss = true;
     void reason;
   }
 

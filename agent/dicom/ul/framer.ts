@@ -18,7 +18,10 @@ import type { PdvConsumer } from "../types.js";
 import { PDU_HEADER_LENGTH, PDU_P_DATA_TF, pduName, readU16BE, readU32BE } from "./pdu.js";
 
 /** Association control PDUs above this are reported and skipped, never buffered (PS3.8 sets no limit). */
-export const MAX_ASSOCIATION_PDU = 1 << 20;
+export const MAX_ASSOCIATION_PDU = 256 * 1024;
+/** A-ASSOCIATE-RJ, A-RELEASE-RQ/RP and A-ABORT are 10 bytes (PS3.8 §9.3.4, 9.3.6-9.3.8); a longer one is
+ * still read (and reported), but no more than this is ever collected for it. */
+const MAX_FIXED_PDU = 1024;
 /**
  * P-DATA-TF above this is taken as a lost framing (anomaly, then resynchronise). A peer that announced
  * Maximum Length 0 (unlimited, PS3.8 D.1.1) may send big PDUs, so the cap is generous: nothing is buffered.
@@ -109,8 +112,8 @@ export function plausiblePduHeader(buf: Buffer, off: number, end: number): numbe
 export interface PduSink {
   /** A complete association control PDU, [start, end) from its type byte; the view is valid during the call. */
   pdu(type: number, buf: Buffer, start: number, end: number, tsMicros: number): void;
-  /** A P-DATA-TF header was read; returns the consumer for its PDVs. */
-  pdata(tsMicros: number): PdvConsumer;
+  /** A P-DATA-TF header with this PDU-length was read; returns the consumer for its PDVs. */
+  pdata(tsMicros: number, length: number): PdvConsumer;
   /** The first PDU header of this direction was found: it carries DICOM. */
   synced(): void;
   /**
@@ -170,13 +173,22 @@ export class PduFramer {
   private consumer: PdvConsumer | null = null;
   /** The consumer got a pdvBegin since its last reset, so it may hold partial state. */
   private consumerDirty = false;
+  /** Killed only because detection ran out of budget while the other direction was undecided. */
+  private revivable = false;
 
+  /**
+   * `detectBudget`: bytes scanned for the first PDU header before the direction is declared not DICOM. The
+   * default suits any port; a connection picked up mid-stream on a DICOM port may be inside a P-DATA-TF of
+   * any negotiated length (PS3.8 D.1: up to unlimited), and passes a budget that covers MAX_P_DATA_PDU.
+   */
   constructor(
     private readonly sink: PduSink,
     private readonly counters: Counters,
     atStreamStart: boolean,
+    private readonly detectBudget = DETECT_SCAN_BUDGET,
   ) {
     this.strictAt = atStreamStart ? 0 : -1;
+    this.scanBudget = detectBudget;
   }
 
   /** True once a PDU header was found in this direction. */
@@ -192,7 +204,21 @@ export class PduFramer {
   /** Stop processing this direction (the connection decided it is not DICOM). */
   kill(): void {
     this.state = S_DEAD;
-    this.collect = null;
+    this.releaseCollect();
+    this.revivable = false;
+  }
+
+  /**
+   * The other direction proved the connection DICOM after this one gave up detection for lack of budget
+   * (a connection picked up in the middle of a P-DATA-TF longer than DETECT_SCAN_BUDGET): scan again from
+   * the next byte, as a resync. A direction declared dead for any other reason stays dead.
+   */
+  revive(): void {
+    if (!this.revivable || this.state !== S_DEAD) return;
+    this.revivable = false;
+    this.synced = true;
+    this.strictAt = -1;
+    this.resync(this.streamPos);
   }
 
   data(buf: Buffer, start: number, end: number, tsMicros: number): void {
@@ -220,7 +246,7 @@ export class PduFramer {
         return;
       case S_BODY:
         this.sink.anomaly("ul.pdu-lost-in-gap", `${pduName(this.pduType)} lost to a gap in the capture`);
-        this.collect = null;
+        this.releaseCollect();
         this.skipAfterGap(this.skipRemaining, length);
         return;
       case S_SKIP:
@@ -230,12 +256,14 @@ export class PduFramer {
       case S_PDV_VALUE:
       case S_PDV_SKIP:
         this.resetConsumer("gap");
-        if (this.state !== S_PDV_HEADER && length < this.pdvRemaining) {
-          // The gap ends inside the same PDV value: the framing is still known.
+        if (this.state !== S_PDV_HEADER && length <= this.pdvRemaining) {
+          // The gap ends inside the same PDV value, or exactly at its end: the framing is still known, and
+          // the PDV items after it in this P-DATA-TF are read.
           this.pdvRemaining -= length;
           this.pduRemaining -= length;
-          this.state = S_PDV_SKIP;
           this.hdrLen = 0;
+          if (this.pdvRemaining > 0) this.state = S_PDV_SKIP;
+          else this.state = this.pduRemaining > 0 ? S_PDV_HEADER : S_HEADER;
         } else this.skipAfterGap(this.pduRemaining, length);
         return;
     }
@@ -248,6 +276,28 @@ export class PduFramer {
     else this.resync(this.streamPos);
   }
 
+  /** Takes `n` bytes from the run's budget for held PDUs (Counters.collectBudget); false when spent. */
+  private reserve(n: number): boolean {
+    const budget = this.counters.collectBudget;
+    if (budget === undefined) return true;
+    if (budget < n) {
+      this.sink.anomaly(
+        "ul.collect-budget-exhausted",
+        `${pduName(this.pduType)} straddling segments not held: the budget shared by all connections is spent`,
+      );
+      return false;
+    }
+    this.counters.collectBudget = budget - n;
+    return true;
+  }
+
+  /** Drops the PDU being collected and gives its bytes back to the shared budget. */
+  private releaseCollect(): void {
+    if (this.collect === null) return;
+    if (this.counters.collectBudget !== undefined) this.counters.collectBudget += this.collect.length;
+    this.collect = null;
+  }
+
   private resetConsumer(reason: string): void {
     if (this.consumer !== null && this.consumerDirty) {
       this.consumerDirty = false;
@@ -258,11 +308,11 @@ export class PduFramer {
   /** Enter the scan state from stream offset `at` (after a gap, or after an implausible header). */
   private resync(at: number): void {
     this.resetConsumer("resync");
-    this.collect = null;
+    this.releaseCollect();
     this.hdrLen = 0;
     this.state = S_SCAN;
     this.scanStart = at;
-    this.scanBudget = this.synced ? RESYNC_SCAN_BUDGET : DETECT_SCAN_BUDGET;
+    this.scanBudget = this.synced ? RESYNC_SCAN_BUDGET : this.detectBudget;
     this.pendingAt = -1;
     this.carryLen = 0;
   }
@@ -289,9 +339,14 @@ export class PduFramer {
           const n = Math.min(end - p, this.collectTotal - this.collectLen);
           let collect = this.collect!;
           if (this.collectLen + n > collect.length) {
-            const grown = Buffer.allocUnsafe(
-              Math.min(this.collectTotal, Math.max(2 * collect.length, this.collectLen + n)),
-            );
+            const size = Math.min(this.collectTotal, Math.max(2 * collect.length, this.collectLen + n));
+            if (!this.reserve(size - collect.length)) {
+              // The run's budget for held PDUs is spent: give this one up, keep the framing.
+              this.releaseCollect();
+              this.skip(this.skipRemaining);
+              break;
+            }
+            const grown = Buffer.allocUnsafe(size);
             collect.copy(grown, 0, 0, this.collectLen);
             this.collect = collect = grown;
           }
@@ -301,7 +356,7 @@ export class PduFramer {
           this.skipRemaining -= n;
           p += n;
           if (this.collectLen === this.collectTotal) {
-            this.collect = null;
+            this.releaseCollect();
             this.state = S_HEADER;
             this.sink.pdu(this.pduType, collect, 0, this.collectTotal, this.ts);
           }
@@ -395,7 +450,7 @@ export class PduFramer {
         this.skip(length);
         return p;
       }
-      const consumer = this.sink.pdata(this.ts);
+      const consumer = this.sink.pdata(this.ts, length);
       if (consumer !== this.consumer) {
         this.consumer = consumer;
         this.consumerDirty = false;
@@ -406,11 +461,9 @@ export class PduFramer {
     }
     if (type !== 1 && type !== 2 && length !== 4)
       this.sink.anomaly("ul.invalid-pdu-length", `${pduName(type)} length ${length}, PS3.8 fixes it at 4`);
-    if (length > MAX_ASSOCIATION_PDU) {
-      this.sink.anomaly(
-        "ul.pdu-too-large",
-        `${pduName(type)} of ${length} bytes skipped (cap ${MAX_ASSOCIATION_PDU})`,
-      );
+    const cap = type === 1 || type === 2 ? MAX_ASSOCIATION_PDU : MAX_FIXED_PDU;
+    if (length > cap) {
+      this.sink.anomaly("ul.pdu-too-large", `${pduName(type)} of ${length} bytes skipped (cap ${cap})`);
       this.skip(length);
       return p;
     }
@@ -421,9 +474,12 @@ export class PduFramer {
       return p + length;
     }
     this.collectTotal = PDU_HEADER_LENGTH + length;
-    const collect = Buffer.allocUnsafe(
-      Math.min(this.collectTotal, Math.max(4096, PDU_HEADER_LENGTH + (end - p))),
-    );
+    const size = Math.min(this.collectTotal, Math.max(4096, PDU_HEADER_LENGTH + (end - p)));
+    if (!this.reserve(size)) {
+      this.skip(length);
+      return p;
+    }
+    const collect = Buffer.allocUnsafe(size);
     if (inPlace) buf.copy(collect, 0, pduStart, p);
     else this.hdr.copy(collect, 0, 0, PDU_HEADER_LENGTH);
     this.counters.bytesCopied += PDU_HEADER_LENGTH;
@@ -640,6 +696,7 @@ export class PduFramer {
     if (!this.synced) {
       if (this.sink.notDicom(false)) {
         this.kill();
+        this.revivable = true;
         return;
       }
       // The other direction proved DICOM: keep looking, as a resync.

@@ -8,6 +8,8 @@ import {
   EXPLICIT_VR_BIG_ENDIAN,
   EXPLICIT_VR_LITTLE_ENDIAN,
   IMPLICIT_VR_LITTLE_ENDIAN,
+  JPIP_HTJ2K_REFERENCED_DEFLATE,
+  JPIP_REFERENCED_DEFLATE,
 } from "../../../agent/dicom/dataset/walker.js";
 import type { EquipmentAttributes } from "../../../agent/dicom/types.js";
 import {
@@ -137,6 +139,15 @@ test("deflated explicit VR LE: the head is inflated, bounded and counted", (t) =
     r.counters.bytesCopied > 0 && r.counters.bytesCopied <= 40 * 1024,
     `copied ${r.counters.bytesCopied}`,
   );
+});
+
+test("the JPIP Referenced Deflate transfer syntaxes deflate the data set too (PS3.5 A.7)", (t) => {
+  const deflated = deflateRawSync(imageDataset("explicit-le", { pixelBytes: 2000 }));
+  for (const ts of [JPIP_REFERENCED_DEFLATE, JPIP_HTJ2K_REFERENCED_DEFLATE]) {
+    const r = walk(splitAt(deflated, [50]), ts);
+    t.deepEqual(r.attrs, DEFAULT_EQUIPMENT, ts);
+    t.is(r.anomalies.total, 0, ts);
+  }
 });
 
 test("a deflate bomb is bounded and a broken deflate stream is an anomaly", (t) => {

@@ -383,8 +383,11 @@ test("random bytes picked up mid-stream: no association, no anomaly flood, bound
     ),
     { numRuns: 300 },
   );
-  // 200 KiB of random TCP in both directions exhausts the detection budget and is ignored afterwards.
-  const h = new Harness(connectionInfo({ handshakeSeen: false }));
+  // 200 KiB of random TCP in both directions exhausts the detection budget and is ignored afterwards (on a
+  // port that is not a DICOM port: there, mid-stream detection may scan a whole maximal P-DATA-TF).
+  const h = new Harness(
+    connectionInfo({ handshakeSeen: false, server: { ip: "10.0.0.9", port: 9000, mac: null } }),
+  );
   const junk = Buffer.alloc(200 * 1024);
   for (let i = 0; i < junk.length; i++) junk[i] = (i * 7919 + (i >> 3)) & 0xff;
   junk.fill(0x41, 0, 10); // and never a PDU type at the start
@@ -455,4 +458,73 @@ test("a new A-ASSOCIATE-RQ while one is open ends the first; messages beyond the
   const capped = h.anomalies.records().find((r) => r.code === "ul.messages-capped")!;
   t.is(capped.detail, "2 DIMSE messages counted but not listed in the association (list caps)");
   t.true(h.codes().includes("ul.associate-rq-while-open"));
+});
+
+test("picked up inside a P-DATA-TF longer than the detection budget: the requestor side recovers once the acceptor proves DICOM", (t) => {
+  const server = { ip: "10.0.0.9", port: 5104, mac: null };
+  const h = new Harness(connectionInfo({ handshakeSeen: false, server }));
+  // Port 5104 is no DICOM port, so detection has its small budget. The capture starts 100 kB before the end of a big data PDU (peers that negotiated a large or unlimited
+  // maximum PDU length), then more 256 KiB data PDUs: no PDU header within the first DETECT_SCAN_BUDGET bytes.
+  const pd = b.pdataTf([b.pdv(1, false, false, Buffer.alloc(256 * 1024, 0x33))]);
+  const store = b.pdataTf([b.pdv(1, true, true, b.cStoreRq(7, b.CT_IMAGE_STORAGE, "1.2.3.7"))]);
+  h.feed(0, Buffer.concat([Buffer.alloc(100_000, 0x55), pd, pd]), T0, [1460, 40_000, 90_000, 150_000]);
+  h.feed(1, b.pdataTf([b.pdv(1, true, true, b.cStoreRsp(6, b.CT_IMAGE_STORAGE, "1.2.3.6"))]), T0);
+  h.feed(0, Buffer.concat([pd, store]), T0, [1460, 9000]);
+  h.conn.close("fin", T0 + 1);
+  t.true(h.conn.isDicom);
+  const messages = h
+    .associations()
+    .flatMap((a) =>
+      a.record.messages.map((m) => `${m.command} ${m.messageId ?? m.messageIdBeingRespondedTo}`),
+    );
+  t.deepEqual(messages, ["C-STORE-RSP 6", "C-STORE-RQ 7"]);
+  t.deepEqual(h.codes(), ["ul.resync"]);
+});
+
+test("a gap that ends exactly where a PDV ends keeps the next PDV items of the same P-DATA-TF", (t) => {
+  const h = new Harness();
+  h.feed(0, b.associateRq(), T0);
+  h.feed(1, b.associateAc(), T0);
+  const p = b.pdataTf([b.pdv(1, false, false, Buffer.alloc(1000, 0x41)), b.pdv(1, true, true, b.cEchoRq(9))]);
+  h.conn.data(0, p, 0, 112, T0);
+  h.conn.gap(0, 900, T0);
+  h.conn.data(0, p, 1012, p.length, T0);
+  h.conn.close("fin", T0 + 1);
+  t.deepEqual(
+    h.associations().flatMap((a) => a.record.messages.map((m) => m.command)),
+    ["C-ECHO-RQ"],
+  );
+});
+
+test("picked up mid-stream on port 104 inside a big P-DATA-TF: the requestor side is decoded on its own", (t) => {
+  const h = new Harness(connectionInfo({ handshakeSeen: false }));
+  const pd = b.pdataTf([b.pdv(1, false, false, Buffer.alloc(256 * 1024, 0x33))]);
+  const store = b.pdataTf([b.pdv(1, true, true, b.cStoreRq(7, b.CT_IMAGE_STORAGE, "1.2.3.7"))]);
+  h.feed(0, Buffer.concat([Buffer.alloc(100_000, 0x55), pd, store]), T0, [1460, 40_000, 90_000, 150_000]);
+  h.conn.close("fin", T0 + 1);
+  t.true(h.conn.isDicom);
+  t.deepEqual(
+    h.associations().flatMap((a) => a.record.messages.map((m) => m.command)),
+    ["C-STORE-RQ"],
+  );
+});
+
+test("a P-DATA-TF above the receiver's Maximum Length (PS3.8 D.1.1) is reported once per direction", (t) => {
+  const h = new Harness();
+  h.feed(0, b.associateRq(), T0); // both sides announce 16384 (builders' default)
+  h.feed(1, b.associateAc({ userInformation: [b.maxLengthItem(0)] }), T0); // the acceptor: no limit
+  const sized = (pduLength: number): Buffer =>
+    b.pdataTf([b.pdv(1, false, false, Buffer.alloc(pduLength - 6))]);
+  h.feed(0, Buffer.concat([sized(100_000), sized(100_000)]), T0); // to the acceptor: no limit, fine
+  h.feed(1, sized(16384), T0); // to the requestor: exactly its maximum, fine
+  t.deepEqual(
+    h.codes().filter((c) => c === "ul.pdu-exceeds-max-length"),
+    [],
+  );
+  h.feed(1, Buffer.concat([sized(16386), sized(20000)]), T0);
+  const rows = h.anomalies.records().filter((r) => r.code === "ul.pdu-exceeds-max-length");
+  t.deepEqual(
+    rows.map((r) => [r.count, r.detail]),
+    [[1, "P-DATA-TF of 16386 bytes where the receiver announced a maximum of 16384"]],
+  );
 });

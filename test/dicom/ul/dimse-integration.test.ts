@@ -180,3 +180,46 @@ test("C-FIND-RQ observations carry the Identifier's shape, never its values, for
     }
   }
 });
+
+test("data PDVs whose command was lost (mid-stream pickup, a gap) are passed over without an anomaly", (t) => {
+  const store = command({
+    field: CommandField.C_STORE_RQ,
+    messageId: 5,
+    affectedSopClass: "1.2.840.10008.5.1.4.1.1.2",
+    affectedSopInstance: "1.2.3.5",
+    dataSet: true,
+  });
+  const data = (last: boolean): Buffer => b.pdataTf([b.pdv(1, false, last, dataset)]);
+  const cmd = b.pdataTf([b.pdv(1, true, true, store)]);
+  // Picked up mid-stream: the tail of a data set first, then a whole message.
+  const mid = new Harness(connectionInfo({ handshakeSeen: false }), (ctx) => new DimseAssembler(ctx));
+  mid.feed(0, Buffer.concat([data(false), data(true), cmd, data(true)]), T0);
+  mid.conn.close("fin", T0 + 1);
+  t.deepEqual(mid.codes(), []);
+  t.deepEqual(
+    mid.associations()[0]!.record.messages.map((m) => m.messageId),
+    [5],
+  );
+  // A gap over a PDU boundary in the middle of a data set: the rest of that data set is no one's fault.
+  const h = new Harness(connectionInfo(), (ctx) => new DimseAssembler(ctx));
+  const ct = b.CT_IMAGE_STORAGE;
+  h.feed(
+    0,
+    b.associateRq({ presentationContexts: [b.presentationContextRq(1, ct, [b.EXPLICIT_VR_LE])] }),
+    T0,
+  );
+  h.feed(1, b.associateAc({ presentationContexts: [b.presentationContextAc(1, 0, b.EXPLICIT_VR_LE)] }), T0);
+  h.feed(0, Buffer.concat([cmd, data(false)]), T0);
+  h.conn.gap(0, 10_000, T0);
+  h.feed(0, Buffer.concat([data(false), data(true), cmd, data(true)]), T0);
+  h.conn.close("fin", T0 + 1);
+  t.deepEqual(h.codes(), ["ul.resync"]);
+  t.deepEqual(
+    h.associations()[0]!.record.messages.map((m) => m.messageId),
+    [5, 5],
+  );
+  // Without a loss, a data PDV without a command is still the peer's doing.
+  const bad = new Harness(connectionInfo(), (ctx) => new DimseAssembler(ctx));
+  bad.feed(0, Buffer.concat([b.associateRq(), data(true)]), T0);
+  t.deepEqual(bad.codes(), ["dimse.data-without-command"]);
+});
