@@ -138,7 +138,8 @@ export class PcapParser implements RecordParser {
     const snapLen = this.littleEndian ? buf.readUInt32LE(p + 16) : buf.readUInt32BE(p + 16);
     const network = this.littleEndian ? buf.readUInt32LE(p + 20) : buf.readUInt32BE(p + 20);
     // The upper bits carry the FCS length (bits 28-31) and reserved bits; the link type is below them.
-    this.linktype = network & 0x0fffffff;
+    // The low 16 bits are the link type; above them are reserved bits and the FCS length.
+    this.linktype = network & 0xffff;
     this.capLimit = Math.min(Math.max(snapLen, LIBPCAP_MAX_SNAPLEN), this.maxRecordBytes);
     this.headerDone = true;
     return true;

@@ -16,12 +16,16 @@ export class ConfigError extends Error {
   }
 }
 
-/** RFC 1918, loopback, unique local (fd00::/8 of RFC 4193's fc00::/7) and link-local IPv6. */
+/**
+ * RFC 1918, loopback, link-local (IPv4 RFC 3927, where a modality cabled straight to a workstation often
+ * ends up; never routed, so never external), unique local (fd00::/8 of RFC 4193's fc00::/7) and link-local IPv6.
+ */
 const DEFAULT_INTERNAL = [
   "10.0.0.0/8",
   "172.16.0.0/12",
   "192.168.0.0/16",
   "127.0.0.0/8",
+  "169.254.0.0/16",
   "::1/128",
   "fd00::/8",
   "fe80::/10",
@@ -133,8 +137,21 @@ function cidrs(v: unknown, path: string): string[] {
   });
 }
 
-function ipKey(k: string, path: string): void {
-  if (isIP(k) === 0) fail(join(path, k), `${show(k)} is not an IP address`);
+/**
+ * Checks a policy key and returns it in the spelling the decoder gives addresses (RFC 5952 for IPv6:
+ * lower case, zeros compressed; IPv4-mapped as ::ffff:a.b.c.d), since the policy is looked up by that text:
+ * "FE80:0::1" in the file must match the device fe80::1.
+ */
+function ipKey(k: string, path: string): string {
+  const family = isIP(k);
+  if (family === 0) fail(join(path, k), `${show(k)} is not an IP address`);
+  if (family === 4) return k;
+  const host = new URL(`http://[${k}]`).hostname.slice(1, -1);
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(host);
+  if (!mapped) return host;
+  const hi = parseInt(mapped[1]!, 16);
+  const lo = parseInt(mapped[2]!, 16);
+  return `::ffff:${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
 }
 
 /** PS3.8 §9.3.2: an AE title is 1..16 characters of the default repertoire, no backslash or controls. */
@@ -209,8 +226,9 @@ export function validateConfig(raw: unknown): Config {
       const o = object(v, p, Object.keys(isObj(v) ? v : {}));
       const out: Record<string, string[]> = {};
       for (const [ip, list] of Object.entries(o)) {
-        ipKey(ip, p);
-        out[ip] = array(list, join(p, ip)).map((ae, i) => aeTitle(ae, `${join(p, ip)}[${i}]`));
+        const key = ipKey(ip, p);
+        const titles = array(list, join(p, ip)).map((ae, i) => aeTitle(ae, `${join(p, ip)}[${i}]`));
+        out[key] = [...(out[key] ?? []), ...titles];
       }
       return out;
     },
@@ -219,22 +237,26 @@ export function validateConfig(raw: unknown): Config {
       const o = object(v, p, Object.keys(isObj(v) ? v : {}));
       const out: Record<string, number[]> = {};
       for (const [ip, list] of Object.entries(o)) {
-        ipKey(ip, p);
-        out[ip] = array(list, join(p, ip)).map((port, i) => int(port, `${join(p, ip)}[${i}]`, 1, 65535));
+        const key = ipKey(ip, p);
+        const ports = array(list, join(p, ip)).map((port, i) => int(port, `${join(p, ip)}[${i}]`, 1, 65535));
+        out[key] = [...(out[key] ?? []), ...ports];
       }
       return out;
     },
     thresholds: (v, p) => {
-      const pos = (x: unknown, q: string): number => int(x, q, 1, 1_000_000_000);
+      // Event counts size the sliding windows the findings engine keeps per source (a few times the
+      // threshold, for up to 4096 sources), so they are bounded; windows are at most a day.
+      const events = (x: unknown, q: string): number => int(x, q, 1, 10_000);
+      const seconds = (x: unknown, q: string): number => int(x, q, 1, 86_400);
       return section(v, p, d.policy.thresholds, {
-        aeScanRejects: pos,
-        aeScanDistinctCalledAEs: pos,
-        aeScanWindowSeconds: pos,
-        bulkQueryFinds: pos,
-        bulkQueryWindowSeconds: pos,
-        echoSweepHosts: pos,
-        echoSweepWindowSeconds: pos,
-        bulkQueryMatches: pos,
+        aeScanRejects: events,
+        aeScanDistinctCalledAEs: events,
+        aeScanWindowSeconds: seconds,
+        bulkQueryFinds: events,
+        bulkQueryWindowSeconds: seconds,
+        echoSweepHosts: events,
+        echoSweepWindowSeconds: seconds,
+        bulkQueryMatches: (x, q) => int(x, q, 1, 1_000_000_000),
       });
     },
   });

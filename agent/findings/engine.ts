@@ -24,7 +24,7 @@ import type {
   Observation,
   TlsObservation,
 } from "../observations/types.js";
-import type { Inventory } from "../inventory/inventory.js";
+import { iso, type Inventory } from "../inventory/inventory.js";
 import { recogniseToolkit, vulnerabilitiesOf } from "../inventory/toolkit.js";
 import { DimseSeen, flowKey } from "../inventory/replay.js";
 import {
@@ -114,10 +114,12 @@ const NOT_DICOM = "ul.not-dicom-on-dicom-port";
 const MAX_FLOWS = 10;
 const MAX_LIST = 32;
 const MAX_TRACKED = 4096;
-
-function iso(micros: number): string {
-  return new Date(Math.floor(micros / 1000)).toISOString();
-}
+/**
+ * Findings kept in memory. Keys carry peer-controlled values (addresses, C-MOVE destinations), so hostile
+ * traffic could otherwise grow the table without bound; each finding has already been announced through
+ * onChange (and stored) when it is evicted. Eviction prefers the oldest info/low finding.
+ */
+export const MAX_FINDINGS = 16384;
 
 function pushCapped<T>(list: T[], v: T, cap: number): boolean {
   if (list.includes(v)) return false;
@@ -201,6 +203,8 @@ export class FindingsEngine {
   onChange?: (f: FindingRecord, change: "new" | "changed") => void;
 
   private readonly byKey = new Map<string, FindingState>();
+  /** Findings dropped from memory by the MAX_FINDINGS cap (see evictOne). */
+  evicted = 0;
   private readonly internal: CidrSet;
   private readonly allowed: CidrSet;
   private readonly knownAll = new Set<string>();
@@ -221,10 +225,18 @@ export class FindingsEngine {
   private readonly calledAccepted = new BoundedMap<string, Set<string>>(MAX_TRACKED);
   private readonly nmapCalled = new BoundedMap<string, Set<string>>(MAX_TRACKED);
   private readonly pendingMoves = new BoundedMap<string, PendingMove[]>(MAX_TRACKED);
+  /**
+   * Devices (by IP) where port 104 answered a handshake while DICOM was seen only on other ports: judged at
+   * finish(), because the association on that connection shows its first message only after the handshake.
+   */
+  private readonly pending104 = new BoundedMap<string, { server: Endpoint; ts: number; flow: string | null }>(
+    MAX_TRACKED,
+  );
 
   constructor(
     readonly config: Config,
     readonly inventory: Inventory,
+    private readonly maxFindings = MAX_FINDINGS,
   ) {
     this.internal = new CidrSet(config.networks.internal);
     this.allowed = new CidrSet(config.policy.allowedPeers);
@@ -261,13 +273,27 @@ export class FindingsEngine {
     this.newDevices(o.tsMicros);
   }
 
-  /** End of capture (or a periodic tick): settles rules that wait for later evidence. */
-  finish(tsMicros: number): void {
+  /**
+   * End of capture (or a periodic tick): settles rules that wait for later evidence. Only what has waited
+   * at least `settleMicros` of capture time is settled: 0 (the default) settles everything, as at the end
+   * of a capture; a live tick should pass some seconds, so that a C-MOVE whose sub-association has not
+   * started yet, or a port-104 connection whose association has not shown a message yet, is not judged early.
+   */
+  finish(tsMicros: number, settleMicros = 0): void {
+    const due = tsMicros - settleMicros;
     for (const [flow, moves] of this.pendingMoves) {
+      if (moves.some((m) => m.ts > due)) continue;
       this.pendingMoves.delete(flow);
       for (const m of moves) this.evaluateMove(m);
     }
+    for (const [ip, p] of this.pending104) {
+      if (p.ts > due) continue;
+      this.pending104.delete(ip);
+      this.defaultPort(p.server, p.ts, p.flow, true);
+    }
     for (const [flow, list] of this.pendingMalformed) {
+      // A TLS handshake on a DICOM port shows itself after the UL layer has called it "not DICOM".
+      if (list.some((a) => a.tsMicros > due)) continue;
       this.pendingMalformed.delete(flow);
       const eps = parseFlow(flow);
       if (eps) for (const a of list) this.malformed(a, eps[0], eps[1]);
@@ -300,6 +326,7 @@ export class FindingsEngine {
         },
         signature: "",
       };
+      if (this.byKey.size >= this.maxFindings) this.evictOne();
       this.byKey.set(mapKey, s);
     }
     const r = s.record;
@@ -309,6 +336,7 @@ export class FindingsEngine {
     if (tsIso > r.lastSeen) r.lastSeen = ev.lastSeen = tsIso;
     if (tsIso < r.firstSeen) r.firstSeen = ev.firstSeen = tsIso;
     const severityBefore = r.severity;
+    const milder = SEVERITY_RANK[h.severity] < SEVERITY_RANK[r.severity];
     // Severity only rises: a finding does not flap down when a milder instance repeats.
     if (SEVERITY_RANK[h.severity] > SEVERITY_RANK[r.severity]) {
       r.severity = h.severity;
@@ -318,12 +346,40 @@ export class FindingsEngine {
     for (const ae of h.aeTitles ?? []) if (ae) pushCapped(ev.aeTitles, ae, MAX_LIST);
     for (const [k, n] of Object.entries(h.counts ?? {})) ev.counts[k] = (ev.counts[k] ?? 0) + n;
     if (h.details) Object.assign(ev, h.details);
-    const signature = h.signature ?? [...ev.aeTitles].sort().join(",") + "|" + r.title;
+    // A milder instance's own signature (e.g. "used" after "unused") describes what the record does not
+    // show: keeping it would announce a change each time milder and worse instances alternate.
+    const signature =
+      milder && h.signature !== undefined
+        ? s.signature
+        : (h.signature ?? [...ev.aeTitles].sort().join(",") + "|" + r.title);
     const sigChanged = signature !== s.signature;
     s.signature = signature;
     if (!this.onChange) return;
     if (isNew) this.onChange(structuredClone(r), "new");
     else if (r.severity !== severityBefore || sigChanged) this.onChange(structuredClone(r), "changed");
+  }
+
+  /**
+   * Drops the oldest finding of the lowest severity among the 256 oldest (an info/low one at once):
+   * bounded work per call, and high findings outlive a flood of lesser ones.
+   */
+  private evictOne(): void {
+    let victim: string | undefined;
+    let victimRank = Infinity;
+    let scanned = 0;
+    for (const [k, st] of this.byKey) {
+      const rank = SEVERITY_RANK[st.record.severity];
+      if (rank < victimRank) {
+        victim = k;
+        victimRank = rank;
+        if (rank <= SEVERITY_RANK.low) break;
+      }
+      if (++scanned >= 256) break;
+    }
+    if (victim !== undefined) {
+      this.byKey.delete(victim);
+      this.evicted++;
+    }
   }
 
   private isInternal(ip: string): boolean {
@@ -365,7 +421,7 @@ export class FindingsEngine {
     if (RISKY_PORTS[o.server.port] && this.inventory.isDicomDevice(o.server))
       this.riskyService(o.server.ip, o.server.mac, o.server.port, o.tsMicros, flowKey(o.client, o.server));
     if (o.server.port === 104 && this.inventory.isDicomDevice(o.server))
-      this.defaultPort(o.server, o.tsMicros);
+      this.defaultPort(o.server, o.tsMicros, flowKey(o.client, o.server));
   }
 
   private riskyService(
@@ -392,7 +448,12 @@ export class FindingsEngine {
     });
   }
 
-  private defaultPort(server: Endpoint, ts: number, flow: string | null = null): void {
+  /**
+   * "Used" (DICOM seen on 104) is raised at once. "Unused" (104 answers, DICOM seen only elsewhere) waits
+   * for finish() (`settled`): a handshake on 104 comes before the first message of its association, and a
+   * PACS serving DICOM on both 104 and 11112 must not be told that 104 is unused.
+   */
+  private defaultPort(server: Endpoint, ts: number, flow: string | null = null, settled = false): void {
     const ip = server.ip;
     if (this.config.policy.approvedPorts[ip]?.includes(104)) return;
     const dev = this.inventory.device(this.id(server));
@@ -400,8 +461,13 @@ export class FindingsEngine {
     const listening = this.inventory.listeningPortsOf(ip);
     const dicomOn104 = dicomPorts.includes(104);
     const elsewhere = dicomPorts.filter((p) => p !== 104);
+    if (dicomOn104) this.pending104.delete(ip);
     if (!dicomOn104 && !(listening.includes(104) && elsewhere.length > 0)) return;
     const unused = !dicomOn104;
+    if (unused && !settled) {
+      if (!this.pending104.has(ip)) this.pending104.set(ip, { server, ts, flow });
+      return;
+    }
     this.hit({
       rule: "dicom.default-port",
       severity: unused ? "medium" : "low",
@@ -438,26 +504,35 @@ export class FindingsEngine {
 
     // dicom.ae-scan: bursts of rejects from one source, or many called AE titles tried on one server.
     if (rejected) {
+      // The label is the whole request (calling AE, called AE, server): a modality retrying one rejected
+      // request every half minute is misconfigured, not scanning, and must not be reported as an attack.
       const w = this.window(this.rejects, o.client.ip);
-      w.push(ts, called ?? "", o.server.ip, t.aeScanWindowSeconds * 1e6, t.aeScanRejects * 4);
-      if (w.events.length >= t.aeScanRejects)
+      const request = `${calling ?? ""}\u0000${called ?? ""}\u0000${o.server.ip}:${o.server.port}`;
+      w.push(ts, request, o.server.ip, t.aeScanWindowSeconds * 1e6, t.aeScanRejects * 4);
+      if (w.events.length >= t.aeScanRejects) {
+        const distinct = new Set(w.events.map((e) => e.label)).size;
+        const retries = distinct === 1;
         this.hit({
           rule: "dicom.ae-scan",
-          severity: "high",
+          severity: retries ? "low" : "high",
           device: client,
           peer: null,
           key: "rejects",
-          title: `${o.client.ip} got ${w.events.length} association rejects within ${t.aeScanWindowSeconds} s`,
+          title: retries
+            ? `${o.client.ip} got ${w.events.length} association rejects within ${t.aeScanWindowSeconds} s, all for the same request (a misconfigured client retrying?)`
+            : `${o.client.ip} got ${w.events.length} association rejects for ${distinct} different requests within ${t.aeScanWindowSeconds} s`,
           ts,
           flow,
           aeTitles: [calling, called],
           counts: { rejects: 1 },
           details: {
             rejectsInWindow: w.events.length,
+            distinctRequests: distinct,
             targets: [...new Set(w.events.map((e) => e.target))].slice(0, MAX_LIST),
           },
-          signature: "rejects",
+          signature: retries ? "rejects-retry" : "rejects",
         });
+      }
     }
     // Only refused called AE titles count: a workstation may rightly use five AEs of one PACS host.
     if (called && rejected) {
@@ -487,24 +562,36 @@ export class FindingsEngine {
       r.presentationContexts.length > 0 &&
       r.presentationContexts.every((pc) => pc.abstractSyntax === VERIFICATION);
     if (verificationOnly) {
+      // A PACS or a monitoring system that verifies its configured nodes every few minutes also "sweeps":
+      // it knows their AE titles, so every association is accepted. A scanner guesses, and is refused.
       const w = this.window(this.echoes, o.client.ip);
-      w.push(ts, "", o.server.ip, t.echoSweepWindowSeconds * 1e6, t.echoSweepHosts * 8);
+      w.push(
+        ts,
+        accepted ? "" : "refused",
+        o.server.ip,
+        t.echoSweepWindowSeconds * 1e6,
+        t.echoSweepHosts * 8,
+      );
       const hosts = new Set(w.events.map((e) => e.target));
-      if (hosts.size >= t.echoSweepHosts)
+      if (hosts.size >= t.echoSweepHosts) {
+        const refused = w.events.some((e) => e.label === "refused");
         this.hit({
           rule: "dicom.scanner",
-          severity: "high",
+          severity: refused ? "high" : "low",
           device: client,
           peer: null,
           key: "echo-sweep",
-          title: `${o.client.ip} swept ${hosts.size} hosts with C-ECHO associations within ${t.echoSweepWindowSeconds} s`,
+          title: refused
+            ? `${o.client.ip} swept ${hosts.size} hosts with C-ECHO associations within ${t.echoSweepWindowSeconds} s, some of them refused`
+            : `${o.client.ip} verified ${hosts.size} hosts with C-ECHO within ${t.echoSweepWindowSeconds} s, all accepted (a monitoring system, or a scanner that knows the AE titles)`,
           ts,
           flow,
           aeTitles: [calling],
           counts: { associations: 1 },
-          details: { hosts: [...hosts].slice(0, MAX_LIST) },
-          signature: "echo-sweep",
+          details: { hosts: [...hosts].slice(0, MAX_LIST), refused },
+          signature: refused ? "echo-sweep" : "echo-sweep-accepted",
         });
+      }
     }
 
     this.externalPeer(o, flow, accepted, calling, called);
@@ -1035,7 +1122,8 @@ export class FindingsEngine {
       key: o.code,
       title: notDicom
         ? `A protocol other than DICOM from ${client.ip} on DICOM port ${server.port} of ${server.ip}`
-        : `Malformed DICOM (${o.code}) from ${client.ip} to ${server.ip}`,
+        : // The anomaly does not say which side sent the bad PDU (an A-ASSOCIATE-AC comes from the server).
+          `Malformed DICOM (${o.code}) between ${client.ip} and ${server.ip}:${server.port}`,
       ts: o.tsMicros,
       flow: o.flow || null,
       counts: { [o.code]: 1 },

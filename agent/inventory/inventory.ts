@@ -99,12 +99,28 @@ const MAX_PEERS = 512;
 const MAX_EQUIPMENT = 64;
 const MAX_PORTS = 256;
 const MAX_SIDE_IPS = 65536;
+/** Port entries across the whole side table: 65536 hosts with 256 ports each would be ~16 M set entries. */
+const MAX_SIDE_ENTRIES = 262144;
 const MAX_SERVER_ENDPOINTS = 65536;
 /** Endpoint spellings remembered by the lookup cache before it starts over (see Inventory.find). */
 const MAX_CACHED_ENDPOINTS = 131072;
+/**
+ * Devices kept. Any address that sends one A-ASSOCIATE-RQ (or a spoofed packet picked up mid-stream)
+ * becomes a device, so the table is capped; past the cap new hosts are counted in devicesDropped, not
+ * inventoried (an imaging network has hundreds of DICOM devices, not tens of thousands).
+ */
+export const MAX_DEVICES = 16384;
+/** AE titles indexed for hasAeTitle. */
+const MAX_AE_INDEX = 65536;
 
-function iso(micros: number): string {
-  return new Date(Math.floor(micros / 1000)).toISOString();
+/**
+ * ISO 8601 (millisecond precision) of a capture timestamp. Capture files can lie (a pcapng timestamp of
+ * 2^64 units): out of Date's ±8.64e15 ms range, or not finite, gives the epoch instead of a RangeError
+ * that would break every later report of the device.
+ */
+export function iso(micros: number): string {
+  const ms = Math.floor(micros / 1000);
+  return new Date(Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? ms : 0).toISOString();
 }
 
 export function deviceIdFor(ip: string, mac: string | null): string {
@@ -184,9 +200,13 @@ export class Inventory {
   private readonly order: DeviceState[] = [];
   /** Listening ports of hosts not (yet) in the inventory: ip -> ports. */
   private readonly sidePorts = new Map<string, Set<number>>();
+  private sideEntries = 0;
   /** "ip:port" of association acceptors, to tell who requested an association from a dataset's endpoints. */
   private readonly serverEndpoints = new Set<string>();
   private readonly dirty = new Set<DeviceState>();
+  /** Every AE title of every device (see hasAeTitle), up to MAX_AE_INDEX. */
+  private readonly aeIndex = new Set<string>();
+  private aeIndexFull = false;
   private readonly dimseSeen = new DimseSeen();
   /**
    * find() results by IP, then by MAC as spelled in the observation ("" for none), so that the per-message
@@ -203,7 +223,13 @@ export class Inventory {
   private lastEquipment: EquipmentAttributes | null = null;
   private lastEquipmentKey = "";
 
-  constructor(readonly config: Config) {}
+  /** Hosts not inventoried because the MAX_DEVICES cap was reached. */
+  devicesDropped = 0;
+
+  constructor(
+    readonly config: Config,
+    private readonly maxDevices = MAX_DEVICES,
+  ) {}
 
   /** Devices in the order they were first seen. */
   devices(): InventoryDevice[] {
@@ -246,6 +272,10 @@ export class Inventory {
 
   /** Whether an AE title was seen as a called AE that accepted an association, or as a calling AE. */
   hasAeTitle(ae: string): boolean {
+    // The findings engine asks for every C-MOVE: an index, not a walk over all devices (unless the
+    // index overflowed its cap, when the walk is the truth).
+    if (this.aeIndex.has(ae)) return true;
+    if (!this.aeIndexFull) return false;
     for (const d of this.order) if (d.aeRoles.has(ae)) return true;
     return false;
   }
@@ -312,10 +342,14 @@ export class Inventory {
     return list?.[0];
   }
 
-  private get(ep: Endpoint, ts: number): DeviceState {
+  private get(ep: Endpoint, ts: number): DeviceState | undefined {
     // A device first seen without a MAC keeps its id when a MAC appears later (find() falls back to it).
     let d = this.find(ep);
     if (!d) {
+      if (this.order.length >= this.maxDevices) {
+        this.devicesDropped++;
+        return undefined;
+      }
       const id = deviceIdFor(ep.ip, ep.mac);
       d = new DeviceState(id, ep.ip, ep.mac, ts, ts);
       this.byKey.set(id, d);
@@ -345,7 +379,7 @@ export class Inventory {
       side = new Set();
       this.sidePorts.set(o.server.ip, side);
     }
-    addCapped(side, o.server.port, MAX_PORTS);
+    if (this.sideEntries < MAX_SIDE_ENTRIES && addCapped(side, o.server.port, MAX_PORTS)) this.sideEntries++;
   }
 
   private noteServer(server: Endpoint): void {
@@ -370,6 +404,8 @@ export class Inventory {
       if (d.aeRoles.size >= MAX_AE) return;
       roles = new Set();
       d.aeRoles.set(ae, roles);
+      if (this.aeIndex.size < MAX_AE_INDEX) this.aeIndex.add(ae);
+      else if (!this.aeIndex.has(ae)) this.aeIndexFull = true;
     }
     if (!roles.has(role)) {
       roles.add(role);
@@ -398,6 +434,7 @@ export class Inventory {
     const r = o.record;
     const client = this.get(o.client, o.tsMicros);
     const server = this.get(o.server, o.tsMicros);
+    if (!client || !server) return;
     const accepted =
       r.outcome !== "rejected" && (r.acceptor !== null || o.midStream || r.messages.length > 0);
     if (addCapped(client.peers, server.id, MAX_PEERS)) this.dirty.add(client);
@@ -428,6 +465,7 @@ export class Inventory {
   private dimse(o: DimseObservation): void {
     const client = this.get(o.client, o.tsMicros);
     const server = this.get(o.server, o.tsMicros);
+    if (!client || !server) return;
     this.noteServer(o.server);
     if (addCapped(server.dicomPorts, o.server.port, MAX_PORTS)) this.dirty.add(server);
     if (addCapped(server.listeningPorts, o.server.port, MAX_PORTS)) this.dirty.add(server);
@@ -488,12 +526,18 @@ export class Inventory {
    * known for DICOM) becomes a device with its TLS service, so a PACS that speaks only TLS is not missed.
    */
   private tlsObserved(o: TlsObservation): void {
-    if (!DICOM_TLS_PORTS.has(o.server.port) && !this.find(o.server)) return;
+    const dicomPort = DICOM_TLS_PORTS.has(o.server.port);
+    if (!dicomPort && !this.find(o.server)) return;
     const server = this.get(o.server, o.tsMicros);
-    const client = this.get(o.client, o.tsMicros);
+    if (!server) return;
+    // On other ports (a PACS's HTTPS web viewer) the client is any browser: it is not made a DICOM device
+    // (which would put the laptop's own SMB or RDP port under net.risky-service).
+    const client = dicomPort ? this.get(o.client, o.tsMicros) : this.find(o.client);
     if (addCapped(server.listeningPorts, o.server.port, MAX_PORTS)) this.dirty.add(server);
-    if (addCapped(server.peers, client.id, MAX_PEERS)) this.dirty.add(server);
-    if (addCapped(client.peers, server.id, MAX_PEERS)) this.dirty.add(client);
+    if (client) {
+      if (addCapped(server.peers, client.id, MAX_PEERS)) this.dirty.add(server);
+      if (addCapped(client.peers, server.id, MAX_PEERS)) this.dirty.add(client);
+    }
     const cur = server.tls.get(o.server.port);
     if (!cur && server.tls.size >= 16) return;
     // TLS 1.3 hides the certificate: keep the one an earlier TLS 1.2 handshake showed.
@@ -506,6 +550,7 @@ export class Inventory {
   private equipmentObserved(o: EquipmentObservation): void {
     const sender = this.get(o.sender, o.tsMicros);
     this.get(o.receiver, o.tsMicros);
+    if (!sender) return;
     const a = o.attributes;
     if (o.sopClassUid === MPPS && (o.command === "N-CREATE-RQ" || o.command === "N-SET-RQ")) {
       // The performer of a procedure step reports it for itself (PS3.4 F.7.2): its own attributes.

@@ -251,6 +251,8 @@ function limit(v: number | undefined, dflt: number, min: number): number {
 const LAYER = "reassembly";
 /** How often segment() looks for idle connections: every N packets or after 1 s of capture time. */
 const EXPIRE_EVERY_PACKETS = 4096;
+/** How far (bytes) a RST's sequence number may stand from its sender's stream and still be honoured. */
+const RST_WINDOW = 1 << 20;
 const EXPIRE_EVERY_MICROS = 1_000_000;
 
 export class TcpReassembler {
@@ -448,7 +450,22 @@ export class TcpReassembler {
 
     if ((flags & TCP_RST) !== 0) {
       // RFC 9293 §3.10.7.3: a RST answering a SYN means nobody listens on that port.
-      if (dir === 1 && c.hs === Hs.SynSent) this.factory.handshake?.(c.info, "rst", ts);
+      const refused = dir === 1 && c.hs === Hs.SynSent;
+      if (refused) this.factory.handshake?.(c.info, "rst", ts);
+      // RFC 9293 §3.10.7.4 / RFC 5961 §3: a receiver honours a RST only when its sequence number is in
+      // the window. One far from where its sender's stream stands (spoofed, or a stale retransmission)
+      // would otherwise blind the sensor to a live connection; it is reported and ignored.
+      const sender = dir === 0 ? c.h0 : c.h1;
+      const off = (p.seq - sender.nextSeq) | 0;
+      if (!refused && sender.started && (off > RST_WINDOW || off < -RST_WINDOW)) {
+        this.anomalies.anomaly(
+          "tcp.rst-out-of-window",
+          LAYER,
+          c.info.flow,
+          `RST ${off} bytes away from the sender's next sequence number, ignored`,
+        );
+        return;
+      }
       this.close(c, "rst", ts, false);
       return;
     }

@@ -74,7 +74,18 @@ test("errors name the key path and the problem", (t) => {
   err(
     t,
     { sensor, policy: { thresholds: { aeScanRejects: 0 } } },
-    "policy.thresholds.aeScanRejects: 0 is out of range 1..1000000000",
+    "policy.thresholds.aeScanRejects: 0 is out of range 1..10000",
+  );
+  // Event-count thresholds size per-source windows in the findings engine: bounded.
+  err(
+    t,
+    { sensor, policy: { thresholds: { bulkQueryFinds: 50_000_000 } } },
+    "policy.thresholds.bulkQueryFinds: 50000000 is out of range 1..10000",
+  );
+  err(
+    t,
+    { sensor, policy: { thresholds: { echoSweepWindowSeconds: 10_000_000 } } },
+    "policy.thresholds.echoSweepWindowSeconds: 10000000 is out of range 1..86400",
   );
   err(
     t,
@@ -133,6 +144,7 @@ test("defaultConfig is the offline sensor with internal networks that match priv
     "172.31.255.1",
     "192.168.1.1",
     "127.0.0.1",
+    "169.254.10.20",
     "::1",
     "fd12::5",
     "fe80::1",
@@ -143,4 +155,16 @@ test("defaultConfig is the offline sensor with internal networks that match priv
   // A fresh object every time: callers may change their copy.
   c.policy.allowedPeers.push("1.2.3.4/32");
   t.deepEqual(defaultConfig().policy.allowedPeers, []);
+});
+
+test("policy keys are spelled as the decoder spells addresses, so an IPv6 key in any spelling matches", (t) => {
+  const c = validateConfig({
+    sensor: { id: "s", site: "x" },
+    policy: {
+      knownAeTitles: { "FE80:0:0::1": ["PACS1"], "fe80::0001": ["PACS2"], "::FFFF:10.1.2.3": ["MOD"] },
+      approvedPorts: { "2001:0DB8::0104": [104] },
+    },
+  });
+  t.deepEqual(c.policy.knownAeTitles, { "fe80::1": ["PACS1", "PACS2"], "::ffff:10.1.2.3": ["MOD"] });
+  t.deepEqual(c.policy.approvedPorts, { "2001:db8::104": [104] });
 });

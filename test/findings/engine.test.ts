@@ -479,6 +479,8 @@ test("dicom.default-port: low on 104, medium when 104 listens but DICOM runs els
   w.feed(assoc(ep("10.1.0.5", 50001), scp, modern));
   t.deepEqual(w.rule("dicom.default-port"), []);
   w.feed(connection(ep("10.1.0.99", 40000), ep("10.1.0.11", 104)));
+  t.deepEqual(w.rule("dicom.default-port"), [], "judged when settled, not at the handshake");
+  w.finish();
   const f = w.rule("dicom.default-port");
   t.is(f[0]?.severity, "medium");
   t.regex(f[0]!.title, /open.*11112/);
@@ -676,4 +678,195 @@ test("the observation guard keeps a query's counts and a level-shaped level only
   t.deepEqual(ok.kind === "dimse" ? ok.query : undefined, { level: "STUDY", keys: 1, matchingKeys: 1 });
   const none = guardObservation(dimse(ep("10.1.0.30", 50002), pacs(), 0, msg("C-ECHO-RQ")));
   t.false(none.kind === "dimse" && "query" in none, "absent stays absent");
+});
+
+test("dicom.default-port: a PACS serving DICOM on 104 and 11112 is not told 104 is unused", (t) => {
+  // The handshake on 104 comes before the first message of its association: judging "unused" at the
+  // SYN-ACK raised a medium finding for every PACS that listens on both ports.
+  const h = new Harness();
+  const scp = ep("10.1.0.11", 11112);
+  h.feed(assoc(ep("10.1.0.5", 50001), scp, { ts: at(0), ...modern }));
+  const c = ep("10.1.0.6", 50002);
+  const on104 = ep("10.1.0.11", 104);
+  h.feed(connection(c, on104, "syn-ack", at(1)));
+  // A live tick before the first message: too young to settle.
+  h.engine.finish(at(1.1), 30e6);
+  h.feed(
+    dimse(c, on104, 0, msg("C-STORE-RQ", { sopClassUid: "1.2.840.10008.5.1.4.1.1.2" }), { ts: at(1.2) }),
+  );
+  h.feed(assoc(c, on104, { ts: at(2), ...modern }));
+  const f = h.finish().filter((x) => x.rule === "dicom.default-port");
+  t.is(f.length, 1);
+  t.is(f[0]!.severity, "low");
+  t.regex(f[0]!.title, /default port 104/);
+});
+
+test("dicom.unknown-move-destination: a live tick does not judge a C-MOVE before its sub-association", (t) => {
+  const h = new Harness();
+  const ws = ep("10.1.0.30", 50002);
+  h.feed(
+    dimse(ws, pacs(), 0, msg("C-MOVE-RQ", { sopClassUid: STUDY_ROOT_MOVE, moveDestination: "WS1" }), {
+      calling: "WS1",
+      called: "PACS",
+      ts: at(31),
+    }),
+  );
+  h.engine.finish(at(31.25), 30e6);
+  t.deepEqual(h.rule("dicom.unknown-move-destination"), [], "too young to judge");
+  // The sub-association to WS1 shows its first message, then the C-MOVE's association ends.
+  const sub = ep("10.1.0.10", 50100);
+  const wsScp = ep("10.1.0.30", 11112);
+  h.feed(
+    dimse(sub, wsScp, 0, msg("C-STORE-RQ", { sopClassUid: "1.2.840.10008.5.1.4.1.1.2" }), {
+      calling: "PACS",
+      called: "WS1",
+      ts: at(32),
+    }),
+  );
+  h.engine.finish(at(40), 30e6);
+  t.deepEqual(h.rule("dicom.unknown-move-destination"), []);
+  h.engine.finish(at(100), 30e6);
+  t.deepEqual(h.rule("dicom.unknown-move-destination"), [], "WS1 answered the sub-association");
+});
+
+test("the findings table is bounded: peer-chosen C-MOVE destinations cannot grow it without end", (t) => {
+  const inventory = new Inventory(defaultConfig());
+  const engine = new FindingsEngine(defaultConfig(), inventory, 64);
+  let announced = 0;
+  engine.onChange = (_f, change) => {
+    if (change === "new") announced++;
+  };
+  const feed = (o: Observation): void => {
+    inventory.observe(o);
+    engine.observe(o);
+  };
+  // One high finding that must survive the flood of medium ones.
+  feed(assoc(ep("203.0.113.9", 40000), pacs(), { ts: at(0), ...modern }));
+  for (let i = 0; i < 500; i++) {
+    const c = ep("10.1.0.30", 20000 + i);
+    feed(
+      dimse(c, pacs(), 0, msg("C-MOVE-RQ", { sopClassUid: STUDY_ROOT_MOVE, moveDestination: `X${i}` }), {
+        calling: "WS1",
+        ts: at(1 + i),
+      }),
+    );
+    feed(assoc(c, pacs(), { calling: "WS1", pcs: [pc(1, STUDY_ROOT_MOVE)], ts: at(1 + i), ...modern }));
+  }
+  const all = engine.findings();
+  t.true(all.length <= 64, `${all.length} findings kept`);
+  t.true(engine.evicted > 0);
+  t.true(announced >= 500, "every finding was announced before it could be evicted");
+  t.true(all.some((f) => f.rule === "dicom.external-peer" && f.severity === "high"));
+});
+
+test("dicom.ae-scan: a modality retrying one rejected request is low, not a high scan", (t) => {
+  const h = new Harness();
+  for (let i = 0; i < 10; i++)
+    h.feed(
+      assoc(ep("10.1.0.5", 50000 + i), pacs(), {
+        calling: "CT01",
+        called: "OLDPACS",
+        outcome: "rejected",
+        ts: at(i * 25),
+      }),
+    );
+  const f = h.rule("dicom.ae-scan");
+  t.deepEqual(
+    f.map((x) => `${x.key}:${x.severity}`),
+    ["rejects:low"],
+  );
+  t.regex(f[0]!.title, /same request/);
+  // A different request joins the burst: now it looks like guessing.
+  h.feed(
+    assoc(ep("10.1.0.5", 50020), pacs(), {
+      calling: "CT01",
+      called: "OTHER",
+      outcome: "rejected",
+      ts: at(251),
+    }),
+  );
+  t.is(h.rule("dicom.ae-scan").find((x) => x.key === "rejects")!.severity, "high");
+  t.true(h.changes.some(([r, c, s]) => r === "dicom.ae-scan" && c === "changed" && s === "high"));
+});
+
+test("dicom.scanner: a PACS verifying its known nodes is low; a sweep with refusals is high", (t) => {
+  const h = new Harness();
+  for (let i = 0; i < 6; i++)
+    h.feed(
+      assoc(ep("10.1.0.10", 42000 + i), ep(`10.1.0.${100 + i}`, 104), {
+        calling: "PACS",
+        called: `NODE${i}`,
+        pcs: [pc(1, VERIFICATION)],
+        ts: at(i),
+        ...modern,
+      }),
+    );
+  t.deepEqual(
+    h.rule("dicom.scanner").map((x) => `${x.key}:${x.severity}`),
+    ["echo-sweep:low"],
+  );
+  const s = new Harness();
+  for (let i = 0; i < 5; i++)
+    s.feed(
+      assoc(ep("10.1.0.66", 42000 + i), ep(`10.1.0.${100 + i}`, 104), {
+        called: "ANY-SCP",
+        pcs: [pc(1, VERIFICATION)],
+        ts: at(i),
+        ...(i === 2 ? { outcome: "rejected" as const } : modern),
+      }),
+    );
+  t.deepEqual(
+    s.rule("dicom.scanner").map((x) => `${x.key}:${x.severity}`),
+    ["echo-sweep:high"],
+  );
+});
+
+test("a live tick does not call DICOM TLS on port 11112 'not DICOM' before its handshake is read", (t) => {
+  const h = new Harness();
+  const c = ep("10.1.0.5", 50123);
+  const s = ep("10.1.0.10", 11112);
+  const a = anomaly(c, s, "ul.not-dicom-on-dicom-port", "ul", at(5));
+  h.feed({ ...a, client: null, server: null });
+  h.engine.finish(at(5.1), 30e6);
+  h.feed(tlsObs(c, s, "TLS 1.3", null, at(5.2)));
+  t.deepEqual(
+    h.finish().filter((x) => x.rule === "dicom.malformed"),
+    [],
+  );
+});
+
+test("a milder instance between worse ones does not re-announce a finding", (t) => {
+  const h = new Harness();
+  const sweep = (base: number, refusedAt: number | null): void => {
+    for (let i = 0; i < 5; i++)
+      h.feed(
+        assoc(ep("10.1.0.66", 42000 + base + i), ep(`10.1.0.${100 + i}`, 104), {
+          called: "ANY-SCP",
+          pcs: [pc(1, VERIFICATION)],
+          ts: at(base + i),
+          ...(i === refusedAt ? { outcome: "rejected" as const } : modern),
+        }),
+      );
+  };
+  sweep(0, 2);
+  // Later sweeps with every association accepted, then refused again: nothing new to announce.
+  sweep(1000, null);
+  sweep(2000, 1);
+  sweep(3000, null);
+  const events = h.changes.filter(([rule]) => rule === "dicom.scanner");
+  t.deepEqual(events, [["dicom.scanner", "new", "high"]]);
+});
+
+test("a capture timestamp out of Date's range does not throw from inventory or findings", (t) => {
+  // A pcapng EPB may carry any 64-bit timestamp; 2^64 microseconds is far beyond what Date can show.
+  const h = new Harness();
+  const huge = 2 ** 64;
+  const a = assoc(ep("203.0.113.5", 40000), pacs(), modern);
+  t.notThrows(() => {
+    h.feed({ ...a, tsMicros: huge });
+    h.feed(connection(ep("10.1.0.5", 40001), ep("10.1.0.10", 3389), "syn-ack", huge));
+    h.finish();
+    h.inventory.devices();
+  });
+  t.true(h.engine.findings().length > 0);
 });

@@ -17,6 +17,7 @@ import {
   pc,
   STUDY_ROOT_FIND,
   STUDY_ROOT_MOVE,
+  tlsObs,
 } from "./build.js";
 
 const MAC_CT = "00:50:56:9A:0B:0C";
@@ -239,4 +240,31 @@ test("derived objects alone (secondary capture, SR) do not attribute equipment t
   t.is(d.equipmentSeen[0]!.count, 2);
   inv.observe(equipment(ws, pacs, equipmentAttrs()));
   t.is(inv.device("ip-10.1.0.30")!.modality, "CT", "an acquisition object from the same identity settles it");
+});
+
+test("the device table is capped: a flood of spoofed requestors cannot grow it without end", (t) => {
+  const inv = new Inventory(defaultConfig(), 100);
+  const pacs = ep("10.1.0.10", 104);
+  for (let i = 0; i < 1000; i++)
+    inv.observe(assoc(ep(`10.2.${i >> 8}.${i & 255}`, 40000), pacs, { calling: "X", ts: at(i) }));
+  t.is(inv.size, 100);
+  t.is(inv.devicesDropped, 1000 - 99);
+  // Devices already known keep learning.
+  inv.observe(assoc(ep("10.2.0.1", 40001), pacs, { calling: "Y", called: "PACS", ts: at(2000), ...{} }));
+  t.deepEqual(inv.devices().find((d) => d.ip === "10.2.0.1")!.aeTitles, ["X", "Y"]);
+});
+
+test("a browser on a PACS's HTTPS port is not made a DICOM device; a DICOM TLS client is", (t) => {
+  const inv = new Inventory(defaultConfig());
+  const pacs = ep("10.1.0.10", 104);
+  inv.observe(assoc(ep("10.1.0.5", 50001), pacs, { ts: at(1) }));
+  const cert = null;
+  inv.observe(tlsObs(ep("10.1.0.77", 51000), ep("10.1.0.10", 443), "TLS 1.3", cert, at(2)));
+  t.false(
+    inv.devices().some((d) => d.ip === "10.1.0.77"),
+    "the laptop browsing the web viewer",
+  );
+  t.deepEqual(inv.devices().find((d) => d.ip === "10.1.0.10")!.listeningPorts, [104, 443]);
+  inv.observe(tlsObs(ep("10.1.0.78", 51001), ep("10.1.0.10", 2762), "TLS 1.3", cert, at(3)));
+  t.true(inv.devices().some((d) => d.ip === "10.1.0.78"));
 });

@@ -66,7 +66,10 @@ test("DCMTK versions map to the CVEs of their ranges", (t) => {
     "CVE-2024-34509",
     "CVE-2024-47796",
     "CVE-2024-52333",
+    "CVE-2026-35505",
+    "CVE-2026-44628",
     "CVE-2026-50003",
+    "CVE-2026-50254",
     "CVE-2026-52868",
     "CVE-2026-97059",
   ]);
@@ -77,14 +80,29 @@ test("DCMTK versions map to the CVEs of their ranges", (t) => {
     "CVE-2024-34509",
     "CVE-2024-47796",
     "CVE-2024-52333",
+    "CVE-2026-35505",
+    "CVE-2026-44628",
     "CVE-2026-50003",
+    "CVE-2026-50254",
     "CVE-2026-52868",
     "CVE-2026-97059",
   ]);
-  t.deepEqual(cves("DCMTK", "3.6.9"), ["CVE-2026-50003", "CVE-2026-52868", "CVE-2026-97059"]);
+  // The 2026 advisory (ICSMA-26-181-01) names 3.7.0 and earlier; 3.7.1 fixes them.
+  t.deepEqual(cves("DCMTK", "3.6.9"), [
+    "CVE-2026-35505",
+    "CVE-2026-44628",
+    "CVE-2026-50003",
+    "CVE-2026-50254",
+    "CVE-2026-52868",
+    "CVE-2026-97059",
+  ]);
   t.deepEqual(cves("DCMTK", "3.7.0"), [
     "CVE-2026-10194",
+    "CVE-2026-35505",
+    "CVE-2026-44031",
+    "CVE-2026-44628",
     "CVE-2026-50003",
+    "CVE-2026-50254",
     "CVE-2026-52868",
     "CVE-2026-97059",
   ]);

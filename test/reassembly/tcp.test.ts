@@ -326,6 +326,26 @@ test("RST closes, flushing held data behind a gap", (t) => {
   t.is(r.stats().bufferedBytes, 0);
 });
 
+test("a RST far outside its sender's window is ignored and reported; one in the window closes", (t) => {
+  const { r, rec, anomalies } = setup();
+  const cv = new Conversation(C, S);
+  feed(r, cv.syn(), 1);
+  feed(r, cv.synAck(), 2);
+  feed(r, cv.data(0, pattern(0, 10)), 3);
+  const spoofed = cv.rst(0);
+  feed(r, { ...spoofed, seq: (spoofed.seq + 0x40000000) >>> 0 }, 4);
+  const k = only(rec.conns);
+  t.is(k.closed, null);
+  t.true(anomalies.records().some((a) => a.code === "tcp.rst-out-of-window"));
+  feed(r, cv.data(0, pattern(10, 10)), 5);
+  feed(r, cv.rst(0), 6);
+  t.is(k.closed, "rst");
+  t.deepEqual(k.events[0], [
+    ["data", 0, 10],
+    ["data", 10, 10],
+  ]);
+});
+
 test("a RST answering a SYN is reported as a refused handshake", (t) => {
   const { r, rec } = setup();
   const cv = new Conversation(C, S);
