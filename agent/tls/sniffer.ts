@@ -170,13 +170,25 @@ export class TlsSniffer implements StreamHandler {
       this.finish(this.serverVersion !== null);
       return;
     }
-    if (!st.hs) st.hs = Buffer.allocUnsafe(Math.min(MAX_HANDSHAKE, Math.max(4096, n)));
-    if (st.hs.length < st.hsLen + n) {
-      const bigger = Buffer.allocUnsafe(Math.min(MAX_HANDSHAKE, Math.max(st.hs.length * 2, st.hsLen + n)));
-      st.hs.copy(bigger, 0, 0, st.hsLen);
+    const have = st.hs ? st.hs.length : 0;
+    if (st.hs === null || have < st.hsLen + n) {
+      const size = Math.min(MAX_HANDSHAKE, Math.max(4096, have * 2, st.hsLen + n));
+      // Held handshakes share the run's budget with held association PDUs (Counters.collectBudget), so
+      // many connections each holding a partial handshake cannot exhaust memory.
+      const budget = this.ctx.counters.collectBudget;
+      if (budget !== undefined) {
+        if (budget < size - have) {
+          this.ctx.anomalies.anomaly("tls.budget-exhausted", "tls", this.info.flow, "handshake not held");
+          this.finish(this.serverVersion !== null);
+          return;
+        }
+        this.ctx.counters.collectBudget = budget - (size - have);
+      }
+      const bigger = Buffer.allocUnsafe(size);
+      if (st.hs) st.hs.copy(bigger, 0, 0, st.hsLen);
       st.hs = bigger;
     }
-    buf.copy(st.hs, st.hsLen, start, end);
+    buf.copy(st.hs!, st.hsLen, start, end);
     st.hsLen += n;
     this.ctx.counters.bytesCopied += n;
     this.parseHandshakes(dir, st);
@@ -243,7 +255,11 @@ export class TlsSniffer implements StreamHandler {
 
   private finish(emit: boolean): void {
     this.done = true;
-    for (const st of this.dirs) st.hs = null;
+    for (const st of this.dirs) {
+      if (st.hs && this.ctx.counters.collectBudget !== undefined)
+        this.ctx.counters.collectBudget += st.hs.length;
+      st.hs = null;
+    }
     if (!emit || this.emitted) return;
     this.emitted = true;
     const swap = this.clientDir === 1;

@@ -358,3 +358,31 @@ test("handshakes feed tls.weak: self-signed low, expired medium, CA-signed curre
   ]);
   t.regex(weak.find((f) => f.device === "ip-10.1.0.12")!.title, /expired on 2021-01-01/);
 });
+
+test("partial handshakes held across many connections stay within the shared budget and give it back", (t) => {
+  const counters = { bytesCopied: 0, collectBudget: 20_000 };
+  const anomalies = new AnomalyCounter();
+  const sniffers: TlsSniffer[] = [];
+  // A ClientHello record header announcing a 16 KiB handshake, then only part of it: held, never complete.
+  const hello = Buffer.alloc(5 + 4 + 3000);
+  hello.set([22, 3, 1, 0x40, 0x00], 0);
+  hello.set([1, 0, 0x3f, 0xfc], 5);
+  for (let i = 0; i < 20; i++) {
+    const s = new TlsSniffer(budgetInfo(i), { observe: () => {} }, { anomalies, counters });
+    sniffers.push(s);
+    s.data(0, hello, 0, hello.length, 1);
+    t.true(counters.collectBudget >= 0);
+  }
+  t.true(anomalies.records().some((r) => r.code === "tls.budget-exhausted"));
+  for (const s of sniffers) s.close("end-of-capture", 2);
+  t.is(counters.collectBudget, 20_000);
+});
+
+function budgetInfo(i: number): ConnectionInfo {
+  return {
+    ...info,
+    id: 100 + i,
+    client: { ...info.client, port: 51000 + i },
+    flow: `10.1.0.5:${51000 + i}-10.1.0.10:2762`,
+  };
+}
