@@ -57,22 +57,10 @@ export async function runAgent(opts: RunOptions): Promise<void> {
     sensor: config.sensor.id,
   });
   const analysis = new Analysis(config);
-  // Changes are collected and committed together every FLUSH_MS (and before any sync or stop): a burst of
-  // findings (a scan) costs one SQLite commit, not one fsync each on the capture path. A crash loses at
-  // most that window, as it loses the packets still in the kernel's capture buffer.
-  const pendingDevices = new Map<string, DeviceRecord>();
-  const pendingFindings = new Map<string, FindingRecord>();
-  analysis.inventory.onChange = (d) => void pendingDevices.set(d.id, d);
-  analysis.findings.onChange = (f) => void pendingFindings.set(f.id, f);
-  const flush = (): void => {
-    if (pendingDevices.size === 0 && pendingFindings.size === 0) return;
-    store.batch(() => {
-      for (const d of pendingDevices.values()) store.upsertDevice(d);
-      for (const f of pendingFindings.values()) store.upsertFinding(f);
-    });
-    pendingDevices.clear();
-    pendingFindings.clear();
-  };
+  const pending = new PendingChanges(store, log);
+  analysis.inventory.onChange = (d) => pending.device(d);
+  analysis.findings.onChange = (f) => pending.finding(f);
+  const flush = (): void => void pending.flush();
   // The agent keeps no report: association records are observed, then dropped (memory stays flat).
   const pipeline = new Pipeline({ observations: analysis, maxReportAssociations: 0 });
   let live: LiveCapture | null = null;
@@ -89,7 +77,12 @@ export async function runAgent(opts: RunOptions): Promise<void> {
           drops: h ? h.kernelDrops + h.interfaceDrops : 0,
         },
         anomalies: pipeline.anomalyCounter.total,
-        outbox: { depth: store.depth(), evicted: store.evicted(), bytes: store.bytes() },
+        outbox: {
+          depth: store.depth(),
+          evicted: store.evicted(),
+          bytes: store.bytes(),
+          pruned: store.pruned(),
+        },
         publisher: { ...publisher.health() },
       };
     },
@@ -107,11 +100,9 @@ export async function runAgent(opts: RunOptions): Promise<void> {
 
   /** Stores the current state of every device and finding; only what changed is enqueued. */
   const syncAll = (): void => {
+    for (const d of analysis.inventory.devices()) pending.device(d);
+    for (const f of analysis.findings.findings()) pending.finding(f);
     flush();
-    store.batch(() => {
-      for (const d of analysis.inventory.devices()) store.upsertDevice(d);
-      for (const f of analysis.findings.findings()) store.upsertFinding(f);
-    });
   };
 
   publisher.start();
@@ -178,9 +169,72 @@ export async function runAgent(opts: RunOptions): Promise<void> {
       analysis.findings.finish(pipeline.nowMicros);
       syncAll();
     }
+    // At the end, what the store still refuses cannot wait for a later tick: say so (non-zero exit).
+    if (pending.size > 0) {
+      throw new Error(
+        `store ${config.store.path}: ${pending.size} device/finding changes could not be written (${pending.lastError ?? "?"})`,
+      );
+    }
   } finally {
     await publisher.stop();
     store.close();
+  }
+}
+
+/**
+ * Device and finding changes waiting for the store. They are committed together every TICK_MS (and
+ * before any sync or stop): a burst of findings (a scan) costs one SQLite commit, not one fsync each on
+ * the capture path. A crash loses at most that window, as it loses the packets still in the kernel's
+ * capture buffer.
+ *
+ * A failed commit (disk full, an SD card's I/O error, a database locked past busy_timeout) must neither
+ * kill the agent (a thrown error in a timer would, and systemd gives up after a few restarts) nor lose
+ * the changes: they stay here, keyed by id (so bounded by inventory's and the findings engine's own
+ * caps, newest state winning), and the next flush tries again. The store rolls back all of a failed batch.
+ */
+export class PendingChanges {
+  private readonly devices = new Map<string, DeviceRecord>();
+  private readonly findings = new Map<string, FindingRecord>();
+  /** The last write error while writes fail; null once a flush succeeds. */
+  lastError: string | null = null;
+
+  constructor(
+    private readonly store: Store,
+    private readonly log: (msg: string) => void,
+  ) {}
+
+  device(d: DeviceRecord): void {
+    this.devices.set(d.id, d);
+  }
+
+  finding(f: FindingRecord): void {
+    this.findings.set(f.id, f);
+  }
+
+  get size(): number {
+    return this.devices.size + this.findings.size;
+  }
+
+  /** Commits what waits in one transaction; false (logged once per outage) when the store refused it. */
+  flush(): boolean {
+    if (this.size === 0) return true;
+    try {
+      this.store.batch(() => {
+        for (const d of this.devices.values()) this.store.upsertDevice(d);
+        for (const f of this.findings.values()) this.store.upsertFinding(f);
+      });
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      if (this.lastError === null)
+        this.log(`store write failed (${msg}); ${this.size} changes kept in memory, retried every tick`);
+      this.lastError = msg;
+      return false;
+    }
+    if (this.lastError !== null) this.log(`store writable again; ${this.size} kept changes stored`);
+    this.lastError = null;
+    this.devices.clear();
+    this.findings.clear();
+    return true;
   }
 }
 

@@ -228,10 +228,14 @@ export class LiveCapture {
     return this.child?.pid ?? null;
   }
 
-  /** Asks the child for its counters: tcpdump prints them on stderr when it gets SIGUSR1. */
+  /**
+   * Asks the child for its counters: tcpdump prints them on stderr when it gets SIGUSR1. Only once it is
+   * listening: tcpdump installs its SIGUSR1 handler while it opens the interface, and before that the
+   * signal's default action kills it (a child just restarted would die again, and count as a restart).
+   */
   requestStats(): void {
     const c = this.child;
-    if (c !== null && c.exitCode === null) c.kill("SIGUSR1");
+    if (c !== null && c.exitCode === null && this.listening) c.kill("SIGUSR1");
   }
 
   private launch(): void {

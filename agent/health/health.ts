@@ -15,7 +15,7 @@ import type { Config } from "../config/types.js";
 export interface HealthCounters {
   capture: { packets: number; bytes: number; drops: number };
   anomalies: number;
-  outbox: { depth: number; evicted: number; bytes: number };
+  outbox: { depth: number; evicted: number; bytes: number; pruned?: number };
   /** The publisher's own view (connected, published, …), or null. */
   publisher: Record<string, unknown> | null;
 }
@@ -36,7 +36,7 @@ export interface HealthPayload {
   };
   capture: { packets: number; bytes: number; drops: number };
   anomalies: number;
-  outbox: { depth: number; evicted: number; bytes: number };
+  outbox: { depth: number; evicted: number; bytes: number; pruned?: number };
   publisher: Record<string, unknown> | null;
 }
 

@@ -24,6 +24,7 @@
  * Without a broker configured the publisher runs in print mode: each outbox row is written once per
  * run to `out` as one JSON line, and the outbox is kept (nothing is acknowledged).
  */
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import type { ConnectionOptions } from "node:tls";
@@ -90,6 +91,9 @@ export class Publisher {
   private reconnectTimer: NodeJS.Timeout | null = null;
   private healthTimer: NodeJS.Timeout | null = null;
   private drainScheduled = false;
+  private ackFlushScheduled = false;
+  /** Retries a store read or write that failed (disk full, I/O error), so publishing resumes on its own. */
+  private storeRetryTimer: NodeJS.Timeout | null = null;
   /** Last seq sent (or printed) on the current connection. */
   private cursor = 0;
   private readonly inflight = new Set<number>();
@@ -140,7 +144,8 @@ export class Publisher {
     this.stopped = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     if (this.healthTimer) clearInterval(this.healthTimer);
-    this.reconnectTimer = this.healthTimer = null;
+    if (this.storeRetryTimer) clearTimeout(this.storeRetryTimer);
+    this.reconnectTimer = this.healthTimer = this.storeRetryTimer = null;
     if (this.o.broker === null) {
       if (this.started) this.print(this.topicRoot + "status", true, 1, this.status("offline"));
       this.closed = true;
@@ -150,7 +155,7 @@ export class Publisher {
     this.client = null;
     this.gen++;
     if (!client) {
-      this.flushAcks();
+      this.finalAcks();
       this.closed = true;
       return;
     }
@@ -179,8 +184,18 @@ export class Publisher {
         resolve();
       });
     });
-    this.flushAcks();
+    this.finalAcks();
     this.closed = true;
+  }
+
+  /** At stop: what the store cannot delete now is only sent again by the next run (at least once). */
+  private finalAcks(): void {
+    try {
+      this.flushAcks();
+    } catch (e) {
+      this.fail(`store: ${e instanceof Error ? e.message : String(e)}`);
+      this.log("store-failed", { error: this.lastErr });
+    }
   }
 
   health(): PublisherHealth {
@@ -266,7 +281,7 @@ export class Publisher {
       // Host name checked against the certificate (Node's checkServerIdentity, RFC 6125); SNI only for
       // names, since RFC 6066 §3 forbids IP literals in SNI.
       ...(isIP(host) === 0 ? { servername: host } : {}),
-      clientId: `dicomtap-${this.o.sensor.site}-${this.o.sensor.id}`.slice(0, 64),
+      clientId: clientIdFor(this.o.sensor.site, this.o.sensor.id),
       clean: true,
       reconnectPeriod: 0,
       connectTimeout: this.o.connectTimeoutMs ?? 15_000,
@@ -294,7 +309,7 @@ export class Publisher {
         retain: true,
         properties: props(online),
       });
-      this.drain();
+      this.safeDrain();
     });
     client.on("error", (e: Error) => {
       if (gen !== this.gen) return;
@@ -334,8 +349,32 @@ export class Publisher {
     this.drainScheduled = true;
     setImmediate(() => {
       this.drainScheduled = false;
-      this.drain();
+      this.safeDrain();
     });
+  }
+
+  /**
+   * The drain and the acknowledgements run from timers and socket events: a store error there (disk full,
+   * an SD card's I/O error, a lock held past busy_timeout) must not end the process. The rows stay in the
+   * outbox; both are tried again a little later.
+   */
+  private safeDrain(): void {
+    try {
+      this.flushAcks();
+      this.drain();
+    } catch (e) {
+      this.storeFailed(e);
+    }
+  }
+
+  private storeFailed(e: unknown): void {
+    this.fail(`store: ${e instanceof Error ? e.message : String(e)}`);
+    this.log("store-failed", { error: this.lastErr });
+    if (this.storeRetryTimer || this.stopped) return;
+    this.storeRetryTimer = setTimeout(() => {
+      this.storeRetryTimer = null;
+      this.safeDrain();
+    }, 1000);
   }
 
   private drain(): void {
@@ -410,18 +449,31 @@ export class Publisher {
     // After stop() the caller may close the store; a late PUBACK then only means a resend next run.
     if (this.closed) return;
     this.pendingAcks.push(seq);
-    if (this.pendingAcks.length > 1) return;
+    if (this.ackFlushScheduled) return;
+    this.ackFlushScheduled = true;
     setImmediate(() => {
-      this.flushAcks();
+      this.ackFlushScheduled = false;
+      try {
+        this.flushAcks();
+      } catch (e) {
+        this.storeFailed(e);
+        return;
+      }
       this.scheduleDrain();
     });
   }
 
+  /** Deletes the acknowledged rows; when the store refuses, they are kept for the next try (and throws). */
   private flushAcks(): void {
     if (this.pendingAcks.length === 0 || this.closed) return;
     const seqs = this.pendingAcks;
     this.pendingAcks = [];
-    this.published += this.o.store.ackMany(seqs);
+    try {
+      this.published += this.o.store.ackMany(seqs);
+    } catch (e) {
+      this.pendingAcks = seqs.concat(this.pendingAcks);
+      throw e;
+    }
   }
 }
 
@@ -432,6 +484,18 @@ export class Publisher {
 export function backoffDelay(attempt: number, initialMs: number, maxMs: number, random01: number): number {
   const cap = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
   return Math.round(cap / 2 + random01 * (cap / 2));
+}
+
+/**
+ * The MQTT client id of a sensor: `dicomtap-SITE-SENSOR`, or, when that is longer than 64 characters, its
+ * first 47 and a hash of the whole. Cutting it short instead would give two sensors whose names share a
+ * long prefix the same id, and the broker would disconnect one whenever the other connects (MQTT 5
+ * §3.1.4, session takeover), for ever.
+ */
+export function clientIdFor(site: string, sensor: string): string {
+  const id = `dicomtap-${site}-${sensor}`;
+  if (id.length <= 64) return id;
+  return `${id.slice(0, 47)}-${createHash("sha256").update(`${site}/${sensor}`).digest("hex").slice(0, 16)}`;
 }
 
 function props(payload: object): { userProperties: Record<string, string> } | undefined {

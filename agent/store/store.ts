@@ -17,9 +17,22 @@
  *   2. within a rank, oldest (lowest seq) first.
  * Retained messages (device records) never pile up: enqueueing a retained message deletes the older,
  * unsent rows of the same topic, since the broker would keep only the newest anyway (not counted as
- * evictions). Every evicted row is counted in a persistent counter, published in health. Devices and
- * findings tables are bounded by inventory's own caps and are not evicted; the file on disk is larger
- * than the counted bytes by SQLite's page and index overhead.
+ * evictions). Every evicted row is counted in a persistent counter, published in health.
+ *
+ * The devices and findings tables are the local copy of what was announced; inventory and the findings
+ * engine cap what they hold in memory, but over months (and restarts) new ids keep coming (DHCP churn,
+ * scanners from ever new addresses), so the tables get a budget of their own: half the cap. Above it, the
+ * records least recently changed (devices by write time, findings by lastSeen) are pruned until below
+ * 45 %. Without that budget the tables would in time fill the cap, and every new message, however
+ * severe, would be evicted the moment it was enqueued. Pruning drops only the local copy: a message
+ * still in the outbox is kept.
+ *
+ * Revisions: consumers keep the highest revision of each device and finding and drop the rest, so a
+ * record's revision must grow whatever happens here. A new record's revision starts above a persistent
+ * floor, the highest revision ever pruned (0 until something is), so a pruned record that comes back is
+ * not taken for an old one; each change adds one.
+ *
+ * The file on disk is larger than the counted bytes by SQLite's page and index overhead.
  *
  * Nothing stored holds patient data: devices and findings come from the report's DeviceRecord and
  * FindingRecord, which inventory and findings build from device-describing attributes only.
@@ -136,6 +149,10 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX outbox_topic ON outbox (topic);
    CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
    INSERT INTO counters (name, value) VALUES ('evicted', 0);`,
+  // The record budget (see the file comment): pruned records and the revision floor they leave.
+  `INSERT INTO counters (name, value) VALUES ('pruned', 0), ('revisionFloor', 0);
+   CREATE INDEX devices_updated ON devices (updated);
+   CREATE INDEX findings_lastSeen ON findings (lastSeen);`,
 ];
 
 /** The schema version this code writes. */
@@ -160,7 +177,12 @@ export class Store {
   private readonly sensor: string;
   /** Bytes counted as held (see the file comment); kept in memory, recomputed at open. */
   private heldBytes = 0;
+  /** The part of heldBytes held by the devices and findings tables. */
+  private recordBytes = 0;
   private evictedCount = 0;
+  private prunedCount = 0;
+  /** A new record's revision starts above this (see the file comment). */
+  private revisionFloor = 0;
   private readonly listeners: Array<() => void> = [];
 
   private readonly stmt: {
@@ -176,6 +198,10 @@ export class Store {
     depth: Database.Statement<[], { n: number }>;
     evictCandidates: Database.Statement<[number], { seq: number; bytes: number }>;
     setEvicted: Database.Statement<[number]>;
+    pruneCandidates: Database.Statement<[], { kind: string; id: string; bytes: number; revision: number }>;
+    deleteDevice: Database.Statement<[string]>;
+    deleteFinding: Database.Statement<[string]>;
+    setCounter: Database.Statement<[number, string]>;
   };
 
   constructor(opts: StoreOptions) {
@@ -229,11 +255,31 @@ export class Store {
          FROM outbox ORDER BY severity, seq LIMIT ?`,
       ),
       setEvicted: db.prepare("UPDATE counters SET value = ? WHERE name = 'evicted'"),
+      pruneCandidates: db.prepare(
+        `SELECT 'device' AS kind, id, length(CAST(json AS BLOB)) + length(id) AS bytes, revision, updated AS at
+           FROM devices
+         UNION ALL
+         SELECT 'finding', id, length(CAST(json AS BLOB)) + length(id), revision, lastSeen FROM findings
+         ORDER BY at LIMIT 64`,
+      ),
+      deleteDevice: db.prepare("DELETE FROM devices WHERE id = ?"),
+      deleteFinding: db.prepare("DELETE FROM findings WHERE id = ?"),
+      setCounter: db.prepare("UPDATE counters SET value = ? WHERE name = ?"),
     };
-    this.heldBytes = this.countHeldBytes();
-    const ev = db.prepare("SELECT value FROM counters WHERE name = 'evicted'").get() as
-      { value: number } | undefined;
-    this.evictedCount = ev?.value ?? 0;
+    const q = (sql: string): number => (db.prepare(sql).get() as { b: number | null }).b ?? 0;
+    this.recordBytes =
+      q(`SELECT sum(length(CAST(json AS BLOB)) + length(id) + ${ROW_OVERHEAD}) AS b FROM devices`) +
+      q(`SELECT sum(length(CAST(json AS BLOB)) + length(id) + ${ROW_OVERHEAD}) AS b FROM findings`);
+    this.heldBytes =
+      this.recordBytes +
+      q(`SELECT sum(length(CAST(payload AS BLOB)) + length(topic) + length(messageId) + ${ROW_OVERHEAD}) AS b
+         FROM outbox`);
+    const counter = (name: string): number =>
+      (db.prepare("SELECT value FROM counters WHERE name = ?").get(name) as { value: number } | undefined)
+        ?.value ?? 0;
+    this.evictedCount = counter("evicted");
+    this.prunedCount = counter("pruned");
+    this.revisionFloor = counter("revisionFloor");
   }
 
   /** Applies the migrations this database has not seen, each in its own transaction. */
@@ -271,16 +317,6 @@ export class Store {
     return (this.db.prepare("SELECT version FROM schema_version").get() as { version: number }).version;
   }
 
-  private countHeldBytes(): number {
-    const q = (sql: string): number => (this.db.prepare(sql).get() as { b: number | null }).b ?? 0;
-    return (
-      q(`SELECT sum(length(CAST(payload AS BLOB)) + length(topic) + length(messageId) + ${ROW_OVERHEAD}) AS b
-         FROM outbox`) +
-      q(`SELECT sum(length(CAST(json AS BLOB)) + length(id) + ${ROW_OVERHEAD}) AS b FROM devices`) +
-      q(`SELECT sum(length(CAST(json AS BLOB)) + length(id) + ${ROW_OVERHEAD}) AS b FROM findings`)
-    );
-  }
-
   /** Called (synchronously, after the commit) whenever a row was added to the outbox. */
   onEnqueue(listener: () => void): void {
     this.listeners.push(listener);
@@ -292,14 +328,14 @@ export class Store {
    */
   upsertDevice(device: DeviceRecord, now = new Date()): boolean {
     const json = JSON.stringify(device);
-    const changed = this.db.transaction((): boolean => {
+    const changed = this.tx((): boolean => {
       const old = this.stmt.getDevice.get(device.id);
       if (old && old.json === json) return false;
-      const revision = (old?.revision ?? 0) + 1;
+      const revision = (old?.revision ?? this.revisionFloor) + 1;
       this.stmt.putDevice.run(device.id, json, now.toISOString(), revision);
-      this.heldBytes += old
-        ? Buffer.byteLength(json) - Buffer.byteLength(old.json)
-        : this.rowCost(device.id, json);
+      this.recordGrew(
+        old ? Buffer.byteLength(json) - Buffer.byteLength(old.json) : this.rowCost(device.id, json),
+      );
       const messageId = `${this.site}/${this.sensor}/device/${device.id}/${revision}`;
       const msg: DeviceMessage = { messageId, site: this.site, sensor: this.sensor, revision, device };
       this.insert(this.topicRoot + "devices/" + topicLevel(device.id), JSON.stringify(msg), {
@@ -309,7 +345,7 @@ export class Store {
         messageId,
       });
       return true;
-    })();
+    });
     if (changed) this.notify();
     return changed;
   }
@@ -320,10 +356,10 @@ export class Store {
    */
   upsertFinding(finding: FindingRecord): boolean {
     const json = JSON.stringify(finding);
-    const changed = this.db.transaction((): boolean => {
+    const changed = this.tx((): boolean => {
       const old = this.stmt.getFinding.get(finding.id);
       if (old && old.json === json) return false;
-      const revision = (old?.revision ?? 0) + 1;
+      const revision = (old?.revision ?? this.revisionFloor) + 1;
       this.stmt.putFinding.run(
         finding.id,
         finding.rule,
@@ -334,9 +370,9 @@ export class Store {
         finding.count,
         revision,
       );
-      this.heldBytes += old
-        ? Buffer.byteLength(json) - Buffer.byteLength(old.json)
-        : this.rowCost(finding.id, json);
+      this.recordGrew(
+        old ? Buffer.byteLength(json) - Buffer.byteLength(old.json) : this.rowCost(finding.id, json),
+      );
       const messageId = `${this.site}/${this.sensor}/finding/${finding.id}/${revision}`;
       const msg: FindingMessage = { messageId, site: this.site, sensor: this.sensor, revision, finding };
       this.insert(this.topicRoot + "findings", JSON.stringify(msg), {
@@ -346,7 +382,7 @@ export class Store {
         messageId,
       });
       return true;
-    })();
+    });
     if (changed) this.notify();
     return changed;
   }
@@ -356,7 +392,7 @@ export class Store {
    * findings costs the capture path one commit.
    */
   batch(fn: () => void): void {
-    this.db.transaction(fn)();
+    this.tx(fn);
   }
 
   /**
@@ -364,9 +400,62 @@ export class Store {
    * messageId already in the outbox is ignored (returns null). Returns the new row's seq.
    */
   enqueue(topic: string, payload: string, opts: EnqueueOptions): number | null {
-    const seq = this.db.transaction(() => this.insert(topic, payload, opts))();
+    const seq = this.tx(() => this.insert(topic, payload, opts));
     if (seq !== null) this.notify();
     return seq;
+  }
+
+  /**
+   * Runs fn in a transaction (a savepoint when nested). The byte and eviction counters are changed in
+   * memory as rows are written; when SQLite rolls the transaction back (disk full, I/O error, a busy
+   * database), they are put back as they were, so the cap keeps counting what the file really holds.
+   */
+  private tx<T>(fn: () => T): T {
+    const held = this.heldBytes;
+    const records = this.recordBytes;
+    const evicted = this.evictedCount;
+    const pruned = this.prunedCount;
+    const floor = this.revisionFloor;
+    try {
+      return this.db.transaction(fn)();
+    } catch (e) {
+      this.heldBytes = held;
+      this.recordBytes = records;
+      this.evictedCount = evicted;
+      this.prunedCount = pruned;
+      this.revisionFloor = floor;
+      throw e;
+    }
+  }
+
+  /**
+   * Inside a transaction: a device or finding row grew by `delta` bytes; over the record budget (half the
+   * cap), the records least recently changed are pruned until below 45 % (see the file comment).
+   */
+  private recordGrew(delta: number): void {
+    this.recordBytes += delta;
+    this.heldBytes += delta;
+    if (this.recordBytes <= this.maxBytes / 2) return;
+    const target = Math.floor(this.maxBytes * 0.45);
+    let pruned = 0;
+    while (this.recordBytes > target) {
+      const batch = this.stmt.pruneCandidates.all();
+      if (batch.length === 0) break;
+      for (const row of batch) {
+        if (row.kind === "device") this.stmt.deleteDevice.run(row.id);
+        else this.stmt.deleteFinding.run(row.id);
+        this.recordBytes -= row.bytes + ROW_OVERHEAD;
+        this.heldBytes -= row.bytes + ROW_OVERHEAD;
+        if (row.revision > this.revisionFloor) this.revisionFloor = row.revision;
+        pruned++;
+        if (this.recordBytes <= target) break;
+      }
+    }
+    if (pruned > 0) {
+      this.prunedCount += pruned;
+      this.stmt.setCounter.run(this.prunedCount, "pruned");
+      this.stmt.setCounter.run(this.revisionFloor, "revisionFloor");
+    }
   }
 
   private rowCost(a: string, b: string): number {
@@ -449,7 +538,7 @@ export class Store {
    * once). Returns how many rows were still there.
    */
   ackMany(seqs: readonly number[]): number {
-    return this.db.transaction((): number => {
+    return this.tx((): number => {
       let removed = 0;
       for (const seq of seqs) {
         const row = this.stmt.rowBytes.get(seq);
@@ -459,7 +548,7 @@ export class Store {
         removed++;
       }
       return removed;
-    })();
+    });
   }
 
   depth(): number {
@@ -469,6 +558,11 @@ export class Store {
   /** Outbox rows evicted by the size cap since the store was created (persistent). */
   evicted(): number {
     return this.evictedCount;
+  }
+
+  /** Device and finding records pruned by the record budget since the store was created (persistent). */
+  pruned(): number {
+    return this.prunedCount;
   }
 
   /** Bytes counted against the cap. */

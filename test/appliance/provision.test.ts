@@ -136,6 +136,9 @@ rootTest("install puts the tree, the unit, the user and the directories in place
 });
 
 rootTest("bad input is refused with a clear message and changes nothing", async (t) => {
+  // The veth's peer gets an address, as the management NIC has one.
+  await run("ip", ["addr", "add", "192.0.2.7/32", "dev", `${IF}p`]);
+  t.teardown(() => run("ip", ["addr", "del", "192.0.2.7/32", "dev", `${IF}p`]).catch(() => undefined));
   const before = snapshot();
   const cases: [string, string[], RegExp][] = [
     ["sensor id with a slash", ["--sensor-id", "ct/1"], /sensor id 'ct\/1' must be 1-64 characters/],
@@ -147,10 +150,24 @@ rootTest("bad input is refused with a clear message and changes nothing", async 
     ["plain MQTT URL", ["--broker-url", "mqtt://broker:1883"], /must look like mqtts:\/\/HOST\[:PORT\]/],
     ["URL with a path", ["--broker-url", "mqtts://broker/x y"], /must look like mqtts/],
     ["port out of range", ["--broker-url", "mqtts://broker:70000"], /port 70000 is out of range/],
+    [
+      "an interface with an address",
+      ["--interface", `${IF}p`],
+      /interface 'dtp\d+p' has address\(es\) 192\.0\.2\.7\/32/,
+    ],
+    [
+      "capture filter with a typo",
+      ["--filter", "tcp prot 104"],
+      /capture filter 'tcp prot 104' is not valid/,
+    ],
   ];
   for (const [what, over, msg] of cases) {
     const args = base();
-    for (let i = 0; i < over.length; i += 2) args[args.indexOf(over[i]!) + 1] = over[i + 1]!;
+    for (let i = 0; i < over.length; i += 2) {
+      const at = args.indexOf(over[i]!);
+      if (at < 0) args.push(over[i]!, over[i + 1]!);
+      else args[at + 1] = over[i + 1]!;
+    }
     const r = await provision(args);
     t.not(r.code, 0, what);
     t.regex(r.stderr, msg, what);

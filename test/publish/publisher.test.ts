@@ -1,7 +1,8 @@
 // Publisher + Store against a real mosquitto over mutual TLS (certificates made by the pki/ scripts).
 import test from "ava";
 import { join } from "node:path";
-import { Publisher, backoffDelay } from "../../agent/publish/publisher.js";
+import Database from "better-sqlite3";
+import { Publisher, backoffDelay, clientIdFor } from "../../agent/publish/publisher.js";
 import { Store } from "../../agent/store/store.js";
 import { Health } from "../../agent/health/health.js";
 import type { Config } from "../../agent/config/types.js";
@@ -37,6 +38,11 @@ function newStore(sensor = SENSOR, maxBytes = 64 << 20): Store {
   return new Store({ path: join(dir, `store-${n++}.db`), maxBytes, site: sensor.site, sensor: sensor.id });
 }
 
+/** The revision at the end of a finding's messageId (SITE/SENSOR/finding/ID/REVISION). */
+function revisionOf(messageId: string | undefined): string {
+  return messageId?.split("/").pop() ?? "?";
+}
+
 function quietLog(): (e: string, d: Record<string, unknown>) => void {
   return () => {};
 }
@@ -48,6 +54,16 @@ test("backoff: exponential cap, half fixed and half jitter, bounded by the maxim
   t.is(backoffDelay(10, 1000, 60_000, 0), 30_000);
   t.is(backoffDelay(10, 1000, 60_000, 1), 60_000);
   t.is(backoffDelay(5000, 1000, 60_000, 1), 60_000);
+});
+
+test("client ids: distinct for sensors whose long names share a prefix, at most 64 characters", (t) => {
+  t.is(clientIdFor("st-marys", "ct-room-1"), "dicomtap-st-marys-ct-room-1");
+  const site = "st-marys-hospital-radiology-department-east";
+  const a = clientIdFor(site, "ct-room-1-north-wing-level-2");
+  const b = clientIdFor(site, "ct-room-1-north-wing-level-3");
+  t.not(a, b);
+  t.true(a.length <= 64 && b.length <= 64);
+  t.is(clientIdFor(site, "ct-room-1-north-wing-level-2"), a, "stable across runs");
 });
 
 test.serial(
@@ -73,9 +89,11 @@ test.serial(
       10_000,
       "f5 and an empty outbox",
     );
+    // Every finding is new: all carry the store's first revision.
+    const rev = revisionOf(col.findingIds().ids[0]);
     t.deepEqual(
       col.findingIds().ids,
-      [0, 1, 2, 3, 4, 5].map((i) => `st-marys/ct-room-1/finding/f${i}/1`),
+      [0, 1, 2, 3, 4, 5].map((i) => `st-marys/ct-room-1/finding/f${i}/${rev}`),
     );
     const health = new Health({
       sensor: SENSOR,
@@ -146,9 +164,10 @@ test.serial("broker stopped then restarted: every finding arrives, in order, non
   await until(() => col.findingIds().ids.length >= total, 30_000, "all findings after restart");
   await until(() => store.depth() === 0, 10_000, "empty outbox");
   const { ids, duplicates } = col.findingIds();
+  const rev = revisionOf(ids[0]);
   t.deepEqual(
     ids,
-    Array.from({ length: total }, (_, i) => `st-marys/ct-room-1/finding/r${i}/1`),
+    Array.from({ length: total }, (_, i) => `st-marys/ct-room-1/finding/r${i}/${rev}`),
   );
   t.log(`duplicates after the restart: ${duplicates}; connects: ${pub.health().connects}`);
   t.true(pub.health().connects >= 2);
@@ -209,6 +228,42 @@ test.serial("refused TLS: the publisher checks the broker's host name against it
     store.close();
   }
 });
+
+test.serial(
+  "a store that refuses to delete acknowledged rows: no crash, rows kept, deleted once it can",
+  async (t) => {
+    const path = join(dir, `store-${n++}.db`);
+    const store = new Store({ path, maxBytes: 64 << 20, site: SENSOR.site, sensor: SENSOR.id });
+    for (let i = 0; i < 3; i++) store.upsertFinding(finding(`k${i}`));
+    // As a full disk or an I/O error would, SQLite refuses the deletes that acknowledgements make.
+    const other = new Database(path);
+    other.exec(`CREATE TRIGGER refuse BEFORE DELETE ON outbox
+              BEGIN SELECT RAISE(ABORT, 'simulated write failure'); END`);
+    const col = await Collector.connect(broker.url(), pki, { clientId: "console-store-fail" });
+    const pub = new Publisher({
+      store,
+      sensor: SENSOR,
+      broker: brokerConfig(),
+      version: "0.1.0",
+      log: quietLog(),
+    });
+    pub.start();
+    try {
+      await until(() => col.findingIds().ids.length === 3, 10_000, "the findings");
+      await until(() => /simulated/.test(String(pub.health().lastError)), 10_000, "the store error");
+      t.is(store.depth(), 3, "the rows stay while the store cannot delete them");
+      t.is(pub.health().published, 0);
+      other.exec("DROP TRIGGER refuse");
+      await until(() => store.depth() === 0, 10_000, "acknowledged rows deleted on the retry");
+      t.is(pub.health().published, 3);
+    } finally {
+      other.close();
+      await pub.stop();
+      await col.close();
+      store.close();
+    }
+  },
+);
 
 test.serial(
   "print mode: without a broker, JSON lines of what would be published; the outbox is kept",

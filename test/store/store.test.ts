@@ -65,9 +65,10 @@ test("upsertFinding stores the finding and enqueues one message per new or chang
   t.true(s.upsertFinding(finding("f1", "medium", 2)));
   t.is(s.depth(), 2);
   const rows = s.peek(10);
+  const first = (JSON.parse(rows[0]!.payload) as FindingMessage).revision;
   t.deepEqual(
     rows.map((r) => r.messageId),
-    ["st-marys/ct-room-1/finding/f1/1", "st-marys/ct-room-1/finding/f1/2"],
+    [`st-marys/ct-room-1/finding/f1/${first}`, `st-marys/ct-room-1/finding/f1/${first + 1}`],
   );
   const msg = JSON.parse(rows[1]!.payload) as FindingMessage;
   t.is(msg.messageId, rows[1]!.messageId);
@@ -121,11 +122,12 @@ test("retained device messages are superseded: one outbox row per device topic, 
   t.true(s.upsertDevice(device("d1", "2024-01-01T00:00:03.000Z")));
   t.is(changes, 4);
   const rows = s.peek(10);
+  const r1 = Number(rows[0]!.messageId.split("/").pop());
   t.deepEqual(
     rows.map((r) => [r.topic, r.messageId, r.retain]),
     [
-      ["dicomtap/v1/st-marys/ct-room-1/devices/d2", "st-marys/ct-room-1/device/d2/1", true],
-      ["dicomtap/v1/st-marys/ct-room-1/devices/d1", "st-marys/ct-room-1/device/d1/3", true],
+      ["dicomtap/v1/st-marys/ct-room-1/devices/d2", `st-marys/ct-room-1/device/d2/${r1}`, true],
+      ["dicomtap/v1/st-marys/ct-room-1/devices/d1", `st-marys/ct-room-1/device/d1/${r1 + 2}`, true],
     ],
   );
   t.is(s.evicted(), 0, "superseding is not eviction");
@@ -186,12 +188,18 @@ test("store full: evicts info, then low, then devices, then medium..., oldest fi
     { id: "device", rank: SEVERITY_RANK.device, seq: 16 },
     ...Array.from({ length: 8 }, (_, k) => ({ id: `f${16 + k}`, rank: SEVERITY_RANK.critical, seq: 17 + k })),
   ].sort((a, b) => a.rank - b.rank || a.seq - b.seq);
-  t.deepEqual(new Set(all.slice(evicted).map((r) => r.id)), left);
+  t.deepEqual(
+    all
+      .slice(evicted)
+      .map((r) => r.id)
+      .sort(),
+    [...left].sort(),
+  );
   // info and low all went first: 4 of them, so eviction needed more and took the device, then medium.
   t.true(evicted >= 4);
   for (const r of all.slice(0, evicted)) t.false(left.has(r.id));
-  // The findings table keeps every finding: only outbox messages are evicted.
-  t.is(s.findings().length, 24);
+  // Findings whose message is evicted stay in the findings table, except what its own budget prunes.
+  t.is(s.findings().length + s.devices().length + s.pruned(), 25);
   s.close();
   const again = open(path, cap);
   t.is(again.evicted(), evicted, "evicted counter persisted");
@@ -262,4 +270,89 @@ test("property: the byte count survives any sequence of operations and a reopen;
     ),
     { numRuns: 40 },
   );
+});
+
+test("a failed write (disk full, I/O error) rolls back rows and the in-memory counts alike", (t) => {
+  const path = tmp(t);
+  const big = "x".repeat(900);
+  let s = open(path);
+  for (let i = 0; i < 8; i++) s.upsertFinding({ ...finding(`f${i}`, "low"), evidence: big });
+  const cap = s.bytes() + 1500;
+  s.close();
+  s = open(path, cap);
+  // SQLite refuses a write as it would when the disk is full; the store must not count what it did not keep.
+  const db = new Database(path);
+  db.exec(`CREATE TRIGGER refuse BEFORE INSERT ON outbox WHEN NEW.messageId LIKE '%/boom/%'
+           BEGIN SELECT RAISE(ABORT, 'simulated write failure'); END`);
+  db.close();
+  const bytes = s.bytes();
+  t.throws(() => s.upsertFinding({ ...finding("boom", "high"), evidence: big }), {
+    any: true,
+    message: /simulated/,
+  });
+  t.is(s.bytes(), bytes);
+  // In one batch: a finding whose insert evicts older rows, then one that fails; all of it is undone.
+  t.throws(
+    () =>
+      s.batch(() => {
+        s.upsertFinding({ ...finding("g1", "high"), evidence: big.repeat(2) });
+        s.upsertFinding({ ...finding("boom", "high"), evidence: big });
+      }),
+    { any: true, message: /simulated/ },
+  );
+  t.is(s.bytes(), bytes);
+  t.is(s.evicted(), 0);
+  t.is(s.findings().length, 8);
+  s.close();
+  const again = open(path, cap);
+  t.is(again.bytes(), bytes, "the count a reopen makes from the file");
+  t.is(again.evicted(), 0);
+  again.close();
+});
+
+test("records over half the cap are pruned, oldest first, so new messages are never evicted on arrival", (t) => {
+  const path = tmp(t);
+  const cap = 64 << 10;
+  let s = open(path, cap);
+  const big = "x".repeat(1000);
+  let firstRevision = 0;
+  // Months of new finding ids (scanners from ever new addresses), each delivered and acknowledged.
+  for (let i = 0; i < 200; i++) {
+    const f = {
+      ...finding(`f${i}`, "low"),
+      evidence: big,
+      lastSeen: new Date(Date.UTC(2024, 0, 1, 0, 0, i)).toISOString(),
+    };
+    t.true(s.upsertFinding(f));
+    const rows = s.peek(10);
+    t.is(rows.length, 1, `the message of f${i} is in the outbox`);
+    t.is(rows[0]!.messageId.split("/")[3], `f${i}`);
+    if (i === 0) firstRevision = (JSON.parse(rows[0]!.payload) as FindingMessage).revision;
+    for (const r of rows) s.ack(r.seq);
+    t.true(s.bytes() <= cap / 2);
+  }
+  t.is(s.evicted(), 0);
+  t.true(s.pruned() > 100);
+  const kept = s.findings().map((f) => Number(f.id.slice(1)));
+  t.is(kept.length + s.pruned(), 200);
+  // The least recently seen went first.
+  t.deepEqual(
+    kept.sort((a, b) => a - b),
+    Array.from({ length: kept.length }, (_, k) => 200 - kept.length + k),
+  );
+  // A pruned finding that comes back gets a revision above any it had: consumers keep the highest one.
+  const back = (id: string): number => {
+    t.true(s.upsertFinding({ ...finding(id, "high"), evidence: big, lastSeen: "2025-01-01T00:00:00.000Z" }));
+    const rows = s.peek(10);
+    const m = JSON.parse(rows[rows.length - 1]!.payload) as FindingMessage;
+    for (const r of rows) s.ack(r.seq);
+    return m.revision;
+  };
+  t.true(back("f0") > firstRevision);
+  s.close();
+  s = open(path, cap);
+  const pruned = s.pruned();
+  t.true(pruned > 100, "pruned counter persisted");
+  t.true(back("f1") > firstRevision, "revision floor persisted");
+  s.close();
 });
