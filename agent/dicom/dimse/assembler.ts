@@ -75,6 +75,8 @@ export class DimseAssembler implements PdvConsumer {
    * consequence of the capture and not the peer's fault, so they are passed over without an anomaly.
    */
   private afterLoss = false;
+  /** Bytes of the first command after a loss still to check for the tag (0000,0000). */
+  private checkCommandStart = 0;
 
   constructor(
     private readonly ctx: DimseContext,
@@ -92,6 +94,10 @@ export class DimseAssembler implements PdvConsumer {
     this.pdvSeen = 0;
     this.cmdDecodedInPlace = null;
     if (isCommand) {
+      // After a loss, the first command PDV may be the second half of a command whose start was lost.
+      // A command set begins with Command Group Length (0000,0000) (PS3.7 §E.1): the first fragment
+      // of a command is checked for it in pdvData, and a tail is passed over silently, like data tails.
+      this.checkCommandStart = this.afterLoss && !this.cmdActive ? 4 : 0;
       this.afterLoss = false;
       if (this.pending !== null) {
         // PS3.7 §6.3.1: a data set follows its command set; a new command before the data set ended
@@ -157,6 +163,20 @@ export class DimseAssembler implements PdvConsumer {
         else this.walker.tailSkipped += end - start;
         return;
       case M_COMMAND:
+        if (this.checkCommandStart > 0) {
+          // The tag (0000,0000) is four zero bytes, however the slices cut them.
+          const n = Math.min(this.checkCommandStart, end - start);
+          for (let i = 0; i < n; i++) {
+            if (buf[start + i] !== 0) {
+              this.checkCommandStart = 0;
+              this.dropCommand();
+              this.afterLoss = true;
+              this.mode = M_DISCARD;
+              return;
+            }
+          }
+          this.checkCommandStart -= n;
+        }
         if (first && this.cmdLen === 0 && this.pdvIsLast && end - start === this.pdvLength) {
           // The whole command set is in one slice (the usual case): decode it in place, no copy.
           this.cmdDecodedInPlace = decodeCommandSet(buf, start, end);
