@@ -46,6 +46,8 @@ export interface RunOptions {
 
 /** How often live mode ticks housekeeping: idle flows, findings that wait for later evidence. */
 const TICK_MS = 250;
+/** How long live mode lets evidence arrive before settling a waiting judgement. */
+const SETTLE_MICROS = 30_000_000;
 
 export async function runAgent(opts: RunOptions): Promise<void> {
   const { config } = opts;
@@ -149,7 +151,9 @@ export async function runAgent(opts: RunOptions): Promise<void> {
         // Capture time moves with the wall clock on a live port; idle flows close, waiting rules settle.
         const nowMicros = Date.now() * 1000;
         pipeline.expire(nowMicros);
-        analysis.findings.finish(nowMicros);
+        // Judgements that wait for later evidence (a C-MOVE's destination, whether port 104 is used) are
+        // settled only once they are SETTLE_MICROS old, not at the next tick.
+        analysis.findings.finish(nowMicros, SETTLE_MICROS);
         flush();
         // Counts and lastSeen move without a change event: publish them once per health interval.
         if (Date.now() - lastSync >= config.health.intervalSeconds * 1000) {

@@ -24,7 +24,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Counters } from "../util/anomaly.js";
 import { PcapStreamParser } from "./stream.js";
-import type { PacketSink } from "./types.js";
+import type { CaptureSummary, PacketSink } from "./types.js";
 
 /** Counters of the tcpdump child's pcap handle (pcap_stats), as it prints them. */
 export interface TcpdumpStats {
@@ -177,7 +177,8 @@ export class LiveCapture {
       "-w",
       "-",
     ];
-    if (o.filter.trim() !== "") a.push(o.filter);
+    // "--" ends the options: a filter can never be read as one, whatever the config holds.
+    if (o.filter.trim() !== "") a.push("--", o.filter);
     return a;
   }
 
@@ -264,7 +265,18 @@ export class LiveCapture {
     const stats = this.current;
     let errTail = "";
     let lastLine = "";
-    child.stdout!.on("data", (chunk: Buffer) => parser.push(chunk));
+    const streamError = (): CaptureSummary["error"] => parser.error;
+    child.stdout!.on("data", (chunk: Buffer) => {
+      if (streamError() !== null) return;
+      parser.push(chunk);
+      const err = streamError();
+      if (err !== null) {
+        // A corrupt pcap stream would be ignored from here on while tcpdump runs on: end the child, so
+        // the restart path starts a clean stream (and health shows the restart).
+        this.log(`capture stream unreadable (${err.code}): restarting tcpdump`);
+        child.kill("SIGTERM");
+      }
+    });
     child.stderr!.setEncoding("utf8");
     child.stderr!.on("data", (text: string) => {
       errTail += text;

@@ -14,6 +14,8 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { statfs } from "node:fs/promises";
 import { networkInterfaces } from "node:os";
 import { dirname, join } from "node:path";
+import type { ConnectionOptions } from "node:tls";
+import type { IClientOptions } from "mqtt";
 import { loadConfig } from "../config/config.js";
 import type { Config } from "../config/types.js";
 
@@ -170,7 +172,7 @@ export async function checkCaptureRights(
   // "listening on", and is stopped before it has to write anything.
   const cap = config.capture;
   const args = ["-i", cap.interface, "-n", "-c", "1", "-s", String(cap.snaplen), "-w", "/dev/null"];
-  if (cap.filter.trim() !== "") args.push(cap.filter);
+  if (cap.filter.trim() !== "") args.push("--", cap.filter);
   const res = await runProgram(tcpdumpPath, args, probeMs);
   const status = (() => {
     try {
@@ -472,7 +474,7 @@ export async function checkBroker(config: Config, timeoutMs = 5000): Promise<Che
     // A client id of its own, so the check never takes over the running agent's session.
     let client: ReturnType<typeof mqtt.connect>;
     try {
-      client = mqtt.connect(b.url, {
+      const options: IClientOptions & Pick<ConnectionOptions, "minVersion" | "servername"> = {
         ca,
         cert,
         key,
@@ -482,8 +484,10 @@ export async function checkBroker(config: Config, timeoutMs = 5000): Promise<Che
         connectTimeout: timeoutMs,
         clientId: `dicomtap-doctor-${process.pid}-${Date.now().toString(36)}`,
         rejectUnauthorized: true,
+        minVersion: "TLSv1.2", // as the agent's publisher: doctor must not pass where the agent fails
         ...(isIP(host) === 0 ? { servername: host } : {}),
-      });
+      };
+      client = mqtt.connect(b.url, options);
     } catch (e) {
       // Node refuses a key that does not match the certificate before connecting.
       resolve(
