@@ -137,7 +137,13 @@ function trimAe(ae: string | null): string | null {
 /** Evidence common to all findings; rule-specific facts go alongside. */
 export interface Evidence {
   flows: string[];
+  /** The first MAX_LIST distinct AE titles, in the order seen; frozen once full (see hit()). */
   aeTitles: string[];
+  /**
+   * AE titles met after aeTitles was full, counted per occurrence (telling them apart would need the
+   * unbounded memory the cap is there to avoid). Absent while nothing overflowed.
+   */
+  aeTitlesNotListed?: number;
   counts: Record<string, number>;
   firstSeen: string;
   lastSeen: string;
@@ -244,6 +250,11 @@ export class FindingsEngine {
       for (const ae of list) this.knownAll.add(ae);
   }
 
+  /** The findings held in memory (cheap, for health; findings() copies them all). */
+  get size(): number {
+    return this.byKey.size;
+  }
+
   findings(): FindingRecord[] {
     return [...this.byKey.values()].map((s) => structuredClone(s.record));
   }
@@ -342,8 +353,17 @@ export class FindingsEngine {
       r.severity = h.severity;
       r.title = h.title;
     } else if (h.severity === r.severity) r.title = h.title;
+    // Flows slide (the latest are the most useful to look up, and they are not part of the signature).
     if (h.flow) pushCapped(ev.flows, h.flow, MAX_FLOWS);
-    for (const ae of h.aeTitles ?? []) if (ae) pushCapped(ev.aeTitles, ae, MAX_LIST);
+    // AE titles are part of the default signature, so they must not slide: once full, every new title
+    // would shift the oldest out, change the signature and re-announce the finding, and a peer trying
+    // thousands of AE titles would turn into thousands of "changed" messages. The list is frozen at the
+    // cap and the rest only counted: the count changes the record, not the signature.
+    for (const ae of h.aeTitles ?? []) {
+      if (!ae || ev.aeTitles.includes(ae)) continue;
+      if (ev.aeTitles.length < MAX_LIST) ev.aeTitles.push(ae);
+      else ev.aeTitlesNotListed = (ev.aeTitlesNotListed ?? 0) + 1;
+    }
     for (const [k, n] of Object.entries(h.counts ?? {})) ev.counts[k] = (ev.counts[k] ?? 0) + n;
     if (h.details) Object.assign(ev, h.details);
     // A milder instance's own signature (e.g. "used" after "unused") describes what the record does not
@@ -779,6 +799,20 @@ export class FindingsEngine {
     }
   }
 
+  /**
+   * dicom.any-ae-accepted: an SCP that accepted a called AE title that is not its own, or a calling AE title
+   * that the site does not know for that caller. knownAeTitles says which AE titles each address uses; a
+   * site may describe only some of its devices (often just the PACS), so a rule that treated every
+   * unlisted caller as unknown would raise a medium for each modality of a site that listed only its
+   * archive. The calling check therefore judges only what the policy speaks about:
+   * - only servers whose own address has an entry: the site has described that SCP and what it should
+   *   accept; for other SCPs nothing says which callers are theirs;
+   * - a caller whose address has an entry must use one of the titles listed for that address (another
+   *   title from a described host is a foreign application, or a misconfiguration);
+   * - a caller whose address has no entry is judged only when it uses a title the policy gives to another
+   *   address: an SCP that checks titles but not addresses then accepts an impersonator. Any other title
+   *   from an undescribed host is not judged: the site has not said anything about it.
+   */
   private anyAeAccepted(
     o: AssociationObservation,
     flow: string,
@@ -787,8 +821,8 @@ export class FindingsEngine {
   ): void {
     const policy = this.config.policy.knownAeTitles;
     const server = this.id(o.server);
+    const own = policy[o.server.ip];
     if (called) {
-      const own = policy[o.server.ip];
       // Per listening port: one host often runs several AEs, each on its own port (an archive on 104 and
       // a second SCP on 11112); it is several called AE titles on one port that show "accepts anything".
       const service = `${o.server.ip}:${o.server.port}`;
@@ -798,45 +832,59 @@ export class FindingsEngine {
         this.calledAccepted.set(service, set);
       }
       if (set.size < 256) set.add(called);
-      // With a policy for the server, any other called AE is foreign. Without one, an SCP port that
-      // accepted three or more different called AE titles answers to anything (two happen: aliases).
+      // With a policy for the server, any other called AE is foreign (medium). Without one, an SCP port
+      // that accepted three or more different called AE titles may answer to anything (two happen:
+      // aliases) — but archives such as dcm4chee-arc rightly serve several AE titles on one port, so it
+      // stays low until the site lists the server's titles. Its signature is fixed: the number of titles
+      // in its title grows with each one and is not news.
       const foreign = own ? !own.includes(called) : set.size >= 3;
       if (foreign)
         this.hit({
           rule: "dicom.any-ae-accepted",
-          severity: "medium",
+          severity: own ? "medium" : "low",
           device: server,
           peer: null,
           key: "called",
+          // The title names no peer-chosen value: it is part of the default signature, and a title per
+          // guessed AE would re-announce the finding for each guess (the titles are in the evidence).
           title: own
-            ? `${o.server.ip} accepted an association for called AE "${called}", which is not its own`
-            : `${o.server.ip} port ${o.server.port} accepts associations for any called AE title (${set.size} seen)`,
+            ? `${o.server.ip} accepted associations for called AE titles that are not its own`
+            : `${o.server.ip} port ${o.server.port} accepted associations for ${set.size} different called AE titles`,
           ts: o.tsMicros,
           flow,
-          aeTitles: own ? [called] : [...set],
+          // The whole set while it fits the evidence list (the finding starts at the third title); past
+          // that only this association's title, so titles beyond the list are not counted again each time.
+          aeTitles: own || set.size > MAX_LIST ? [called] : [...set],
           counts: { associations: 1 },
           details: own
-            ? { configuredAETitles: own }
+            ? { configuredAETitles: own, lastForeignCalledAE: called }
             : { port: o.server.port, distinctCalledAETitles: set.size },
+          ...(own ? {} : { signature: "several-called" }),
         });
     }
-    if (calling && Object.keys(policy).length > 0) {
-      const known = policy[o.client.ip]?.includes(calling) ?? false;
-      if (!known)
-        this.hit({
-          rule: "dicom.any-ae-accepted",
-          severity: "medium",
-          device: server,
-          peer: null,
-          key: "calling",
-          title: `${o.server.ip} accepted unknown calling AE titles`,
-          ts: o.tsMicros,
-          flow,
-          aeTitles: [calling],
-          counts: { associations: 1 },
-          details: { lastUnknownCaller: { aeTitle: calling, ip: o.client.ip } },
-        });
-    }
+    if (!calling || !own) return;
+    const callerTitles = policy[o.client.ip];
+    const unknown = callerTitles ? !callerTitles.includes(calling) : this.knownAll.has(calling);
+    if (unknown)
+      this.hit({
+        rule: "dicom.any-ae-accepted",
+        severity: "medium",
+        device: server,
+        peer: null,
+        key: "calling",
+        title: `${o.server.ip} accepted unknown calling AE titles`,
+        ts: o.tsMicros,
+        flow,
+        aeTitles: [calling],
+        counts: { associations: 1 },
+        details: {
+          lastUnknownCaller: {
+            aeTitle: calling,
+            ip: o.client.ip,
+            reason: callerTitles ? "not-listed-for-address" : "listed-for-another-address",
+          },
+        },
+      });
   }
 
   private vulnerable(
@@ -983,13 +1031,16 @@ export class FindingsEngine {
   /**
    * Evaluated when the C-MOVE's association ends (its sub-association to the destination has been seen
    * by then) or at finish(). Known: listed in the policy's AE titles, or — without a policy — seen on the
-   * network as a device's AE title, or the requestor moving to itself.
+   * network as a device's AE title; or the requestor moving to itself (the ordinary retrieve: the images go
+   * back to who asked, not to a third party) unless the policy describes the requestor's address without
+   * that title. The self-move holds with a policy for other hosts too: a site that lists only its PACS
+   * would otherwise see every workstation's retrieve as a medium finding.
    */
   private evaluateMove(m: PendingMove): void {
+    const policy = this.config.policy.knownAeTitles;
+    const selfMove = m.dest === m.callingAE && !policy[m.client.ip];
     const known =
-      this.knownAll.size > 0
-        ? this.knownAll.has(m.dest)
-        : m.dest === m.callingAE || this.inventory.hasAeTitle(m.dest);
+      selfMove || (this.knownAll.size > 0 ? this.knownAll.has(m.dest) : this.inventory.hasAeTitle(m.dest));
     if (known) return;
     this.hit({
       rule: "dicom.unknown-move-destination",

@@ -2,7 +2,8 @@
  * The `health` payload (DESIGN.md §3; schemas/health.schema.json): the box (load, memory, the disk of
  * the store, temperature where the board has a sensor) from systeminformation, and the agent's own
  * counters, given by the caller: capture packets, bytes and kernel drops, parse anomalies, outbox depth,
- * evictions.
+ * evictions, and what the in-memory tables had to let go of (devices past the inventory's cap, findings
+ * evicted from the engine's table), so that a flood that filled them is visible to the operator.
  *
  * Only the calls named here are made: si.networkInterfaces() is deliberately not used (it probes every
  * interface, including the capture one, and adds nothing a health message needs).
@@ -18,6 +19,20 @@ export interface HealthCounters {
   outbox: { depth: number; evicted: number; bytes: number; pruned?: number };
   /** The publisher's own view (connected, published, …), or null. */
   publisher: Record<string, unknown> | null;
+  /** Inventory.size, and Inventory.devicesDropped: new hosts not tracked because the table was full. */
+  inventory?: InventoryHealth;
+  /** The findings held in memory, and FindingsEngine.evicted: findings dropped from memory by its cap. */
+  findings?: FindingsHealth;
+}
+
+export interface InventoryHealth {
+  devices: number;
+  devicesDropped: number;
+}
+
+export interface FindingsHealth {
+  count: number;
+  evicted: number;
 }
 
 export interface HealthPayload {
@@ -38,6 +53,9 @@ export interface HealthPayload {
   anomalies: number;
   outbox: { depth: number; evicted: number; bytes: number; pruned?: number };
   publisher: Record<string, unknown> | null;
+  /** Present when the caller gives it (optional in the schema: older sensors do not send it). */
+  inventory?: InventoryHealth;
+  findings?: FindingsHealth;
 }
 
 export interface HealthOptions {
@@ -82,6 +100,10 @@ export class Health {
       anomalies: c.anomalies,
       outbox: { ...c.outbox },
       publisher: c.publisher,
+      ...(c.inventory
+        ? { inventory: { devices: c.inventory.devices, devicesDropped: c.inventory.devicesDropped } }
+        : {}),
+      ...(c.findings ? { findings: { count: c.findings.count, evicted: c.findings.evicted } } : {}),
     };
   }
 

@@ -206,13 +206,24 @@ test("dicom.any-ae-accepted: foreign called AE against policy, many called AEs w
   h.feed(assoc(ep("10.1.0.5", 50001), pacs(), { calling: "CT01", called: "PACS", ...modern }));
   t.deepEqual(h.rule("dicom.any-ae-accepted"), []);
   h.feed(assoc(ep("10.1.0.5", 50002), pacs(), { calling: "CT01", called: "ANY-SCP", ...modern }));
-  h.feed(assoc(ep("10.1.0.6", 50003), pacs(), { calling: "STRANGER", called: "PACS", ...modern }));
+  // A described host (10.1.0.5 is CT01) calling with a title the policy does not give it.
+  h.feed(assoc(ep("10.1.0.5", 50003), pacs(), { calling: "STRANGER", called: "PACS", ...modern }));
   const keys = h
     .rule("dicom.any-ae-accepted")
     .map((f) => f.key)
     .sort();
   t.deepEqual(keys, ["called", "calling"]);
   t.true(h.rule("dicom.any-ae-accepted").every((f) => f.severity === "medium"));
+  t.like(h.rule("dicom.any-ae-accepted").find((f) => f.key === "calling")!.evidence, {
+    aeTitles: ["STRANGER"],
+    lastUnknownCaller: { aeTitle: "STRANGER", ip: "10.1.0.5", reason: "not-listed-for-address" },
+  });
+  // An undescribed host using CT01's title: the SCP checks titles, not addresses (impersonation).
+  h.feed(assoc(ep("10.1.0.66", 50004), pacs(), { calling: "CT01", called: "PACS", ...modern }));
+  t.like(h.rule("dicom.any-ae-accepted").find((f) => f.key === "calling")!.evidence, {
+    aeTitles: ["STRANGER", "CT01"],
+    lastUnknownCaller: { aeTitle: "CT01", ip: "10.1.0.66", reason: "listed-for-another-address" },
+  });
 
   const n = new Harness();
   n.feed(assoc(ep("10.1.0.5", 50001), pacs(), { called: "PACS", ...modern }));
@@ -220,6 +231,7 @@ test("dicom.any-ae-accepted: foreign called AE against policy, many called AEs w
   t.deepEqual(n.rule("dicom.any-ae-accepted"), [], "two AE titles on one PACS are normal");
   n.feed(assoc(ep("10.1.0.5", 50003), pacs(), { called: "WHATEVER", ...modern }));
   t.is(n.rule("dicom.any-ae-accepted").length, 1);
+  t.is(n.rule("dicom.any-ae-accepted")[0]!.severity, "low", "without a policy for the server: low");
   n.feed(assoc(ep("10.1.0.5", 50004), pacs(), { called: "REJECTED", outcome: "rejected" }));
   t.is(n.rule("dicom.any-ae-accepted")[0]!.count, 1, "rejected associations do not count");
   const ports = new Harness();
@@ -869,4 +881,161 @@ test("a capture timestamp out of Date's range does not throw from inventory or f
     h.inventory.devices();
   });
   t.true(h.engine.findings().length > 0);
+});
+
+/** 20 modalities, each with its own AE title, storing to the PACS; returns them as [ip, AE title]. */
+function modalitiesStore(h: Harness, server = pacs(), called = "PACS"): [string, string][] {
+  const mods: [string, string][] = [];
+  for (let i = 0; i < 20; i++) {
+    const ip = `10.1.0.${40 + i}`;
+    const ae = `MOD${i}`;
+    mods.push([ip, ae]);
+    h.feed(assoc(ep(ip, 50000 + i), server, { calling: ae, called, ts: at(i), ...modern }));
+  }
+  return mods;
+}
+
+test("dicom.any-ae-accepted: a site that lists only its PACS's own AE title is not told every caller is unknown", (t) => {
+  // The reviewer's case: any entry in knownAeTitles made every unlisted caller a medium on the server.
+  const onlyPacs = validateConfig({
+    sensor: { id: "s", site: "x" },
+    policy: { knownAeTitles: { "10.1.0.10": ["PACS"] } },
+  });
+  const h = new Harness(onlyPacs);
+  ordinaryDay(h);
+  modalitiesStore(h);
+  t.deepEqual(h.rule("dicom.any-ae-accepted"), []);
+  t.deepEqual(h.above("low"), []);
+  t.deepEqual(
+    h.changes.filter(([r]) => r === "dicom.any-ae-accepted"),
+    [],
+  );
+  t.deepEqual(h.rule("dicom.unknown-move-destination"), [], "WS1's retrieve to itself is not unknown");
+  // A C-MOVE to a third AE title the policy does not list still is.
+  const ws = ep("10.1.0.30", 50300);
+  h.feed(
+    dimse(ws, pacs(), 0, msg("C-MOVE-RQ", { sopClassUid: STUDY_ROOT_MOVE, moveDestination: "ELSEWHERE" }), {
+      calling: "WS1",
+      called: "PACS",
+      ts: at(40),
+    }),
+  );
+  h.feed(assoc(ws, pacs(), { calling: "WS1", called: "PACS", ts: at(41), ...modern }));
+  t.deepEqual(
+    h.rule("dicom.unknown-move-destination").map((f) => `${f.key}:${f.severity}`),
+    ["ELSEWHERE:medium"],
+  );
+  // A server the policy does not describe is not judged by callers, even when other hosts are listed.
+  const onlyCt = validateConfig({
+    sensor: { id: "s", site: "x" },
+    policy: { knownAeTitles: { "10.1.0.5": ["CT01"] } },
+  });
+  const o = new Harness(onlyCt);
+  modalitiesStore(o);
+  o.feed(assoc(ep("10.1.0.5", 50100), pacs(), { calling: "CT01", called: "PACS", ...modern }));
+  t.deepEqual(o.rule("dicom.any-ae-accepted"), []);
+  // Once the PACS has an entry, a described caller off its titles is judged there, and only there.
+  const both = validateConfig({
+    sensor: { id: "s", site: "x" },
+    policy: { knownAeTitles: { "10.1.0.10": ["PACS"], "10.1.0.5": ["CT01"] } },
+  });
+  const b = new Harness(both);
+  modalitiesStore(b);
+  b.feed(assoc(ep("10.1.0.5", 50100), pacs(), { calling: "CT01", called: "PACS", ...modern }));
+  t.deepEqual(b.rule("dicom.any-ae-accepted"), []);
+  b.feed(assoc(ep("10.1.0.5", 50101), ep("10.1.0.11", 104), { calling: "SERVICE", ...modern }));
+  t.deepEqual(b.rule("dicom.any-ae-accepted"), [], "10.1.0.11 has no entry");
+  b.feed(assoc(ep("10.1.0.5", 50102), pacs(), { calling: "SERVICE", called: "PACS", ...modern }));
+  t.deepEqual(
+    b.rule("dicom.any-ae-accepted").map((f) => `${f.device}:${f.key}:${f.severity}`),
+    ["ip-10.1.0.10:calling:medium"],
+  );
+});
+
+test("dicom.any-ae-accepted: an archive serving several AE titles on one port is low until the site lists them", (t) => {
+  // dcm4chee-arc's default AEs share one port; an archive is not "accepting anything" for that.
+  const titles = ["DCM4CHEE", "DCM4CHEE_ADMIN", "DCM4CHEE_TRASH", "IOCM_REGULAR_USE", "IOCM_EXPIRED"];
+  const arc = ep("10.1.0.20", 11112);
+  const feedAll = (h: Harness): void => {
+    titles.forEach((called, i) =>
+      h.feed(assoc(ep("10.1.0.30", 51000 + i), arc, { calling: "WS1", called, ts: at(i), ...modern })),
+    );
+  };
+  const h = new Harness();
+  feedAll(h);
+  const f = h.rule("dicom.any-ae-accepted");
+  t.deepEqual(
+    f.map((x) => `${x.key}:${x.severity}`),
+    ["called:low"],
+  );
+  t.like(f[0]!.evidence, { distinctCalledAETitles: 5, aeTitles: titles });
+  t.deepEqual(h.above("low"), []);
+  t.deepEqual(
+    h.changes.filter(([r]) => r === "dicom.any-ae-accepted"),
+    [["dicom.any-ae-accepted", "new", "low"]],
+    "announced once: a fourth and fifth title are not news",
+  );
+  // An SCP that answers to any title, tried with 40: the first 32 are listed and the rest counted once each.
+  const any = new Harness();
+  for (let i = 0; i < 40; i++)
+    for (let round = 0; round < 2; round++)
+      any.feed(assoc(ep("10.1.0.30", 52000 + i * 2 + round), arc, { called: `T${i}`, ts: at(i), ...modern }));
+  const a = any.rule("dicom.any-ae-accepted")[0]!;
+  t.like(a.evidence, { distinctCalledAETitles: 40, aeTitlesNotListed: 16 });
+  t.is((a.evidence as { aeTitles: string[] }).aeTitles.length, 32);
+  // With the archive's titles listed, nothing; with one missing, that one is foreign (medium).
+  const listed = (list: string[]): Config =>
+    validateConfig({ sensor: { id: "s", site: "x" }, policy: { knownAeTitles: { "10.1.0.20": list } } });
+  const ok = new Harness(listed(titles));
+  feedAll(ok);
+  t.deepEqual(ok.rule("dicom.any-ae-accepted"), []);
+  const partial = new Harness(listed(titles.slice(0, 4)));
+  feedAll(partial);
+  t.deepEqual(
+    partial
+      .rule("dicom.any-ae-accepted")
+      .map(
+        (x) =>
+          `${x.key}:${x.severity}:${x.evidence ? (x.evidence as { aeTitles: string[] }).aeTitles.join() : ""}`,
+      ),
+    ["called:medium:IOCM_EXPIRED"],
+  );
+});
+
+test("AE titles in evidence freeze at the cap: an AE brute force does not re-announce a finding for each title", (t) => {
+  const config = validateConfig({
+    sensor: { id: "s", site: "x" },
+    policy: { knownAeTitles: { "10.1.0.10": ["PACS"] } },
+  });
+  const h = new Harness(config);
+  // An SCP that accepts any called AE title, tried with 100 of them.
+  for (let i = 0; i < 100; i++)
+    h.feed(
+      assoc(ep("10.1.0.66", 40000 + i), pacs(), {
+        calling: "SCAN",
+        called: `GUESS${i}`,
+        ts: at(i),
+        ...modern,
+      }),
+    );
+  const f = h.rule("dicom.any-ae-accepted").find((x) => x.key === "called")!;
+  const ev = f.evidence as { aeTitles: string[]; aeTitlesNotListed?: number };
+  t.is(f.count, 100);
+  t.deepEqual(
+    ev.aeTitles,
+    Array.from({ length: 32 }, (_, i) => `GUESS${i}`),
+    "the first 32 are kept, not the latest",
+  );
+  t.is(ev.aeTitlesNotListed, 68);
+  const announced = h.changes.filter(([r]) => r === "dicom.any-ae-accepted");
+  t.is(announced.length, 32, "new, then one change per title until the list is full; none after");
+  t.deepEqual(announced[0], ["dicom.any-ae-accepted", "new", "medium"]);
+  // A title already listed neither re-announces nor counts as not listed.
+  h.feed(
+    assoc(ep("10.1.0.66", 41000), pacs(), { calling: "SCAN", called: "GUESS3", ts: at(200), ...modern }),
+  );
+  t.is(h.changes.filter(([r]) => r === "dicom.any-ae-accepted").length, 32);
+  const again = h.rule("dicom.any-ae-accepted").find((x) => x.key === "called")!;
+  t.is((again.evidence as { aeTitlesNotListed?: number }).aeTitlesNotListed, 68);
+  t.is(again.count, 101);
 });

@@ -63,11 +63,33 @@ test("dicom.any-ae-accepted: an AE policy for the PACS flags the titles it does 
     rule(fs, "dicom.any-ae-accepted").map((f) => f.title),
     [],
   );
+  // Only the archive described: ORTHANC is not among its titles; the modality, not described, is not judged.
   const narrow = validateConfig({ sensor, policy: { knownAeTitles: { "10.77.0.20": ["ARCHIVE"] } } });
-  const keys = rule(await findings("echo.pcap", narrow), "dicom.any-ae-accepted")
-    .map((f) => f.key)
-    .sort();
-  t.deepEqual(keys, ["called", "calling"], "ORTHANC is not in the list, and no calling AE is known");
+  t.deepEqual(
+    rule(await findings("echo.pcap", narrow), "dicom.any-ae-accepted").map((f) => `${f.key}:${f.severity}`),
+    ["called:medium"],
+  );
+  // The modality's address described with another title: MODALITY1 is unknown there.
+  const archive = ["ARCHIVE", "ORTHANC"];
+  const other = validateConfig({
+    sensor,
+    policy: { knownAeTitles: { "10.77.0.20": archive, "10.77.0.10": ["VIEWER1"] } },
+  });
+  t.deepEqual(
+    rule(await findings("echo.pcap", other), "dicom.any-ae-accepted").map((f) => `${f.key}:${f.severity}`),
+    ["calling:medium"],
+  );
+  // MODALITY1 is the title of another address: the archive accepted it from 10.77.0.10 all the same.
+  const moved = validateConfig({
+    sensor,
+    policy: { knownAeTitles: { "10.77.0.20": archive, "10.77.0.99": ["MODALITY1"] } },
+  });
+  const f = rule(await findings("echo.pcap", moved), "dicom.any-ae-accepted");
+  t.deepEqual(
+    f.map((x) => `${x.key}:${x.severity}`),
+    ["calling:medium"],
+  );
+  t.like(f[0]!.evidence, { lastUnknownCaller: { aeTitle: "MODALITY1", ip: "10.77.0.10" } });
 });
 
 test("dicom.unknown-move-destination: MODALITY1 answered the sub-association; a policy without it flags it", async (t) => {
