@@ -11,6 +11,10 @@
  * when it is new or its key evidence changes, so counts and lastSeen move on without a message. At the
  * end of a replay and at a clean stop every device and finding is stored once more: what changed since
  * (counts, lastSeen) is published once, and the published state equals the report `analyze` prints.
+ *
+ * Restarts (reboot, crash, upgrade): inventory starts from the devices the store kept (no device is
+ * announced as new again), and the store merges the findings the engine raises anew with the ones it
+ * kept (earlier firstSeen, counts added; Store.upsertFinding), so the console never sees one go back.
  */
 import { createReadStream } from "node:fs";
 import { LiveCapture } from "../capture/live.js";
@@ -59,6 +63,11 @@ export async function runAgent(opts: RunOptions): Promise<void> {
     sensor: config.sensor.id,
   });
   const analysis = new Analysis(config);
+  // A restart (reboot, crash, upgrade) must not take every known device for a new one: inventory starts
+  // from the devices the store kept. Findings are not restored into the engine; the store merges what the
+  // engine raises again with what it kept (Store.upsertFinding), so no finding goes back.
+  const restored = analysis.inventory.restore(store.devices());
+  if (restored > 0) log(`restored ${restored} devices from ${config.store.path}`);
   const pending = new PendingChanges(store, log);
   analysis.inventory.onChange = (d) => pending.device(d);
   analysis.findings.onChange = (f) => pending.finding(f);
@@ -79,6 +88,8 @@ export async function runAgent(opts: RunOptions): Promise<void> {
           drops: h ? h.kernelDrops + h.interfaceDrops : 0,
         },
         anomalies: pipeline.anomalyCounter.total,
+        inventory: { devices: analysis.inventory.size, devicesDropped: analysis.inventory.devicesDropped },
+        findings: { count: analysis.findings.size, evicted: analysis.findings.evicted },
         outbox: {
           depth: store.depth(),
           evicted: store.evicted(),

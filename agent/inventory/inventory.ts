@@ -110,6 +110,8 @@ const MAX_CACHED_ENDPOINTS = 131072;
  * inventoried (an imaging network has hundreds of DICOM devices, not tens of thousands).
  */
 export const MAX_DEVICES = 16384;
+/** The share of MAX_DEVICES that devices restored from the store may fill (see Inventory.restore). */
+export const RESTORE_SHARE = 0.75;
 /** AE titles indexed for hasAeTitle. */
 const MAX_AE_INDEX = 65536;
 
@@ -183,6 +185,13 @@ class DeviceState {
   worklistScu = 0;
   mppsScu = 0;
   echoOnly = true;
+  /**
+   * The record stored by an earlier run when the device was restored (Inventory.restore). Behaviour
+   * counters are not stored, so until this run sees the behaviour again, the stored equipment and class
+   * stand in for what the live counters cannot tell yet (a restart must not make a known modality
+   * "unknown").
+   */
+  restored: DeviceRecord | null = null;
   constructor(
     readonly id: string,
     readonly ip: string,
@@ -198,6 +207,8 @@ export class Inventory {
   private readonly byKey = new Map<string, DeviceState>();
   private readonly byIp = new Map<string, DeviceState[]>();
   private readonly order: DeviceState[] = [];
+  /** Devices restored from the store (restore()): known, but not first seen in this run. */
+  private readonly restoredOrder: DeviceState[] = [];
   /** Listening ports of hosts not (yet) in the inventory: ip -> ports. */
   private readonly sidePorts = new Map<string, Set<number>>();
   private sideEntries = 0;
@@ -231,9 +242,84 @@ export class Inventory {
     private readonly maxDevices = MAX_DEVICES,
   ) {}
 
-  /** Devices in the order they were first seen. */
+  /** Restored devices (in stored order), then the devices first seen in this run, in that order. */
   devices(): InventoryDevice[] {
-    return this.order.map((d) => this.record(d));
+    const out: InventoryDevice[] = [];
+    for (const d of this.restoredOrder) out.push(this.record(d));
+    for (const d of this.order) out.push(this.record(d));
+    return out;
+  }
+
+  /**
+   * Seeds the inventory with devices an earlier run stored (the agent calls it at start, before any
+   * observation), so that a restart does not take every known device for a new one. A restored device is
+   * found by its endpoints like any other but is not counted in size/devicesSince: those list the devices
+   * first seen in this run, which is what the findings engine announces as inventory.new-device.
+   * Its identity, first/last seen, AE titles and roles, ports, SOP classes, transfer syntaxes, peers and
+   * implementation are taken from the record; what this run observes adds to them. Records whose id is
+   * already known, or that lack an id or ip, are skipped.
+   *
+   * The device cap counts restored devices, but restoring fills at most RESTORE_SHARE of it, the most
+   * recently seen devices first: the store may keep more devices than the cap (its budget is in bytes),
+   * and stale ones must not leave no room for the new devices of this run. A device not restored that
+   * shows up again is announced as new once more (the store merges that finding with the one it kept).
+   * Returns how many devices were restored.
+   */
+  restore(records: readonly DeviceRecord[]): number {
+    const room = Math.floor(this.maxDevices * RESTORE_SHARE) - this.order.length - this.restoredOrder.length;
+    const valid = records.filter(
+      (r) => typeof r.id === "string" && typeof r.ip === "string" && !this.byKey.has(r.id),
+    );
+    // Newest lastSeen first (ISO strings order as times; a missing one sorts last).
+    const key = (r: DeviceRecord): string => (typeof r.lastSeen === "string" ? r.lastSeen : "");
+    valid.sort((a, b) => (key(a) < key(b) ? 1 : key(a) > key(b) ? -1 : 0));
+    let n = 0;
+    for (const r of valid) {
+      if (n >= room || this.byKey.has(r.id)) continue;
+      const first = micros(r.firstSeen);
+      const last = micros(r.lastSeen);
+      const d = new DeviceState(
+        r.id,
+        r.ip,
+        typeof r.mac === "string" ? r.mac : null,
+        first,
+        Math.max(first, last),
+      );
+      d.restored = r;
+      const aeRoles = Array.isArray(r.aeRoles)
+        ? (r.aeRoles as { aeTitle?: unknown; roles?: unknown }[])
+        : strings(r.aeTitles).map((aeTitle) => ({ aeTitle, roles: [] }));
+      for (const e of aeRoles) {
+        if (typeof e.aeTitle !== "string" || d.aeRoles.size >= MAX_AE) continue;
+        d.aeRoles.set(e.aeTitle, new Set(strings(e.roles)));
+        if (this.aeIndex.size < MAX_AE_INDEX) this.aeIndex.add(e.aeTitle);
+        else if (!this.aeIndex.has(e.aeTitle)) this.aeIndexFull = true;
+      }
+      for (const p of numbers(r.listeningPorts)) addCapped(d.listeningPorts, p, MAX_PORTS);
+      for (const p of numbers(r.dicomPorts)) addCapped(d.dicomPorts, p, MAX_PORTS);
+      for (const x of strings(r.sopClasses)) addCapped(d.sopClasses, x, MAX_SOP);
+      for (const x of strings(r.transferSyntaxes)) addCapped(d.transferSyntaxes, x, MAX_TS);
+      for (const x of strings(r.peers)) addCapped(d.peers, x, MAX_PEERS);
+      if (r.implementation !== null && typeof r.implementation === "object")
+        d.implementation = r.implementation as DeviceState["implementation"];
+      if (r.toolkit !== null && typeof r.toolkit === "object") d.toolkit = r.toolkit as ToolkitInfo;
+      if (Array.isArray(r.tlsServices))
+        for (const t of r.tlsServices as Partial<TlsService>[]) {
+          if (typeof t.port !== "number" || d.tls.size >= MAX_PORTS) continue;
+          d.tls.set(t.port, {
+            version: t.version ?? null,
+            certificate: t.certificate ?? null,
+            last: micros(t.lastSeen),
+          });
+        }
+      this.byKey.set(r.id, d);
+      const list = this.byIp.get(r.ip);
+      if (list) list.push(d);
+      else this.byIp.set(r.ip, [d]);
+      this.restoredOrder.push(d);
+      n++;
+    }
+    return n;
   }
 
   device(id: string): InventoryDevice | undefined {
@@ -241,7 +327,10 @@ export class Inventory {
     return d ? this.record(d) : undefined;
   }
 
-  /** Number of devices; devices are never removed, so devices()[n..] are the ones added after a count n. */
+  /**
+   * Number of devices first seen in this run (restored ones are not counted); devices are never removed,
+   * so devicesSince(n) lists the ones added after a count n.
+   */
   get size(): number {
     return this.order.length;
   }
@@ -277,6 +366,7 @@ export class Inventory {
     if (this.aeIndex.has(ae)) return true;
     if (!this.aeIndexFull) return false;
     for (const d of this.order) if (d.aeRoles.has(ae)) return true;
+    for (const d of this.restoredOrder) if (d.aeRoles.has(ae)) return true;
     return false;
   }
 
@@ -346,7 +436,7 @@ export class Inventory {
     // A device first seen without a MAC keeps its id when a MAC appears later (find() falls back to it).
     let d = this.find(ep);
     if (!d) {
-      if (this.order.length >= this.maxDevices) {
+      if (this.order.length + this.restoredOrder.length >= this.maxDevices) {
         this.devicesDropped++;
         return undefined;
       }
@@ -606,6 +696,11 @@ export class Inventory {
   }
 
   private record(d: DeviceState): InventoryDevice {
+    const rec = this.liveRecord(d);
+    return d.restored ? withRestored(rec, d.restored) : rec;
+  }
+
+  private liveRecord(d: DeviceState): InventoryDevice {
     const own = ownEquipment(d);
     const { cls, reason } = classOf(d);
     const aeTitles = [...d.aeRoles.keys()].sort();
@@ -658,6 +753,44 @@ export class Inventory {
       lastSeen: iso(d.last),
     };
   }
+}
+
+/** Capture microseconds of a stored ISO time; 0 (the epoch) when it does not parse. */
+function micros(isoTime: unknown): number {
+  const ms = typeof isoTime === "string" ? Date.parse(isoTime) : NaN;
+  return Number.isFinite(ms) ? ms * 1000 : 0;
+}
+
+function strings(v: unknown): string[] {
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : [];
+}
+
+function numbers(v: unknown): number[] {
+  return Array.isArray(v) ? v.filter((x): x is number => Number.isInteger(x)) : [];
+}
+
+/**
+ * A restored device's record: where this run's evidence says nothing yet (equipment unattributed, class
+ * unknown), the stored record's values stand, so a restart does not publish a known device as less known.
+ */
+function withRestored(rec: InventoryDevice, stored: DeviceRecord): InventoryDevice {
+  const str = (v: unknown): string | null => (typeof v === "string" ? v : null);
+  if (rec.modality === null && rec.manufacturer === null && rec.model === null) {
+    rec.modality = str(stored.modality);
+    rec.manufacturer = str(stored.manufacturer);
+    rec.model = str(stored.model);
+    rec.softwareVersions = strings(stored.softwareVersions);
+    rec.stationName = str(stored.stationName);
+    rec.serialNumber = str(stored.serialNumber);
+    rec.institutionName = str(stored.institutionName);
+  }
+  if (rec.class === "unknown" && typeof stored.class === "string") {
+    rec.class = stored.class as DeviceClass;
+    rec.classReason = typeof stored.classReason === "string" ? stored.classReason : rec.classReason;
+  }
+  if (rec.equipmentSeen.length === 0 && Array.isArray(stored.equipmentSeen))
+    rec.equipmentSeen = stored.equipmentSeen as EquipmentSeen[];
+  return rec;
 }
 
 /** True when the device behaves as an archive: answers Query/Retrieve or receives C-STOREs from others. */

@@ -29,8 +29,28 @@
  *
  * Revisions: consumers keep the highest revision of each device and finding and drop the rest, so a
  * record's revision must grow whatever happens here. A new record's revision starts above a persistent
- * floor, the highest revision ever pruned (0 until something is), so a pruned record that comes back is
- * not taken for an old one; each change adds one.
+ * floor; each change adds one. The floor starts at the store's creation time in milliseconds since the
+ * epoch × 1000 (migration 3), so when the database is lost (an SD card's corruption) and created anew,
+ * the new store's revisions are above the old one's: the old store would have needed 1000 changes of one
+ * record per millisecond of its life to get above. That stays a safe integer (2^53) until the year 2255.
+ * It assumes a clock that does not go back past the old store's creation (a sensor without an RTC should
+ * set its clock by NTP before the agent starts: systemd/dicomtap.service is ordered after
+ * time-sync.target, which waits for the clock only where systemd-time-wait-sync is enabled). The floor also
+ * rises to the highest revision ever pruned, so a pruned record that comes back is not taken for an old one.
+ *
+ * Findings across restarts: the findings engine starts empty after a restart (or forgets a finding it
+ * evicted) and counts a finding it raises again from 1, with the firstSeen of this run. The store merges
+ * so the console never sees a finding go back:
+ *   - firstSeen is the earlier of the stored and the new one, lastSeen the later (also in evidence);
+ *   - count = the stored count when this process first wrote the finding + the count the engine reports
+ *     now; when the engine's count drops (it started the finding over), what it had counted is added to
+ *     that base first. evidence.counts are merged by the same rule, per counter;
+ *   - evidence.flows and aeTitles: the engine's list, then stored entries not in it, up to the longer of
+ *     the two lists' lengths (so bounded by the engine's own caps).
+ * The per-finding bases are kept for MAX_MERGE_BASES ids; a finding written again after its base was
+ * dropped counts the stored count as its base once more (counted twice: it can only over-count, never go
+ * back). A finding started over with a count at least the one it had is not recognised as started over:
+ * its count then does not grow by the earlier count (but does not go back either).
  *
  * The file on disk is larger than the counted bytes by SQLite's page and index overhead.
  *
@@ -111,6 +131,37 @@ export function topicLevel(id: string): string {
   return /[/+#\u0000]/.test(id) ? encodeURIComponent(id) : id;
 }
 
+/** Findings whose merge base (see the file comment) is remembered; beyond it the oldest are forgotten. */
+export const MAX_MERGE_BASES = 65536;
+
+/** What upsertFinding adds to the engine's counts of one finding (see the file comment). */
+interface MergeBase {
+  count: number;
+  counts: Record<string, number>;
+  /** The engine's count and evidence counts last written, to tell when it started the finding over. */
+  lastCount: number;
+  lastCounts: Record<string, number>;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** evidence.counts as numbers only (a copy). */
+function countsOf(evidence: unknown): Record<string, number> {
+  const out: Record<string, number> = {};
+  const c = isRecord(evidence) ? evidence.counts : undefined;
+  if (isRecord(c))
+    for (const [k, v] of Object.entries(c)) if (typeof v === "number" && Number.isFinite(v)) out[k] = v;
+  return out;
+}
+
+function addCounts(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
+  const out = { ...a };
+  for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v;
+  return out;
+}
+
 /** Bytes counted per row on top of its text columns: integer columns, row and index entry headers. */
 const ROW_OVERHEAD = 64;
 
@@ -153,6 +204,9 @@ const MIGRATIONS: readonly string[] = [
   `INSERT INTO counters (name, value) VALUES ('pruned', 0), ('revisionFloor', 0);
    CREATE INDEX devices_updated ON devices (updated);
    CREATE INDEX findings_lastSeen ON findings (lastSeen);`,
+  // Revisions start from the store's creation time (see the file comment): ms since the epoch × 1000.
+  `UPDATE counters SET value = max(value, CAST(unixepoch('subsec') * 1000 AS INTEGER) * 1000)
+     WHERE name = 'revisionFloor';`,
 ];
 
 /** The schema version this code writes. */
@@ -184,6 +238,8 @@ export class Store {
   /** A new record's revision starts above this (see the file comment). */
   private revisionFloor = 0;
   private readonly listeners: Array<() => void> = [];
+  /** Merge bases of the findings this process wrote, by id (see the file comment). */
+  private readonly mergeBases = new Map<string, MergeBase>();
 
   private readonly stmt: {
     getDevice: Database.Statement<[string], { json: string; revision: number }>;
@@ -354,10 +410,11 @@ export class Store {
    * Stores a finding and, when it is new or changed, enqueues one `findings` message (QoS 1) in the same
    * transaction: the finding and its message are committed together or not at all.
    */
-  upsertFinding(finding: FindingRecord): boolean {
-    const json = JSON.stringify(finding);
+  upsertFinding(raw: FindingRecord): boolean {
     const changed = this.tx((): boolean => {
-      const old = this.stmt.getFinding.get(finding.id);
+      const old = this.stmt.getFinding.get(raw.id);
+      const finding = this.merge(raw, old ? (JSON.parse(old.json) as FindingRecord) : null);
+      const json = JSON.stringify(finding);
       if (old && old.json === json) return false;
       const revision = (old?.revision ?? this.revisionFloor) + 1;
       this.stmt.putFinding.run(
@@ -385,6 +442,67 @@ export class Store {
     });
     if (changed) this.notify();
     return changed;
+  }
+
+  /**
+   * The record to store for what the engine reports (see the file comment): earlier firstSeen, later
+   * lastSeen, counts added to the base. Repeating a call with the same record gives the same result, so a
+   * batch that was rolled back and is tried again stores what it would have.
+   */
+  private merge(raw: FindingRecord, stored: FindingRecord | null): FindingRecord {
+    let base = this.mergeBases.get(raw.id);
+    const rawCounts = countsOf(raw.evidence);
+    if (base === undefined) {
+      base = {
+        count: stored && Number.isFinite(stored.count) ? stored.count : 0,
+        counts: countsOf(stored?.evidence),
+        lastCount: 0,
+        lastCounts: {},
+      };
+      if (this.mergeBases.size >= MAX_MERGE_BASES) {
+        const oldest = this.mergeBases.keys().next().value;
+        if (oldest !== undefined) this.mergeBases.delete(oldest);
+      }
+      this.mergeBases.set(raw.id, base);
+    } else if (raw.count < base.lastCount) {
+      // The engine started this finding over (it evicted it and met it again): keep what it had counted.
+      base.count += base.lastCount;
+      base.counts = addCounts(base.counts, base.lastCounts);
+    }
+    base.lastCount = raw.count;
+    base.lastCounts = rawCounts;
+    if (base.count === 0 && stored === null) return raw;
+    const out: FindingRecord = { ...raw, count: base.count + raw.count };
+    if (stored) {
+      if (stored.firstSeen < out.firstSeen) out.firstSeen = stored.firstSeen;
+      if (stored.lastSeen > out.lastSeen) out.lastSeen = stored.lastSeen;
+    }
+    const ev = raw.evidence;
+    if (isRecord(ev)) {
+      const sev = stored && isRecord(stored.evidence) ? stored.evidence : {};
+      const e: Record<string, unknown> = { ...ev };
+      if (isRecord(ev.counts) || Object.keys(base.counts).length > 0)
+        e.counts = addCounts(base.counts, rawCounts);
+      if (
+        typeof sev.firstSeen === "string" &&
+        typeof ev.firstSeen === "string" &&
+        sev.firstSeen < ev.firstSeen
+      )
+        e.firstSeen = sev.firstSeen;
+      if (typeof sev.lastSeen === "string" && typeof ev.lastSeen === "string" && sev.lastSeen > ev.lastSeen)
+        e.lastSeen = sev.lastSeen;
+      for (const k of ["flows", "aeTitles"]) {
+        const a = ev[k];
+        const b = sev[k];
+        if (!Array.isArray(a) || !Array.isArray(b)) continue;
+        const list: unknown[] = [...a];
+        const cap = Math.max(a.length, b.length);
+        for (const x of b) if (list.length < cap && !list.includes(x)) list.push(x);
+        e[k] = list;
+      }
+      out.evidence = e;
+    }
+    return out;
   }
 
   /**

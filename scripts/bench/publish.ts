@@ -213,10 +213,13 @@ async function oneRun(
       const f = d.payload.finding as { id: string; firstSeen: string } | undefined;
       if (!f) continue;
       findingMessages++;
+      // The first message seen for a finding id is its first delivery (revisions start at a floor
+      // derived from the store's creation time, not at 1).
+      const firstForId = !findingIds.has(f.id);
       findingIds.add(f.id);
       first = Math.min(first, d.atMs);
       last = Math.max(last, d.atMs);
-      if (speed === "capture" && d.payload.revision === 1) {
+      if (speed === "capture" && firstForId) {
         const packetAt = startMs + (Date.parse(f.firstSeen) - firstPacketMs);
         latencies.push(d.atMs - packetAt);
       }

@@ -161,6 +161,12 @@ export interface MosquittoOptions {
    * should not pay for frequent saves.
    */
   autosaveSeconds?: number | null;
+  /**
+   * A certificate revocation list (pki/revoke writes CADIR/crl.pem) for the listener's `crlfile`: the
+   * broker refuses client certificates it lists. Read by mosquitto when it starts (restart() after a
+   * revocation). Default none.
+   */
+  crlfile?: string;
   /** Extra config lines. */
   extra?: string[];
 }
@@ -204,6 +210,7 @@ export class Mosquitto {
         `cafile ${opts.pki.ca}`,
         `certfile ${opts.pki.brokerCert}`,
         `keyfile ${opts.pki.brokerKey}`,
+        ...(opts.crlfile === undefined ? [] : [`crlfile ${opts.crlfile}`]),
         "require_certificate true",
         "use_identity_as_username true",
         "tls_version tlsv1.2",
