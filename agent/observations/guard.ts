@@ -49,11 +49,13 @@ function equipmentText(v: unknown): string | null {
   return s === null || looksLikePersonName(s) ? null : s;
 }
 
-function texts(v: unknown, item: (x: unknown) => string | null): string[] {
+/** The first `keep` items accepted by `item` among the first MAX_LIST entries of `v`. */
+function texts(v: unknown, item: (x: unknown) => string | null, keep = MAX_LIST): string[] {
   if (!Array.isArray(v)) return [];
   const out: string[] = [];
-  for (const x of v.slice(0, MAX_LIST)) {
-    const s = item(x);
+  const n = Math.min(v.length, MAX_LIST);
+  for (let i = 0; i < n && out.length < keep; i++) {
+    const s = item(v[i]);
     if (s !== null) out.push(s);
   }
   return out;
@@ -61,8 +63,45 @@ function texts(v: unknown, item: (x: unknown) => string | null): string[] {
 
 function endpoint(v: unknown): Endpoint {
   const e = (v ?? {}) as Partial<Endpoint>;
-  return { ip: text(e.ip) ?? "", port: num(e.port) ?? 0, mac: text(e.mac) };
+  // Every message of a connection names the same two endpoint objects: their last copies are reused
+  // while the source objects still hold the same values (an observation per message would otherwise
+  // copy both each time). Copies are never modified downstream, so sharing one is safe.
+  if (v === recentA.source && recentA.matches(e)) return recentA.copy;
+  if (v === recentB.source && recentB.matches(e)) return recentB.copy;
+  const copy: Endpoint = { ip: text(e.ip) ?? "", port: num(e.port) ?? 0, mac: text(e.mac) };
+  if (v !== null && typeof v === "object") {
+    // The older entry makes way, so a client and a server alternating both stay cached.
+    const t = recentB;
+    recentB = recentA;
+    recentA = t;
+    recentA.set(v, e, copy);
+  }
+  return copy;
 }
+
+/** One guarded endpoint and the source values it was made from. */
+class RecentEndpoint {
+  source: unknown = null;
+  ip: unknown = undefined;
+  port: unknown = undefined;
+  mac: unknown = undefined;
+  copy: Endpoint = { ip: "", port: 0, mac: null };
+
+  matches(e: Partial<Endpoint>): boolean {
+    return e.ip === this.ip && e.port === this.port && e.mac === this.mac;
+  }
+
+  set(source: unknown, e: Partial<Endpoint>, copy: Endpoint): void {
+    this.source = source;
+    this.ip = e.ip;
+    this.port = e.port;
+    this.mac = e.mac;
+    this.copy = copy;
+  }
+}
+
+let recentA = new RecentEndpoint();
+let recentB = new RecentEndpoint();
 
 function endpointOrNull(v: unknown): Endpoint | null {
   return v === null || v === undefined ? null : endpoint(v);
@@ -101,12 +140,16 @@ function message(v: unknown): DimseMessageRecord {
     status: num(m.status),
     moveDestination: text(m.moveDestination),
     priority: num(m.priority),
-    subOperations: pair(m.subOperations, (c) => ({
-      remaining: num(c.remaining),
-      completed: num(c.completed),
-      failed: num(c.failed),
-      warning: num(c.warning),
-    })),
+    subOperations: pair(m.subOperations, subOperations),
+  };
+}
+
+function subOperations(c: Record<string, unknown>): DimseMessageRecord["subOperations"] {
+  return {
+    remaining: num(c.remaining),
+    completed: num(c.completed),
+    failed: num(c.failed),
+    warning: num(c.warning),
   };
 }
 
@@ -164,7 +207,7 @@ function equipment(v: unknown): EquipmentAttributes {
     stationName: equipmentText(e.stationName),
     manufacturerModelName: equipmentText(e.manufacturerModelName),
     deviceSerialNumber: equipmentText(e.deviceSerialNumber),
-    softwareVersions: texts(e.softwareVersions, equipmentText).slice(0, 16),
+    softwareVersions: texts(e.softwareVersions, equipmentText, 16),
   };
 }
 

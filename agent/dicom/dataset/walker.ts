@@ -219,6 +219,8 @@ export class DatasetWalker {
   private deflateLen = 0;
   private readonly values: (string | null)[] = new Array<string | null>(WANTED_COUNT).fill(null);
   private software: string[] | null = null;
+  /** The last clean text decoded for each wanted slot and the query level (see slotText). */
+  private readonly recent: string[] = new Array<string>(W_LEVEL + 1).fill("");
   private found = false;
   private flow = "";
   /** Query mode (see the module comment) and what it counted. */
@@ -445,9 +447,18 @@ export class DatasetWalker {
     }
     this.offset += h;
     this.examined += h;
-    const next = pos + (h - had);
+    let next = pos + (h - had);
     this.onElement();
     if (this.state !== S_DONE && this.examined > this.limits.examineCap) this.state = S_DONE;
+    if (this.state === S_SKIP) {
+      // Most values skipped are short and lie in this piece: pass over them here, as push's S_SKIP step
+      // would, rather than in another round of its loop.
+      const n = Math.min(this.remaining, end - next);
+      next += n;
+      this.offset += n;
+      this.remaining -= n;
+      if (this.remaining === 0) this.state = S_HEADER;
+    }
     return next;
   }
 
@@ -483,24 +494,26 @@ export class DatasetWalker {
     if (avail < 8) return 0;
     const enc = this.frameEnc[this.depth] ?? ENC_EXPLICIT_LE;
     const be = enc === ENC_EXPLICIT_BE;
-    const group = be ? src.readUInt16BE(off) : src.readUInt16LE(off);
-    const element = be ? src.readUInt16BE(off + 2) : src.readUInt16LE(off + 2);
+    // Plain byte arithmetic: `avail` bytes are known to be present, so Buffer.readUInt*'s argument and
+    // bounds checks would only cost time on every element header.
+    const group = be ? u16be(src, off) : u16le(src, off);
+    const element = be ? u16be(src, off + 2) : u16le(src, off + 2);
     this.hTag = ((group << 16) | element) >>> 0;
     this.hVr = 0;
     if (enc === ENC_IMPLICIT_LE || group === 0xfffe) {
-      this.hLen = be ? src.readUInt32BE(off + 4) : src.readUInt32LE(off + 4);
+      this.hLen = be ? u32be(src, off + 4) : u32le(src, off + 4);
       return 8;
     }
-    const c1 = src[off + 4] ?? 0;
-    const c2 = src[off + 5] ?? 0;
+    const c1 = src[off + 4]!;
+    const c2 = src[off + 5]!;
     if (c1 < 0x41 || c1 > 0x5a || c2 < 0x41 || c2 > 0x5a) return -1;
     this.hVr = (c1 << 8) | c2;
     if (isLongVr(this.hVr)) {
       if (avail < 12) return 0;
-      this.hLen = be ? src.readUInt32BE(off + 8) : src.readUInt32LE(off + 8);
+      this.hLen = be ? u32be(src, off + 8) : u32le(src, off + 8);
       return 12;
     }
-    this.hLen = be ? src.readUInt16BE(off + 6) : src.readUInt16LE(off + 6);
+    this.hLen = be ? u16be(src, off + 6) : u16le(src, off + 6);
     return 8;
   }
 
@@ -693,7 +706,7 @@ export class DatasetWalker {
     }
     const slot = this.valueSlot;
     this.valueSlot = -1;
-    const text = valueText(src, start, e);
+    const text = this.slotText(slot, src, start, e);
     if (text === null) return;
     if (slot === W_LEVEL) {
       this.qLevel = text;
@@ -714,6 +727,35 @@ export class DatasetWalker {
       return;
     }
     this.found = true;
+  }
+
+  /**
+   * valueText(src, start, e), or the slot's previous string when the bytes are the same: the data sets of
+   * one device repeat the same equipment values message after message, and a fresh string for each
+   * would only be garbage. The bytes are compared in place; a value whose control characters were
+   * replaced is not remembered, so a remembered string is always the bytes' exact latin1 text.
+   */
+  private slotText(slot: number, src: Buffer, start: number, e: number): string | null {
+    if (slot < 0 || slot >= this.recent.length) return valueText(src, start, e);
+    // Leading spaces, as valueText trims them (trailing padding is already gone).
+    let s = start;
+    while (s < e && src[s] === 0x20) s++;
+    if (s === e) return null;
+    const n = e - s;
+    const last = this.recent[slot] ?? "";
+    if (last.length === n) {
+      let i = n - 1;
+      while (i >= 0 && last.charCodeAt(i) === src[s + i]) i--;
+      if (i < 0) return last;
+    }
+    const text = valueText(src, s, e);
+    if (text === null || text.length !== n) return text;
+    for (let i = s; i < e; i++) {
+      const c = src[i] ?? 0;
+      if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return text;
+    }
+    this.recent[slot] = text;
+    return text;
   }
 
   /** Collect the compressed head; inflate once enough is there. */
@@ -789,4 +831,18 @@ export class DatasetWalker {
       return (err as { code?: string }).code === "ERR_BUFFER_TOO_LARGE" ? "too-large" : "failed";
     }
   }
+}
+
+/** Unsigned integers at `p`; the caller guarantees the bytes are present. */
+function u16le(b: Buffer, p: number): number {
+  return b[p]! | (b[p + 1]! << 8);
+}
+function u16be(b: Buffer, p: number): number {
+  return (b[p]! << 8) | b[p + 1]!;
+}
+function u32le(b: Buffer, p: number): number {
+  return (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16)) + b[p + 3]! * 0x1000000;
+}
+function u32be(b: Buffer, p: number): number {
+  return b[p]! * 0x1000000 + ((b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!);
 }

@@ -94,9 +94,63 @@ export interface CommandDecodeResult {
 /** UI values are at most 64 bytes (PS3.5 §6.2); AE titles 16. Longer values are truncated, not kept whole. */
 const UID_CAP = 64;
 const AE_CAP = 16;
-/** Text of a UI or AE value, capped. */
-function text(buf: Buffer, start: number, len: number, cap: number): string | null {
-  return valueText(buf, start, start + Math.min(len, cap));
+/**
+ * Recently seen UIDs and AE titles, matched against the bytes in place (nothing is copied). An association
+ * repeats the same few SOP Class UIDs in every command (e.g. 32 000 C-STOREs of one SOP class), and a
+ * response repeats the SOP Instance UID of its request; every message record is kept for the report, so
+ * returning the string already made spares a string per message and the memory to hold it. A value that
+ * needed control characters replaced is never cached: a cached string is always the bytes' latin1 text.
+ */
+class InternCache {
+  private readonly entries: string[];
+  private next = 0;
+
+  constructor(private readonly size: number) {
+    this.entries = new Array<string>(size).fill("");
+  }
+
+  /**
+   * Text of a UI or AE value capped at `cap` bytes, as valueText makes it, served from the cache when the
+   * bytes match a recent value.
+   */
+  text(buf: Buffer, start: number, len: number, cap: number): string | null {
+    // The trimming of valueText (trailing NUL/space, leading space), so the lookup sees the same bytes.
+    let e = start + Math.min(len, cap);
+    while (e > start && (buf[e - 1] === 0x00 || buf[e - 1] === 0x20)) e--;
+    let s = start;
+    while (s < e && buf[s] === 0x20) s++;
+    if (s === e) return null;
+    const n = e - s;
+    const entries = this.entries;
+    for (let k = 0; k < entries.length; k++) {
+      const t = entries[k]!;
+      if (t.length !== n) continue;
+      // UIDs sharing a root differ near the end: compare from there.
+      let i = n - 1;
+      while (i >= 0 && t.charCodeAt(i) === buf[s + i]) i--;
+      if (i < 0) return t;
+    }
+    const v = valueText(buf, s, e);
+    if (v !== null && v.length === n && !hasReplacement(buf, s, e)) {
+      entries[this.next] = v;
+      this.next = this.next + 1 === this.size ? 0 : this.next + 1;
+    }
+    return v;
+  }
+}
+
+/** SOP Class UIDs and Move Destinations: few distinct values per capture. */
+const classes = new InternCache(8);
+/** SOP Instance UIDs: a response names the instance of a request sent shortly before. */
+const instances = new InternCache(8);
+
+/** True when valueText would have replaced a control character in buf[s, e). */
+function hasReplacement(buf: Buffer, s: number, e: number): boolean {
+  for (let i = s; i < e; i++) {
+    const c = buf[i] ?? 0;
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return true;
+  }
+  return false;
 }
 
 /** Decode the command set in buf[start, end). Never throws; problems are returned as an anomaly code. */
@@ -128,9 +182,10 @@ export function decodeCommandSet(buf: Buffer, start: number, end: number): Comma
       r.anomalyDetail = `${end - pos} bytes left, less than an element header`;
       break;
     }
-    const group = buf.readUInt16LE(pos);
-    const element = buf.readUInt16LE(pos + 2);
-    const len = buf.readUInt32LE(pos + 4);
+    // The 8 header bytes are known to be present: plain byte arithmetic, no Buffer.read* checks.
+    const group = buf[pos]! | (buf[pos + 1]! << 8);
+    const element = buf[pos + 2]! | (buf[pos + 3]! << 8);
+    const len = (buf[pos + 4]! | (buf[pos + 5]! << 8) | (buf[pos + 6]! << 16)) + buf[pos + 7]! * 0x1000000;
     const v = pos + 8;
     if (group !== 0x0000) {
       r.anomaly = "dimse.command-not-group-0000";
@@ -151,10 +206,10 @@ export function decodeCommandSet(buf: Buffer, start: number, end: number): Comma
     pos = v + len;
     switch (element) {
       case 0x0002: // Affected SOP Class UID
-        affectedClass = text(buf, v, len, UID_CAP);
+        affectedClass = classes.text(buf, v, len, UID_CAP);
         break;
       case 0x0003: // Requested SOP Class UID
-        requestedClass = text(buf, v, len, UID_CAP);
+        requestedClass = classes.text(buf, v, len, UID_CAP);
         break;
       case 0x0100: // Command Field
         r.commandField = us(buf, v, len);
@@ -166,7 +221,7 @@ export function decodeCommandSet(buf: Buffer, start: number, end: number): Comma
         respondedTo = us(buf, v, len);
         break;
       case 0x0600: // Move Destination (AE)
-        moveDestination = text(buf, v, len, AE_CAP);
+        moveDestination = classes.text(buf, v, len, AE_CAP);
         break;
       case 0x0700: // Priority
         r.priority = us(buf, v, len);
@@ -183,10 +238,10 @@ export function decodeCommandSet(buf: Buffer, start: number, end: number): Comma
         }
         break;
       case 0x1000: // Affected SOP Instance UID
-        affectedInstance = text(buf, v, len, UID_CAP);
+        affectedInstance = instances.text(buf, v, len, UID_CAP);
         break;
       case 0x1001: // Requested SOP Instance UID
-        requestedInstance = text(buf, v, len, UID_CAP);
+        requestedInstance = instances.text(buf, v, len, UID_CAP);
         break;
       case 0x1020: // Number of Remaining Sub-operations
       case 0x1021: // Number of Completed Sub-operations
@@ -245,7 +300,7 @@ export function decodeCommandSet(buf: Buffer, start: number, end: number): Comma
 
 /** A US value (2 bytes LE); null when the length is not 2 (malformed, but not worth stopping for). */
 function us(buf: Buffer, v: number, len: number): number | null {
-  return len >= 2 ? buf.readUInt16LE(v) : null;
+  return len >= 2 ? buf[v]! | (buf[v + 1]! << 8) : null;
 }
 
 function hex4(n: number): string {
