@@ -23,9 +23,8 @@
  */
 import { X509Certificate, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { isIP } from "node:net";
-import type { ConnectionOptions } from "node:tls";
-import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import mqtt, { type MqttClient } from "mqtt";
+import { mutualTlsOptions, readTlsFiles, type MqttTlsOptions, type TlsMaterial } from "../publish/tls.js";
 import { ConfigError } from "../config/config.js";
 import { ConsoleState, MAX_PAYLOAD_BYTES, loadSchemas } from "./state.js";
 import { eventLine, jsonLine, perSectionFor, renderText, screenFrame } from "./render.js";
@@ -205,9 +204,9 @@ async function connect(
   warn: (m: string) => void,
 ): Promise<MqttClient> {
   const b = opts.broker;
-  let tls: Pick<IClientOptions, "ca" | "cert" | "key">;
+  let tls: TlsMaterial;
   try {
-    tls = { ca: readFileSync(b.ca), cert: readFileSync(b.cert), key: readFileSync(b.key) };
+    tls = readTlsFiles(b);
   } catch (e) {
     throw new ConsoleFailure(`cannot read TLS files: ${(e as Error).message}`);
   }
@@ -222,17 +221,9 @@ async function connect(
   const cn = /(?:^|\n)CN=([^\n]*)/.exec(subject)?.[1] ?? null;
   if (cn !== "console")
     warn(`the client certificate is CN=${cn ?? "(none)"}, not CN=console: the broker may deliver nothing`);
-  const host = new URL(b.url).hostname.replace(/^\[(.*)\]$/, "$1");
   const persistent = opts.clientId !== null;
-  // mqtt.js hands its options to tls.connect, so Node's TLS options apply (its types omit them).
-  const options: IClientOptions & Pick<ConnectionOptions, "minVersion" | "servername"> = {
-    protocolVersion: 5,
-    ...tls,
-    // `ca` replaces Node's default roots: only the site CA vouches for the broker. The host name is checked
-    // against its certificate (RFC 6125); SNI only for names (RFC 6066 §3 forbids IP literals).
-    rejectUnauthorized: true,
-    minVersion: "TLSv1.2",
-    ...(isIP(host) === 0 ? { servername: host } : {}),
+  const options: MqttTlsOptions = {
+    ...mutualTlsOptions(b.url, tls),
     clientId: opts.clientId ?? `dicomtap-console-${randomBytes(6).toString("hex")}`,
     clean: !persistent,
     // The broker must not send us more than we would accept (MQTT 5 §3.1.2.11.4); larger ones it drops.

@@ -14,8 +14,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { statfs } from "node:fs/promises";
 import { networkInterfaces } from "node:os";
 import { dirname, join } from "node:path";
-import type { ConnectionOptions } from "node:tls";
-import type { IClientOptions } from "mqtt";
+import type { MqttTlsOptions } from "../publish/tls.js";
 import { loadConfig } from "../config/config.js";
 import type { Config } from "../config/types.js";
 
@@ -459,33 +458,25 @@ export async function checkBroker(config: Config, timeoutMs = 5000): Promise<Che
   const b = config.broker;
   if (b === null) return r("broker", "skip", "no broker configured");
   const { default: mqtt } = await import("mqtt");
-  const { isIP } = await import("node:net");
-  let ca: Buffer, cert: Buffer, key: Buffer;
+  const { mutualTlsOptions, readTlsFiles } = await import("../publish/tls.js");
+  let tls: ReturnType<typeof readTlsFiles>;
   try {
-    ca = readFileSync(b.ca);
-    cert = readFileSync(b.cert);
-    key = readFileSync(b.key);
+    tls = readTlsFiles(b);
   } catch {
     return r("broker", "skip", "certificates unreadable (see above)");
   }
-  const host = new URL(b.url).hostname.replace(/^\[|\]$/g, "");
   return new Promise<CheckResult>((resolve) => {
     let done = false;
     // A client id of its own, so the check never takes over the running agent's session.
     let client: ReturnType<typeof mqtt.connect>;
     try {
-      const options: IClientOptions & Pick<ConnectionOptions, "minVersion" | "servername"> = {
-        ca,
-        cert,
-        key,
-        protocolVersion: 5,
+      // The same mutual TLS as the agent's publisher: doctor must not pass where the agent fails.
+      const options: MqttTlsOptions = {
+        ...mutualTlsOptions(b.url, tls),
         clean: true,
         reconnectPeriod: 0,
         connectTimeout: timeoutMs,
         clientId: `dicomtap-doctor-${process.pid}-${Date.now().toString(36)}`,
-        rejectUnauthorized: true,
-        minVersion: "TLSv1.2", // as the agent's publisher: doctor must not pass where the agent fails
-        ...(isIP(host) === 0 ? { servername: host } : {}),
       };
       client = mqtt.connect(b.url, options);
     } catch (e) {

@@ -25,10 +25,8 @@
  * run to `out` as one JSON line, and the outbox is kept (nothing is acknowledged).
  */
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { isIP } from "node:net";
-import type { ConnectionOptions } from "node:tls";
-import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import mqtt, { type MqttClient } from "mqtt";
+import { mutualTlsOptions, readTlsFiles, type MqttTlsOptions, type TlsMaterial } from "./tls.js";
 import type { Config } from "../config/types.js";
 import type { Store } from "../store/store.js";
 
@@ -257,30 +255,20 @@ export class Publisher {
     const broker = this.o.broker;
     if (!broker || this.stopped) return;
     const gen = ++this.gen;
-    const url = new URL(broker.url);
-    const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
     // The connection this attempt becomes if it succeeds (connects counts successful ones).
     const will = this.status("offline", this.connects + 1);
-    let tls: Pick<IClientOptions, "ca" | "cert" | "key">;
+    let tls: TlsMaterial;
     try {
       // Read at every attempt: a renewed certificate is picked up without a restart.
-      tls = { ca: readFileSync(broker.ca), cert: readFileSync(broker.cert), key: readFileSync(broker.key) };
+      tls = readTlsFiles(broker);
     } catch (e) {
       this.fail(`cannot read TLS files: ${(e as Error).message}`);
       this.log("tls-files", { error: this.lastErr });
       this.scheduleReconnect();
       return;
     }
-    // mqtt.js hands all its options to tls.connect, so Node's TLS options apply (its types omit them).
-    const options: IClientOptions & Pick<ConnectionOptions, "minVersion" | "servername"> = {
-      protocolVersion: 5,
-      ...tls,
-      // Only the site CA: `ca` replaces Node's default roots, so no public CA can vouch for a broker.
-      rejectUnauthorized: true,
-      minVersion: "TLSv1.2",
-      // Host name checked against the certificate (Node's checkServerIdentity, RFC 6125); SNI only for
-      // names, since RFC 6066 §3 forbids IP literals in SNI.
-      ...(isIP(host) === 0 ? { servername: host } : {}),
+    const options: MqttTlsOptions = {
+      ...mutualTlsOptions(broker.url, tls),
       clientId: clientIdFor(this.o.sensor.site, this.o.sensor.id),
       clean: true,
       reconnectPeriod: 0,
