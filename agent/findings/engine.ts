@@ -26,7 +26,7 @@ import type {
 } from "../observations/types.js";
 import { iso, type Inventory } from "../inventory/inventory.js";
 import { recogniseToolkit, vulnerabilitiesOf } from "../inventory/toolkit.js";
-import { DimseSeen, flowKey } from "../inventory/replay.js";
+import { flowKey } from "../inventory/replay.js";
 import {
   DICOM_TLS_PORTS,
   isPatientOrStudyFind,
@@ -214,7 +214,6 @@ export class FindingsEngine {
   private readonly internal: CidrSet;
   private readonly allowed: CidrSet;
   private readonly knownAll = new Set<string>();
-  private readonly dimseSeen = new DimseSeen();
   private knownDevices = 0;
   /** Flows with a non-zero reserved field: "header" when known to be the A-ASSOCIATE-RQ header's. */
   /** Flows whose A-ASSOCIATE-RQ had non-zero reserved header bytes (value unused). */
@@ -265,11 +264,9 @@ export class FindingsEngine {
         this.connection(o);
         break;
       case "association":
-        for (const m of this.dimseSeen.replay(o)) this.dimse(m);
         this.association(o);
         break;
       case "dimse":
-        this.dimseSeen.saw(o);
         this.dimse(o);
         break;
       case "tls":

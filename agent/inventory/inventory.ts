@@ -45,7 +45,6 @@ import {
   MODALITY_WORKLIST_FIND,
   MPPS,
 } from "./sop.js";
-import { DimseSeen } from "./replay.js";
 
 export type DeviceClass = "modality" | "archive" | "workstation" | "unknown";
 
@@ -218,7 +217,6 @@ export class Inventory {
   /** Every AE title of every device (see hasAeTitle), up to MAX_AE_INDEX. */
   private readonly aeIndex = new Set<string>();
   private aeIndexFull = false;
-  private readonly dimseSeen = new DimseSeen();
   /**
    * find() results by IP, then by MAC as spelled in the observation ("" for none), so that the per-message
    * lookups build no id string. Only hits are kept: once an endpoint maps to a device it always maps to
@@ -376,11 +374,9 @@ export class Inventory {
         this.connection(o);
         break;
       case "association":
-        for (const m of this.dimseSeen.replay(o)) this.dimse(m);
         this.association(o);
         break;
       case "dimse":
-        this.dimseSeen.saw(o);
         this.dimse(o);
         break;
       case "equipment":

@@ -8,6 +8,7 @@ import { defaultConfig } from "../config/config.js";
 import type { Config } from "../config/types.js";
 import { FindingsEngine } from "../findings/engine.js";
 import { Inventory } from "../inventory/inventory.js";
+import { DimseSeen } from "../inventory/replay.js";
 import { guardObservation } from "../observations/guard.js";
 import type { Observation, ObservationSink } from "../observations/types.js";
 import type { Report } from "../report/types.js";
@@ -35,6 +36,12 @@ export interface AnalyzeResult {
 export class Analysis implements ObservationSink {
   readonly inventory: Inventory;
   readonly findings: FindingsEngine;
+  /**
+   * DIMSE messages come twice: as DimseObservations while they happen and in the association record at
+   * its end. Inventory and findings act on the DimseObservations; an association that came without them
+   * (records replayed from elsewhere) has its messages replayed here, once, for both.
+   */
+  private readonly dimseSeen = new DimseSeen();
 
   constructor(config: Config) {
     this.inventory = new Inventory(config);
@@ -43,8 +50,14 @@ export class Analysis implements ObservationSink {
 
   observe(o: Observation): void {
     const clean = guardObservation(o);
-    this.inventory.observe(clean);
-    this.findings.observe(clean);
+    if (clean.kind === "dimse") this.dimseSeen.saw(clean);
+    else if (clean.kind === "association") for (const m of this.dimseSeen.replay(clean)) this.deliver(m);
+    this.deliver(clean);
+  }
+
+  private deliver(o: Observation): void {
+    this.inventory.observe(o);
+    this.findings.observe(o);
   }
 }
 

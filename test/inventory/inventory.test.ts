@@ -1,6 +1,7 @@
 import test from "ava";
 import { defaultConfig } from "../../agent/config/config.js";
 import { Inventory } from "../../agent/inventory/inventory.js";
+import { Analysis } from "../../agent/pipeline/analyze.js";
 import type { DeviceRecord } from "../../agent/report/types.js";
 import {
   assoc,
@@ -209,11 +210,13 @@ test("onChange fires for new devices and visible changes, not for lastSeen alone
   );
 });
 
-test("association records replay their messages when no DIMSE observations came", (t) => {
-  const inv = new Inventory(defaultConfig());
+test("association records replay their messages, once for inventory and findings, when no DIMSE observations came", (t) => {
+  // The replay lives in Analysis, in front of both consumers (agent/pipeline/analyze.ts).
+  const analysis = new Analysis(defaultConfig());
+  const inv = analysis.inventory;
   const ws = ep("10.1.0.30", 50010);
   const pacs = ep("10.1.0.10", 104);
-  inv.observe(
+  analysis.observe(
     assoc(ws, pacs, {
       calling: "WS1",
       pcs: [pc(1, STUDY_ROOT_FIND)],
