@@ -6,6 +6,7 @@ import { createWriteStream } from "node:fs";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { ArgWalker } from "./args.js";
 import type { Report } from "../report/types.js";
 
 const USAGE = `usage: dicomtap <command> [options]
@@ -58,21 +59,14 @@ interface AnalyzeArgs {
 
 export function parseAnalyzeArgs(argv: string[]): AnalyzeArgs {
   const args: AnalyzeArgs = { files: [], json: null, config: null, quiet: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new UsageError(`${a} needs a value`);
-      return v;
-    };
-    if (a === "--json") args.json = value();
+  const w = new ArgWalker(argv, (m) => new UsageError(m));
+  for (let a = w.next(); a !== undefined; a = w.next()) {
+    if (a === "--json") args.json = w.value(a);
     else if (a.startsWith("--json=")) args.json = a.slice(7);
-    else if (a === "--config") args.config = value();
+    else if (a === "--config") args.config = w.value(a);
     else if (a === "--quiet" || a === "-q") args.quiet = true;
-    else if (a === "--") {
-      args.files.push(...argv.slice(i + 1));
-      break;
-    } else if (a.startsWith("-") && a !== "-") throw new UsageError(`unknown option ${a}`);
+    else if (a === "--") args.files.push(...w.rest());
+    else if (a.startsWith("-") && a !== "-") throw new UsageError(`unknown option ${a}`);
     else args.files.push(a);
   }
   if (args.files.length === 0) throw new UsageError("analyze needs at least one capture file");

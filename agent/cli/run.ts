@@ -2,10 +2,9 @@
  * `dicomtap run [--config FILE] [--replay FILE] [--speed file|capture]`: the agent (DESIGN.md §3).
  * Live capture on the configured interface, or a replayed capture file; store and publish.
  */
+import { ArgWalker, DEFAULT_CONFIG_PATH } from "./args.js";
 import { loadConfig } from "../config/config.js";
 import { runAgent } from "../agent/run.js";
-
-export const DEFAULT_CONFIG_PATH = "/etc/dicomtap/config.json";
 
 export interface RunArgs {
   config: string;
@@ -15,17 +14,12 @@ export interface RunArgs {
 
 export function parseRunArgs(argv: string[], usage: (msg: string) => Error): RunArgs {
   const args: RunArgs = { config: DEFAULT_CONFIG_PATH, replay: null, speed: "file" };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw usage(`${a} needs a value`);
-      return v;
-    };
-    if (a === "--config") args.config = value();
-    else if (a === "--replay") args.replay = value();
+  const w = new ArgWalker(argv, usage);
+  for (let a = w.next(); a !== undefined; a = w.next()) {
+    if (a === "--config") args.config = w.value(a);
+    else if (a === "--replay") args.replay = w.value(a);
     else if (a === "--speed") {
-      const v = value();
+      const v = w.value(a);
       if (v !== "file" && v !== "capture") throw usage(`--speed takes "file" or "capture", not "${v}"`);
       args.speed = v;
     } else throw usage(`unknown argument ${a}`);

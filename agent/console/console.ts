@@ -25,6 +25,7 @@ import { X509Certificate, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import mqtt, { type MqttClient } from "mqtt";
 import { mutualTlsOptions, readTlsFiles, type MqttTlsOptions, type TlsMaterial } from "../publish/tls.js";
+import { ArgWalker } from "../cli/args.js";
 import { ConfigError } from "../config/config.js";
 import { ConsoleState, MAX_PAYLOAD_BYTES, loadSchemas } from "./state.js";
 import { eventLine, jsonLine, perSectionFor, renderText, screenFrame } from "./render.js";
@@ -126,24 +127,19 @@ export function parseConsoleArgs(argv: string[], usageError: (m: string) => Erro
   let json = false;
   let onceSeconds: number | null = null;
   const err = (m: string): Error => usageError(`console: ${m}`);
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw err(`${a} needs a value`);
-      return v;
-    };
-    if (a === "--broker") flags.url = value();
-    else if (a === "--ca") flags.ca = value();
-    else if (a === "--cert") flags.cert = value();
-    else if (a === "--key") flags.key = value();
-    else if (a === "--config") config = value();
-    else if (a === "--site") site = level(value(), "--site", err);
-    else if (a === "--share") share = level(value(), "--share", err);
-    else if (a === "--client-id") clientId = value();
+  const w = new ArgWalker(argv, err);
+  for (let a = w.next(); a !== undefined; a = w.next()) {
+    if (a === "--broker") flags.url = w.value(a);
+    else if (a === "--ca") flags.ca = w.value(a);
+    else if (a === "--cert") flags.cert = w.value(a);
+    else if (a === "--key") flags.key = w.value(a);
+    else if (a === "--config") config = w.value(a);
+    else if (a === "--site") site = level(w.value(a), "--site", err);
+    else if (a === "--share") share = level(w.value(a), "--share", err);
+    else if (a === "--client-id") clientId = w.value(a);
     else if (a === "--json") json = true;
     else if (a === "--once") {
-      const v = value();
+      const v = w.value(a);
       const n = Number(v);
       if (!/^\d+(\.\d+)?$/.test(v) || !(n > 0) || n > 86400)
         throw err(`--once needs seconds (0 < N ≤ 86400), got ${v}`);

@@ -15,6 +15,7 @@ import { statfs } from "node:fs/promises";
 import { networkInterfaces } from "node:os";
 import { dirname, join } from "node:path";
 import type { MqttTlsOptions } from "../publish/tls.js";
+import { ArgWalker, DEFAULT_CONFIG_PATH } from "../cli/args.js";
 import { loadConfig } from "../config/config.js";
 import type { Config } from "../config/types.js";
 
@@ -591,15 +592,12 @@ export async function doctorCommand(
   argv: string[],
   usageError: (msg: string) => Error = (m) => new Error(m),
 ): Promise<number> {
-  let configPath = "/etc/dicomtap/config.json";
+  let configPath = DEFAULT_CONFIG_PATH;
   let json = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === "--config") {
-      const v = argv[++i];
-      if (v === undefined) throw usageError("--config needs a value");
-      configPath = v;
-    } else if (a.startsWith("--config=")) configPath = a.slice(9);
+  const w = new ArgWalker(argv, usageError);
+  for (let a = w.next(); a !== undefined; a = w.next()) {
+    if (a === "--config") configPath = w.value(a);
+    else if (a.startsWith("--config=")) configPath = a.slice(9);
     else if (a === "--json") json = true;
     else throw usageError(`unknown option ${a}`);
   }
