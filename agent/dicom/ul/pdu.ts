@@ -471,6 +471,15 @@ export function decodeCommonExtendedNegotiation(
  *
  * Type 1 username, 2 username and passcode, 3 Kerberos ticket, 4 SAML assertion, 5 JSON Web Token.
  * Only the username of types 1 and 2 is decoded; the secondary field is measured, never read.
+ *
+ * Privacy: the two lengths must tile the sub-item exactly (4 + primary + 2 + secondary = item length)
+ * before a single byte of the primary field is kept. A primary-field-length stretched over the
+ * secondary-field-length would otherwise carry the passcode out as part of the "username"; when the
+ * layout disagrees no username is kept at all, and ul.user-identity-length-mismatch says why.
+ * Lengths can still tile by accident (a stretched primary field followed by two zero bytes reads as an
+ * empty secondary field), so a primary field holding a C0 control byte or DEL is refused as well: a
+ * swallowed secondary-field-length of a passcode under 8 KiB always puts one there (its high byte is
+ * below 0x20), and no real username contains one (ul.user-identity-username-invalid).
  */
 export function decodeUserIdentityRq(
   buf: Buffer,
@@ -484,24 +493,39 @@ export function decodeUserIdentityRq(
   if (type < 1 || type > 5) issues.issue("ul.user-identity-type-invalid", `user identity type ${type}`);
   const primaryLength = u16(buf, start + 2);
   const primaryStart = start + 4;
-  if (primaryStart + primaryLength > end) return truncated(issues, "user identity primary field");
+  const k = primaryStart + primaryLength;
+  // The secondary-field-length is mandatory in the encoding, 0 when there is no secondary field.
+  const secondaryLength = k + 2 <= end ? u16(buf, k) : -1;
+  const exact = secondaryLength >= 0 && k + 2 + secondaryLength === end;
+  if (!exact) {
+    issues.issue(
+      "ul.user-identity-length-mismatch",
+      `user identity fields (primary ${primaryLength}, secondary ${secondaryLength < 0 ? "absent" : secondaryLength}) ` +
+        `do not fill its ${end - start}-byte value; no username kept`,
+    );
+    // Which bytes are the passcode is unknown: for type 2 assume one was sent (the conservative reading
+    // for dicom.cleartext-credentials); otherwise only a declared non-empty secondary field counts.
+    return {
+      type,
+      positiveResponseRequested,
+      username: null,
+      passcodePresent: type === 2 || secondaryLength > 0,
+    };
+  }
   let username: string | null = null;
   if (type === 1 || type === 2) {
-    // PS3.7 D.3.3.7.1: the username is a UTF-8 string; cut before decoding and blank control characters.
-    const stop = primaryStart + Math.min(primaryLength, MAX_USERNAME_BYTES);
-    username = blankControls(buf.toString("utf8", primaryStart, stop));
+    if (hasControlByte(buf, primaryStart, k)) {
+      issues.issue(
+        "ul.user-identity-username-invalid",
+        "user identity primary field holds control bytes; no username kept",
+      );
+    } else {
+      // PS3.7 D.3.3.7.1: the username is a UTF-8 string; cut before decoding and blank C1 controls.
+      const stop = primaryStart + Math.min(primaryLength, MAX_USERNAME_BYTES);
+      username = blankControls(buf.toString("utf8", primaryStart, stop));
+    }
   }
-  let passcodePresent = false;
-  const k = primaryStart + primaryLength;
-  if (end - k >= 2) {
-    const secondaryLength = u16(buf, k);
-    if (k + 2 + secondaryLength > end)
-      issues.issue("ul.item-truncated", "user identity secondary field runs past the item");
-    passcodePresent = secondaryLength > 0;
-  } else if (type === 2 || end - k === 1) {
-    // The secondary-field-length is mandatory in the encoding (0 when absent); type 2 needs a passcode.
-    issues.issue("ul.item-truncated", "user identity without a secondary-field-length");
-  }
+  const passcodePresent = secondaryLength > 0;
   if (type === 2 && !passcodePresent)
     issues.issue("ul.user-identity-no-passcode", "user identity type 2 without a passcode");
   return { type, positiveResponseRequested, username, passcodePresent };
@@ -519,6 +543,14 @@ export function decodeUserIdentityAc(
   if (start + 2 + n > end)
     issues.issue("ul.item-truncated", "user identity server response runs past the item");
   return { serverResponsePresent: n > 0 };
+}
+
+function hasControlByte(buf: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = buf[i]!;
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
 }
 
 /** Control characters (C0, DEL, C1) become "?", so a username cannot break a log line or a report. */

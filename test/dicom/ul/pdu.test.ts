@@ -212,17 +212,28 @@ test("user identity RQ (0x58): username for types 1 and 2, never a passcode or t
       passcodePresent: false,
     });
   t.deepEqual(i.list, []);
-  // A control character in a username is blanked; an over-long one is cut.
-  const ctl = decodeUserIdentityRq(...value(b.userIdentityRqItem(1, false, "a\nb" + "x".repeat(300), "")), i);
-  t.is(ctl!.username!.length, 128);
-  t.true(ctl!.username!.startsWith("a?b"));
+  // An over-long username is cut; a C1 control character is blanked.
+  const long = decodeUserIdentityRq(
+    ...value(b.userIdentityRqItem(1, false, "a\u0085b" + "x".repeat(300), "")),
+    i,
+  );
+  t.is(long!.username!.length, 127);
+  t.true(long!.username!.startsWith("a?b"));
+  t.deepEqual(i.list, []);
+  // A C0 control byte means the field is not a username (it may hold a swallowed passcode): none kept.
+  const ctl = decodeUserIdentityRq(...value(b.userIdentityRqItem(1, false, "a\nb", "")), i);
+  t.is(ctl!.username, null);
+  t.deepEqual(i.codes(), ["ul.user-identity-username-invalid"]);
+  i.list.length = 0;
   // Type 2 without a passcode, bad type, primary field past the item.
   decodeUserIdentityRq(...value(b.userIdentityRqItem(2, false, "carol", "")), i);
   decodeUserIdentityRq(...value(b.userIdentityRqItem(0, false, "x", "")), i);
-  t.is(decodeUserIdentityRq(Buffer.from([1, 0, 0, 9, 0x41]), 0, 5, i), null);
+  t.is(decodeUserIdentityRq(Buffer.from([1, 0, 0, 9, 0x41]), 0, 5, i)!.username, null);
+  t.is(decodeUserIdentityRq(Buffer.from([1, 0, 0]), 0, 3, i), null);
   t.deepEqual(i.codes(), [
     "ul.user-identity-no-passcode",
     "ul.user-identity-type-invalid",
+    "ul.user-identity-length-mismatch",
     "ul.item-truncated",
   ]);
 });
