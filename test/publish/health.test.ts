@@ -1,4 +1,4 @@
-// The health payload from the real systeminformation probes of this machine, against its schema.
+// The health payload from the real /proc, /sys and statfs probes of this machine, against its schema.
 import test from "ava";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
