@@ -103,6 +103,8 @@ class Association implements PresentationContextLookup {
   /** A P-DATA-TF above the receiver's maximum length was reported, per TCP direction (once each). */
   readonly oversizeReported: [boolean, boolean] = [false, false];
   acceptorSeen = false;
+  /** Capture time of its end (release, abort, reject, or the connection's close). */
+  endTs = Number.MAX_SAFE_INTEGER;
 
   constructor(
     readonly record: AssociationRecord,
@@ -183,6 +185,16 @@ export class DicomConnection implements StreamHandler {
   private requestorDir: Direction = 0;
   private assoc: Association | null = null;
   private anyAssociation = false;
+  /**
+   * The association that ended last on this connection (released, aborted or rejected). A connection
+   * carries one association (PS3.8 §9.1.5), so what comes after its end belongs to it: the other
+   * direction's data delivered late because of a gap, or a peer that sends after A-RELEASE-RP or
+   * A-ABORT. It is counted there (with an anomaly when it was sent after the end), never as a new
+   * association (issue 9).
+   */
+  private lastAssoc: Association | null = null;
+  /** Gaps seen before any association started on the connection. */
+  private readonly earlyGaps = { count: 0, bytes: 0 };
   private closed = false;
   private ts = 0;
 
@@ -221,6 +233,10 @@ export class DicomConnection implements StreamHandler {
   gap(dir: Direction, length: number, tsMicros: number): void {
     if (this.status === NOT_DICOM || this.closed) return;
     this.ts = tsMicros;
+    // Gaps before the association starts (its request lost) are its own too: the connection has one.
+    const g = (this.assoc ?? this.lastAssoc)?.record.captureGaps ?? this.earlyGaps;
+    g.count++;
+    g.bytes += length;
     this.framers[dir].gap(length, tsMicros);
   }
 
@@ -299,6 +315,7 @@ export class DicomConnection implements StreamHandler {
       case PDU_ASSOCIATE_RJ: {
         const rj = decodeAssociateRj(buf, start, end, issues);
         if (rj === null) return;
+        if (this.assoc === null && this.afterEnd("A-ASSOCIATE-RJ", ts) !== null) return;
         const a = this.assoc ?? this.midStreamAssociation(dir === 0 ? 1 : 0, ts);
         a.record.reject = { result: rj.result, source: rj.source, reason: rj.reason };
         a.record.outcome = "rejected";
@@ -331,9 +348,10 @@ export class DicomConnection implements StreamHandler {
   }
 
   onPData(dir: Direction, ts: number, length: number): PdvConsumer {
-    const a = this.assoc ?? this.midStreamAssociation(this.requestorDir, ts);
+    const a =
+      this.assoc ?? this.afterEnd("P-DATA-TF", ts) ?? this.midStreamAssociation(this.requestorDir, ts);
     // P-DATA flows only on an established association (PS3.8 §9.1.4), so the AC must have been missed.
-    if (a.record.outcome === "incomplete") a.record.outcome = "accepted";
+    if (a.record.outcome === "incomplete" && a === this.assoc) a.record.outcome = "accepted";
     // PS3.8 D.1.1: a P-DATA-TF's variable field may not exceed the Maximum Length the receiver announced
     // (0: no limit). The requestor's PDUs are bounded by the acceptor's AC, and the other way round.
     const receiver = dir === a.requestorDir ? a.record.acceptor : a.record.requestor;
@@ -415,6 +433,10 @@ export class DicomConnection implements StreamHandler {
   private associateRq(dir: Direction, rq: AssociatePdu, ts: number): void {
     const open = this.assoc;
     if (open !== null && this.lateRequest(open, dir, rq)) return;
+    // The request of an association that already ended, delivered late (its direction had a gap): it
+    // was sent before that end, so it is that association's, not a new one.
+    const last = this.lastAssoc;
+    if (open === null && last !== null && ts <= last.endTs && this.lateRequest(last, dir, rq)) return;
     if (open !== null) {
       this.anomaly("ul.associate-rq-while-open", "A-ASSOCIATE-RQ before the previous association ended");
       this.endAssociation(open, ts);
@@ -532,6 +554,7 @@ export class DicomConnection implements StreamHandler {
       released: false,
       messages: [],
       messagesOmitted: 0,
+      captureGaps: this.anyAssociation ? { count: 0, bytes: 0 } : { ...this.earlyGaps },
       start: iso,
       end: iso,
     };
@@ -548,8 +571,27 @@ export class DicomConnection implements StreamHandler {
     return this.newAssociation(requestorDir, true, ts);
   }
 
+  /**
+   * A PDU that arrives when no association is open, after one ended on this connection: it belongs to
+   * that one. Sent after its end (by capture time) it breaks PS3.8 (nothing but the connection's close
+   * follows A-RELEASE-RP or A-ABORT; §9.2); delivered late only because of a gap, it does not.
+   */
+  private afterEnd(what: string, ts: number): Association | null {
+    const a = this.lastAssoc;
+    if (a === null) return null;
+    if (ts > a.endTs) {
+      this.anomaly(
+        "ul.pdu-after-association-end",
+        `${what} after the association ended (${a.record.outcome})`,
+      );
+    }
+    return a;
+  }
+
   private endAssociation(a: Association, ts: number): void {
     if (this.assoc === a) this.assoc = null;
+    this.lastAssoc = a;
+    a.endTs = ts;
     a.record.end = isoFromMicros(ts);
     if (a.record.messagesOmitted > 0)
       this.anomaly(

@@ -211,6 +211,8 @@ export class FindingsEngine {
   private readonly byKey = new Map<string, FindingState>();
   /** Findings dropped from memory by the MAX_FINDINGS cap (see evictOne). */
   evicted = 0;
+  /** The capture gaps of the association being judged, while its hits are raised. */
+  private gaps: { count: number; bytes: number } | null = null;
   private readonly internal: CidrSet;
   private readonly allowed: CidrSet;
   private readonly knownAll = new Set<string>();
@@ -264,7 +266,14 @@ export class FindingsEngine {
         this.connection(o);
         break;
       case "association":
-        this.association(o);
+        // A finding raised from an association the capture saw with holes says so in its evidence
+        // (counts.captureGaps, counts.captureGapBytes): what it lacks may be why (issue 8).
+        this.gaps = o.record.captureGaps.bytes > 0 ? o.record.captureGaps : null;
+        try {
+          this.association(o);
+        } finally {
+          this.gaps = null;
+        }
         break;
       case "dimse":
         this.dimse(o);
@@ -362,6 +371,10 @@ export class FindingsEngine {
       else ev.aeTitlesNotListed = (ev.aeTitlesNotListed ?? 0) + 1;
     }
     for (const [k, n] of Object.entries(h.counts ?? {})) ev.counts[k] = (ev.counts[k] ?? 0) + n;
+    if (this.gaps !== null) {
+      ev.counts.captureGaps = (ev.counts.captureGaps ?? 0) + this.gaps.count;
+      ev.counts.captureGapBytes = (ev.counts.captureGapBytes ?? 0) + this.gaps.bytes;
+    }
     if (h.details) Object.assign(ev, h.details);
     // A milder instance's own signature (e.g. "used" after "unused") describes what the record does not
     // show: keeping it would announce a change each time milder and worse instances alternate.

@@ -193,6 +193,10 @@ function association(v: unknown): AssociationRecord {
     released: bool(a.released),
     messages,
     messagesOmitted: num(a.messagesOmitted) ?? 0,
+    captureGaps: pair(a.captureGaps, (g) => ({ count: num(g.count) ?? 0, bytes: num(g.bytes) ?? 0 })) ?? {
+      count: 0,
+      bytes: 0,
+    },
     start: text(a.start) ?? "",
     end: text(a.end) ?? "",
   };

@@ -97,6 +97,8 @@ class Held {
     public off: number,
     public end: number,
     public buf: Buffer | null,
+    /** Capture time of the segment: held data is delivered late, but with the time it was seen. */
+    public ts: number,
   ) {}
 }
 
@@ -668,7 +670,7 @@ export class TcpReassembler {
       this.snapCut(c);
       this.gap(c, dir, n, ts);
     }
-    if (half.held.length > 0) this.flush(c, dir, half, ts);
+    if (half.held.length > 0) this.flush(c, dir, half);
   }
 
   /** Copies the parts of an early segment that are not held yet, then enforces the caps. */
@@ -685,10 +687,10 @@ export class TcpReassembler {
   ): void {
     const end = off + (plEnd - plStart);
     this.st.outOfOrderSegments++;
-    if (end > off) this.insert(half, off, end, buf, plStart);
+    if (end > off) this.insert(half, off, end, buf, plStart, ts);
     if (miss > 0) {
       this.snapCut(c);
-      this.insert(half, end, end + miss, null, 0);
+      this.insert(half, end, end + miss, null, 0, ts);
     }
     while (
       half.held.length > 0 &&
@@ -705,7 +707,14 @@ export class TcpReassembler {
   }
 
   /** Inserts [from, to) minus what is already held, as disjoint sorted pieces. */
-  private insert(half: Half, from: number, to: number, src: Buffer | null, srcStart: number): void {
+  private insert(
+    half: Half,
+    from: number,
+    to: number,
+    src: Buffer | null,
+    srcStart: number,
+    ts: number,
+  ): void {
     const held = half.held;
     let lo = 0;
     let hi = held.length;
@@ -719,11 +728,11 @@ export class TcpReassembler {
     while (cur < to) {
       const h = held[i];
       if (h === undefined || h.off >= to) {
-        this.piece(half, i, cur, to, src, srcStart + (cur - from));
+        this.piece(half, i, cur, to, src, srcStart + (cur - from), ts);
         return;
       }
       if (h.off > cur) {
-        this.piece(half, i, cur, h.off, src, srcStart + (cur - from));
+        this.piece(half, i, cur, h.off, src, srcStart + (cur - from), ts);
         i++;
       }
       if (h.end > cur) {
@@ -741,6 +750,7 @@ export class TcpReassembler {
     end: number,
     src: Buffer | null,
     srcStart: number,
+    ts: number,
   ): void {
     let copy: Buffer | null = null;
     if (src !== null) {
@@ -753,12 +763,12 @@ export class TcpReassembler {
       half.heldBytes += n;
       this.buffered += n;
     }
-    half.held.splice(at, 0, new Held(off, end, copy));
+    half.held.splice(at, 0, new Held(off, end, copy, ts));
     this.bufferedSegments++;
   }
 
   /** Delivers held ranges that have become in order. */
-  private flush(c: Conn, dir: Direction, half: Half, ts: number): void {
+  private flush(c: Conn, dir: Direction, half: Half): void {
     const held = half.held;
     while (held.length > 0) {
       const h = held[0] as Held;
@@ -773,11 +783,12 @@ export class TcpReassembler {
       const skip = half.next - h.off;
       half.advance(h.end);
       if (c.handler === null) continue;
+      // A held segment carries the time it was captured, not the time its hole was filled or given up.
       if (h.buf !== null) {
         this.st.deliveredBytes += h.end - h.off - skip;
-        c.handler.data(dir, h.buf, skip, h.buf.length, ts);
+        c.handler.data(dir, h.buf, skip, h.buf.length, h.ts);
       } else {
-        this.gap(c, dir, h.end - h.off - skip, ts);
+        this.gap(c, dir, h.end - h.off - skip, h.ts);
       }
     }
   }
@@ -801,7 +812,7 @@ export class TcpReassembler {
       }
       this.gap(c, dir, n, ts);
     }
-    this.flush(c, dir, half, ts);
+    this.flush(c, dir, half);
   }
 
   /** A total cap is exceeded: skip holes, first on the connection at hand, then the least recent. */

@@ -78,6 +78,12 @@ export interface AssociationRecord {
   messages: DimseMessageRecord[];
   /** Messages decoded and counted but not listed, because a list cap was reached (memory bound). */
   messagesOmitted: number;
+  /**
+   * Sequence gaps of the TCP connection while the association ran: bytes the capture never saw (kernel
+   * drops, a lossy mirror port). Zero when the capture was whole; what the association shows may then
+   * lack messages or whole PDUs (issue 8).
+   */
+  captureGaps: { count: number; bytes: number };
   start: string;
   end: string;
 }

@@ -39,6 +39,7 @@ const ASSOCIATION = [
   "released",
   "messages",
   "messagesOmitted",
+  "captureGaps",
   "start",
   "end",
 ];

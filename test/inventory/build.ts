@@ -113,6 +113,7 @@ export function assoc(client: Endpoint, server: Endpoint, o: AssocOpts = {}): As
       released: outcome === "accepted",
       messages: o.messages ?? [],
       messagesOmitted: 0,
+      captureGaps: { count: 0, bytes: 0 },
       start: new Date(ts / 1000).toISOString(),
       end: new Date(ts / 1000).toISOString(),
     },
