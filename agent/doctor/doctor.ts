@@ -2,11 +2,13 @@
  * `dicomtap doctor`: checks a provisioned appliance and says, one line per check, what is wrong and how
  * to fix it. Exit status 1 when any check fails (warnings do not fail).
  *
- * Checks, in order: config valid; capture interface present, up, and without any address (a mirror port
- * must stay silent: an IPv4 address brings DHCP and ARP, an IPv6 link-local one router solicitations and
- * MLD reports); capture rights (a real, passive tcpdump start on the interface, which also compiles the
+ * Checks, in order: config valid; capture interface present and up; capture interface silent (the
+ * kernel itself would otherwise send on the mirror port: no address, IPv6 disabled, no ARP replies; see
+ * checkSilent); capture rights (a real, passive tcpdump start on the interface, which also compiles the
  * BPF filter); clock synchronised; disk space where the store lives; certificate chain, key and expiry;
  * broker reachable over mutual TLS with those certificates.
+ * Interface checks read /sys/class/net and /proc/sys/net, which show the network namespace doctor runs
+ * in: run it where the agent runs.
  */
 import { spawn } from "node:child_process";
 import { createPrivateKey, X509Certificate } from "node:crypto";
@@ -14,6 +16,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { statfs } from "node:fs/promises";
 import { networkInterfaces } from "node:os";
 import { dirname, join } from "node:path";
+import { captureHelperPath } from "../capture/live.js";
 import type { MqttTlsOptions } from "../publish/tls.js";
 import { ArgWalker, DEFAULT_CONFIG_PATH } from "../cli/args.js";
 import { loadConfig } from "../config/config.js";
@@ -52,6 +55,11 @@ const CAP_NET_RAW = 13;
 /** id-kp-clientAuth (RFC 5280 §4.2.1.12): what the broker requires of a sensor's certificate. */
 const OID_CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
 
+/** IFF_NOARP (include/uapi/linux/if.h): the kernel neither resolves nor answers ARP on the interface. */
+const IFF_NOARP = 0x80;
+/** Installed by scripts/install; scripts/provision runs it for the capture interface. */
+const SILENCER = "/opt/dicomtap/scripts/silence-capture-interface";
+
 function r(check: string, status: CheckStatus, message: string, fix: string | null = null): CheckResult {
   return { check, status, message, fix };
 }
@@ -83,11 +91,7 @@ function runProgram(
 
 // ── individual checks ───────────────────────────────────────────────────────────────────────────
 
-export function checkInterface(
-  ifname: string,
-  sysClassNet = "/sys/class/net",
-  procSysNet = "/proc/sys/net",
-): CheckResult {
+export function checkInterface(ifname: string, sysClassNet = "/sys/class/net"): CheckResult {
   const dir = join(sysClassNet, ifname);
   if (!existsSync(dir)) {
     const present = (() => {
@@ -117,30 +121,7 @@ export function checkInterface(
       "interface",
       "fail",
       `capture interface ${ifname} is administratively down`,
-      `bring it up without an address: ip link set ${ifname} up (and make it persistent, e.g. a systemd-networkd .network with LinkLocalAddressing=no)`,
-    );
-  }
-  const addrs = (networkInterfaces()[ifname] ?? []).map((a) => a.address);
-  if (addrs.length > 0) {
-    return r(
-      "interface",
-      "fail",
-      `capture interface ${ifname} has address(es) ${addrs.join(", ")}: the appliance would send on the mirror port (DHCP, ARP, IPv6 router solicitations)`,
-      `remove them and stop the network manager from configuring ${ifname}: ip addr flush dev ${ifname}; sysctl -w net.ipv6.conf.${ifname}.disable_ipv6=1`,
-    );
-  }
-  let ipv6 = "";
-  try {
-    ipv6 = readFileSync(join(procSysNet, "ipv6", "conf", ifname, "disable_ipv6"), "utf8").trim();
-  } catch {
-    /* no IPv6 in this kernel */
-  }
-  if (ipv6 === "0") {
-    return r(
-      "interface",
-      "warn",
-      `capture interface ${ifname} is up (${oper}) with no address, but IPv6 is enabled on it: a link-local address may appear and send router solicitations`,
-      `sysctl -w net.ipv6.conf.${ifname}.disable_ipv6=1 (persist it in /etc/sysctl.d/)`,
+      `bring it up without an address: sudo ip link set ${ifname} up (${SILENCER} ${ifname} installs a udev rule that does it at every boot and plug-in)`,
     );
   }
   const carrier =
@@ -148,8 +129,92 @@ export function checkInterface(
   return r(
     "interface",
     carrier ? "warn" : "ok",
-    `capture interface ${ifname} is up with no address${carrier}`,
+    `capture interface ${ifname} is up${carrier}`,
     carrier ? "check the cable and that the switch's SPAN session is active" : null,
+  );
+}
+
+function readTrimmed(path: string): string | null {
+  try {
+    return readFileSync(path, "utf8").trim();
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The capture interface sends nothing, whatever the agent does (DESIGN.md §1: never a single frame):
+ * - no address: an IPv4 one brings DHCP and ARP, any one means something configures the interface;
+ * - IPv6 disabled on it (or no IPv6 in the kernel): with IPv6 on, the kernel sends duplicate address
+ *   detection, MLD reports and router solicitations as soon as the interface is up;
+ * - no ARP replies: with arp_ignore 0 (the default) Linux answers a who-has for any of its addresses on
+ *   any interface, so a broadcast request for the management address, mirrored onto this port, is
+ *   answered from it. The kernel uses the larger of conf/all and conf/IF; 1 and 2 answer only for
+ *   addresses of the interface itself (it has none), 8 never; 3 and the reserved 4-7 do answer. IFF_NOARP
+ *   also stops it.
+ */
+export function checkSilent(
+  ifname: string,
+  sysClassNet = "/sys/class/net",
+  procSysNet = "/proc/sys/net",
+): CheckResult {
+  if (!existsSync(join(sysClassNet, ifname))) return r("silent", "skip", `no interface ${ifname}`);
+  const problems: string[] = [];
+  const addrs = (networkInterfaces()[ifname] ?? []).map((a) => a.address);
+  if (addrs.length > 0) {
+    problems.push(
+      `it has address(es) ${addrs.join(", ")} (whatever configures it sends from it: DHCP, ARP, neighbour discovery)`,
+    );
+  }
+  let ipv6 = "IPv6 off";
+  if (!existsSync(join(procSysNet, "ipv6"))) {
+    ipv6 = "no IPv6 in this kernel";
+  } else {
+    const v = readTrimmed(join(procSysNet, "ipv6", "conf", ifname, "disable_ipv6"));
+    if (v === "0") {
+      problems.push(
+        "IPv6 is enabled on it: the kernel sends neighbour solicitations (DAD), MLD reports and router solicitations whenever it comes up",
+      );
+    } else if (v !== "1") {
+      problems.push("cannot read whether IPv6 is disabled on it");
+    }
+  }
+  const flags = Number.parseInt(readTrimmed(join(sysClassNet, ifname, "flags")) ?? "0", 16);
+  let arp: string;
+  if ((flags & IFF_NOARP) !== 0) {
+    arp = "NOARP";
+  } else {
+    const all = Number(readTrimmed(join(procSysNet, "ipv4", "conf", "all", "arp_ignore")));
+    const own = Number(readTrimmed(join(procSysNet, "ipv4", "conf", ifname, "arp_ignore")));
+    const eff = Math.max(all, own);
+    arp = `arp_ignore=${eff}`;
+    if (Number.isNaN(eff)) {
+      problems.push("cannot read its arp_ignore");
+    } else if (eff !== 1 && eff !== 2 && eff !== 8) {
+      problems.push(
+        `it answers ARP requests for the appliance's own addresses (arp_ignore=${eff}): a who-has for the management address, mirrored onto this port, is answered from it`,
+      );
+    }
+  }
+  if (problems.length > 0) {
+    // The silencer removes link-local addresses itself; any other one could be the management NIC's, and
+    // it wants --force for those.
+    const routable = addrs.filter((a) => !/^(fe[89ab][0-9a-f]:|169\.254\.)/i.test(a));
+    const how =
+      routable.length > 0
+        ? `${ifname} has address(es) ${routable.join(", ")}: if it is the mirror port and not the management NIC, sudo ${SILENCER} --force ${ifname}`
+        : `sudo ${SILENCER} ${ifname}`;
+    return r(
+      "silent",
+      "fail",
+      `capture interface ${ifname} is not silent: ${problems.join("; ")}`,
+      `${how} (scripts/provision runs it for the interface it is given: it disables IPv6 and ARP replies on ${ifname}, now and at every boot or plug-in, and keeps NetworkManager, dhcpcd and systemd-networkd off it)`,
+    );
+  }
+  return r(
+    "silent",
+    "ok",
+    `capture interface ${ifname} sends nothing: no address, ${ipv6}, no ARP replies (${arp})`,
   );
 }
 
@@ -167,13 +232,19 @@ export async function checkCaptureRights(
   config: Config,
   tcpdumpPath = "tcpdump",
   probeMs = 1500,
+  helperPath: string | null = captureHelperPath(),
 ): Promise<CheckResult> {
-  // A real capture start, read-only and passive: tcpdump opens the socket, compiles the filter, prints
-  // "listening on", and is stopped before it has to write anything.
+  // A real capture start, read-only and passive, with the program the agent will use (live.ts): it opens
+  // the socket, compiles the filter, prints "listening on", and is stopped after probeMs.
   const cap = config.capture;
-  const args = ["-i", cap.interface, "-n", "-c", "1", "-s", String(cap.snaplen), "-w", "/dev/null"];
-  if (cap.filter.trim() !== "") args.push("--", cap.filter);
-  const res = await runProgram(tcpdumpPath, args, probeMs);
+  const tool = cap.tool !== "auto" ? cap.tool : helperPath !== null ? "dicomtap-capture" : "tcpdump";
+  const filter = cap.filter.trim() !== "" ? ["--", cap.filter] : [];
+  const program = tool === "dicomtap-capture" ? (helperPath ?? "dicomtap-capture") : tcpdumpPath;
+  const args =
+    tool === "dicomtap-capture"
+      ? ["-i", cap.interface, "-s", String(cap.snaplen), "-B", "1024", ...filter]
+      : ["-i", cap.interface, "-n", "-c", "1", "-s", String(cap.snaplen), "-w", "/dev/null", ...filter];
+  const res = await runProgram(program, args, probeMs);
   const status = (() => {
     try {
       return readFileSync("/proc/self/status", "utf8");
@@ -192,12 +263,24 @@ export async function checkCaptureRights(
     return r(
       "capture",
       "fail",
-      `cannot run ${tcpdumpPath}: ${res.spawnError}`,
-      "install tcpdump: apt-get install tcpdump",
+      `cannot run ${program}: ${res.spawnError}`,
+      tool === "tcpdump"
+        ? "install tcpdump: apt-get install tcpdump"
+        : "rebuild the capture helper: scripts/build-native (needs gcc and libpcap-dev), or set capture.tool to tcpdump",
     );
   }
-  if (/listening on/.test(res.err))
-    return r("capture", "ok", `tcpdump can capture on ${cap.interface} with filter "${cap.filter}" (${who})`);
+  if (/listening on/.test(res.err)) {
+    const what = `${tool} can capture on ${cap.interface} with filter "${cap.filter}" (${who})`;
+    // The fallback works, but costs more CPU per byte and up to a second of latency (live.ts).
+    if (cap.tool === "auto" && tool === "tcpdump")
+      return r(
+        "capture",
+        "warn",
+        `${what}; the capture helper is not built, so capture goes through tcpdump (slower)`,
+        "build it: apt-get install gcc libpcap-dev && scripts/build-native, then reinstall",
+      );
+    return r("capture", "ok", what);
+  }
   const line =
     res.err
       .split("\n")
@@ -222,7 +305,7 @@ export async function checkCaptureRights(
   return r(
     "capture",
     "fail",
-    `tcpdump cannot capture on ${cap.interface}: ${line}`,
+    `${tool} cannot capture on ${cap.interface}: ${line}`,
     "see the interface check above",
   );
 }
@@ -558,8 +641,9 @@ export async function runDoctor(opts: DoctorOptions): Promise<CheckResult[]> {
     out.push(r("config", "fail", (e as Error).message, "fix the config file, or re-run scripts/provision"));
     return out;
   }
-  const iface = checkInterface(config.capture.interface, opts.sysClassNet, opts.procSysNet);
+  const iface = checkInterface(config.capture.interface, opts.sysClassNet);
   out.push(iface);
+  out.push(checkSilent(config.capture.interface, opts.sysClassNet, opts.procSysNet));
   if (
     iface.status === "fail" &&
     !existsSync(join(opts.sysClassNet ?? "/sys/class/net", config.capture.interface))

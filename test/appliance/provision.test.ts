@@ -3,8 +3,9 @@
  * install; provision step 1 (key and CSR on the device); the site CA signs (pki/sign-csr); provision
  * step 2 (certificate import, config, doctor). Every bad input is refused with a clear message and leaves
  * /etc/dicomtap exactly as it was. At the end the installed agent, with the config and certificates
- * provisioning made, publishes to a real mosquitto. Root only (the capture interface and doctor's
- * tcpdump probe).
+ * provisioning made, publishes to a real mosquitto. Both steps silence the capture interface
+ * (scripts/silence-capture-interface, files under the root; test/appliance/silent.test.ts applies them to
+ * a mirror port). Root only (the capture interface and doctor's tcpdump probe).
  */
 import test from "ava";
 import { execFile, spawn } from "node:child_process";
@@ -88,13 +89,17 @@ test.before(async () => {
   root = join(dir, "root");
   pki = await SitePki.create(join(dir, "pki"), SITE);
   broker = await Mosquitto.start({ pki });
-  // The capture interface: a veth end without address or IPv6, like a mirror port.
+  // The capture interface: a veth end without address, IPv6 or ARP replies, like a silenced mirror port
+  // (under --root provision writes the silencing files but applies nothing; doctor checks this one).
   await run("ip", ["link", "add", IF, "type", "veth", "peer", "name", `${IF}p`]);
   for (const i of [IF, `${IF}p`]) {
     await run("sysctl", ["-qw", `net.ipv6.conf.${i}.disable_ipv6=1`]);
     await run("ip", ["link", "set", i, "up"]);
   }
+  await run("sysctl", ["-qw", `net.ipv4.conf.${IF}.arp_ignore=8`]);
 });
+
+const SILENCE_CONF = (): string => join(root, "etc/sysctl.d/60-dicomtap-capture.conf");
 
 test.after.always(async () => {
   if (!isRoot) return;
@@ -185,6 +190,7 @@ rootTest("bad input is refused with a clear message and changes nothing", async 
   t.not(missing.code, 0);
   t.regex(missing.stderr, /--broker-url is required/);
   t.deepEqual(snapshot(), before);
+  t.false(existsSync(SILENCE_CONF()), "bad input silences nothing either");
 });
 
 rootTest("step 1 makes the key and CSR on the device; bad certificates are refused", async (t) => {
@@ -198,6 +204,30 @@ rootTest("step 1 makes the key and CSR on the device; bad certificates are refus
   const key = readFileSync(join(pending(), "sensor.key"));
   t.is((await provision(base())).code, 0);
   t.deepEqual(readFileSync(join(pending(), "sensor.key")), key);
+  // Step 1 already silences the capture interface (the appliance may wait on the mirror port for its
+  // certificate): the settings name IF, and a re-run leaves them as they are.
+  t.regex(
+    readFileSync(SILENCE_CONF(), "utf8"),
+    new RegExp(`^net\\.ipv6\\.conf\\.${IF}\\.disable_ipv6 = 1$`, "m"),
+  );
+  t.regex(
+    readFileSync(join(root, "etc/udev/rules.d/90-dicomtap-capture.rules"), "utf8"),
+    new RegExp(`NAME=="${IF}"`),
+  );
+  // An IPv6 link-local address, what the OS gives an interface nobody configured, is no reason to refuse
+  // it: it says nothing about management use, and the silencing removes it.
+  await run("sysctl", ["-qw", `net.ipv6.conf.${IF}.disable_ipv6=0`]);
+  try {
+    for (let i = 0; i < 50; i++) {
+      if (/inet6 fe80::/.test((await run("ip", ["-6", "addr", "show", "dev", IF])).stdout)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    t.regex((await run("ip", ["-6", "addr", "show", "dev", IF])).stdout, /inet6 fe80::/);
+    const ll = await provision(base());
+    t.is(ll.code, 0, ll.stderr);
+  } finally {
+    await run("sysctl", ["-qw", `net.ipv6.conf.${IF}.disable_ipv6=1`]);
+  }
 
   const before = snapshot();
   const csr = join(pending(), "sensor.csr");
