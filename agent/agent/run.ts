@@ -17,17 +17,17 @@
  * kept (earlier firstSeen, counts added; Store.upsertFinding), so the console never sees one go back.
  */
 import { createReadStream } from "node:fs";
-import { LiveCapture } from "../capture/live.js";
-import { SystemdNotifier } from "../doctor/sdnotify.js";
-import { readCaptureFile, PcapStreamParser } from "../capture/file.js";
+import { PcapStreamParser, readCaptureFile } from "../capture/file.js";
 import type { PacketSink } from "../capture/types.js";
-import type { DeviceRecord, FindingRecord } from "../report/types.js";
 import type { Config } from "../config/types.js";
-import { Health } from "../health/health.js";
-import { Analysis } from "../pipeline/analyze.js";
-import { Pipeline } from "../pipeline/pipeline.js";
+import { Health, type HealthCounters } from "../health/health.js";
+import type { Pipeline } from "../pipeline/pipeline.js";
 import { Publisher } from "../publish/publisher.js";
+import type { DeviceRecord, FindingRecord } from "../report/types.js";
 import { Store } from "../store/store.js";
+import { CaptureThread } from "./capture-thread.js";
+import { SensorCore, type SensorCounters } from "./sensor.js";
+import { SystemdNotifier } from "./sdnotify.js";
 
 export interface RunOptions {
   config: Config;
@@ -48,10 +48,10 @@ export interface RunOptions {
   backoff?: { initialMs: number; maxMs: number };
 }
 
-/** How often live mode ticks housekeeping: idle flows, findings that wait for later evidence. */
+/** How often changes are committed to the store, and live mode ticks housekeeping. */
 const TICK_MS = 250;
-/** How long live mode lets evidence arrive before settling a waiting judgement. */
-const SETTLE_MICROS = 30_000_000;
+/** The watchdog is fed only while the capture thread speaks: a hung capture must restart the agent. */
+const CAPTURE_SILENCE_MS = 10_000;
 
 export async function runAgent(opts: RunOptions): Promise<void> {
   const { config } = opts;
@@ -62,34 +62,34 @@ export async function runAgent(opts: RunOptions): Promise<void> {
     site: config.sensor.site,
     sensor: config.sensor.id,
   });
-  const analysis = new Analysis(config);
+  const pending = new PendingChanges(store, log);
+  const flush = (): void => void pending.flush();
+  const toStore = {
+    device: (d: DeviceRecord) => pending.device(d),
+    finding: (f: FindingRecord) => pending.finding(f),
+  };
   // A restart (reboot, crash, upgrade) must not take every known device for a new one: inventory starts
   // from the devices the store kept. Findings are not restored into the engine; the store merges what the
   // engine raises again with what it kept (Store.upsertFinding), so no finding goes back.
-  const restored = analysis.inventory.restore(store.devices());
-  if (restored > 0) log(`restored ${restored} devices from ${config.store.path}`);
-  const pending = new PendingChanges(store, log);
-  analysis.inventory.onChange = (d) => pending.device(d);
-  analysis.findings.onChange = (f) => pending.finding(f);
-  const flush = (): void => void pending.flush();
-  // The agent keeps no report: association records are observed, then dropped (memory stays flat).
-  const pipeline = new Pipeline({ observations: analysis, maxReportAssociations: 0 });
-  let live: LiveCapture | null = null;
+  const restored = store.devices();
+
+  // Where the sensor's counters come from: the replay's core in this thread, or the capture thread's
+  // latest report.
+  let sensorCounters: () => SensorCounters | null = () => null;
+  let captureCounters: () => HealthCounters["capture"] = () => ({ packets: 0, bytes: 0, drops: 0 });
+  let captureLoop: () => HealthCounters["captureLoop"] = () => null;
+  let afterHealth = (): void => {};
 
   const health = new Health({
     sensor: config.sensor,
     storePath: config.store.path,
     counters: () => {
-      const h = live?.health();
-      return {
-        capture: {
-          packets: pipeline.packets,
-          bytes: pipeline.bytes,
-          drops: h ? h.kernelDrops + h.interfaceDrops : 0,
-        },
-        anomalies: pipeline.anomalyCounter.total,
-        inventory: { devices: analysis.inventory.size, devicesDropped: analysis.inventory.devicesDropped },
-        findings: { count: analysis.findings.size, evicted: analysis.findings.evicted },
+      const s = sensorCounters();
+      const counters: HealthCounters = {
+        capture: captureCounters(),
+        anomalies: s?.anomalies ?? 0,
+        ...(s ? { inventory: s.inventory, findings: s.findings, traffic: s.traffic } : {}),
+        captureLoop: captureLoop(),
         outbox: {
           depth: store.depth(),
           evicted: store.evicted(),
@@ -98,6 +98,8 @@ export async function runAgent(opts: RunOptions): Promise<void> {
         },
         publisher: { ...publisher.health() },
       };
+      afterHealth();
+      return counters;
     },
   });
   const publisher: Publisher = new Publisher({
@@ -111,16 +113,19 @@ export async function runAgent(opts: RunOptions): Promise<void> {
     ...(opts.backoff ? { backoff: opts.backoff } : {}),
   });
 
-  /** Stores the current state of every device and finding; only what changed is enqueued. */
-  const syncAll = (): void => {
-    for (const d of analysis.inventory.devices()) pending.device(d);
-    for (const f of analysis.findings.findings()) pending.finding(f);
-    flush();
-  };
-
   publisher.start();
   try {
     if (opts.replay !== undefined) {
+      const core = new SensorCore(config, toStore, restored);
+      if (core.restoredCount > 0) log(`restored ${core.restoredCount} devices from ${config.store.path}`);
+      const pipeline = core.pipeline;
+      sensorCounters = () => core.counters();
+      captureCounters = () => ({
+        packets: pipeline.packets,
+        bytes: pipeline.bytes,
+        drops: 0,
+        gaps: { flows: pipeline.gaps.flows, bytes: pipeline.gaps.bytes },
+      });
       // Changes reach the store (and the broker) while the replay runs, not only at its end: the file
       // reader yields between chunks, the paced replay between packets.
       const replayFlush = setInterval(flush, TICK_MS);
@@ -134,55 +139,15 @@ export async function runAgent(opts: RunOptions): Promise<void> {
         clearInterval(replayFlush);
       }
       if (summary.error !== null) log(`${opts.replay}: ${summary.error.code}: ${summary.error.detail}`);
-      pipeline.finish();
-      analysis.findings.finish(pipeline.nowMicros);
-      syncAll();
+      core.finish();
+      core.syncAll();
+      flush();
       // Health last, once connected, so the replay's final counters reach the broker (health is QoS 0
       // and dropped while disconnected).
       if (config.broker !== null) await waitDrained(store, publisher, opts.drainTimeoutMs ?? 30_000, log);
       publisher.publishHealth(await health.collect());
     } else {
-      live = new LiveCapture({
-        interface: config.capture.interface,
-        filter: config.capture.filter,
-        snaplen: config.capture.snaplen,
-        sink: pipeline,
-        counters: pipeline.counters,
-        log,
-      });
-      live.start();
-      // Under systemd/dicomtap.service (Type=notify): ready once capture is started (it waits for a
-      // missing interface on its own, which health reports); WATCHDOG=1 from this event loop. A no-op
-      // outside systemd.
-      const notifier = new SystemdNotifier();
-      notifier.ready(`capturing on ${config.capture.interface}`);
-      notifier.startWatchdog();
-      let lastSync = Date.now();
-      const tick = setInterval(() => {
-        // Capture time moves with the wall clock on a live port; idle flows close, waiting rules settle.
-        const nowMicros = Date.now() * 1000;
-        pipeline.expire(nowMicros);
-        // Judgements that wait for later evidence (a C-MOVE's destination, whether port 104 is used) are
-        // settled only once they are SETTLE_MICROS old, not at the next tick.
-        analysis.findings.finish(nowMicros, SETTLE_MICROS);
-        flush();
-        // Counts and lastSeen move without a change event: publish them once per health interval.
-        if (Date.now() - lastSync >= config.health.intervalSeconds * 1000) {
-          lastSync = Date.now();
-          syncAll();
-        }
-      }, TICK_MS);
-      try {
-        await (opts.until ?? signalled());
-      } finally {
-        notifier.stopping();
-        clearInterval(tick);
-        await live.stop();
-        await notifier.close();
-      }
-      pipeline.finish();
-      analysis.findings.finish(pipeline.nowMicros);
-      syncAll();
+      await runLive();
     }
     // At the end, what the store still refuses cannot wait for a later tick: say so (non-zero exit).
     if (pending.size > 0) {
@@ -192,7 +157,76 @@ export async function runAgent(opts: RunOptions): Promise<void> {
     }
   } finally {
     await publisher.stop();
+    health.stop();
     store.close();
+  }
+
+  /**
+   * Live capture in its own thread (capture-thread.ts); this thread commits its changes every TICK_MS,
+   * publishes, samples health and feeds systemd. At stop, the capture thread hands over everything it
+   * learned before the store is flushed and the publisher stops, so nothing is lost at SIGTERM.
+   */
+  async function runLive(): Promise<void> {
+    let fatal: ((why: string) => void) | null = null;
+    const failed = new Promise<never>((_, reject) => {
+      fatal = (why) => reject(new Error(`capture thread: ${why}`));
+    });
+    failed.catch(() => {});
+    const capture = new CaptureThread({
+      config,
+      restored,
+      tickMs: TICK_MS,
+      onChanges: (devices, findings) => {
+        for (const d of devices) pending.device(d);
+        for (const f of findings) pending.finding(f);
+      },
+      log,
+      onFatal: (why) => fatal?.(why),
+    });
+    sensorCounters = () => capture.counters?.sensor ?? null;
+    captureCounters = () => {
+      const c = capture.counters;
+      if (c === null) return { packets: 0, bytes: 0, drops: 0 };
+      return {
+        packets: c.sensor.packets,
+        bytes: c.sensor.bytes,
+        drops: c.capture.kernelDrops + c.capture.interfaceDrops,
+        kernelDrops: c.capture.kernelDrops,
+        interfaceDrops: c.capture.interfaceDrops,
+        restarts: c.capture.restarts,
+        bufferBytes: c.capture.bufferBytes,
+        gaps: c.sensor.gaps,
+      };
+    };
+    captureLoop = () => capture.counters?.loop ?? null;
+    afterHealth = () => capture.loopReset();
+
+    // Under systemd/dicomtap.service (Type=notify): ready once capture is started (it waits for a
+    // missing interface on its own, which health reports); WATCHDOG=1 while both threads are alive.
+    // A no-op outside systemd.
+    const notifier = new SystemdNotifier();
+    notifier.ready(`capturing on ${config.capture.interface}`);
+    notifier.startWatchdog(() => capture.silentForMs() < CAPTURE_SILENCE_MS);
+    let lastSync = Date.now();
+    const tick = setInterval(() => {
+      flush();
+      // Counts and lastSeen move without a change event: store them once per health interval.
+      if (Date.now() - lastSync >= config.health.intervalSeconds * 1000) {
+        lastSync = Date.now();
+        capture.sync();
+      }
+    }, TICK_MS);
+    try {
+      await Promise.race([opts.until ?? signalled(), failed]);
+    } finally {
+      notifier.stopping();
+      clearInterval(tick);
+      await capture.stop();
+      flush();
+      await notifier.close();
+    }
+    // The last word: the final counters (the capture child's drops at exit, everything parsed).
+    publisher.publishHealth(await health.collect());
   }
 }
 

@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url";
 
 /**
  * Where the helper sits: systemd/dicomtap-notify of the package root, found by walking up from this
- * compiled file (dist/agent/doctor/ when installed in /opt/dicomtap, another output folder in development).
+ * compiled file (dist/agent/agent/ when installed in /opt/dicomtap, another output folder in development).
  */
 export function defaultNotifyHelper(): string {
   let dir = dirname(fileURLToPath(import.meta.url));

@@ -1,27 +1,38 @@
 /**
- * Live capture on the mirrored (SPAN/tap) port, through libpcap, without privilege in this process.
+ * Live capture on the mirrored (SPAN/tap) port, through libpcap, in a child process.
  *
  * A raw IP socket cannot see mirrored traffic (the kernel drops frames addressed to other hosts before
  * IP), so capture goes through libpcap on an AF_PACKET socket in promiscuous mode. The socket is opened by
- * a `tcpdump` child, the only process that needs CAP_NET_RAW; it streams pcap records on its stdout
- * (`-w -`, flushed per packet with `-U`) into PcapStreamParser, which hands every frame to the sink.
+ * a child, the only process that needs CAP_NET_RAW, which streams pcap records on its stdout into
+ * PcapStreamParser, which hands every frame to the sink. Two children speak the same stream:
  *
- *   tcpdump -i IF -n -U --immediate-mode -s SNAPLEN -B KIB -w - FILTER
- *      │ stdout: pcap stream             │ stderr: "N packets captured, N received by filter,
- *      ▼                                 ▼          N packets dropped by kernel" (on SIGUSR1 and at exit)
- *   PcapStreamParser ─► sink          kernel drop counters for health()
+ *   dicomtap-capture -i IF -s SNAPLEN -B KIB -t 100 -- FILTER      (agent/capture/native, the default)
+ *   tcpdump -i IF -n -s SNAPLEN -B KIB -w - -- FILTER             (fallback where the helper is not built)
+ *      │ stdout: pcap stream, in blocks    │ stderr: "listening on ...", and the counters
+ *      ▼                                   ▼ "N packets captured, N received by filter, N dropped by kernel"
+ *   PcapStreamParser ─► sink            kernel drop counters for health() (SIGUSR1 and at exit)
  *
- * Passive: tcpdump only ever receives (it has no option that transmits, and the filter runs in the kernel),
- * and no -p: promiscuous mode is what makes frames for other hosts visible on a plain NIC.
+ * Blocks, not packets (issue 8): both read the kernel's TPACKET_V3 ring without immediate mode, so
+ * frames are packed into blocks by size (a GRO-merged 64 KiB frame takes 64 KiB of the ring, not one of
+ * a few hundred fixed slots), and neither flushes per packet: the helper writes what one block held in
+ * one write() and retires a partly filled block after 100 ms; tcpdump (no -U) fills its stdio buffer and
+ * is asked to flush it with SIGUSR2 every FLUSH_MS, but its block timeout is fixed at 1000 ms, so a lone
+ * packet on a quiet port can take a second to arrive. `capture.bufferMiB` sizes the ring: it is what
+ * absorbs a stall of the agent.
+ *
+ * Passive: neither child ever transmits (no send call in the helper, checked on its binary; tcpdump has
+ * no option that transmits), the filter runs in the kernel, and promiscuous mode (no -p) is what makes
+ * frames for other hosts visible on a plain NIC.
  * Robust: when the child dies (the interface disappeared, or it was killed) it is restarted after an
  * exponential backoff, once /sys/class/net/IF exists again and is administratively up. An interface that
  * only goes down and up keeps its child: libpcap 1.10 treats ENETDOWN as transient and captures again.
- * Back-pressure: if the sink is slower than the wire, the pipe fills, tcpdump blocks, and the kernel ring
+ * Back-pressure: if the sink is slower than the wire, the pipe fills, the child blocks, and the kernel ring
  * overflows: those losses are exactly the "dropped by kernel" counter, reported in health().
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { accessSync, constants, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { Counters } from "../util/anomaly.js";
 import { PcapStreamParser } from "./stream.js";
 import type { CaptureSummary, PacketSink } from "./types.js";
@@ -52,13 +63,20 @@ export interface LiveCaptureHealth {
   lastError: string | null;
 }
 
+/** Which program opens the interface: the helper built from agent/capture/native, or tcpdump. */
+export type CaptureTool = "dicomtap-capture" | "tcpdump";
+
 export interface LiveCaptureOptions {
   interface: string;
+  /** Default: the helper when it is built (captureHelperPath()), else tcpdump. */
+  tool?: CaptureTool;
   /** Kernel BPF filter in pcap-filter syntax; "" captures everything. */
   filter: string;
   snaplen: number;
   sink: PacketSink;
   tcpdumpPath?: string;
+  /** Where the helper is; default captureHelperPath(). */
+  helperPath?: string;
   /** Called whenever the child reports its counters (every statsIntervalMs and when it exits). */
   onStats?: (s: LiveCaptureHealth) => void;
   /** Diagnostics, one line each (never packet contents). */
@@ -70,14 +88,34 @@ export interface LiveCaptureOptions {
   backoff?: { initialMs: number; maxMs: number };
   /** How often to look for the interface while it is missing or down; default 1 s. */
   interfacePollMs?: number;
-  /** Kernel capture buffer in KiB (tcpdump -B): absorbs bursts while the agent is busy; default 8 MiB. */
+  /** Kernel capture buffer in KiB (-B): absorbs bursts while the agent is busy; default 64 MiB. */
   bufferKiB?: number;
+  /** How long a partly filled kernel block waits before it is handed over (helper only); default 100 ms. */
+  blockTimeoutMs?: number;
   /** Where interfaces are listed; default /sys/class/net. */
   sysClassNet?: string;
 }
 
 /** A child that ran this long was healthy: its death restarts the backoff from the initial delay. */
 const HEALTHY_RUN_MS = 10_000;
+/** Default kernel buffer: 0.5 s of a saturated 1 Gbit/s link, 5 s at 100 Mbit/s; fits a 1 GiB Pi. */
+export const DEFAULT_BUFFER_KIB = 64 * 1024;
+/** How often tcpdump (which holds its output in a stdio buffer) is asked to flush it. */
+const FLUSH_MS = 100;
+
+/**
+ * The helper's path in this build: dist/bin/dicomtap-capture beside dist/agent/, as `npm run build`
+ * (scripts/build-native) and scripts/install leave it; null when it is not there or not executable.
+ */
+export function captureHelperPath(): string | null {
+  const p = fileURLToPath(new URL("../../bin/dicomtap-capture", import.meta.url));
+  try {
+    accessSync(p, constants.X_OK);
+    return p;
+  } catch {
+    return null;
+  }
+}
 
 const RE_CAPTURED = /(\d+) packets? captured/;
 const RE_FILTER = /(\d+) packets? received by filter/;
@@ -135,6 +173,7 @@ export class LiveCapture {
   private delayMs: number;
   private timer: NodeJS.Timeout | null = null;
   private statsTimer: NodeJS.Timeout | null = null;
+  private flushTimer: NodeJS.Timeout | null = null;
   /** Counters of children that have exited, and of the running one. */
   private readonly done: TcpdumpStats = {
     captured: 0,
@@ -158,28 +197,35 @@ export class LiveCapture {
     this.delayMs = opts.backoff?.initialMs ?? 500;
   }
 
-  /** tcpdump's argument vector (exported for the doctor and tests). */
-  args(): string[] {
+  /** The tool in use: the helper when it is built (or asked for), else tcpdump. */
+  tool(): CaptureTool {
+    if (this.opts.tool !== undefined) return this.opts.tool;
+    return (this.opts.helperPath ?? captureHelperPath()) !== null ? "dicomtap-capture" : "tcpdump";
+  }
+
+  /** The program and argument vector of the capture child (exported for the doctor and tests). */
+  command(): { file: string; args: string[] } {
     const o = this.opts;
-    const a = [
-      "-i",
-      o.interface,
-      // Numeric output only: no DNS lookups (which would send packets, though not on this interface).
-      "-n",
-      // -U: flush the pcap stream after each packet; --immediate-mode: deliver each packet as it arrives,
-      // not when the kernel's TPACKET_V3 block fills (which on a quiet port could take seconds).
-      "-U",
-      "--immediate-mode",
-      "-s",
-      String(o.snaplen),
-      "-B",
-      String(o.bufferKiB ?? 8192),
-      "-w",
-      "-",
-    ];
+    const kib = String(o.bufferKiB ?? DEFAULT_BUFFER_KIB);
     // "--" ends the options: a filter can never be read as one, whatever the config holds.
-    if (o.filter.trim() !== "") a.push("--", o.filter);
-    return a;
+    const filter = o.filter.trim() !== "" ? ["--", o.filter] : [];
+    if (this.tool() === "dicomtap-capture") {
+      const file = o.helperPath ?? captureHelperPath() ?? "dicomtap-capture";
+      const timeout = String(o.blockTimeoutMs ?? 100);
+      return {
+        file,
+        args: ["-i", o.interface, "-s", String(o.snaplen), "-B", kib, "-t", timeout, ...filter],
+      };
+    }
+    // Numeric output only (-n): no DNS lookups, which would send packets (though not on this interface).
+    // No -U and no --immediate-mode: TPACKET_V3 blocks, output flushed on SIGUSR2 (see the header).
+    const args = ["-i", o.interface, "-n", "-s", String(o.snaplen), "-B", kib, "-w", "-", ...filter];
+    return { file: o.tcpdumpPath ?? "tcpdump", args };
+  }
+
+  /** tcpdump's argument vector, whichever tool runs (the doctor shows it). */
+  args(): string[] {
+    return this.command().args;
   }
 
   start(): void {
@@ -190,6 +236,10 @@ export class LiveCapture {
     const every = this.opts.statsIntervalMs ?? 10_000;
     this.statsTimer = setInterval(() => this.requestStats(), every);
     this.statsTimer.unref();
+    if (this.tool() === "tcpdump") {
+      this.flushTimer = setInterval(() => this.requestFlush(), FLUSH_MS);
+      this.flushTimer.unref();
+    }
   }
 
   /** Stops the child (its final counters are kept) and waits until it has exited. */
@@ -198,7 +248,8 @@ export class LiveCapture {
     this.started = false;
     if (this.timer !== null) clearTimeout(this.timer);
     if (this.statsTimer !== null) clearInterval(this.statsTimer);
-    this.timer = this.statsTimer = null;
+    if (this.flushTimer !== null) clearInterval(this.flushTimer);
+    this.timer = this.statsTimer = this.flushTimer = null;
     const c = this.child;
     if (c !== null && c.exitCode === null && c.signalCode === null) {
       // SIGTERM makes tcpdump print its final counters; SIGKILL if it does not go within 2 s.
@@ -230,13 +281,19 @@ export class LiveCapture {
   }
 
   /**
-   * Asks the child for its counters: tcpdump prints them on stderr when it gets SIGUSR1. Only once it is
+   * Asks the child for its counters: both print them on stderr when they get SIGUSR1. Only once it is
    * listening: tcpdump installs its SIGUSR1 handler while it opens the interface, and before that the
    * signal's default action kills it (a child just restarted would die again, and count as a restart).
    */
   requestStats(): void {
     const c = this.child;
     if (c !== null && c.exitCode === null && this.listening) c.kill("SIGUSR1");
+  }
+
+  /** tcpdump holds its pcap output in a stdio buffer until asked (SIGUSR2 → pcap_dump_flush). */
+  private requestFlush(): void {
+    const c = this.child;
+    if (c !== null && c.exitCode === null && this.listening) c.kill("SIGUSR2");
   }
 
   private launch(): void {
@@ -255,9 +312,8 @@ export class LiveCapture {
       this.sink,
       this.opts.counters ? { counters: this.opts.counters } : {},
     );
-    const child = spawn(this.opts.tcpdumpPath ?? "tcpdump", this.args(), {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const { file, args } = this.command();
+    const child = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"] });
     const startedAt = Date.now();
     this.child = child;
     this.parser = parser;
@@ -287,7 +343,7 @@ export class LiveCapture {
         if (line === "") continue;
         if (parseTcpdumpStatsLine(line, stats)) {
           this.opts.onStats?.(this.health());
-        } else if (line.startsWith("tcpdump: listening on")) {
+        } else if (/^(tcpdump|dicomtap-capture): listening on /.test(line)) {
           this.listening = true;
         } else if (line.startsWith("Warning: setgid/setuid failed")) {
           // Under the unit's SystemCallFilter tcpdump (not root) cannot call setuid(getuid()); harmless.

@@ -34,7 +34,7 @@ const DEFAULT_INTERNAL = [
 function defaultsWithout(sensor: Config["sensor"]): Config {
   return {
     sensor,
-    capture: { interface: "eth1", filter: "tcp", snaplen: 262144 },
+    capture: { interface: "eth1", filter: "tcp", snaplen: 262144, bufferMiB: 64, tool: "auto" },
     networks: { internal: [...DEFAULT_INTERNAL] },
     policy: {
       knownAeTitles: {},
@@ -208,6 +208,14 @@ export function validateConfig(raw: unknown): Config {
     interface: (v, p) => str(v, p, { nonEmpty: true }),
     filter: (v, p) => str(v, p),
     snaplen: (v, p) => int(v, p, 64, 262144),
+    // The kernel ring in front of the capture child: what absorbs a stall of the agent (issue 8).
+    bufferMiB: (v, p) => int(v, p, 1, 2048),
+    tool: (v, p) => {
+      const t = str(v, p);
+      if (t !== "auto" && t !== "dicomtap-capture" && t !== "tcpdump")
+        fail(p, `${show(t)} must be "auto", "dicomtap-capture" or "tcpdump"`);
+      return t as Config["capture"]["tool"];
+    },
   });
 
   const networks = section(top.networks, "networks", d.networks, {

@@ -4,7 +4,15 @@
  */
 export interface Config {
   sensor: { id: string; site: string; room?: string | null };
-  capture: { interface: string; filter: string; snaplen: number };
+  capture: {
+    interface: string;
+    filter: string;
+    snaplen: number;
+    /** Kernel capture buffer (TPACKET_V3 ring) in MiB. */
+    bufferMiB: number;
+    /** The capture child: "auto" takes the built helper, else tcpdump. */
+    tool: "auto" | "dicomtap-capture" | "tcpdump";
+  };
   networks: { internal: string[] };
   policy: {
     /** AE titles each device (by IP) is known to use. */

@@ -53,11 +53,20 @@ export interface PipelineOptions {
   maxReportMessages?: number;
 }
 
+/** Sequence gaps over all connections: what the capture missed (kernel drops, a lossy mirror port). */
+export interface GapCounter {
+  flows: number;
+  bytes: number;
+}
+
 /** Feeds stream data to the DICOM decoder and, until it decides, to the TLS sniffer. */
 class ConnectionHandlers implements StreamHandler {
+  private gapped = false;
+
   constructor(
     private readonly dicom: DicomConnection,
     private tls: TlsSniffer | null,
+    private readonly gaps: GapCounter,
   ) {}
 
   data(dir: Direction, buf: Buffer, start: number, end: number, tsMicros: number): void {
@@ -70,6 +79,11 @@ class ConnectionHandlers implements StreamHandler {
   }
 
   gap(dir: Direction, length: number, tsMicros: number): void {
+    if (!this.gapped) {
+      this.gapped = true;
+      this.gaps.flows++;
+    }
+    this.gaps.bytes += length;
     if (this.tls !== null) this.tls.gap(dir, length, tsMicros);
     this.dicom.gap(dir, length, tsMicros);
   }
@@ -87,6 +101,8 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
   readonly dicomStats: DicomStats = { dicomFlows: 0, associations: 0, dimseMessages: 0 };
   packets = 0;
   bytes = 0;
+  /** TCP connections with at least one sequence gap, and the bytes missing, for health (issue 8). */
+  readonly gaps: GapCounter = { flows: 0, bytes: 0 };
   /** Capture time of the latest packet (observations raised by anomalies carry it). */
   nowMicros = 0;
   private readonly pkt = new TcpPacket();
@@ -178,7 +194,7 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
       keepMessage: this.keepMessage,
     });
     const tls = new TlsSniffer(info, this, { anomalies: this, counters: this.counters });
-    return new ConnectionHandlers(dicom, tls);
+    return new ConnectionHandlers(dicom, tls, this.gaps);
   }
 
   handshake(info: ConnectionInfo, result: HandshakeResult, tsMicros: number): void {

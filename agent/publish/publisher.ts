@@ -30,6 +30,9 @@ import { mutualTlsOptions, readTlsFiles, type MqttTlsOptions, type TlsMaterial }
 import type { Config } from "../config/types.js";
 import type { Store } from "../store/store.js";
 
+/** At stop, how long what is in flight may take to be acknowledged (stop stays under a second). */
+const STOP_ACK_MS = 700;
+
 export interface StatusPayload {
   state: "online" | "offline";
   version: string;
@@ -88,6 +91,7 @@ export class Publisher {
   private attempt = 0;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private healthTimer: NodeJS.Timeout | null = null;
+  private healthInFlight: Promise<void> | null = null;
   private drainScheduled = false;
   private ackFlushScheduled = false;
   /** Retries a store read or write that failed (disk full, I/O error), so publishing resumes on its own. */
@@ -122,10 +126,15 @@ export class Publisher {
     if (this.o.health) {
       const { intervalMs, collect } = this.o.health;
       this.healthTimer = setInterval(() => {
-        collect().then(
-          (payload) => this.publishHealth(payload),
-          (e: unknown) => this.log("health-failed", { error: String(e) }),
-        );
+        if (this.healthInFlight !== null) return;
+        this.healthInFlight = collect()
+          .then(
+            (payload) => {
+              if (!this.stopped) this.publishHealth(payload);
+            },
+            (e: unknown) => this.log("health-failed", { error: String(e) }),
+          )
+          .finally(() => (this.healthInFlight = null));
       }, intervalMs);
       this.healthTimer.unref();
     }
@@ -137,13 +146,24 @@ export class Publisher {
     this.connect();
   }
 
-  /** Graceful stop: retained offline status (the will is not sent on a clean disconnect), then close. */
+  /**
+   * Graceful stop: what the outbox holds is printed, or sent and given a moment to be acknowledged; then
+   * the retained offline status (the will is not sent on a clean disconnect), then close. A health sample
+   * still being collected is awaited first: it reads the store, which the caller closes after this.
+   */
   async stop(): Promise<void> {
+    if (this.healthTimer) clearInterval(this.healthTimer);
+    this.healthTimer = null;
+    if (this.healthInFlight !== null) await this.healthInFlight;
+    // The last changes were enqueued just before stop(): their drain was only scheduled (setImmediate).
+    if (this.started && !this.stopped) {
+      this.safeDrain();
+      if (this.o.broker !== null && this.connected) await this.waitAcked(STOP_ACK_MS);
+    }
     this.stopped = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    if (this.healthTimer) clearInterval(this.healthTimer);
     if (this.storeRetryTimer) clearTimeout(this.storeRetryTimer);
-    this.reconnectTimer = this.healthTimer = this.storeRetryTimer = null;
+    this.reconnectTimer = this.storeRetryTimer = null;
     if (this.o.broker === null) {
       if (this.started) this.print(this.topicRoot + "status", true, 1, this.status("offline"));
       this.closed = true;
@@ -184,6 +204,14 @@ export class Publisher {
     });
     this.finalAcks();
     this.closed = true;
+  }
+
+  /** Waits until nothing is in flight and the outbox is drained, or `ms` passed. */
+  private async waitAcked(ms: number): Promise<void> {
+    const end = Date.now() + ms;
+    while (Date.now() < end && this.connected && (this.inflight.size > 0 || this.o.store.depth() > 0)) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 
   /** At stop: what the store cannot delete now is only sent again by the next run (at least once). */

@@ -192,3 +192,54 @@ export function notifyReceiver(address: string): Promise<{ lines: string[]; stop
     });
   });
 }
+
+/**
+ * `dicomtap run --config FILE` in a namespace (print mode when the config has no broker: one JSON line
+ * per message on stdout), as the unit starts it; `env` adds variables (NOTIFY_SOCKET, WATCHDOG_USEC).
+ */
+export class AgentProcess {
+  out = "";
+  err = "";
+  readonly proc: ChildProcess;
+  private readonly closed: Promise<void>;
+
+  constructor(ns: string, config: string, env: Record<string, string> = {}) {
+    const main = new URL("../../agent/cli/main.js", import.meta.url).pathname;
+    const code = `const { main } = await import(${JSON.stringify(main)}); process.exitCode = await main(["run", "--config", ${JSON.stringify(config)}]);`;
+    this.proc = spawn("ip", ["netns", "exec", ns, process.execPath, "--input-type=module", "-e", code], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...env },
+    });
+    this.proc.stdout!.on("data", (d: Buffer) => (this.out += d.toString()));
+    this.proc.stderr!.on("data", (d: Buffer) => (this.err += d.toString()));
+    this.closed = new Promise<void>((r) => this.proc.once("close", () => r()));
+  }
+
+  /** The printed messages, parsed. */
+  messages(): { topic: string; payload: Record<string, unknown> }[] {
+    return this.out
+      .split("\n")
+      .filter((l) => l.trim() !== "")
+      .map((l) => JSON.parse(l) as { topic: string; payload: Record<string, unknown> });
+  }
+
+  async until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    while (!cond()) {
+      if (Date.now() > end || this.proc.exitCode !== null) throw new Error(`${what}; stderr: ${this.err}`);
+      await sleep(20);
+    }
+  }
+
+  /** SIGTERM; resolves with the exit code and how long the stop took. */
+  async stop(): Promise<{ code: number | null; ms: number }> {
+    const t0 = Date.now();
+    this.proc.kill("SIGTERM");
+    await this.closed;
+    return { code: this.proc.exitCode, ms: Date.now() - t0 };
+  }
+
+  kill(): void {
+    if (this.proc.exitCode === null) this.proc.kill("SIGKILL");
+  }
+}

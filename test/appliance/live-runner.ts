@@ -5,7 +5,7 @@
  *   {"event":"listening","pid":N,"restarts":K}   each time a tcpdump child has opened the interface
  *   {"event":"final","health":{...},"stats":{...},"associations":[...]}   after SIGTERM
  */
-import { LiveCapture } from "../../agent/capture/live.js";
+import { LiveCapture, type CaptureTool } from "../../agent/capture/live.js";
 import { Pipeline } from "../../agent/pipeline/pipeline.js";
 
 const [ifname = "tap0", filter = "tcp"] = process.argv.slice(2);
@@ -30,6 +30,8 @@ const capture = new LiveCapture({
   snaplen: 262144,
   sink,
   ...(process.env.RUNNER_BUFFER_KIB ? { bufferKiB: Number(process.env.RUNNER_BUFFER_KIB) } : {}),
+  // RUNNER_TOOL: "dicomtap-capture" or "tcpdump" (default: the helper when built, as the agent does).
+  ...(process.env.RUNNER_TOOL ? { tool: process.env.RUNNER_TOOL as CaptureTool } : {}),
   counters: pipeline.counters,
   statsIntervalMs: 200,
   interfacePollMs: 100,

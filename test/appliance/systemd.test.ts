@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { SystemdNotifier } from "../../agent/doctor/sdnotify.js";
+import { SystemdNotifier } from "../../agent/agent/sdnotify.js";
 import { notifyReceiver as receiver } from "./lab.js";
 
 const run = promisify(execFile);

@@ -17,6 +17,8 @@ test("a minimal config gets every default", (t) => {
   t.deepEqual(c.sensor, { ...sensor, room: null });
   t.is(c.broker, null);
   t.is(c.capture.snaplen, 262144);
+  t.is(c.capture.bufferMiB, 64);
+  t.is(c.capture.tool, "auto");
   t.true(c.networks.internal.includes("10.0.0.0/8"));
   t.true(c.networks.internal.includes("fe80::/10"));
   t.is(c.policy.thresholds.aeScanRejects, 10);
@@ -103,6 +105,12 @@ test("errors name the key path and the problem", (t) => {
     'policy.knownAeTitles.10.0.0.1[0]: "A_VERY_LONG_AE_TITLE" is not an AE title (1 to 16 characters)',
   );
   err(t, { sensor, capture: { snaplen: "big" } }, 'capture.snaplen: must be an integer, got "big"');
+  err(t, { sensor, capture: { bufferMiB: 0 } }, "capture.bufferMiB: 0 is out of range 1..2048");
+  err(
+    t,
+    { sensor, capture: { tool: "wireshark" } },
+    'capture.tool: "wireshark" must be "auto", "dicomtap-capture" or "tcpdump"',
+  );
   err(
     t,
     { sensor, broker: { url: "mqtt://x:1883", ca: "a", cert: "b", key: "c" } },

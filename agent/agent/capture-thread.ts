@@ -1,0 +1,134 @@
+/**
+ * The main thread's handle on the capture worker (capture-worker.ts): starts it, relays its changes and
+ * logs, keeps its latest counters for health, and stops it so that everything it learned arrives first.
+ */
+import { Worker } from "node:worker_threads";
+import type { CaptureTool } from "../capture/live.js";
+import type { Config } from "../config/types.js";
+import type { DeviceRecord, FindingRecord } from "../report/types.js";
+import type { CaptureWorkerCounters, CaptureWorkerData, FromWorker, ToWorker } from "./capture-worker.js";
+
+export interface CaptureThreadOptions {
+  config: Config;
+  restored: DeviceRecord[];
+  tickMs: number;
+  onChanges: (devices: DeviceRecord[], findings: FindingRecord[]) => void;
+  log: (m: string) => void;
+  /** Called when the worker died (an error it did not catch): the agent must stop, systemd restarts it. */
+  onFatal: (why: string) => void;
+}
+
+/**
+ * The worker inherits Node's flags, but not the ones that describe the main script: `node
+ * --input-type=module -e CODE` (tests, one-liners) would make the worker refuse to start.
+ */
+export function workerExecArgv(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a.startsWith("--input-type=")) continue;
+    if (a === "--input-type" || a === "-e" || a === "--eval" || a === "-p" || a === "--print") {
+      i++;
+      continue;
+    }
+    if (/^(-e|--eval|-p|--print)=/.test(a)) continue;
+    out.push(a);
+  }
+  return out;
+}
+
+/** How long stop() waits for the worker's last word before it terminates the thread. */
+const STOP_TIMEOUT_MS = 5000;
+
+export class CaptureThread {
+  private readonly worker: Worker;
+  private latestCounters: CaptureWorkerCounters | null = null;
+  private lastHeardMs = Date.now();
+  private stopped: Promise<void> | null = null;
+  private resolveStopped: (() => void) | null = null;
+  private exited = false;
+
+  constructor(private readonly o: CaptureThreadOptions) {
+    const tool = o.config.capture.tool;
+    const data: CaptureWorkerData = {
+      config: o.config,
+      restored: o.restored,
+      tickMs: o.tickMs,
+      ...(tool !== "auto" ? { tool: tool satisfies CaptureTool } : {}),
+    };
+    this.worker = new Worker(new URL("./capture-worker.js", import.meta.url), {
+      workerData: data,
+      execArgv: workerExecArgv(process.execArgv),
+    });
+    this.worker.on("message", (m: FromWorker) => this.message(m));
+    this.worker.on("error", (e) => {
+      this.o.log(`capture thread failed: ${e.stack ?? e.message}`);
+      this.o.onFatal(e.message);
+    });
+    this.worker.on("exit", (code) => {
+      this.exited = true;
+      this.resolveStopped?.();
+      if (this.stopped === null) this.o.onFatal(`capture thread exited (${code})`);
+    });
+  }
+
+  /** The worker's latest counters (every 250 ms), null before the first. */
+  get counters(): CaptureWorkerCounters | null {
+    return this.latestCounters;
+  }
+
+  /** Milliseconds since the worker last said anything (the watchdog wants it alive, not just us). */
+  silentForMs(): number {
+    return Date.now() - this.lastHeardMs;
+  }
+
+  /** Asks for every device and finding (counts and lastSeen move without a change event). */
+  sync(): void {
+    this.send({ t: "sync" });
+  }
+
+  /** Starts a new event-loop delay window (after each health record). */
+  loopReset(): void {
+    this.send({ t: "loop-reset" });
+  }
+
+  /** Stops capture; resolves once every change and the final counters have been relayed. */
+  stop(): Promise<void> {
+    if (this.stopped !== null) return this.stopped;
+    this.stopped = new Promise<void>((resolve) => {
+      if (this.exited) return resolve();
+      const timer = setTimeout(() => {
+        this.o.log(`capture thread did not stop within ${STOP_TIMEOUT_MS} ms: terminated`);
+        void this.worker.terminate();
+      }, STOP_TIMEOUT_MS);
+      this.resolveStopped = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.send({ t: "stop" });
+    });
+    return this.stopped;
+  }
+
+  private send(m: ToWorker): void {
+    if (!this.exited) this.worker.postMessage(m);
+  }
+
+  private message(m: FromWorker): void {
+    this.lastHeardMs = Date.now();
+    switch (m.t) {
+      case "changes":
+        this.o.onChanges(m.devices, m.findings);
+        break;
+      case "counters":
+        this.latestCounters = m.c;
+        break;
+      case "log":
+        this.o.log(m.m);
+        break;
+      case "stopped":
+        // The exit event follows once the worker's port is closed; everything before it has arrived.
+        break;
+    }
+  }
+}

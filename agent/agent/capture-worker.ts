@@ -1,0 +1,161 @@
+/**
+ * The capture thread of `dicomtap run` (issue 8): live capture → SensorCore, in a worker of its own.
+ *
+ * Why a thread: the agent's main thread commits to SQLite, talks MQTT, samples health and collects the
+ * garbage of all of that. When the same event loop also read the capture pipe, each of those stalls was
+ * a burst the kernel ring had to hold, and lost when it could not. Here the loop does nothing but read
+ * the capture child's pipe, parse, and post what changed; the worker has its own V8 heap, so the main
+ * thread's garbage collection does not pause it either.
+ *
+ *   main thread                                   capture worker
+ *   ──────────                                    ──────────────
+ *   { t: "sync" }        every health interval ─►  announce every device and finding
+ *   { t: "loop-reset" }  after each health     ─►  restart the event-loop delay window
+ *   { t: "stop" }        at SIGTERM            ─►  stop the child, finish, announce everything, "stopped"
+ *                       ◄─ { t: "changes", devices, findings }  (coalesced for CHANGE_MS)
+ *                       ◄─ { t: "counters", c }                 (every COUNTERS_MS)
+ *                       ◄─ { t: "log", m } · { t: "stopped" }
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import { LiveCapture, type CaptureTool, type LiveCaptureHealth } from "../capture/live.js";
+import type { Config } from "../config/types.js";
+import { EventLoopMonitor, type LoopDelay } from "../health/loop.js";
+import type { DeviceRecord, FindingRecord } from "../report/types.js";
+import { SensorCore, type SensorCounters } from "./sensor.js";
+
+export interface CaptureWorkerData {
+  config: Config;
+  restored: DeviceRecord[];
+  /** Housekeeping period (idle flows, settling judgements). */
+  tickMs: number;
+  tool?: CaptureTool;
+}
+
+export interface CaptureWorkerCounters {
+  sensor: SensorCounters;
+  capture: LiveCaptureHealth & { bufferBytes: number; tool: CaptureTool };
+  /** The worker's event-loop delay since the last loop-reset; null before any sample. */
+  loop: LoopDelay | null;
+}
+
+export type ToWorker = { t: "sync" } | { t: "stop" } | { t: "loop-reset" };
+export type FromWorker =
+  | { t: "changes"; devices: DeviceRecord[]; findings: FindingRecord[] }
+  | { t: "counters"; c: CaptureWorkerCounters }
+  | { t: "log"; m: string }
+  | { t: "stopped" };
+
+/** Changes wait this long to travel together: a burst (a scan) is one message, not thousands. */
+const CHANGE_MS = 20;
+const COUNTERS_MS = 250;
+
+/** Two windows of one health interval taken apart: the larger of each figure (p50 is approximate). */
+function worstOf(a: LoopDelay | null, b: LoopDelay | null): LoopDelay | null {
+  if (a === null || b === null) return a ?? b;
+  return {
+    p50Ms: Math.max(a.p50Ms, b.p50Ms),
+    p99Ms: Math.max(a.p99Ms, b.p99Ms),
+    maxMs: Math.max(a.maxMs, b.maxMs),
+  };
+}
+
+function main(): void {
+  const port = parentPort;
+  if (port === null) throw new Error("capture-worker.js runs as a worker thread of dicomtap run");
+  const data = workerData as CaptureWorkerData;
+  const { config } = data;
+  const post = (m: FromWorker): void => port.postMessage(m);
+  const log = (m: string): void => post({ t: "log", m });
+
+  const devices = new Map<string, DeviceRecord>();
+  const findings = new Map<string, FindingRecord>();
+  let changeTimer: NodeJS.Timeout | null = null;
+  const sendChanges = (): void => {
+    if (changeTimer !== null) clearTimeout(changeTimer);
+    changeTimer = null;
+    if (devices.size === 0 && findings.size === 0) return;
+    post({ t: "changes", devices: [...devices.values()], findings: [...findings.values()] });
+    devices.clear();
+    findings.clear();
+  };
+  const changed = (): void => {
+    if (changeTimer === null) changeTimer = setTimeout(sendChanges, CHANGE_MS);
+  };
+  const core = new SensorCore(
+    config,
+    {
+      device: (d) => {
+        devices.set(d.id, d);
+        changed();
+      },
+      finding: (f) => {
+        findings.set(f.id, f);
+        changed();
+      },
+    },
+    data.restored,
+  );
+  if (core.restoredCount > 0) log(`restored ${core.restoredCount} devices from ${config.store.path}`);
+
+  const bufferKiB = config.capture.bufferMiB * 1024;
+  const live = new LiveCapture({
+    interface: config.capture.interface,
+    filter: config.capture.filter,
+    snaplen: config.capture.snaplen,
+    bufferKiB,
+    sink: core.pipeline,
+    counters: core.pipeline.counters,
+    log,
+    // Drop counters every few seconds, so health and the findings' evidence see losses as they happen.
+    statsIntervalMs: Math.min(5000, config.health.intervalSeconds * 1000),
+    ...(data.tool !== undefined ? { tool: data.tool } : {}),
+  });
+  const tool = live.tool();
+  if (tool === "tcpdump")
+    log("capture helper not built (scripts/build-native): capturing through tcpdump, up to 1 s of latency");
+
+  // The window runs from one health record to the next (loop-reset); counters show it so far.
+  const loop = new EventLoopMonitor();
+  loop.start();
+  let window: LoopDelay | null = null;
+  const counters = (): CaptureWorkerCounters => ({
+    sensor: core.counters(),
+    capture: { ...live.health(), bufferBytes: bufferKiB * 1024, tool },
+    loop: (window = worstOf(window, loop.take())),
+  });
+  const sendCounters = (): void => post({ t: "counters", c: counters() });
+
+  const tick = setInterval(() => {
+    core.tick(Date.now() * 1000);
+    sendCounters();
+  }, data.tickMs);
+  const countersTimer = data.tickMs === COUNTERS_MS ? null : setInterval(sendCounters, COUNTERS_MS);
+
+  let stopping = false;
+  port.on("message", (m: ToWorker) => {
+    if (m.t === "sync") {
+      core.syncAll();
+      sendChanges();
+    } else if (m.t === "loop-reset") {
+      window = null;
+    } else if (m.t === "stop" && !stopping) {
+      stopping = true;
+      clearInterval(tick);
+      if (countersTimer !== null) clearInterval(countersTimer);
+      // Final counters come from the child's exit lines, so stop it first, then say everything.
+      void live.stop().then(() => {
+        core.finish();
+        core.syncAll();
+        sendChanges();
+        sendCounters();
+        loop.stop();
+        post({ t: "stopped" });
+        port.close();
+      });
+    }
+  });
+  live.start();
+  sendCounters();
+}
+
+main();
