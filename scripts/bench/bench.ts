@@ -4,9 +4,13 @@
  * process pinned to one core, start-up included, and prints throughput, peak RSS and bytesCopied.
  * Then the publish phase of issue 4 (publish.ts): `dicomtap run --replay` of capture f, many findings, to
  * a real mosquitto over mutual TLS; findings delivered per second and packet-to-console latency.
+ * Then, as root, the live phase of issue 8 (live.ts): the lab captures replayed by tcpreplay at rising
+ * rates onto a veth pair in network namespaces, captured by dicomtap run, tcpdump and tshark.
  *
- *   node dist/scripts/bench/bench.js [--quick] [--size 1G] [--count 2000[,4000,...]] [--only a|b|f] [--skip-tshark]
+ *   node dist/scripts/bench/bench.js [--quick] [--size 1G] [--count 2000[,4000,...]] [--only a|b|f|live] [--skip-tshark]
  *        [--skip-publish] [--hosts 5000] [--rate 200]
+ *        [--skip-live] [--live-rates 100,200,500,1000,top] [--live-runs 3] [--live-gro on|off]
+ *        [--live-copies 23] [--live-capturers dicomtap,tcpdump,tshark]
  *        [--tshark-timeout SEC] [--timeout SEC] [--dir D] [--seed N] [--cpu N] [--runs N] [--profile]
  *        [--dicomtap "node bin/dicomtap.js"] [--dicomtap-main path/to/agent/cli/main.js]
  *
@@ -27,13 +31,24 @@ import { basename, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { DEFAULTS, ensureCapture, parseSize, type Manifest, type Shape } from "./generate.js";
 import { formatProfile, summariseProfile } from "./profile.js";
+import {
+  CAPTURERS,
+  DEFAULT_RATES,
+  formatLive,
+  liveUnavailable,
+  runLive,
+  type Capturer,
+  type LiveResult,
+  type Rate,
+} from "./live.js";
 import { formatPublish, runPublish, type PublishResult } from "./publish.js";
+import { DEFAULT_COPIES } from "./replay-capture.js";
 
 interface Options {
   sizeBytes: number;
   /** Shape b: C-STOREs on the one association; several values make one capture each (growth curve). */
   counts: number[];
-  only: Shape | null;
+  only: Shape | "live" | null;
   skipTshark: boolean;
   /** No publish phase (capture f, mosquitto). */
   skipPublish: boolean;
@@ -52,6 +67,13 @@ interface Options {
   /** Command prefix that runs dicomtap; "analyze FILE --json OUT" is appended. */
   dicomtap: string[];
   quick: boolean;
+  /** No live phase (issue 8: namespaces, tcpreplay; root only). */
+  skipLive: boolean;
+  liveRates: Rate[];
+  liveRuns: number;
+  liveGro: boolean;
+  liveCopies: number;
+  liveCapturers: Capturer[];
 }
 
 interface RunResult {
@@ -97,8 +119,10 @@ const TSHARK_FIELDS = [
 
 function usage(): never {
   process.stderr.write(
-    "usage: bench.js [--quick] [--size 1G] [--count 2000[,4000,...]] [--only a|b|f] [--skip-tshark] [--tshark-timeout SEC]\n" +
+    "usage: bench.js [--quick] [--size 1G] [--count 2000[,4000,...]] [--only a|b|f|live] [--skip-tshark] [--tshark-timeout SEC]\n" +
       "                [--skip-publish] [--hosts 5000] [--rate 200]\n" +
+      "                [--skip-live] [--live-rates 100,200,500,1000,top] [--live-runs 3] [--live-gro on|off]\n" +
+      "                [--live-copies 23] [--live-capturers dicomtap,tcpdump,tshark]\n" +
       "                [--timeout SEC] [--dir D] [--seed N] [--cpu N] [--ack-every N] [--runs N] [--profile]\n" +
       '                [--dicomtap "node bin/dicomtap.js"] [--dicomtap-main path/to/agent/cli/main.js]\n',
   );
@@ -124,7 +148,15 @@ function parseArgs(argv: string[]): Options {
     runs: 1,
     dicomtap: ["node", "bin/dicomtap.js"],
     quick: false,
+    skipLive: false,
+    liveRates: [...DEFAULT_RATES],
+    liveRuns: 3,
+    liveGro: true,
+    liveCopies: DEFAULT_COPIES,
+    liveCapturers: [...CAPTURERS],
   };
+  let liveRatesSet = false;
+  let liveRunsSet = false;
   let sizeSet = false;
   let countSet = false;
   let tsharkTimeoutSet = false;
@@ -148,11 +180,34 @@ function parseArgs(argv: string[]): Options {
       countSet = true;
     } else if (a === "--only") {
       const s = v();
-      if (s !== "a" && s !== "b" && s !== "f") usage();
+      if (s !== "a" && s !== "b" && s !== "f" && s !== "live") usage();
       o.only = s;
     } else if (a === "--skip-tshark") o.skipTshark = true;
     else if (a === "--skip-publish") o.skipPublish = true;
-    else if (a === "--hosts") {
+    else if (a === "--skip-live") o.skipLive = true;
+    else if (a === "--live-rates") {
+      o.liveRates = v()
+        .split(",")
+        .map((x): Rate => (x === "top" ? "top" : Number(x)))
+        .filter((x) => x === "top" || x > 0);
+      if (o.liveRates.length === 0) usage();
+      liveRatesSet = true;
+    } else if (a === "--live-runs") {
+      o.liveRuns = Number(v());
+      if (!Number.isInteger(o.liveRuns) || o.liveRuns < 1) usage();
+      liveRunsSet = true;
+    } else if (a === "--live-gro") {
+      const g = v();
+      if (g !== "on" && g !== "off") usage();
+      o.liveGro = g === "on";
+    } else if (a === "--live-copies") {
+      o.liveCopies = Number(v());
+      if (!Number.isInteger(o.liveCopies) || o.liveCopies < 1) usage();
+    } else if (a === "--live-capturers") {
+      const list = v().split(",");
+      if (list.some((c) => !(CAPTURERS as readonly string[]).includes(c))) usage();
+      o.liveCapturers = list as Capturer[];
+    } else if (a === "--hosts") {
       o.hosts = Number(v());
       if (!Number.isInteger(o.hosts) || o.hosts < 1) usage();
       hostsSet = true;
@@ -194,9 +249,15 @@ function parseArgs(argv: string[]): Options {
     if (!countSet) o.counts = [1000];
     if (!tsharkTimeoutSet) o.tsharkTimeout = 300;
     if (!hostsSet) o.hosts = 1000;
+    if (!liveRatesSet) o.liveRates = [1000];
+    if (!liveRunsSet) o.liveRuns = 1;
   }
   if (o.only === "f" && o.skipPublish) {
     process.stderr.write("--only f and --skip-publish leave nothing to run\n");
+    usage();
+  }
+  if (o.only === "live" && o.skipLive) {
+    process.stderr.write("--only live and --skip-live leave nothing to run\n");
     usage();
   }
   return o;
@@ -508,14 +569,34 @@ async function run(o: Options): Promise<void> {
       log: (msg) => process.stderr.write(`[bench] ${msg}\n`),
     });
   }
+  let live: LiveResult | null = null;
+  let liveSkipped: string | null = null;
+  if (!o.skipLive && (o.only === null || o.only === "live")) {
+    liveSkipped = liveUnavailable(o.liveCapturers, o.liveGro);
+    if (liveSkipped !== null) process.stderr.write(`[bench] live phase skipped: ${liveSkipped}\n`);
+    else
+      live = await runLive({
+        dir: join(o.dir, "live"),
+        rates: o.liveRates,
+        runs: o.liveRuns,
+        copies: o.liveCopies,
+        gro: o.liveGro,
+        capturers: o.liveCapturers,
+        dicomtap: o.dicomtap,
+        log: (msg) => process.stderr.write(`[bench] ${msg}\n`),
+      });
+  }
   let text = rows.length > 0 ? report(rows, o) : "";
   if (publish) text += (text ? "\n" : "") + formatPublish(publish, o.cpu);
+  if (live) text += (text ? "\n" : "") + formatLive(live);
+  else if (liveSkipped !== null) text += (text ? "\n" : "") + `live phase skipped: ${liveSkipped}\n`;
   process.stdout.write("\n" + text);
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const resultPath = join(o.dir, `results-${stamp}.json`);
   writeFileSync(
     resultPath,
-    JSON.stringify({ argv: process.argv.slice(2), options: o, rows, publish, table: text }, null, 2) + "\n",
+    JSON.stringify({ argv: process.argv.slice(2), options: o, rows, publish, live, table: text }, null, 2) +
+      "\n",
   );
   process.stdout.write(`results: ${resultPath}\n`);
 }
