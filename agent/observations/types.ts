@@ -58,20 +58,44 @@ export interface DimseObservation {
   query?: QueryInfo | null;
 }
 
-/** A TLS handshake seen on any port (issue 3 fills this in). */
+/**
+ * A TLS connection seen on any port: what its handshake showed in clear (issues 3 and 9). Emitted once per
+ * connection. The fields marked optional are always set by the sniffer (null or false when not seen); they
+ * are absent only from observations replayed from records stored before they existed.
+ */
 export interface TlsObservation {
   kind: "tls";
   tsMicros: number;
   client: Endpoint;
   server: Endpoint;
+  /** The negotiated version ("TLS 1.2", "TLS 1.3", "SSL 3.0"); null when no ServerHello was seen. */
   version: string | null;
+  /** The server's (leaf) certificate; TLS 1.3 encrypts it, so it is null there. */
   certificate: {
     subject: string;
     issuer: string;
     notBefore: string;
     notAfter: string;
     selfSigned: boolean;
+    /** The public key's type as node:crypto names it: "rsa", "rsa-pss", "ec", "ed25519", "dsa", ... */
+    keyType?: string | null;
+    /** RSA/DSA modulus bits, or the size in bits of the EC curve's field. */
+    keyBits?: number | null;
+    /** The EC named curve ("prime256v1", "secp384r1", ...). */
+    keyCurve?: string | null;
   } | null;
+  /** The negotiated cipher suite's IANA name ("TLS_RSA_WITH_NULL_SHA256"), or "0xC0A0" when not known. */
+  cipherSuite?: string | null;
+  /** Its code point (RFC 5246 §A.5, RFC 8446 §B.4). */
+  cipherSuiteId?: number | null;
+  /** Alerts sent in clear (at most a few), with the side that sent them (RFC 5246 §7.2, RFC 8446 §6). */
+  alerts?: { from: "client" | "server"; level: string; description: string }[];
+  /** A fatal alert came before the handshake completed. */
+  handshakeFailure?: boolean;
+  /** The suite encrypts nothing (NULL cipher): the application data crosses the wire readable. */
+  plaintext?: boolean;
+  /** The NULL cipher's application data was decoded as DICOM (its associations are reported too). */
+  plaintextDicom?: boolean;
 }
 
 /** An anomaly on a flow; findings may turn some into dicom.malformed. */

@@ -6,6 +6,11 @@
 #   port 11112  TLS 1.2, certificate signed by a test CA, expired (2020-01-01 .. 2021-01-01)
 #   port 4242   TLS 1.3, certificate signed by the test CA (its certificate is encrypted on the wire)
 #   port 104    TLS 1.2, certificate signed by the test CA, current (nothing weak)
+# and on port 2762 of more loopback addresses (other servers):
+#   127.0.0.2   TLS 1.2, CA-signed current certificate with a 1024-bit RSA key
+#   127.0.0.3   TLS 1.2, anonymous suite (no certificate; aNULL)
+#   127.0.0.4   server TLS 1.2 only, client TLS 1.3 only: the server's fatal protocol_version alert
+#   127.0.0.5   TLS 1.2, TLS_RSA_WITH_NULL_SHA256 (no encryption), a line of text sent in clear
 # Needs root, iproute2, tcpdump, openssl. Cleans up from a trap.
 set -euo pipefail
 out=${1:?usage: tls-capture.sh OUTDIR}
@@ -32,29 +37,52 @@ printf '[ca]\ndefault_ca=c\n[c]\ndir=.\ndatabase=./index.txt\nnew_certs_dir=.\ns
 echo 01 >serial
 q req -newkey rsa:2048 -nodes -keyout old.key -out old.csr -subj /CN=old.test
 q ca -batch -config ca.cnf -cert ca.crt -keyfile ca.key -startdate 20200101000000Z -enddate 20210101000000Z -in old.csr -out old.crt -notext
+q req -newkey rsa:1024 -nodes -keyout small.key -out small.csr -subj /CN=small.test
+q x509 -req -in small.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -out small.crt
 
 ip netns add "$ns"
 ip -n "$ns" link set lo up
-server() { # PORT CERT KEY VERSION-FLAG
-  ip netns exec "$ns" openssl s_server -quiet -accept "$1" -cert "$2" -key "$3" "$4" >"$tmp/server-$1.log" 2>&1 </dev/null &
+server() { # [HOST:]PORT ARGS... (s_server options)
+  local at=$1
+  shift
+  ip netns exec "$ns" openssl s_server -quiet -accept "$at" "$@" >"$tmp/server-${at//:/_}.log" 2>&1 </dev/null &
   pids+=($!)
 }
-server 2762 ss.crt ss.key -tls1_2
-server 11112 old.crt old.key -tls1_2
-server 4242 leaf.crt leaf.key -tls1_3
-server 104 leaf.crt leaf.key -tls1_2
-ready() { ip netns exec "$ns" bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
-for _ in $(seq 100); do ready 2762 && ready 11112 && ready 4242 && ready 104 && break; sleep 0.1; done
+# Debian's OpenSSL defaults to security level 2, which refuses 1024-bit keys, anonymous and NULL suites.
+weak=DEFAULT:@SECLEVEL=0
+# Each server on its own address: a wildcard listener on 2762 would take the other addresses' connections.
+server 127.0.0.1:2762 -cert ss.crt -key ss.key -tls1_2
+server 127.0.0.1:11112 -cert old.crt -key old.key -tls1_2
+server 127.0.0.1:4242 -cert leaf.crt -key leaf.key -tls1_3
+server 127.0.0.1:104 -cert leaf.crt -key leaf.key -tls1_2
+server 127.0.0.2:2762 -cert small.crt -key small.key -tls1_2 -cipher "$weak"
+server 127.0.0.3:2762 -nocert -tls1_2 -cipher "aNULL:@SECLEVEL=0"
+server 127.0.0.4:2762 -cert leaf.crt -key leaf.key -tls1_2
+server 127.0.0.5:2762 -cert leaf.crt -key leaf.key -tls1_2 -cipher "NULL-SHA256:@SECLEVEL=0"
+ready() { ip netns exec "$ns" bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }
+for _ in $(seq 100); do
+  ready 127.0.0.1 2762 && ready 127.0.0.1 11112 && ready 127.0.0.1 4242 && ready 127.0.0.1 104 &&
+    ready 127.0.0.2 2762 && ready 127.0.0.3 2762 && ready 127.0.0.4 2762 && ready 127.0.0.5 2762 && break
+  sleep 0.1
+done
 
-ip netns exec "$ns" tcpdump -i lo -U -s 0 -w "$out/tls.pcap" 'tcp port 2762 or tcp port 11112 or tcp port 4242 or tcp port 104' \
+# --immediate-mode: without it libpcap hands packets over in blocks, and the last connection's could still be
+# in the kernel's ring when tcpdump is stopped.
+ip netns exec "$ns" tcpdump -i lo --immediate-mode -U -s 0 -w "$out/tls.pcap" 'tcp port 2762 or tcp port 11112 or tcp port 4242 or tcp port 104' \
   >"$tmp/tcpdump.log" 2>&1 &
 td=$!
 pids+=("$td")
 for _ in $(seq 50); do [ -s "$out/tls.pcap" ] && break; sleep 0.1; done
 sleep 0.3
-for port in 2762 11112 4242 104; do
-  ip netns exec "$ns" timeout 10 openssl s_client -connect "127.0.0.1:$port" </dev/null >"$tmp/client-$port.log" 2>&1 || true
-done
+client() { # HOST:PORT ARGS... (s_client options); stdin is what it sends
+  ip netns exec "$ns" timeout 10 openssl s_client -connect "$@" >"$tmp/client-${1//:/_}.log" 2>&1 || true
+}
+for port in 2762 11112 4242 104; do client "127.0.0.1:$port" </dev/null; done
+client 127.0.0.2:2762 -cipher "$weak" </dev/null
+client 127.0.0.3:2762 -cipher "aNULL:@SECLEVEL=0" </dev/null
+client 127.0.0.4:2762 -tls1_3 </dev/null
+echo "not DICOM, but readable" | client 127.0.0.5:2762 -cipher "NULL-SHA256:@SECLEVEL=0"
 sleep 0.5
-kill -INT "$td"
+# SIGTERM, not SIGINT: a non-interactive shell starts background jobs with SIGINT ignored.
+kill -TERM "$td"
 wait "$td" 2>/dev/null || true
