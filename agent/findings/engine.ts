@@ -27,6 +27,11 @@ import type {
 import { iso, type Inventory } from "../inventory/inventory.js";
 import { recogniseToolkit, vulnerabilitiesOf } from "../inventory/toolkit.js";
 import { flowKey } from "../inventory/replay.js";
+import { suiteTraits } from "../tls/suites.js";
+import { BoundedMap, Window } from "./bounded.js";
+import { DuplicateAeTitles } from "./rules/duplicate-ae-title.js";
+import { ProbeAccepted } from "./rules/probe-ae-accepted.js";
+import { ScannerRules } from "./rules/scanner.js";
 import {
   DICOM_TLS_PORTS,
   isPatientOrStudyFind,
@@ -62,8 +67,10 @@ export const RULES = {
     "Close or firewall this service on the imaging device; use the vendor's remote-service gateway instead.",
   "dicom.malformed": "Identify the sender of malformed DICOM and check the receiving device for updates.",
   "tls.weak":
-    "Use TLS 1.2 or later with a certificate from the site's CA that is within its validity period.",
+    "Use TLS 1.2 or later with an encrypting, authenticated cipher suite (no NULL, anonymous, export, RC4 or DES) and a certificate from the site's CA with an RSA key of 2048 bits or more, within its validity period.",
   "inventory.new-device": "Confirm the new device is expected and record it in the asset inventory.",
+  "dicom.duplicate-ae-title":
+    "Give every DICOM node its own AE title, and on the SCPs allow each title only from its own address (AE title and IP allowlists).",
 } as const;
 export type RuleId = keyof typeof RULES;
 
@@ -76,8 +83,6 @@ const RISKY_PORTS: Record<number, { name: string; severity: Severity }> = {
   5900: { name: "VNC", severity: "high" },
 };
 
-/** DCMTK's implementation UID root (dcmdata dcuid.h), announced by nmap's dicom library. */
-const DCMTK_ROOT = "1.2.276.0.7230010.3";
 /** Anomaly code for non-zero reserved bytes in the A-ASSOCIATE-RQ header itself (PDU offsets 42-73). */
 export const HEADER_RESERVED_CODE = "ul.nonzero-reserved-header";
 
@@ -86,6 +91,9 @@ export const HEADER_RESERVED_CODE = "ul.nonzero-reserved-header";
  * list caps. They stay in the report's anomalies but raise no dicom.malformed.
  */
 const CAPTURE_ARTIFACTS = new Set([
+  // Legal AE titles that peers may still mis-compare (PS3.5 Table 6.2-1): noted, not malformed.
+  "ul.ae-title-lower-case",
+  "ul.ae-title-leading-spaces",
   "ul.resync",
   "ul.resync-failed",
   "ul.pdu-lost-in-gap",
@@ -119,7 +127,7 @@ const MAX_TRACKED = 4096;
  * traffic could otherwise grow the table without bound; each finding has already been announced through
  * onChange (and stored) when it is evicted. Eviction prefers the oldest info/low finding.
  */
-export const MAX_FINDINGS = 16384;
+export const MAX_FINDINGS = 4096;
 
 function pushCapped<T>(list: T[], v: T, cap: number): boolean {
   if (list.includes(v)) return false;
@@ -155,7 +163,8 @@ interface FindingState {
   signature: string;
 }
 
-interface Hit {
+/** What a rule raises; hit() folds it into the finding of (rule, device, peer, key). */
+export interface Hit {
   rule: RuleId;
   severity: Severity;
   device: string | null;
@@ -171,29 +180,6 @@ interface Hit {
   details?: Record<string, unknown>;
   /** Key evidence: a change re-raises the finding. Defaults to the AE titles and the title. */
   signature?: string;
-}
-
-/** A sliding window of events per source: timestamps with a label, pruned by age and capped. */
-class Window {
-  readonly events: { ts: number; label: string; target: string }[] = [];
-  push(ts: number, label: string, target: string, windowMicros: number, cap: number): void {
-    this.events.push({ ts, label, target });
-    while (this.events.length > 0 && this.events[0]!.ts < ts - windowMicros) this.events.shift();
-    while (this.events.length > cap) this.events.shift();
-  }
-}
-
-class BoundedMap<K, V> extends Map<K, V> {
-  constructor(private readonly cap: number) {
-    super();
-  }
-  override set(k: K, v: V): this {
-    if (!this.has(k) && this.size >= this.cap) {
-      const oldest = this.keys().next();
-      if (!oldest.done) this.delete(oldest.value);
-    }
-    return super.set(k, v);
-  }
 }
 
 interface PendingMove {
@@ -230,7 +216,12 @@ export class FindingsEngine {
   private readonly finds = new BoundedMap<string, Window>(MAX_TRACKED);
   private readonly matches = new BoundedMap<string, number>(MAX_TRACKED);
   private readonly calledAccepted = new BoundedMap<string, Set<string>>(MAX_TRACKED);
-  private readonly nmapCalled = new BoundedMap<string, Set<string>>(MAX_TRACKED);
+  /** dicom.scanner by identity and behaviour (rules/scanner.ts). */
+  private readonly scanners: ScannerRules;
+  /** dicom.any-ae-accepted on a probe called AE title (rules/probe-ae-accepted.ts). */
+  private readonly probes: ProbeAccepted;
+  /** dicom.duplicate-ae-title (rules/duplicate-ae-title.ts). */
+  private readonly duplicates: DuplicateAeTitles;
   private readonly pendingMoves = new BoundedMap<string, PendingMove[]>(MAX_TRACKED);
   /**
    * Devices (by IP) where port 104 answered a handshake while DICOM was seen only on other ports: judged at
@@ -249,6 +240,15 @@ export class FindingsEngine {
     this.allowed = new CidrSet(config.policy.allowedPeers);
     for (const list of Object.values(config.policy.knownAeTitles))
       for (const ae of list) this.knownAll.add(ae);
+    // Rule modules (one file per rule, agent/findings/rules/) raise through the same finding store.
+    const ctx = {
+      config,
+      id: (ep: { ip: string; mac: string | null }) => this.id(ep),
+      hit: (h: Hit) => this.hit(h),
+    };
+    this.scanners = new ScannerRules(ctx);
+    this.duplicates = new DuplicateAeTitles(ctx);
+    this.probes = new ProbeAccepted(ctx, (ip, ae) => this.duplicates.usedAsCalling(ip, ae));
   }
 
   /** The findings held in memory (cheap, for health; findings() copies them all). */
@@ -261,6 +261,8 @@ export class FindingsEngine {
   }
 
   observe(o: Observation): void {
+    // Anything later than a silent association proves the capture went on past it (rules/scanner.ts).
+    this.scanners.tick(o.tsMicros);
     switch (o.kind) {
       case "connection":
         this.connection(o);
@@ -298,6 +300,9 @@ export class FindingsEngine {
    */
   finish(tsMicros: number, settleMicros = 0): void {
     const due = tsMicros - settleMicros;
+    // Silent associations ended before tsMicros are judged; at the end (settleMicros 0) those ended at
+    // tsMicros itself were closed by the end of the capture, not by their peers, and are dropped.
+    this.scanners.settle(tsMicros, settleMicros === 0);
     for (const [flow, moves] of this.pendingMoves) {
       if (moves.some((m) => m.ts > due)) continue;
       this.pendingMoves.delete(flow);
@@ -529,7 +534,9 @@ export class FindingsEngine {
     const accepted =
       r.outcome !== "rejected" && (r.acceptor !== null || o.midStream || r.messages.length > 0);
     const rejected = r.outcome === "rejected";
-    const scanner = this.scannerFingerprint(o, flow, calling, called, accepted);
+    const reservedHeader =
+      this.reservedFlows.has(flow) || this.reservedFlows.has(flowKey(o.client, o.server));
+    const scanner = this.scanners.association(o, flow, calling, called, accepted, reservedHeader);
     const t = this.config.policy.thresholds;
 
     // dicom.ae-scan: bursts of rejects from one source, or many called AE titles tried on one server.
@@ -671,6 +678,9 @@ export class FindingsEngine {
       this.vulnerable(o.client, r.requestor, ts, flow);
       this.vulnerable(o.server, r.acceptor, ts, flow);
     }
+    // dicom.duplicate-ae-title: a scanner's titles are borrowed defaults, not the name of a node.
+    if (!scanner)
+      this.duplicates.association(o, flow, calling, called, accepted && !this.probes.promiscuous(o.server));
     if (accepted) {
       this.anyAeAccepted(o, flow, calling, called);
       this.defaultPortIfDicom(o.server, ts, flow);
@@ -696,61 +706,6 @@ export class FindingsEngine {
       map.set(key, w);
     }
     return w;
-  }
-
-  /**
-   * nmap's dicom library (nselib/dicom.lua) sends calling AE "ECHOSCU", DCMTK 3.6.2's implementation UID
-   * and version name ("OFFIS_DCMTK_362"), and packs the 32 reserved bytes of A-ASSOCIATE-RQ (PS3.8 §9.3.2,
-   * PDU offset 42) from a number, which leaves a non-zero byte there. dcmtk's own echoscu uses the same AE
-   * titles and UID root but zero bytes there, so that reserved field is the discriminator.
-   * The UL layer reports that field under its own code (HEADER_RESERVED_CODE), apart from the other
-   * reserved fields (DCMTK itself fills one of the presentation context item with 0xFF).
-   * dicom-brute is the same request repeated with many called AE titles.
-   */
-  private scannerFingerprint(
-    o: AssociationObservation,
-    flow: string,
-    calling: string | null,
-    called: string | null,
-    accepted: boolean,
-  ): boolean {
-    const req = o.record.requestor;
-    const marked = this.reservedFlows.has(flow) || this.reservedFlows.has(flowKey(o.client, o.server));
-    if (!marked || calling !== "ECHOSCU") return false;
-    const uid = req?.implementationClassUid ?? "";
-    const version = req?.implementationVersionName ?? "";
-    const dcmtkLike = uid.startsWith(DCMTK_ROOT + ".") || version.startsWith("OFFIS_DCMTK_");
-    if (!dcmtkLike) return false;
-    const key = `${o.client.ip}>${o.server.ip}`;
-    let calledSet = this.nmapCalled.get(key);
-    if (!calledSet) {
-      calledSet = new Set();
-      this.nmapCalled.set(key, calledSet);
-    }
-    if (called && calledSet.size < 1024) calledSet.add(called);
-    const brute = calledSet.size >= 2;
-    this.hit({
-      rule: "dicom.scanner",
-      severity: brute ? "high" : "medium",
-      device: this.id(o.client),
-      peer: this.id(o.server),
-      key: "nmap",
-      title: brute
-        ? `nmap dicom-brute from ${o.client.ip} against ${o.server.ip} (${calledSet.size} called AE titles tried)`
-        : `nmap dicom-ping from ${o.client.ip} against ${o.server.ip}`,
-      ts: o.tsMicros,
-      flow,
-      aeTitles: [calling, called],
-      counts: { associations: 1, accepted: accepted ? 1 : 0 },
-      details: {
-        tool: brute ? "nmap dicom-brute" : "nmap dicom-ping",
-        implementationClassUid: req?.implementationClassUid ?? null,
-        implementationVersionName: req?.implementationVersionName ?? null,
-        calledAETitlesTried: calledSet.size,
-      },
-      signature: brute ? "brute" : "ping",
-    });
-    return true;
   }
 
   private externalPeer(
@@ -848,7 +803,10 @@ export class FindingsEngine {
       // stays low until the site lists the server's titles. Its signature is fixed: the number of titles
       // in its title grows with each one and is not news.
       const foreign = own ? !own.includes(called) : set.size >= 3;
-      if (foreign)
+      // A probe value (ANY-SCP) accepted is the direct proof, raised high with the probe as evidence
+      // (rules/probe-ae-accepted.ts); the same association is not reported a second time here.
+      const probed = this.probes.accepted(o, flow, calling, called);
+      if (foreign && !probed)
         this.hit({
           rule: "dicom.any-ae-accepted",
           severity: own ? "medium" : "low",
@@ -1081,13 +1039,38 @@ export class FindingsEngine {
       }
     }
     // Encrypted DICOM cannot be told from HTTPS by its bytes: judge TLS on the DICOM ports only, so a
-    // PACS's self-signed web interface on 443 is not reported as weak DICOM TLS.
-    if (!DICOM_TLS_PORTS.has(o.server.port)) return;
+    // PACS's self-signed web interface on 443 is not reported as weak DICOM TLS. A NULL cipher shows its
+    // bytes: DICOM decoded from it is DICOM TLS on whatever port.
+    if (!DICOM_TLS_PORTS.has(o.server.port) && o.plaintextDicom !== true) return;
     const problems: string[] = [];
     let severity: Severity = "low";
     const raise = (s: Severity): void => {
       if (SEVERITY_RANK[s] > SEVERITY_RANK[severity]) severity = s;
     };
+    // The suite: NULL, anonymous and EXPORT suites give no real protection (high); RC4 (RFC 7465), DES and
+    // 3DES (Sweet32) are broken or deprecated (medium). Its IANA name says which (tls/suites.ts).
+    const suite = o.cipherSuite ?? null;
+    const t = suiteTraits(suite ?? "");
+    if (o.plaintext === true || t.nullCipher) {
+      problems.push(
+        o.plaintextDicom === true
+          ? `NULL cipher: DICOM readable on the wire (${suite})`
+          : `NULL cipher: no encryption (${suite})`,
+      );
+      raise("high");
+    }
+    if (t.anonymous) {
+      problems.push(`anonymous key exchange, the server is not authenticated (${suite})`);
+      raise("high");
+    }
+    if (t.export) {
+      problems.push(`export-grade cipher suite (${suite})`);
+      raise("high");
+    }
+    if (t.rc4 || t.des || t.tripleDes) {
+      problems.push(`${t.rc4 ? "RC4" : t.tripleDes ? "3DES" : "DES"} cipher (${suite})`);
+      raise("medium");
+    }
     const v = o.version;
     if (v && /^SSL/.test(v)) {
       problems.push(`${v} (broken)`);
@@ -1109,21 +1092,39 @@ export class FindingsEngine {
         problems.push("certificate not yet valid");
         raise("medium");
       }
+      // NIST SP 800-57 / BSI TR-02102: RSA and DSA keys below 2048 bits no longer protect anything.
+      const bits = c.keyBits ?? null;
+      const rsaOrDsa = c.keyType === "rsa" || c.keyType === "rsa-pss" || c.keyType === "dsa";
+      if (rsaOrDsa && bits !== null && bits < 2048) {
+        problems.push(`${bits}-bit ${c.keyType === "dsa" ? "DSA" : "RSA"} key`);
+        raise("medium");
+      }
       if (c.selfSigned) problems.push("self-signed certificate");
     }
     if (problems.length === 0) return;
+    // One finding per server port: the reasons of every handshake seen there are kept together, so clients
+    // that negotiate differently do not make the finding's evidence flap (signature = the reasons).
+    const device = this.id(o.server);
+    const key = String(o.server.port);
+    // The key hit() files the finding under (rule, device, no peer, key).
+    const prior = this.byKey.get(["tls.weak", device, "", key].join("\u0000"))?.record.evidence.problems;
+    const reasons = Array.isArray(prior) ? (prior as string[]).slice(0, 16) : [];
+    for (const p of problems) if (!reasons.includes(p) && reasons.length < 16) reasons.push(p);
     this.hit({
       rule: "tls.weak",
       severity,
-      device: this.id(o.server),
+      device,
       peer: null,
-      key: String(o.server.port),
-      title: `Weak DICOM TLS on ${ip}:${o.server.port}: ${problems.join(", ")}`,
+      key,
+      title: `Weak DICOM TLS on ${ip}:${o.server.port}: ${reasons.join(", ")}`,
       ts: o.tsMicros,
       flow: flowKey(o.client, o.server),
       counts: { handshakes: 1 },
       details: {
         version: v,
+        cipherSuite: suite,
+        plaintext: o.plaintext === true || t.nullCipher,
+        plaintextDicom: o.plaintextDicom === true,
         certificate: c
           ? {
               subject: c.subject,
@@ -1131,11 +1132,13 @@ export class FindingsEngine {
               notBefore: c.notBefore,
               notAfter: c.notAfter,
               selfSigned: c.selfSigned,
+              keyType: c.keyType ?? null,
+              keyBits: c.keyBits ?? null,
             }
           : null,
-        problems,
+        problems: reasons,
       },
-      signature: problems.join("|"),
+      signature: reasons.join("|"),
     });
   }
 

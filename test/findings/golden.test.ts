@@ -85,12 +85,25 @@ test("real nmap dicom-ping/dicom-brute against storescp and Orthanc is dicom.sca
       r.findings.filter((f) => f.rule === "dicom.malformed"),
       [],
     );
+    // storescp (its own title is STORESCP) accepted nmap's probe ANY-SCP: it accepts any called AE title.
+    t.deepEqual(
+      r.findings.filter((f) => f.rule === "dicom.any-ae-accepted").map((f) => `${f.key}:${f.severity}`),
+      ["probe:high"],
+    );
     const e = await report(join(dir, "echoscu.pcap"));
     t.deepEqual(
       e.findings.filter((f) => f.rule === "dicom.scanner" || f.rule === "dicom.ae-scan"),
       [],
     );
-    t.deepEqual(above(e.findings, "low", ["dicom.vulnerable-implementation"]), []);
+    // A true finding added by issue 9: echoscu's default called AE ANY-SCP, accepted by storescp, shows
+    // (whoever sends it) that storescp answers to any called AE title. Orthanc, called ORTHANC, raises nothing.
+    const any = e.findings.filter((f) => f.rule === "dicom.any-ae-accepted");
+    t.deepEqual(
+      any.map((f) => `${f.key}:${f.severity}`),
+      ["probe:high"],
+    );
+    t.like(any[0]!.evidence, { probe: { calledAE: "ANY-SCP", callingAE: "ECHOSCU" }, ports: [104] });
+    t.deepEqual(above(e.findings, "low", ["dicom.vulnerable-implementation", "dicom.any-ae-accepted"]), []);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
