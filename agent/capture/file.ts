@@ -23,7 +23,7 @@
 
 import { open, type FileReadResult } from "node:fs/promises";
 import { availableParallelism } from "node:os";
-import type { Counters } from "../util/anomaly.js";
+import type { AnomalySink, Counters } from "../util/anomaly.js";
 import type { CaptureSummary, PacketSink } from "./types.js";
 import { CaptureCore, DEFAULT_MAX_RECORD_BYTES } from "./stream.js";
 
@@ -39,6 +39,11 @@ export interface ReadCaptureOptions {
   signal?: AbortSignal;
   /** Largest record or block accepted (default DEFAULT_MAX_RECORD_BYTES, 16 MiB). */
   maxRecordBytes?: number;
+  /**
+   * Where damage confined to one packet goes (an undescribed pcapng interface, a time out of range); the
+   * read carries on. Default: the sink, when it is also an AnomalySink (the pipeline is); null: nowhere.
+   */
+  anomalies?: AnomalySink | null;
   /**
    * Overlap the next read with parsing (default: when this process may run on more than one CPU; on one
    * CPU the read cannot run alongside the parser and switching between them only costs time).
@@ -58,7 +63,7 @@ export async function readCaptureFile(
 ): Promise<CaptureSummary> {
   const chunkSize = Math.max(1, Math.floor(opts.chunkSize ?? DEFAULT_CHUNK_SIZE));
   const counters = opts.counters;
-  const core = new CaptureCore(sink, opts.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES);
+  const core = new CaptureCore(sink, opts.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES, opts.anomalies);
   /** Head room for the carried tail; part A of a read is chunkSize - room bytes (0 disables the overlap). */
   const readAhead = opts.readAhead ?? availableParallelism() > 1;
   const room = readAhead ? Math.min(MAX_HEAD_ROOM, chunkSize >> 3) : 0;

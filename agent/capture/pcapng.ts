@@ -27,8 +27,18 @@
  *   24 Original Len(4) | 28 packet data ...
  *
  * Options: Code(2) Length(2) Value padded to 32 bits; code 0 ends the list.
+ *
+ * Damage confined to one packet is an anomaly, and the file goes on (DESIGN.md §6, principle 4):
+ * - capture.pcapng-unknown-interface: a packet block naming an interface no IDB of its section described
+ *   (an SPB needs interface 0): its link type is unknown, so the packet is skipped.
+ * - capture.timestamp-out-of-range: a time before 1970 (after if_tsoffset), beyond what microseconds
+ *   hold exactly (Number.MAX_SAFE_INTEGER, about the year 2255), or on an interface whose if_tsresol is
+ *   finer than a 64-bit count can carry past 1970 (10^-v with v > 19, 2^-v with v > 63). The packet is
+ *   kept with the time of the packet before it (the epoch before any), so one wild stamp neither moves
+ *   capture time back nor leaps it ahead.
  */
 
+import type { AnomalySink } from "../util/anomaly.js";
 import type { PacketSink } from "./types.js";
 import { CaptureError, type RecordParser } from "./record.js";
 
@@ -48,6 +58,8 @@ const MIN_BLOCK = 12;
 const MAX_INTERFACES = 65536;
 
 const TWO_32 = 4294967296;
+/** 2^21: below it, (r · 2^32 + lo) stays under 2^53, so the decimal division of micros() is exact. */
+const EXACT_DIVISOR = 2097152;
 
 /** True when the 4 bytes at `off` are the Section Header Block type. */
 export function isPcapngMagic(buf: Buffer, off: number): boolean {
@@ -68,8 +80,12 @@ class Interface {
   tsKind = TsKind.Multiply;
   /** Multiplier, divisor or scale, per tsKind. */
   tsFactor = 1;
+  /** if_tsresol as a power of ten (decimal units), for divisors too large for the exact double path. */
+  tsExponent = 6;
   /** if_tsoffset in microseconds. */
   tsOffsetMicros = 0;
+  /** Set when if_tsresol names a unit so fine that no 64-bit count reaches past 1970: every time is wrong. */
+  tsResolutionBad = false;
 
   constructor(
     readonly linktype: number,
@@ -81,29 +97,44 @@ class Interface {
     if (v & 0x80) {
       this.tsKind = TsKind.Scale;
       this.tsFactor = 1e6 / 2 ** (v & 0x7f);
+      // 2^64 units of 2^-64 s and finer: the whole range of the count lies within the first second of 1970.
+      this.tsResolutionBad = (v & 0x7f) > 63;
     } else if (v <= 6) {
       this.tsKind = TsKind.Multiply;
       this.tsFactor = 10 ** (6 - v);
+      this.tsResolutionBad = false;
     } else {
       this.tsKind = TsKind.Divide;
       this.tsFactor = 10 ** (v - 6);
+      this.tsExponent = v;
+      // 2^64 ≈ 1.8·10^19: with units of 10^-20 s or finer the count cannot get past 1970.
+      this.tsResolutionBad = v > 19;
     }
   }
 
+  /** Microseconds since the epoch, or NaN when the stamp cannot be one (see the file comment). */
   micros(hi: number, lo: number): number {
+    if (this.tsResolutionBad) return Number.NaN;
     let us: number;
     if (this.tsKind === TsKind.Divide) {
-      // (hi·2^32 + lo) / d = ⌊hi/d⌋·2^32 + (hi mod d · 2^32 + lo) / d — exact in doubles while d < 2^21,
-      // which covers nanoseconds (d = 1000), where the plain 64-bit value would not fit in 53 bits.
       const d = this.tsFactor;
-      const r = hi % d;
-      us = ((hi - r) / d) * TWO_32 + Math.floor((r * TWO_32 + lo) / d);
+      if (d < EXACT_DIVISOR) {
+        // (hi·2^32 + lo) / d = ⌊hi/d⌋·2^32 + (hi mod d · 2^32 + lo) / d — exact in doubles while d < 2^21,
+        // which covers nanoseconds (d = 1000), where the plain 64-bit value would not fit in 53 bits.
+        const r = hi % d;
+        us = ((hi - r) / d) * TWO_32 + Math.floor((r * TWO_32 + lo) / d);
+      } else {
+        // 10^-13 s and finer (rare, e.g. 10^-15): exact in 64-bit integers rather than rounded doubles.
+        const units = (BigInt(hi) << 32n) | BigInt(lo);
+        us = Number(units / 10n ** BigInt(this.tsExponent - 6));
+      }
     } else if (this.tsKind === TsKind.Multiply) {
       us = (hi * TWO_32 + lo) * this.tsFactor;
     } else {
       us = Math.floor((hi * TWO_32 + lo) * this.tsFactor);
     }
-    return us + this.tsOffsetMicros;
+    us += this.tsOffsetMicros;
+    return us >= 0 && us <= Number.MAX_SAFE_INTEGER ? us : Number.NaN;
   }
 }
 
@@ -117,12 +148,19 @@ export class PcapngParser implements RecordParser {
   private le = true;
   private inSection = false;
   private readonly interfaces: Interface[] = [];
-  /** Simple Packet Blocks carry no timestamp; they get the last one seen, so time never runs backwards. */
+  /**
+   * Simple Packet Blocks carry no timestamp; they get the last one seen, so time never runs backwards.
+   * A stamp out of range gets it too.
+   */
   private lastTs = 0;
+  /** Packets skipped (undescribed interface) and stamps replaced (out of range): counted as anomalies. */
+  skippedPackets = 0;
+  timestampsOutOfRange = 0;
 
   constructor(
     private readonly sink: PacketSink,
     private readonly maxRecordBytes: number,
+    private readonly anomalies: AnomalySink | null = null,
   ) {}
 
   private u32(buf: Buffer, off: number): number {
@@ -252,18 +290,22 @@ export class PcapngParser implements RecordParser {
       return false;
     }
     const ifId = obsolete ? this.u16(buf, p + 8) : this.u32(buf, p + 8);
-    const ifc = this.interfaces[ifId];
-    if (ifc === undefined) {
-      this.fail("pcapng.unknown-interface", `packet on interface ${ifId}, which was not described`, at + 8);
-      return false;
-    }
     const capLen = this.u32(buf, p + 20);
     const origLen = this.u32(buf, p + 24);
     if (capLen > len - 32) {
       this.fail("pcapng.bad-caplen", `captured length ${capLen} does not fit a block of ${len}`, at + 20);
       return false;
     }
-    const ts = ifc.micros(this.u32(buf, p + 12), this.u32(buf, p + 16));
+    const ifc = this.interfaces[ifId];
+    if (ifc === undefined) {
+      // The block itself is sound (its lengths agree), only its interface is unknown: skip this packet.
+      this.unknownInterface(`packet block at byte ${at} on interface ${ifId}, which no IDB described`);
+      return true;
+    }
+    const hi = this.u32(buf, p + 12);
+    const lo = this.u32(buf, p + 16);
+    let ts = ifc.micros(hi, lo);
+    if (Number.isNaN(ts)) ts = this.outOfRange(ifc, hi, lo, at);
     this.lastTs = ts;
     this.packets++;
     this.bytes += capLen;
@@ -278,8 +320,8 @@ export class PcapngParser implements RecordParser {
     }
     const ifc = this.interfaces[0];
     if (ifc === undefined) {
-      this.fail("pcapng.unknown-interface", "simple packet block without interface 0", at);
-      return false;
+      this.unknownInterface(`simple packet block at byte ${at} before any IDB (it belongs to interface 0)`);
+      return true;
     }
     const origLen = this.u32(buf, p + 8);
     let capLen = Math.min(origLen, len - 16);
@@ -288,5 +330,28 @@ export class PcapngParser implements RecordParser {
     this.bytes += capLen;
     this.sink.packet(buf, p + 12, p + 12 + capLen, this.lastTs, ifc.linktype, origLen);
     return true;
+  }
+
+  private unknownInterface(detail: string): void {
+    this.skippedPackets++;
+    this.anomalies?.anomaly("capture.pcapng-unknown-interface", "capture", "", detail);
+  }
+
+  /** Reports a stamp that is no time since 1970 and returns the one the packet keeps. */
+  private outOfRange(ifc: Interface, hi: number, lo: number, at: number): number {
+    this.timestampsOutOfRange++;
+    const units = (BigInt(hi) << 32n) | BigInt(lo);
+    const why = ifc.tsResolutionBad
+      ? "its interface's if_tsresol is finer than a 64-bit count can carry past 1970"
+      : ifc.tsOffsetMicros !== 0
+        ? `with if_tsoffset ${ifc.tsOffsetMicros / 1e6} s it is before 1970 or past what microseconds hold exactly`
+        : "it is past what microseconds hold exactly";
+    this.anomalies?.anomaly(
+      "capture.timestamp-out-of-range",
+      "capture",
+      "",
+      `packet block at byte ${at}: timestamp ${units} ${why}; it keeps the time of the packet before it`,
+    );
+    return this.lastTs;
   }
 }

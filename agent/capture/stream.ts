@@ -6,7 +6,7 @@
  * reusable carry buffer, and the copy is counted in `counters.bytesCopied`.
  */
 
-import type { Counters } from "../util/anomaly.js";
+import type { AnomalySink, Counters } from "../util/anomaly.js";
 import type { CaptureSummary, PacketSink } from "./types.js";
 import { CaptureError, type RecordParser } from "./record.js";
 import { PcapParser, isPcapMagic } from "./pcap.js";
@@ -20,16 +20,30 @@ import { PcapngParser, isPcapngMagic } from "./pcapng.js";
  */
 export const DEFAULT_MAX_RECORD_BYTES = 16 * 1024 * 1024;
 
+/**
+ * Where a reader reports damage confined to one packet (it carries on): the caller's choice, else the sink
+ * itself when it is also an AnomalySink (as the pipeline is), else nowhere (the parsers still count them).
+ */
+export function captureAnomalies(sink: PacketSink, explicit?: AnomalySink | null): AnomalySink | null {
+  if (explicit !== undefined) return explicit;
+  const maybe = sink as Partial<AnomalySink>;
+  return typeof maybe.anomaly === "function" ? (sink as unknown as AnomalySink) : null;
+}
+
 /** Sniffs the format, then parses records; the pre-sniff state needs just the 4-byte magic. */
 export class CaptureCore {
   parser: RecordParser | null = null;
   /** Set when the format is unknown (before any parser exists). */
   sniffError: CaptureError | null = null;
+  private readonly anomalies: AnomalySink | null;
 
   constructor(
     private readonly sink: PacketSink,
     readonly maxRecordBytes: number = DEFAULT_MAX_RECORD_BYTES,
-  ) {}
+    anomalies?: AnomalySink | null,
+  ) {
+    this.anomalies = captureAnomalies(sink, anomalies);
+  }
 
   get error(): CaptureError | null {
     return this.sniffError ?? this.parser?.error ?? null;
@@ -43,7 +57,8 @@ export class CaptureCore {
   parse(buf: Buffer, start: number, end: number, abs: number): number {
     if (this.parser === null) {
       if (this.sniffError !== null || end - start < 4) return start;
-      if (isPcapngMagic(buf, start)) this.parser = new PcapngParser(this.sink, this.maxRecordBytes);
+      if (isPcapngMagic(buf, start))
+        this.parser = new PcapngParser(this.sink, this.maxRecordBytes, this.anomalies);
       else if (isPcapMagic(buf, start)) this.parser = new PcapParser(this.sink, this.maxRecordBytes);
       else {
         this.sniffError = new CaptureError(
@@ -97,9 +112,13 @@ export class PcapStreamParser {
 
   constructor(
     sink: PacketSink,
-    private readonly opts: { counters?: Counters; maxRecordBytes?: number } = {},
+    private readonly opts: {
+      counters?: Counters;
+      maxRecordBytes?: number;
+      anomalies?: AnomalySink | null;
+    } = {},
   ) {
-    this.core = new CaptureCore(sink, opts.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES);
+    this.core = new CaptureCore(sink, opts.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES, opts.anomalies);
   }
 
   /** The error that stopped parsing, if any (further pushes are ignored). */

@@ -7,30 +7,137 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ArgWalker } from "./args.js";
+import type { FileResult } from "../pipeline/analyze.js";
 import type { Report } from "../report/types.js";
+
+/**
+ * One usage text per command: `dicomtap COMMAND --help` (or -h, or `dicomtap help COMMAND`) prints it
+ * and exits 0; a usage error in that command prints it to stderr and exits 2.
+ */
+const COMMAND_USAGE: Record<string, string> = {
+  analyze: `usage: dicomtap analyze [--json OUT] [--config FILE] [--quiet] FILE...
+
+Decode pcap/pcapng files offline, through the whole pipeline, and print a summary of devices,
+associations, findings and anomalies. Several files are one capture (connections continue from one
+rotated file into the next).
+
+options:
+  --json OUT      write the version-1 JSON report to OUT (- for standard output; the summary then
+                  goes to standard error)
+  --config FILE   take networks and policy from a sensor config (default: the offline defaults)
+  -q, --quiet     no summary
+  -h, --help      this text
+
+exit status:
+  0  every file was read; a damaged one is analysed up to the damage, which standard error names
+  1  a file could not be read, is not a pcap or pcapng capture, is empty, or holds no packet
+  2  a usage error or a config error (every problem of the config is listed)
+`,
+  run: `usage: dicomtap run [--config FILE] [--replay FILE [--speed file|capture]]
+
+The agent: live capture on the configured interface (or a replayed capture file), inventory and
+findings, a local store, publishing over MQTT with mutual TLS. Stops on SIGINT or SIGTERM, or at the
+end of a replay.
+
+options:
+  --config FILE    the sensor config (default /etc/dicomtap/config.json)
+  --replay FILE    read a pcap/pcapng file instead of capturing live
+  --speed file     replay as fast as the file reads (default)
+  --speed capture  replay at the pace of the capture's time stamps
+  -h, --help       this text
+
+exit status:
+  0  stopped cleanly
+  2  a usage error or a config error (every problem of the config is listed)
+`,
+  doctor: `usage: dicomtap doctor [--config FILE] [--json]
+
+Check a provisioned appliance — capture interface, capture rights, clock, disk, certificates and
+their expiry, broker reachability — and say what to fix.
+
+options:
+  --config FILE   the sensor config (default /etc/dicomtap/config.json)
+  --json          the results as JSON
+  -h, --help      this text
+
+exit status:
+  0  every check passed (warnings allowed)
+  1  a check failed
+  2  a usage error
+`,
+  console: `usage: dicomtap console (--config FILE | --broker mqtts://HOST:PORT --ca CA --cert CERT --key KEY)
+                        [--site SITE] [--share GROUP] [--client-id ID] [--json] [--once SECONDS]
+
+Subscribe to the broker and show the live devices and findings of all sensors: a screen on a
+terminal, else (or with --json) one JSON line per event.
+
+options:
+  --config FILE         a console config: {"broker": {"url", "ca", "cert", "key"}, "site", "share",
+                        "clientId"}; the flags below override it key by key
+  --broker URL          the broker, mqtts:// only
+  --ca, --cert, --key   the CA and this console's client certificate and key (PEM files)
+  --site SITE           only the sensors of this site
+  --share GROUP         an MQTT 5 shared subscription, so several consoles split the messages
+  --client-id ID        the MQTT client id
+  --json                one JSON line per event, even on a terminal
+  --once SECONDS        print the state after SECONDS and exit
+  -h, --help            this text
+
+exit status:
+  0  stopped (SIGINT, SIGTERM, or --once)
+  1  the broker could not be reached or refused the console
+  2  a usage error or a config error
+`,
+};
+
+/** The one line per command that `dicomtap --help` shows under each synopsis. */
+const SUMMARIES: Record<string, string> = {
+  analyze: `Decode pcap/pcapng files offline and print a summary of devices, associations and
+        findings. --json OUT writes the version-1 JSON report (- for standard output).`,
+  run: `The agent: live capture on the configured interface (or a replayed capture file),
+        inventory and findings, a local store, publishing over MQTT with mutual TLS.
+        Default config: /etc/dicomtap/config.json.`,
+  doctor: `Check a provisioned appliance (capture interface, capture rights, clock, disk,
+        certificates, broker) and say what to fix; exits 1 if a check fails.`,
+  console: `Subscribe to the broker and show the live devices and findings of all sensors: a screen
+        on a terminal, else (or with --json) one JSON line per event. --once N prints the state
+        after N seconds and exits.`,
+};
+
+function synopsis(command: string): string {
+  const first = (COMMAND_USAGE[command] ?? "").split("\n\n")[0] ?? "";
+  return first.replace(/^usage: dicomtap /, "").replace(/\n {24}/g, "\n          ");
+}
 
 const USAGE = `usage: dicomtap <command> [options]
 
 commands:
-  analyze [--json OUT] [--config FILE] [--quiet] FILE...
-        Decode pcap/pcapng files offline and print a summary of devices, associations and
-        findings. --json OUT writes the version-1 JSON report (- for standard output).
-  run [--config FILE] [--replay FILE [--speed file|capture]]
-        The agent: live capture on the configured interface (or a replayed capture file),
-        inventory and findings, a local store, publishing over MQTT with mutual TLS.
-        Default config: /etc/dicomtap/config.json.
-  doctor [--config FILE] [--json]
-        Check a provisioned appliance (capture interface, capture rights, clock, disk,
-        certificates, broker) and say what to fix; exits 1 if a check fails.
-  console (--config FILE | --broker mqtts://HOST:PORT --ca CA --cert CERT --key KEY)
-          [--site SITE] [--share GROUP] [--client-id ID] [--json] [--once SECONDS]
-        Subscribe to the broker and show the live devices and findings of all sensors: a screen
-        on a terminal, else (or with --json) one JSON line per event. --once N prints the state
-        after N seconds and exits.
+${Object.keys(COMMAND_USAGE)
+  .map((c) => `  ${synopsis(c)}\n        ${SUMMARIES[c]}`)
+  .join("\n")}
   --help, --version
+
+"dicomtap COMMAND --help" shows one command's options and exit statuses.
 `;
 
-export class UsageError extends Error {}
+/** True when the words before a "--" ask for help: the command's usage is printed and nothing runs. */
+function wantsHelp(argv: readonly string[]): boolean {
+  for (const a of argv) {
+    if (a === "--") return false;
+    if (a === "--help" || a === "-h") return true;
+  }
+  return false;
+}
+
+/** A command line that cannot be run; `command` picks the usage text shown with it. */
+export class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly command: string | null = null,
+  ) {
+    super(message);
+  }
+}
 
 /** The version in our package.json, found by walking up from the compiled file (dist/ or elsewhere). */
 export function packageVersion(): string {
@@ -59,17 +166,17 @@ interface AnalyzeArgs {
 
 export function parseAnalyzeArgs(argv: string[]): AnalyzeArgs {
   const args: AnalyzeArgs = { files: [], json: null, config: null, quiet: false };
-  const w = new ArgWalker(argv, (m) => new UsageError(m));
+  const w = new ArgWalker(argv, (m) => new UsageError(m, "analyze"));
   for (let a = w.next(); a !== undefined; a = w.next()) {
     if (a === "--json") args.json = w.value(a);
     else if (a.startsWith("--json=")) args.json = a.slice(7);
     else if (a === "--config") args.config = w.value(a);
     else if (a === "--quiet" || a === "-q") args.quiet = true;
     else if (a === "--") args.files.push(...w.rest());
-    else if (a.startsWith("-") && a !== "-") throw new UsageError(`unknown option ${a}`);
+    else if (a.startsWith("-") && a !== "-") throw new UsageError(`unknown option ${a}`, "analyze");
     else args.files.push(a);
   }
-  if (args.files.length === 0) throw new UsageError("analyze needs at least one capture file");
+  if (args.files.length === 0) throw new UsageError("analyze needs at least one capture file", "analyze");
   return args;
 }
 
@@ -93,6 +200,23 @@ async function writeReport(target: string, report: Report): Promise<void> {
   }
 }
 
+/**
+ * Why a file gave the analysis nothing at all, or null when it was read (perhaps up to damage, which its
+ * error names). Not a capture, an empty file and a bare header are as useless as a missing file: exit 1.
+ */
+export function unreadable(f: FileResult): string | null {
+  const s = f.summary;
+  if (s === null) return f.error ?? "cannot be read";
+  if (s.packets > 0) return null;
+  const code = s.error?.code;
+  if (code === "capture.empty") return "empty file: not a capture";
+  if (code === "capture.unknown-format") return "not a capture file: neither pcap nor pcapng (unknown magic)";
+  if (code === "capture.truncated" && s.error !== null && s.error.offset === 0)
+    return `too short to be a capture: ${s.error.detail}`;
+  if (f.error !== null) return `${f.error}; no packet could be read`;
+  return `a ${s.format} header and no packet: nothing to analyse`;
+}
+
 async function analyzeCommand(argv: string[]): Promise<number> {
   const args = parseAnalyzeArgs(argv);
   const { analyzeFiles } = await import("../pipeline/analyze.js");
@@ -107,39 +231,55 @@ async function analyzeCommand(argv: string[]): Promise<number> {
     if (args.json === "-") process.stderr.write(summary);
     else process.stdout.write(summary);
   }
+  let status = 0;
   for (const f of result.files) {
-    if (f.error !== null) process.stderr.write(`dicomtap: ${f.path}: ${f.error}\n`);
+    const why = unreadable(f);
+    if (why !== null) {
+      process.stderr.write(`dicomtap: ${f.path}: ${why}\n`);
+      status = 1;
+    } else if (f.error !== null) process.stderr.write(`dicomtap: ${f.path}: ${f.error}\n`);
   }
-  // A file that could not be read at all is an error; a damaged one was analysed up to the damage.
-  return result.files.some((f) => f.summary === null) ? 1 : 0;
+  // A file that gave nothing is an error; a damaged one was analysed up to the damage.
+  return status;
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
+    if (command !== undefined && Object.hasOwn(COMMAND_USAGE, command) && wantsHelp(rest)) {
+      process.stdout.write(COMMAND_USAGE[command]!);
+      return 0;
+    }
     switch (command) {
       case "analyze":
         return await analyzeCommand(rest);
       case "run": {
         const { runCommand } = await import("./run.js");
-        return await runCommand(rest, (m) => new UsageError(m), packageVersion());
+        return await runCommand(rest, (m) => new UsageError(m, "run"), packageVersion());
       }
       case "doctor": {
         const { doctorCommand } = await import("../doctor/doctor.js");
-        return await doctorCommand(rest, (m) => new UsageError(m));
+        return await doctorCommand(rest, (m) => new UsageError(m, "doctor"));
       }
       case "console": {
         const { consoleCommand } = await import("../console/console.js");
-        return await consoleCommand(rest, (m) => new UsageError(m));
+        return await consoleCommand(rest, (m) => new UsageError(m, "console"));
       }
       case "--version":
       case "-V":
         process.stdout.write(`dicomtap ${packageVersion()}\n`);
         return 0;
+      case "help": {
+        // `dicomtap help analyze` is `dicomtap analyze --help`.
+        const about = rest[0];
+        if (about !== undefined && !Object.hasOwn(COMMAND_USAGE, about))
+          throw new UsageError(`no command ${about}`);
+        process.stdout.write(about !== undefined ? COMMAND_USAGE[about]! : USAGE);
+        return 0;
+      }
       case undefined:
       case "--help":
       case "-h":
-      case "help":
         process.stdout.write(USAGE);
         return command === undefined ? 2 : 0;
       default:
@@ -147,12 +287,16 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`dicomtap: ${err.message}\n${USAGE}`);
+      const usage = err.command !== null ? (COMMAND_USAGE[err.command] ?? USAGE) : USAGE;
+      process.stderr.write(`dicomtap: ${err.message}\n${usage}`);
       return 2;
     }
     const name = (err as { name?: string }).name;
     if (name === "ConfigError") {
-      process.stderr.write(`dicomtap: config: ${(err as Error).message}\n`);
+      // One line per problem, each naming its key: a technician fixes them all in one pass.
+      const problems = (err as { problems?: unknown }).problems;
+      const lines = Array.isArray(problems) && problems.length > 0 ? problems : [(err as Error).message];
+      for (const line of lines) process.stderr.write(`dicomtap: config: ${String(line)}\n`);
       return 2;
     }
     throw err;

@@ -24,7 +24,13 @@ export function formatSummary(result: AnalyzeResult, opts: { maxAssociations?: n
   const s = report.stats;
   out.push("dicomtap analyze");
   for (const f of files) {
-    const what = f.summary ? `${f.summary.format}, ${f.summary.packets} packets` : "not read";
+    const code = f.summary?.error?.code;
+    const what =
+      f.summary === null
+        ? "not read"
+        : code === "capture.unknown-format" || code === "capture.empty"
+          ? "not a capture"
+          : `${f.summary.format}, ${f.summary.packets} packets`;
     out.push(`  ${f.path}: ${what}${f.error ? ` — ${f.error}` : ""}`);
   }
   out.push(

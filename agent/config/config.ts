@@ -1,7 +1,8 @@
 /**
  * The config file of DESIGN.md §3: read, validated against the shape of types.ts, defaults applied.
  * Errors name the key path and the problem (`policy.allowedPeers[2]: "10.0.0.0/33" is not a CIDR ...`),
- * because the person reading them is a field technician editing JSON by hand.
+ * because the person reading them is a field technician editing JSON by hand; and all of them are listed
+ * at once (one line each), so one edit fixes the file instead of one edit per run.
  * Every key but `sensor` has a default; unknown keys are errors (a misspelt key must not be ignored).
  */
 import { readFileSync } from "node:fs";
@@ -9,10 +10,18 @@ import { isIP } from "node:net";
 import { parseCidr } from "./cidr.js";
 import type { Config } from "./types.js";
 
+/**
+ * A config that cannot be used. `problems` holds one line per problem ("key.path: what is wrong"), in the
+ * order of the file's sections; `message` is those lines joined by newlines (a single problem reads
+ * exactly as its line).
+ */
 export class ConfigError extends Error {
-  constructor(message: string) {
+  readonly problems: readonly string[];
+
+  constructor(message: string, problems: readonly string[] = [message]) {
     super(message);
     this.name = "ConfigError";
+    this.problems = problems;
   }
 }
 
@@ -80,11 +89,38 @@ export function loadConfig(path: string): Config {
 }
 
 // ---- validation helpers: each takes the value and its key path, returns the typed value or throws ----
+// A helper of one value throws its one problem; a helper of several values (a section, a list, a map)
+// checks every one of them, collects their problems and throws them together, so nothing hides another.
 
 type Obj = Record<string, unknown>;
 
 function fail(path: string, problem: string): never {
   throw new ConfigError(`${path}: ${problem}`);
+}
+
+/** The problems found so far in one object or list. */
+class Problems {
+  readonly lines: string[] = [];
+
+  add(path: string, problem: string): void {
+    this.lines.push(`${path}: ${problem}`);
+  }
+
+  /** Runs one check; what it throws is recorded and `fallback` stands in for its value. */
+  check<T>(fn: () => T, fallback: T): T {
+    try {
+      return fn();
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      this.lines.push(...e.problems);
+      return fallback;
+    }
+  }
+
+  /** Throws every problem recorded, at once; nothing when there is none. */
+  done(): void {
+    if (this.lines.length > 0) throw new ConfigError(this.lines.join("\n"), [...this.lines]);
+  }
 }
 
 function show(v: unknown): string {
@@ -96,11 +132,11 @@ function isObj(v: unknown): v is Obj {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-/** Checks that `v` is an object with no keys outside `allowed`. */
-function object(v: unknown, path: string, allowed: readonly string[]): Obj {
+/** Checks that `v` is an object (or throws); each key outside `allowed` is a problem recorded in `pr`. */
+function object(v: unknown, path: string, allowed: readonly string[], pr: Problems): Obj {
   if (!isObj(v)) fail(path || "(top level)", `must be an object, got ${show(v)}`);
   for (const k of Object.keys(v)) {
-    if (!allowed.includes(k)) fail(join(path, k), `unknown key (allowed: ${allowed.join(", ")})`);
+    if (!allowed.includes(k)) pr.add(join(path, k), `unknown key (allowed: ${allowed.join(", ")})`);
   }
   return v;
 }
@@ -128,13 +164,40 @@ function array(v: unknown, path: string): unknown[] {
 }
 
 function cidrs(v: unknown, path: string): string[] {
-  return array(v, path).map((c, i) => {
-    const p = `${path}[${i}]`;
-    const s = str(c, p);
-    const parsed = parseCidr(s);
-    if (typeof parsed === "string") fail(p, `${show(s)} ${parsed}`);
-    return s;
-  });
+  const pr = new Problems();
+  const out = array(v, path).map((c, i) =>
+    pr.check(() => {
+      const p = `${path}[${i}]`;
+      const s = str(c, p);
+      const parsed = parseCidr(s);
+      if (typeof parsed === "string") fail(p, `${show(s)} ${parsed}`);
+      return s;
+    }, ""),
+  );
+  pr.done();
+  return out;
+}
+
+/**
+ * A map from IP address to a list (policy.knownAeTitles, policy.approvedPorts): keys respelled as the
+ * decoder spells addresses, each element checked; every bad key and element is a problem of its own.
+ */
+function ipMap<T>(v: unknown, path: string, element: (x: unknown, p: string) => T): Record<string, T[]> {
+  const pr = new Problems();
+  const o = object(v, path, Object.keys(isObj(v) ? v : {}), pr);
+  const out: Record<string, T[]> = {};
+  for (const [ip, list] of Object.entries(o)) {
+    const key = pr.check(() => ipKey(ip, path), null);
+    const items = pr.check(() => array(list, join(path, ip)), []);
+    const good: T[] = [];
+    items.forEach((x, i) => {
+      const item = pr.check<{ ok: T } | null>(() => ({ ok: element(x, `${join(path, ip)}[${i}]`) }), null);
+      if (item !== null) good.push(item.ok);
+    });
+    if (key !== null) out[key] = [...(out[key] ?? []), ...good];
+  }
+  pr.done();
+  return out;
 }
 
 /**
@@ -164,7 +227,10 @@ function aeTitle(v: unknown, path: string): string {
   return t;
 }
 
-/** Merges a section: copies the default, then overrides each present key through its checker. */
+/**
+ * Merges a section: copies the default, then overrides each present key through its checker. Unknown keys
+ * and every key's problems are collected, then thrown together.
+ */
 function section<T extends object>(
   raw: unknown,
   path: string,
@@ -172,126 +238,147 @@ function section<T extends object>(
   checkers: { [K in keyof T]: (v: unknown, p: string) => T[K] },
 ): T {
   if (raw === undefined) return dflt;
-  const o = object(raw, path, Object.keys(checkers));
+  const pr = new Problems();
+  const o = object(raw, path, Object.keys(checkers), pr);
   const out = { ...dflt };
   for (const k of Object.keys(checkers) as (keyof T & string)[]) {
-    if (o[k] !== undefined) out[k] = checkers[k](o[k], join(path, k));
+    if (o[k] !== undefined) out[k] = pr.check(() => checkers[k](o[k], join(path, k)), dflt[k]);
   }
+  pr.done();
   return out;
 }
 
 /**
  * Validates a parsed config object, applies defaults and returns a fresh Config.
- * Throws ConfigError naming the first problem found.
+ * Throws one ConfigError listing every problem found (`problems`, one line each, key path first).
  */
 export function validateConfig(raw: unknown): Config {
-  const top = object(raw, "", ["sensor", "capture", "networks", "policy", "store", "broker", "health"]);
-  if (top.sensor === undefined) fail("sensor", 'is required ({ "id": ..., "site": ... })');
-  const s = object(top.sensor, "sensor", ["id", "site", "room"]);
+  const pr = new Problems();
+  const top = object(raw, "", ["sensor", "capture", "networks", "policy", "store", "broker", "health"], pr);
+  // The sensor's problems do not stop the other sections from being checked: a stand-in takes its place.
+  const sensor = pr.check(() => checkSensor(top.sensor), { id: "-", site: "-", room: null });
+  const d = defaultsWithout(sensor);
+
+  const capture = pr.check(
+    () =>
+      section(top.capture, "capture", d.capture, {
+        interface: (v, p) => str(v, p, { nonEmpty: true }),
+        filter: (v, p) => str(v, p),
+        snaplen: (v, p) => int(v, p, 64, 262144),
+        // The kernel ring in front of the capture child: what absorbs a stall of the agent (issue 8).
+        bufferMiB: (v, p) => int(v, p, 1, 2048),
+        tool: (v, p) => {
+          const t = str(v, p);
+          if (t !== "auto" && t !== "dicomtap-capture" && t !== "tcpdump")
+            fail(p, `${show(t)} must be "auto", "dicomtap-capture" or "tcpdump"`);
+          return t as Config["capture"]["tool"];
+        },
+      }),
+    d.capture,
+  );
+
+  const networks = pr.check(
+    () =>
+      section(top.networks, "networks", d.networks, {
+        internal: (v, p) => {
+          const list = cidrs(v, p);
+          // With no internal network every peer is external and every association a high finding.
+          if (list.length === 0)
+            fail(p, "must list at least one CIDR (with none, every peer counts as external)");
+          return list;
+        },
+      }),
+    d.networks,
+  );
+
+  const policy = pr.check(
+    () =>
+      section(top.policy, "policy", d.policy, {
+        knownAeTitles: (v, p) => ipMap(v, p, aeTitle),
+        allowedPeers: (v, p) => cidrs(v, p),
+        approvedPorts: (v, p) => ipMap(v, p, (x, q) => int(x, q, 1, 65535)),
+        thresholds: (v, p) => {
+          // Event counts size the sliding windows the findings engine keeps per source (a few times the
+          // threshold, for up to 4096 sources), so they are bounded; windows are at most a day.
+          const events = (x: unknown, q: string): number => int(x, q, 1, 10_000);
+          const seconds = (x: unknown, q: string): number => int(x, q, 1, 86_400);
+          return section(v, p, d.policy.thresholds, {
+            aeScanRejects: events,
+            aeScanDistinctCalledAEs: events,
+            aeScanWindowSeconds: seconds,
+            bulkQueryFinds: events,
+            bulkQueryWindowSeconds: seconds,
+            echoSweepHosts: events,
+            echoSweepWindowSeconds: seconds,
+            bulkQueryMatches: (x, q) => int(x, q, 1, 1_000_000_000),
+          });
+        },
+      }),
+    d.policy,
+  );
+
+  const store = pr.check(
+    () =>
+      section(top.store, "store", d.store, {
+        path: (v, p) => str(v, p, { nonEmpty: true }),
+        maxBytes: (v, p) => int(v, p, 1 << 20, Number.MAX_SAFE_INTEGER),
+      }),
+    d.store,
+  );
+
+  const broker = pr.check(() => checkBroker(top.broker), null);
+
+  const health = pr.check(
+    () =>
+      section(top.health, "health", d.health, {
+        intervalSeconds: (v, p) => int(v, p, 1, 86400),
+      }),
+    d.health,
+  );
+
+  pr.done();
+  return { sensor, capture, networks, policy, store, broker, health };
+}
+
+function checkSensor(raw: unknown): Config["sensor"] {
+  if (raw === undefined) fail("sensor", 'is required ({ "id": ..., "site": ... })');
+  const pr = new Problems();
+  const s = object(raw, "sensor", ["id", "site", "room"], pr);
   // The sensor id and site become MQTT topic levels (DESIGN.md §3): no wildcards or separators.
   const topicLevel = (v: unknown, p: string): string => {
+    if (v === undefined) fail(p, "is required");
     const t = str(v, p, { nonEmpty: true, max: 64 });
     if (/[/+#\s]/.test(t) || t.includes("\u0000"))
       fail(p, `${show(t)} must not contain '/', '+', '#' or spaces`);
     return t;
   };
-  if (s.id === undefined) fail("sensor.id", "is required");
-  if (s.site === undefined) fail("sensor.site", "is required");
   const sensor: Config["sensor"] = {
-    id: topicLevel(s.id, "sensor.id"),
-    site: topicLevel(s.site, "sensor.site"),
-    room: s.room === undefined || s.room === null ? null : str(s.room, "sensor.room"),
+    id: pr.check(() => topicLevel(s.id, "sensor.id"), "-"),
+    site: pr.check(() => topicLevel(s.site, "sensor.site"), "-"),
+    room: pr.check(() => (s.room === undefined || s.room === null ? null : str(s.room, "sensor.room")), null),
   };
-  const d = defaultsWithout(sensor);
+  pr.done();
+  return sensor;
+}
 
-  const capture = section(top.capture, "capture", d.capture, {
-    interface: (v, p) => str(v, p, { nonEmpty: true }),
-    filter: (v, p) => str(v, p),
-    snaplen: (v, p) => int(v, p, 64, 262144),
-    // The kernel ring in front of the capture child: what absorbs a stall of the agent (issue 8).
-    bufferMiB: (v, p) => int(v, p, 1, 2048),
-    tool: (v, p) => {
-      const t = str(v, p);
-      if (t !== "auto" && t !== "dicomtap-capture" && t !== "tcpdump")
-        fail(p, `${show(t)} must be "auto", "dicomtap-capture" or "tcpdump"`);
-      return t as Config["capture"]["tool"];
-    },
-  });
-
-  const networks = section(top.networks, "networks", d.networks, {
-    internal: (v, p) => {
-      const list = cidrs(v, p);
-      // With no internal network every peer is external and every association a high finding.
-      if (list.length === 0)
-        fail(p, "must list at least one CIDR (with none, every peer counts as external)");
-      return list;
-    },
-  });
-
-  const policyRaw = top.policy;
-  const policy = section(policyRaw, "policy", d.policy, {
-    knownAeTitles: (v, p) => {
-      const o = object(v, p, Object.keys(isObj(v) ? v : {}));
-      const out: Record<string, string[]> = {};
-      for (const [ip, list] of Object.entries(o)) {
-        const key = ipKey(ip, p);
-        const titles = array(list, join(p, ip)).map((ae, i) => aeTitle(ae, `${join(p, ip)}[${i}]`));
-        out[key] = [...(out[key] ?? []), ...titles];
-      }
-      return out;
-    },
-    allowedPeers: (v, p) => cidrs(v, p),
-    approvedPorts: (v, p) => {
-      const o = object(v, p, Object.keys(isObj(v) ? v : {}));
-      const out: Record<string, number[]> = {};
-      for (const [ip, list] of Object.entries(o)) {
-        const key = ipKey(ip, p);
-        const ports = array(list, join(p, ip)).map((port, i) => int(port, `${join(p, ip)}[${i}]`, 1, 65535));
-        out[key] = [...(out[key] ?? []), ...ports];
-      }
-      return out;
-    },
-    thresholds: (v, p) => {
-      // Event counts size the sliding windows the findings engine keeps per source (a few times the
-      // threshold, for up to 4096 sources), so they are bounded; windows are at most a day.
-      const events = (x: unknown, q: string): number => int(x, q, 1, 10_000);
-      const seconds = (x: unknown, q: string): number => int(x, q, 1, 86_400);
-      return section(v, p, d.policy.thresholds, {
-        aeScanRejects: events,
-        aeScanDistinctCalledAEs: events,
-        aeScanWindowSeconds: seconds,
-        bulkQueryFinds: events,
-        bulkQueryWindowSeconds: seconds,
-        echoSweepHosts: events,
-        echoSweepWindowSeconds: seconds,
-        bulkQueryMatches: (x, q) => int(x, q, 1, 1_000_000_000),
-      });
-    },
-  });
-
-  const store = section(top.store, "store", d.store, {
-    path: (v, p) => str(v, p, { nonEmpty: true }),
-    maxBytes: (v, p) => int(v, p, 1 << 20, Number.MAX_SAFE_INTEGER),
-  });
-
-  let broker: Config["broker"] = null;
-  if (top.broker !== undefined && top.broker !== null) {
-    const b = object(top.broker, "broker", ["url", "ca", "cert", "key"]);
-    for (const k of ["url", "ca", "cert", "key"]) if (b[k] === undefined) fail(`broker.${k}`, "is required");
-    const url = str(b.url, "broker.url", { nonEmpty: true });
+function checkBroker(raw: unknown): Config["broker"] {
+  if (raw === undefined || raw === null) return null;
+  const pr = new Problems();
+  const b = object(raw, "broker", ["url", "ca", "cert", "key"], pr);
+  const required = (k: string, check: (v: unknown, p: string) => string): string =>
+    pr.check(() => {
+      const p = `broker.${k}`;
+      if (b[k] === undefined) fail(p, "is required");
+      return check(b[k], p);
+    }, "");
+  const url = required("url", (v, p) => {
+    const u = str(v, p, { nonEmpty: true });
     // The broker is reached over mutual TLS only (DESIGN.md §3); a plain mqtt:// URL is a mistake.
-    if (!/^mqtts:\/\/[^/\s]+/.test(url)) fail("broker.url", `${show(url)} must be an mqtts:// URL`);
-    broker = {
-      url,
-      ca: str(b.ca, "broker.ca", { nonEmpty: true }),
-      cert: str(b.cert, "broker.cert", { nonEmpty: true }),
-      key: str(b.key, "broker.key", { nonEmpty: true }),
-    };
-  }
-
-  const health = section(top.health, "health", d.health, {
-    intervalSeconds: (v, p) => int(v, p, 1, 86400),
+    if (!/^mqtts:\/\/[^/\s]+/.test(u)) fail(p, `${show(u)} must be an mqtts:// URL`);
+    return u;
   });
-
-  return { sensor, capture, networks, policy, store, broker, health };
+  const file = (v: unknown, p: string): string => str(v, p, { nonEmpty: true });
+  const broker = { url, ca: required("ca", file), cert: required("cert", file), key: required("key", file) };
+  pr.done();
+  return broker;
 }

@@ -15,6 +15,22 @@
  *
  * The hot path (an in-order segment of a known connection) does one Map lookup by a numeric key, a few
  * field compares, a pointer move in the LRU list and one handler call with a view: no allocation.
+ *
+ * A connection lives in one of four states, each with its own list (oldest first):
+ *
+ *     Open ──both FINs, stream complete──────────────────────────────► Closed (lingering)
+ *      │  └─both FINs, bytes before a FIN missing─► Closing (lingering) ─┘  (hole filled or given up)
+ *      └─no packet for idleMicros─► Dormant ─a segment in its window─► Open (same connection, same handler)
+ *                                      └─no packet for idleLingerMicros more─► closed "idle"
+ *
+ * Closing: a SPAN port often forwards the release PDUs after the FINs that follow them; a FIN ahead of
+ * the next expected byte is held like out-of-order data (RFC 9293 §3.10.7.4: a FIN is processed only when
+ * the stream reaches it) and the direction closes when the bytes before it arrive.
+ * Dormant: the idle timeout is the sensor's, not TCP's (a DICOM association may sit quiet for minutes);
+ * a segment that continues the stream after it resumes the connection instead of starting a phantom one.
+ *
+ * Time: idle expiry runs on the largest capture time seen, never the latest, so a packet stamped earlier
+ * than the one before it (merged captures, a stepped clock) is counted as an anomaly and expires nothing.
  */
 import { randomBytes } from "node:crypto";
 import type { AnomalySink, Counters } from "../util/anomaly.js";
@@ -48,6 +64,12 @@ export interface TcpReassemblerLimits extends ReassemblyLimits {
    * RFC 9293 §3.6.1).
    */
   closedLingerMicros: number;
+  /**
+   * How long a connection closed by the idle timeout stays resumable (Dormant: state and handler kept,
+   * its segments continue it). Only beyond idleMicros + idleLingerMicros without a packet is the handler
+   * closed as "idle". Default: idleMicros.
+   */
+  idleLingerMicros: number;
 }
 
 export const DEFAULT_REASSEMBLY_LIMITS: Readonly<TcpReassemblerLimits> = {
@@ -58,6 +80,8 @@ export const DEFAULT_REASSEMBLY_LIMITS: Readonly<TcpReassemblerLimits> = {
   maxSegmentsPerDirection: 1024,
   maxSegmentsTotal: 65_536,
   closedLingerMicros: 30_000_000,
+  /** Unless given, the constructor takes the idleMicros in effect (so a shorter idle timeout shortens it). */
+  idleLingerMicros: 300_000_000,
 };
 
 export interface TcpReassemblyStats {
@@ -65,8 +89,10 @@ export interface TcpReassemblyStats {
   tcpFlows: number;
   /** Connections open now. */
   active: number;
-  /** Closed (FIN/RST) connections lingering in the table. */
+  /** Closed (FIN/RST) connections lingering in the table, and closing ones waiting for bytes before a FIN. */
   lingering: number;
+  /** Connections past the idle timeout, still resumable by a late segment. */
+  dormant: number;
   /** Out-of-order bytes held now, all connections. */
   bufferedBytes: number;
   /** Held pieces now, all connections (copied data and known-missing ranges). */
@@ -89,6 +115,12 @@ export interface TcpReassemblyStats {
   strayPackets: number;
   /** Packets whose struct fields were out of bounds (a decoder bug or hostile struct): skipped. */
   badPackets: number;
+  /** Connections whose FINs came while bytes before them were missing (held until the stream reached them). */
+  finsAhead: number;
+  /** Dormant (idle) connections continued by a late segment instead of starting a new one. */
+  resumedAfterIdle: number;
+  /** Packets stamped more than TIME_BACKWARDS_TOLERANCE earlier than the packet before them. */
+  timeBackwards: number;
 }
 
 /** One held range of a direction: copied bytes, or (buf null) bytes known to be missing (snap length). */
@@ -134,6 +166,17 @@ class Half {
   }
 }
 
+const enum St {
+  /** In the open LRU list. */
+  Open = 0,
+  /** Both FINs seen, bytes before one of them still missing: in the lingering list, handler open. */
+  Closing = 1,
+  /** Past the idle timeout: in the dormant list, handler open, resumable. */
+  Dormant = 2,
+  /** Handler closed; lingering (FIN/RST) so late packets start nothing, or already out of the table. */
+  Closed = 3,
+}
+
 const enum Hs {
   /** Picked up mid-stream (or roles from a SYN-ACK already reported). */
   None = 0,
@@ -159,11 +202,18 @@ class Conn {
   key = 0;
   /** Next connection in the same hash bucket. */
   hashNext: Conn | null = null;
-  /** Neighbours in the open-LRU list or the closed-linger list. */
+  /** Neighbours in the list of its state (open LRU, lingering or dormant). */
   prev: Conn | null = null;
   next: Conn | null = null;
-  closed = false;
+  st: St = St.Open;
+  /** Open: the reassembler's clock at its last packet. Lingering: when it entered that list. */
   lastTs = 0;
+  /** Capture time of its latest packet (as stamped, for the handler). */
+  lastPacketTs = 0;
+  /** Dormant: the clock when the idle timeout struck (the time its "idle" close will carry). */
+  idleAt = 0;
+  /** The direction whose FIN was seen first, -1 before any. */
+  finFirst: Direction | -1 = -1;
   hs: Hs = Hs.None;
   snapReported = false;
   readonly h0 = new Half();
@@ -256,6 +306,11 @@ const EXPIRE_EVERY_PACKETS = 4096;
 /** How far (bytes) a RST's sequence number may stand from its sender's stream and still be honoured. */
 const RST_WINDOW = 1 << 20;
 const EXPIRE_EVERY_MICROS = 1_000_000;
+/**
+ * A packet stamped this much earlier than the one before it is "capture time running backwards". Below
+ * it, small inversions are ordinary: several capture queues merged, or a SPAN port's own reordering.
+ */
+const TIME_BACKWARDS_TOLERANCE = 1_000_000;
 
 export class TcpReassembler {
   private readonly lim: TcpReassemblerLimits;
@@ -265,15 +320,21 @@ export class TcpReassembler {
   private readonly table = new Map<number, Conn>();
   private readonly open = new ConnList();
   private readonly lingering = new ConnList();
+  private readonly dormant = new ConnList();
   private nextId = 0;
   private buffered = 0;
   private bufferedSegments = 0;
   private packets = 0;
   private lastExpire = 0;
+  /** The largest capture time seen: what idle expiry measures against (never moves backwards). */
+  private clock = 0;
+  /** Capture time of the previous packet, to notice time running backwards. */
+  private prevTs = Number.NaN;
   private readonly st: TcpReassemblyStats = {
     tcpFlows: 0,
     active: 0,
     lingering: 0,
+    dormant: 0,
     bufferedBytes: 0,
     bufferedSegments: 0,
     evicted: 0,
@@ -287,6 +348,9 @@ export class TcpReassembler {
     outOfOrderSegments: 0,
     strayPackets: 0,
     badPackets: 0,
+    finsAhead: 0,
+    resumedAfterIdle: 0,
+    timeBackwards: 0,
   };
 
   constructor(
@@ -303,7 +367,9 @@ export class TcpReassembler {
       maxSegmentsPerDirection: limit(limits.maxSegmentsPerDirection, d.maxSegmentsPerDirection, 1),
       maxSegmentsTotal: limit(limits.maxSegmentsTotal, d.maxSegmentsTotal, 1),
       closedLingerMicros: limit(limits.closedLingerMicros, d.closedLingerMicros, 0),
+      idleLingerMicros: 0,
     };
+    this.lim.idleLingerMicros = limit(limits.idleLingerMicros, this.lim.idleMicros, 0);
     this.anomalies = ctx.anomalies;
     this.counters = ctx.counters;
   }
@@ -313,6 +379,7 @@ export class TcpReassembler {
       ...this.st,
       active: this.open.size,
       lingering: this.lingering.size,
+      dormant: this.dormant.size,
       bufferedBytes: this.buffered,
       bufferedSegments: this.bufferedSegments,
     };
@@ -320,10 +387,23 @@ export class TcpReassembler {
 
   /** One decoded TCP segment. `p` and `p.buf` are valid only during this call. */
   segment(p: TcpPacket, tsMicros: number): void {
-    const ts = Number.isFinite(tsMicros) ? tsMicros : this.lastExpire;
-    if (++this.packets % EXPIRE_EVERY_PACKETS === 0 || ts - this.lastExpire > EXPIRE_EVERY_MICROS) {
-      this.lastExpire = ts;
-      this.expire(ts);
+    const ts = Number.isFinite(tsMicros) ? tsMicros : this.clock;
+    if (ts < this.prevTs - TIME_BACKWARDS_TOLERANCE) {
+      // Not a reason to split or expire anything: the clock below keeps the largest time seen.
+      this.st.timeBackwards++;
+      this.anomalies.anomaly(
+        "capture.time-backwards",
+        "capture",
+        "",
+        `a packet stamped ${Math.round((this.prevTs - ts) / 1000)} ms earlier than the one before it`,
+      );
+    }
+    this.prevTs = ts;
+    if (ts > this.clock) this.clock = ts;
+    const now = this.clock;
+    if (++this.packets % EXPIRE_EVERY_PACKETS === 0 || now - this.lastExpire > EXPIRE_EVERY_MICROS) {
+      this.lastExpire = now;
+      this.sweep(now, false);
     }
     const buf = p.buf;
     const plStart = p.payloadStart;
@@ -402,16 +482,25 @@ export class TcpReassembler {
     const pureSyn = (flags & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_SYN;
 
     if (c !== null) {
-      if (c.closed || (pureSyn && this.isNewSyn(dir === 0 ? c.h0 : c.h1, p.seq))) {
+      if (c.st === St.Closed) {
         if (!pureSyn) {
           // A late retransmission or the last ACK of a connection that ended: not a new one.
           this.st.strayPackets++;
           return;
         }
         // A fresh SYN on a tuple we still track: the port was reused (RFC 9293 §3.6.1).
-        if (c.closed) this.removeLingering(c);
-        else this.close(c, "idle", ts, true);
+        this.removeLingering(c);
         c = null;
+      } else if (pureSyn && this.isNewSyn(dir === 0 ? c.h0 : c.h1, p.seq)) {
+        this.retire(c, ts);
+        c = null;
+      } else if (c.st === St.Dormant) {
+        if (this.inWindow(dir === 0 ? c.h0 : c.h1, p.seq)) this.resume(c, ts);
+        else {
+          // Far from where its stream stood: the tuple was reused by a connection whose SYN we missed.
+          this.retire(c, ts);
+          c = null;
+        }
       }
     }
 
@@ -439,16 +528,19 @@ export class TcpReassembler {
       if (hs === Hs.Established) this.factory.handshake?.(c.info, "syn-ack", ts);
       else if (hs === Hs.None) this.factory.handshake?.(c.info, "mid-stream", ts);
     } else {
-      c.lastTs = ts;
-      if (this.open.tail !== c) {
-        this.open.remove(c);
-        this.open.push(c);
+      if (c.st === St.Open) {
+        c.lastTs = now;
+        if (this.open.tail !== c) {
+          this.open.remove(c);
+          this.open.push(c);
+        }
       }
       if ((flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK) && dir === 1 && c.hs === Hs.SynSent) {
         c.hs = Hs.Established;
         this.factory.handshake?.(c.info, "syn-ack", ts);
       }
     }
+    c.lastPacketTs = ts;
 
     if ((flags & TCP_RST) !== 0) {
       // RFC 9293 §3.10.7.3: a RST answering a SYN means nobody listens on that port.
@@ -458,17 +550,16 @@ export class TcpReassembler {
       // the window. One far from where its sender's stream stands (spoofed, or a stale retransmission)
       // would otherwise blind the sensor to a live connection; it is reported and ignored.
       const sender = dir === 0 ? c.h0 : c.h1;
-      const off = (p.seq - sender.nextSeq) | 0;
-      if (!refused && sender.started && (off > RST_WINDOW || off < -RST_WINDOW)) {
+      if (!refused && !this.inWindow(sender, p.seq)) {
         this.anomalies.anomaly(
           "tcp.rst-out-of-window",
           LAYER,
           c.info.flow,
-          `RST ${off} bytes away from the sender's next sequence number, ignored`,
+          `RST ${(p.seq - sender.nextSeq) | 0} bytes away from the sender's next sequence number, ignored`,
         );
         return;
       }
-      this.close(c, "rst", ts, false);
+      this.close(c, "rst", ts, false, dir);
       return;
     }
 
@@ -493,23 +584,118 @@ export class TcpReassembler {
     if ((flags & TCP_FIN) !== 0 && !half.finSeen) {
       half.finSeen = true;
       half.finOff = off + len + miss;
+      if (c.finFirst === -1) c.finFirst = dir;
     }
-    if (c.h0.finSeen && c.h1.finSeen && !c.closed) this.close(c, "fin", ts, false);
+    if (c.h0.finSeen && c.h1.finSeen) this.settle(c, ts);
   }
 
-  /** Closes connections idle for longer than the limit and forgets lingering closed ones. */
+  /**
+   * Both FINs are in: the connection closes when each direction's stream has reached its FIN. Until then
+   * it waits in the lingering list (Closing), its held data and holes kept under the same caps; what is
+   * still missing after closedLingerMicros is given up as a gap before the close (see sweep()).
+   */
+  private settle(c: Conn, ts: number): void {
+    if (c.st === St.Closed || c.st === St.Dormant) return;
+    if (this.reached(c, c.h0) && this.reached(c, c.h1)) {
+      this.close(c, "fin", ts, false, c.finFirst === -1 ? undefined : c.finFirst);
+      return;
+    }
+    if (c.st === St.Open) {
+      this.st.finsAhead++;
+      this.open.remove(c);
+      c.st = St.Closing;
+      c.lastTs = this.clock;
+      this.lingering.push(c);
+    }
+  }
+
+  /** True when the stream of `half` has been delivered (or given up) up to its FIN. */
+  private reached(c: Conn, half: Half): boolean {
+    // Without a handler nothing is delivered and nothing is waited for.
+    return half.finSeen && (c.handler === null || half.next >= half.finOff);
+  }
+
+  /**
+   * True when `seq` stands within RST_WINDOW of where the sender's stream is (or the sender has not sent
+   * anything yet): a segment that can belong to this connection (RFC 9293 §3.10.7.4, RFC 5961 §3).
+   */
+  private inWindow(half: Half, seq: number): boolean {
+    if (!half.started) return true;
+    const d = (seq - half.nextSeq) | 0;
+    return d <= RST_WINDOW && d >= -RST_WINDOW;
+  }
+
+  /** A dormant connection gets a segment that continues it: back to the open list, same handler. */
+  private resume(c: Conn, ts: number): void {
+    this.dormant.remove(c);
+    c.st = St.Open;
+    c.lastTs = this.clock;
+    this.open.push(c);
+    this.st.resumedAfterIdle++;
+    this.anomalies.anomaly(
+      "tcp.resumed-after-idle",
+      LAYER,
+      c.info.flow,
+      `a segment ${Math.round((ts - c.lastPacketTs) / 1_000_000)} s after the previous one, beyond the idle timeout; the connection continues`,
+    );
+  }
+
+  /** The tuple is taken by a new connection: the old one ends as its state says, and is forgotten. */
+  private retire(c: Conn, ts: number): void {
+    if (c.st === St.Closed) this.removeLingering(c);
+    else if (c.st === St.Closing) this.close(c, "fin", c.lastPacketTs, true, this.finSide(c));
+    else if (c.st === St.Dormant) this.close(c, "idle", c.idleAt, true);
+    else this.close(c, "idle", ts, true);
+  }
+
+  private finSide(c: Conn): Direction | undefined {
+    return c.finFirst === -1 ? undefined : c.finFirst;
+  }
+
+  /**
+   * Housekeeping by capture time `nowMicros`: connections idle for longer than the limit go dormant (or,
+   * beyond idleMicros + idleLingerMicros, close as "idle"), dormant ones past their grace close, closing
+   * ones past closedLingerMicros give up their holes and close, lingering closed ones are forgotten.
+   * Called by the reassembler itself as capture time passes, and by the agent's timer with the wall clock.
+   */
   expire(nowMicros: number): void {
     if (!Number.isFinite(nowMicros)) return;
+    this.sweep(nowMicros, true);
+  }
+
+  /**
+   * `direct`: a connection silent past both limits closes at once (the caller's clock is trusted). From
+   * segment() it is false: one packet stamped far ahead moves the clock, and every connection then only
+   * goes dormant, so the next packets, stamped as before, resume them rather than split them.
+   */
+  private sweep(now: number, direct: boolean): void {
+    const idle = this.lim.idleMicros;
     let c = this.open.head;
-    while (c !== null && nowMicros - c.lastTs >= this.lim.idleMicros) {
-      this.close(c, "idle", nowMicros, true);
+    while (c !== null && now - c.lastTs >= idle) {
+      if (direct && now - c.lastTs >= idle + this.lim.idleLingerMicros) this.close(c, "idle", now, true);
+      else this.sleep(c, now);
       c = this.open.head;
     }
+    c = this.dormant.head;
+    while (c !== null && now - c.idleAt >= this.lim.idleLingerMicros) {
+      this.close(c, "idle", c.idleAt, true);
+      c = this.dormant.head;
+    }
     c = this.lingering.head;
-    while (c !== null && nowMicros - c.lastTs >= this.lim.closedLingerMicros) {
-      this.removeLingering(c);
+    while (c !== null && now - c.lastTs >= this.lim.closedLingerMicros) {
+      // A Closing connection gives up its holes (gaps), closes as "fin" and lingers again as Closed.
+      if (c.st === St.Closing) this.close(c, "fin", c.lastPacketTs, false, this.finSide(c));
+      else this.removeLingering(c);
       c = this.lingering.head;
     }
+  }
+
+  /** Open → Dormant: the handler stays open and held data stays held, in case the stream goes on. */
+  private sleep(c: Conn, now: number): void {
+    this.open.remove(c);
+    c.st = St.Dormant;
+    c.idleAt = now;
+    this.dormant.push(c);
   }
 
   /** End of input: every open connection is closed as "end-of-capture", the table emptied. */
@@ -519,9 +705,16 @@ export class TcpReassembler {
       this.close(c, "end-of-capture", tsMicros, true);
       c = this.open.head;
     }
+    // Dormant ones had already timed out; closing ones had both FINs: what is missing becomes a gap.
+    c = this.dormant.head;
+    while (c !== null) {
+      this.close(c, "idle", c.idleAt, true);
+      c = this.dormant.head;
+    }
     c = this.lingering.head;
     while (c !== null) {
-      this.removeLingering(c);
+      if (c.st === St.Closing) this.close(c, "fin", c.lastPacketTs, true, this.finSide(c));
+      else this.removeLingering(c);
       c = this.lingering.head;
     }
   }
@@ -553,9 +746,18 @@ export class TcpReassembler {
     hs: Hs,
     ts: number,
   ): Conn {
-    while (this.open.size + this.lingering.size >= this.lim.maxConnections) {
-      if (this.lingering.head !== null) {
-        this.removeLingering(this.lingering.head);
+    while (this.open.size + this.lingering.size + this.dormant.size >= this.lim.maxConnections) {
+      // Room is made first from what has ended (lingering), then from what timed out (dormant), and only
+      // then by evicting the least recently active open connection.
+      const old = this.lingering.head;
+      if (old !== null) {
+        if (old.st === St.Closing) this.close(old, "fin", old.lastPacketTs, true, this.finSide(old));
+        else this.removeLingering(old);
+        continue;
+      }
+      const sleeper = this.dormant.head;
+      if (sleeper !== null) {
+        this.close(sleeper, "idle", sleeper.idleAt, true);
         continue;
       }
       const victim = this.open.head;
@@ -601,7 +803,7 @@ export class TcpReassembler {
     c.ver = ver;
     c.key = key;
     c.hs = hs;
-    c.lastTs = ts;
+    c.lastTs = this.clock;
     if (senderIsClient) {
       c.c0 = s0;
       c.c1 = s1;
@@ -815,17 +1017,26 @@ export class TcpReassembler {
     this.flush(c, dir, half);
   }
 
-  /** A total cap is exceeded: skip holes, first on the connection at hand, then the least recent. */
+  /**
+   * A total cap is exceeded: skip holes, first on the connection at hand, then on dormant ones (least
+   * likely to be filled), closing ones, and open ones from the least recent.
+   */
   private relieveTotal(cur: Conn, ts: number): void {
-    while (this.overTotal() && cur.h0.held.length > 0) this.skipHole(cur, 0, cur.h0, ts, true);
-    while (this.overTotal() && cur.h1.held.length > 0) this.skipHole(cur, 1, cur.h1, ts, true);
-    let c = this.open.head;
-    while (c !== null && this.overTotal()) {
-      const nextConn = c.next;
-      while (this.overTotal() && c.h0.held.length > 0) this.skipHole(c, 0, c.h0, ts, true);
-      while (this.overTotal() && c.h1.held.length > 0) this.skipHole(c, 1, c.h1, ts, true);
-      c = nextConn;
+    this.relieveConn(cur, ts);
+    for (const list of [this.dormant, this.lingering, this.open]) {
+      let c = list.head;
+      while (c !== null && this.overTotal()) {
+        const nextConn = c.next;
+        this.relieveConn(c, ts);
+        c = nextConn;
+      }
+      if (!this.overTotal()) return;
     }
+  }
+
+  private relieveConn(c: Conn, ts: number): void {
+    while (this.overTotal() && c.h0.held.length > 0) this.skipHole(c, 0, c.h0, ts, true);
+    while (this.overTotal() && c.h1.held.length > 0) this.skipHole(c, 1, c.h1, ts, true);
   }
 
   private gap(c: Conn, dir: Direction, n: number, ts: number): void {
@@ -850,10 +1061,12 @@ export class TcpReassembler {
    * Ends a connection: held data goes out behind gap markers for the holes, then the missing tail up to
    * a FIN; then close(). FIN/RST closes linger in the table; the others forget the connection.
    */
-  private close(c: Conn, reason: CloseReason, ts: number, forget: boolean): void {
-    if (c.closed) return;
-    c.closed = true;
-    this.open.remove(c);
+  private close(c: Conn, reason: CloseReason, ts: number, forget: boolean, side?: Direction): void {
+    if (c.st === St.Closed) return;
+    if (c.st === St.Open) this.open.remove(c);
+    else if (c.st === St.Dormant) this.dormant.remove(c);
+    else this.lingering.remove(c);
+    c.st = St.Closed;
     if (reason === "fin") this.st.closedFin++;
     else if (reason === "rst") this.st.closedRst++;
     else if (reason === "idle") this.st.closedIdle++;
@@ -862,7 +1075,7 @@ export class TcpReassembler {
     // "remove" from the lingering list, unlinking every connection in it.
     if (forget) this.unhash(c);
     else {
-      c.lastTs = ts;
+      c.lastTs = this.clock;
       this.lingering.push(c);
     }
     const handler = c.handler;
@@ -875,7 +1088,9 @@ export class TcpReassembler {
       this.discard(c.h0);
       this.discard(c.h1);
     }
-    handler?.close(reason, ts);
+    if (handler === null) return;
+    if (side === undefined) handler.close(reason, ts);
+    else handler.close(reason, ts, side);
   }
 
   private discard(half: Half): void {
@@ -896,6 +1111,7 @@ export class TcpReassembler {
     }
   }
 
+  /** Forgets a closed connection lingering in the table. */
   private removeLingering(c: Conn): void {
     this.lingering.remove(c);
     this.unhash(c);

@@ -28,6 +28,14 @@ export interface ConnectionInfo {
   startMicros: number;
 }
 
+/**
+ * How the connection ended, as the reassembler saw it:
+ * - "fin": both directions sent a FIN and every byte before each FIN was delivered (or given up as a gap);
+ * - "rst": a RST within its sender's window (RFC 9293 §3.10.7.4);
+ * - "idle": no packet for `idleMicros` (and none in the grace period after it, see TcpReassemblerLimits);
+ * - "evicted": closed to make room in a full flow table;
+ * - "end-of-capture": still open when the input ended.
+ */
 export type CloseReason = "fin" | "rst" | "idle" | "evicted" | "end-of-capture";
 
 export interface StreamHandler {
@@ -35,8 +43,18 @@ export interface StreamHandler {
   data(dir: Direction, buf: Buffer, start: number, end: number, tsMicros: number): void;
   /** `length` bytes of this direction will never be delivered (lost, not captured, or dropped by a cap). */
   gap(dir: Direction, length: number, tsMicros: number): void;
-  /** The connection ended; no call follows. */
-  close(reason: CloseReason, tsMicros: number): void;
+  /**
+   * The connection ended; no call follows.
+   *
+   * `side` says which direction ended it, when the transport says so:
+   * - reason "rst": the direction whose segment carried the RST — CLIENT_TO_SERVER (0) when the client
+   *   reset the connection, SERVER_TO_CLIENT (1) when the server did;
+   * - reason "fin": the direction whose FIN was seen first (the side that closed first, the active
+   *   closer of RFC 9293 §3.6);
+   * - any other reason: undefined (nobody on the wire ended it).
+   * Optional, so a handler written against the two-argument form keeps working unchanged.
+   */
+  close(reason: CloseReason, tsMicros: number, side?: Direction): void;
 }
 
 /** What the reassembler saw of a connection's opening, for the inventory of listening ports. */
@@ -56,6 +74,10 @@ export interface ReassemblyLimits {
   maxBufferedTotal: number;
   /** Connections tracked at once; the least recently active is evicted beyond this. */
   maxConnections: number;
-  /** A connection with no packet for this long (capture time) is closed as idle. */
+  /**
+   * A connection with no packet for this long (capture time) times out: its handler stays open for a
+   * grace period in which a late segment continues it (the reassembler's `idleLingerMicros`), then it
+   * is closed as "idle".
+   */
   idleMicros: number;
 }

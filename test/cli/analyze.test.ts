@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Report } from "../../agent/report/types.js";
 import { runCli } from "../helpers/cli.js";
+import { pcapFile, pcapngFile } from "../capture/builders.js";
 
 const NMAP = "../shared/captures/nmap_dicom_ping_synthetic.pcap";
 const TAPIRX = "../shared/captures/tapirx_dicom_arq_2_get_testclient.pcap";
@@ -37,6 +38,8 @@ const ASSOCIATION = [
   "reject",
   "abort",
   "released",
+  // Issue 9: how the TCP connection ended an association neither released nor aborted (null here).
+  "transportEnd",
   "messages",
   "messagesOmitted",
   "captureGaps",
@@ -135,8 +138,66 @@ test("a truncated capture is analysed up to the damage and reported; a missing f
     const garbage = join(dir, "garbage.pcap");
     writeFileSync(garbage, Buffer.from("this is not a capture file at all"));
     const g = runCli(["analyze", "--json", "-", garbage]);
-    t.true(g.status === 0 || g.status === 1);
-    t.regex(g.stderr, /garbage\.pcap/);
+    t.is(g.status, 1, "not a capture at all: exit 1, like an unreadable file");
+    t.regex(g.stderr, /garbage\.pcap: not a capture file/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("an empty file, a text file, a bare header or a file cut inside its header exits 1 and says why", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "dicomtap-cli-"));
+  try {
+    const cases: Array<[string, Buffer, RegExp]> = [
+      ["empty.pcap", Buffer.alloc(0), /empty\.pcap: empty file: not a capture/],
+      ["notes.txt", Buffer.from("GET / HTTP/1.1\r\nHost: pacs\r\n\r\n"), /notes\.txt: not a capture file/],
+      ["tiny.pcap", Buffer.from([0xd4, 0xc3]), /tiny\.pcap: too short to be a capture/],
+      ["header.pcap", pcapFile([]), /header\.pcap: a pcap header and no packet: nothing to analyse/],
+      ["header.pcapng", pcapngFile([]), /header\.pcapng: a pcapng header and no packet: nothing to analyse/],
+      ["cut.pcap", pcapFile([]).subarray(0, 20), /cut\.pcap: too short to be a capture/],
+      [
+        "v3.pcap",
+        Buffer.from(pcapFile([])).fill(3, 4, 5),
+        /v3\.pcap: pcap\.bad-version .*; no packet could be read/,
+      ],
+    ];
+    for (const [name, bytes, why] of cases) {
+      const path = join(dir, name);
+      writeFileSync(path, bytes);
+      const r = runCli(["analyze", "--json", "-", path]);
+      t.is(r.status, 1, name);
+      t.regex(r.stderr, why, name);
+      // The report is still written: the run itself worked, the file gave it nothing.
+      t.is((JSON.parse(r.stdout) as Report).stats.packets, 0, name);
+    }
+    // One useless file among good ones: the good ones are analysed, the status still says so.
+    const mixed = runCli(["analyze", "--json", "-", NMAP, join(dir, "empty.pcap")]);
+    t.is(mixed.status, 1);
+    t.is((JSON.parse(mixed.stdout) as Report).stats.packets, 14);
+    t.regex(mixed.stderr, /empty\.pcap: not a capture/, "the summary's file line");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a config with several problems: analyze exits 2 and lists every one with its key path", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "dicomtap-cli-"));
+  try {
+    const cfg = join(dir, "config.json");
+    writeFileSync(cfg, JSON.stringify({ sensor: { id: "ct-1" }, capture: { interfac: "eth1" } }));
+    for (const args of [
+      ["analyze", "--config", cfg, NMAP],
+      ["run", "--config", cfg],
+    ]) {
+      const r = runCli(args);
+      t.is(r.status, 2, args[0]);
+      t.is(
+        r.stderr,
+        "dicomtap: config: sensor.site: is required\n" +
+          "dicomtap: config: capture.interfac: unknown key (allowed: interface, filter, snaplen, bufferMiB, tool)\n",
+        args[0],
+      );
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -116,7 +116,12 @@ test("errors name the key path and the problem", (t) => {
     { sensor, broker: { url: "mqtt://x:1883", ca: "a", cert: "b", key: "c" } },
     'broker.url: "mqtt://x:1883" must be an mqtts:// URL',
   );
-  err(t, { sensor, broker: { url: "mqtts://x:8883" } }, "broker.ca: is required");
+  // Every missing key of the broker at once, not one per run.
+  err(
+    t,
+    { sensor, broker: { url: "mqtts://x:8883" } },
+    "broker.ca: is required\nbroker.cert: is required\nbroker.key: is required",
+  );
   err(t, { sensor: { id: "a/b", site: "s" } }, "sensor.id: \"a/b\" must not contain '/', '+', '#' or spaces");
   err(t, [], "(top level): must be an object, got []");
   err(
@@ -124,6 +129,68 @@ test("errors name the key path and the problem", (t) => {
     { sensor, networks: { internal: [] } },
     "networks.internal: must list at least one CIDR (with none, every peer counts as external)",
   );
+});
+
+test("a config with several problems lists them all at once, each with its key path", (t) => {
+  // The case: an unknown key used to hide behind a missing sensor.site.
+  const e = t.throws(() => validateConfig({ sensor: { id: "ct-1" }, capture: { interfac: "eth1" } }), {
+    instanceOf: ConfigError,
+  });
+  t.deepEqual(e?.problems, [
+    "sensor.site: is required",
+    "capture.interfac: unknown key (allowed: interface, filter, snaplen, bufferMiB, tool)",
+  ]);
+  t.is(e?.message, e?.problems.join("\n"));
+
+  const many = t.throws(
+    () =>
+      validateConfig({
+        polcy: {},
+        sensor: { id: "a/b", room: 3 },
+        capture: { snaplen: 10, tool: "wireshark", interfac: "eth1" },
+        networks: { internal: ["10.0.0/8", "10.0.0.0/8", "::1/129"] },
+        policy: {
+          allowedPeers: "10.0.0.0/8",
+          knownAeTitles: { pacs: ["PACS1"], "10.0.0.1": ["OK", "A_VERY_LONG_AE_TITLE", 7] },
+          approvedPorts: { "10.1.2.3": [104, 0, 70000] },
+          thresholds: { aeScanReject: 3, bulkQueryFinds: 0 },
+        },
+        store: { maxBytes: 1 },
+        broker: { url: "mqtt://x:1883", ca: "", extra: 1 },
+        health: { intervalSeconds: 0 },
+      }),
+    { instanceOf: ConfigError },
+  );
+  t.deepEqual(many?.problems, [
+    "polcy: unknown key (allowed: sensor, capture, networks, policy, store, broker, health)",
+    "sensor.id: \"a/b\" must not contain '/', '+', '#' or spaces",
+    "sensor.site: is required",
+    "sensor.room: must be a string, got 3",
+    "capture.interfac: unknown key (allowed: interface, filter, snaplen, bufferMiB, tool)",
+    "capture.snaplen: 10 is out of range 64..262144",
+    'capture.tool: "wireshark" must be "auto", "dicomtap-capture" or "tcpdump"',
+    'networks.internal[0]: "10.0.0/8" is not a CIDR (bad address)',
+    'networks.internal[2]: "::1/129" is not a CIDR (prefix longer than 128)',
+    'policy.knownAeTitles.pacs: "pacs" is not an IP address',
+    'policy.knownAeTitles.10.0.0.1[1]: "A_VERY_LONG_AE_TITLE" is not an AE title (1 to 16 characters)',
+    "policy.knownAeTitles.10.0.0.1[2]: must be a string, got 7",
+    'policy.allowedPeers: must be an array, got "10.0.0.0/8"',
+    "policy.approvedPorts.10.1.2.3[1]: 0 is out of range 1..65535",
+    "policy.approvedPorts.10.1.2.3[2]: 70000 is out of range 1..65535",
+    "policy.thresholds.aeScanReject: unknown key (allowed: aeScanRejects, aeScanDistinctCalledAEs, aeScanWindowSeconds, bulkQueryFinds, bulkQueryWindowSeconds, echoSweepHosts, echoSweepWindowSeconds, bulkQueryMatches)",
+    "policy.thresholds.bulkQueryFinds: 0 is out of range 1..10000",
+    "store.maxBytes: 1 is out of range 1048576..9007199254740991",
+    "broker.extra: unknown key (allowed: url, ca, cert, key)",
+    'broker.url: "mqtt://x:1883" must be an mqtts:// URL',
+    "broker.ca: must not be empty",
+    "broker.cert: is required",
+    "broker.key: is required",
+    "health.intervalSeconds: 0 is out of range 1..86400",
+  ]);
+  // A file that is not an object at all has that one problem.
+  t.deepEqual(t.throws(() => validateConfig("x"), { instanceOf: ConfigError })?.problems, [
+    '(top level): must be an object, got "x"',
+  ]);
 });
 
 test("loadConfig reads a file and reports unreadable or invalid JSON", (t) => {

@@ -156,6 +156,10 @@ export interface ConnRecord {
   events: [Array<["data" | "gap", number, number]>, Array<["data" | "gap", number, number]>];
   handshakes: HandshakeResult[];
   closed: CloseReason | null;
+  /** The `side` argument of close(): who sent the RST, or whose FIN came first. */
+  closeSide: Direction | undefined;
+  /** The `tsMicros` argument of close(). */
+  closeTs: number | null;
   calls: number;
 }
 
@@ -172,6 +176,8 @@ export class Recorder implements ConnectionFactory {
       events: [[], []],
       handshakes: [],
       closed: null,
+      closeSide: undefined,
+      closeTs: null,
       calls: 0,
     };
     this.conns.push(rec);
@@ -195,9 +201,12 @@ export class Recorder implements ConnectionFactory {
         rec.events[dir].push(["gap", pos[dir], length]);
         pos[dir] += length;
       },
-      close(reason) {
+      close(reason, ts, side) {
         if (rec.closed !== null) errors.push("closed twice");
         rec.closed = reason;
+        rec.closeTs = ts;
+        rec.closeSide = side;
+        if (side !== undefined && reason !== "rst" && reason !== "fin") errors.push(`side on ${reason}`);
       },
     };
   }

@@ -130,7 +130,7 @@ test("sequence numbers wrap around 2^32, in order and out of order", (t) => {
   t.is(r.stats().gaps, 0);
 });
 
-test("a lost segment becomes a gap when the connection ends", (t) => {
+test("a lost segment becomes a gap when the wait for it after both FINs runs out", (t) => {
   const { r, rec, anomalies } = setup();
   const cv = new Conversation(C, S);
   feed(r, cv.syn(), 1);
@@ -142,6 +142,11 @@ test("a lost segment becomes a gap when the connection ends", (t) => {
   feed(r, cv.fin(0), 6);
   feed(r, cv.fin(1), 7);
   const k = only(rec.conns);
+  // Both FINs are in but segment 1 is not: the connection waits for it (a SPAN port may still bring it).
+  t.is(k.closed, null);
+  t.deepEqual(k.events[0], [["data", 0, 25]]);
+  t.is(r.stats().lingering, 1);
+  r.expire(7 + 30_000_000); // closedLingerMicros later the hole is given up
   t.deepEqual(k.events[0], [
     ["data", 0, 25],
     ["gap", 25, 25],
@@ -150,7 +155,11 @@ test("a lost segment becomes a gap when the connection ends", (t) => {
   ]);
   t.deepEqual(k.bytes[0], bytesOf(pattern(0, 25), pattern(50, 50)));
   t.is(k.closed, "fin");
+  t.is(k.closeSide, 0, "the client's FIN came first");
+  t.is(k.closeTs, 7, "the close carries the time of the connection's last packet, not of the sweep");
   t.true(anomalies.records().some((a) => a.code === "tcp.gap" && a.layer === "reassembly"));
+  t.is(r.stats().bufferedBytes, 0);
+  t.is(r.stats().finsAhead, 1);
 });
 
 test("a lost tail before the FIN is a gap up to the FIN", (t) => {
@@ -161,10 +170,13 @@ test("a lost tail before the FIN is a gap up to the FIN", (t) => {
   cv.data(0, pattern(10, 15)); // lost
   feed(r, cv.fin(0), 3);
   feed(r, cv.fin(1), 4);
+  t.is(rec.conns[0]?.closed, null, "waiting for the bytes before the client's FIN");
+  r.finish(5);
   t.deepEqual(rec.conns[0]?.events[0], [
     ["data", 0, 10],
     ["gap", 10, 15],
   ]);
+  t.is(rec.conns[0]?.closed, "fin", "both FINs were seen: a FIN close, not end-of-capture");
 });
 
 test("the per-direction cap skips the hole and reports it", (t) => {
@@ -198,9 +210,13 @@ test("the segment-count cap bounds many tiny held segments", (t) => {
   // Every other byte missing: no two held segments touch.
   for (let i = 1; i < 8; i++) feed(r, { ...segs[i]!, seq: (segs[0]!.seq + 2 * i) >>> 0 }, 2);
   t.true(rec.conns[0]!.events[0].some((e) => e[0] === "gap"));
+  t.true(r.stats().bufferedSegments <= 4);
   feed(r, cv.fin(0), 3);
   feed(r, cv.fin(1), 3);
+  t.true(r.stats().bufferedSegments <= 4, "a connection waiting after its FINs keeps the same caps");
+  r.finish(4);
   t.is(r.stats().bufferedBytes, 0);
+  t.is(rec.conns[0]?.closed, "fin");
 });
 
 test("the total segment cap bounds tiny held segments spread over many connections", (t) => {
@@ -418,8 +434,8 @@ test("SYN carrying data: the SYN takes one sequence number", (t) => {
   t.deepEqual(rec.conns[0]?.bytes[0], bytesOf(pattern(0, 20)));
 });
 
-test("idle connections are closed by expire() and by the passage of capture time", (t) => {
-  const { r, rec } = setup({ idleMicros: 5_000_000 });
+test("idle connections go dormant, then close by expire() and by the passage of capture time", (t) => {
+  const { r, rec } = setup({ idleMicros: 5_000_000, idleLingerMicros: 5_000_000 });
   const a = new Conversation(C, S);
   const b = new Conversation(["10.0.0.5", 50000], S);
   feed(r, a.syn(), 1_000_000);
@@ -428,17 +444,27 @@ test("idle connections are closed by expire() and by the passage of capture time
   r.expire(4_000_000);
   t.is(rec.conns[0]?.closed, null);
   r.expire(6_000_001);
+  // Past the idle timeout: dormant, the handler still open in case the stream goes on.
+  t.is(rec.conns[0]?.closed, null);
+  t.is(r.stats().dormant, 1);
+  t.is(r.stats().active, 1);
+  r.expire(11_000_001);
   t.is(rec.conns[0]?.closed, "idle");
-  t.is(rec.conns[1]?.closed, null);
-  // No explicit expire(): a later packet of another connection moves capture time on.
-  feed(r, new Conversation(["10.0.0.6", 50001], S).syn(), 9_000_000);
+  t.is(rec.conns[0]?.closeTs, 6_000_001, "the close carries the time the idle timeout struck");
+  t.is(rec.conns[1]?.closed, null, "b only went dormant");
+  // No explicit expire(): later packets of another connection move capture time on.
+  const c = new Conversation(["10.0.0.6", 50001], S);
+  feed(r, c.syn(), 13_000_000);
+  feed(r, c.data(0, pattern(0, 1)), 17_000_000);
   t.is(rec.conns[1]?.closed, "idle");
   t.is(r.stats().active, 1);
+  t.is(r.stats().dormant, 0);
   t.is(r.stats().closedIdle, 2);
-  // The idle connection resumes: picked up again, mid-stream.
-  feed(r, a.data(0, pattern(3, 3)), 9_000_001);
+  // Long after the grace period the tuple is forgotten: its next data is a connection picked up mid-stream.
+  feed(r, a.data(0, pattern(3, 3)), 17_000_001);
   t.is(rec.conns.length, 4);
   t.deepEqual(rec.conns[3]?.handshakes, ["mid-stream"]);
+  t.deepEqual(rec.errors, []);
 });
 
 test("a full flow table evicts the least recently active connection", (t) => {
