@@ -8,12 +8,13 @@
  * connection). When a connection was picked up mid-stream, the reassembler's client guess is replaced by
  * what the PDUs show.
  */
-import type { AnomalySink } from "../util/anomaly.js";
+import { FlowAnomalies, type AnomalySink } from "../util/anomaly.js";
 import { isoFromMicros } from "../util/time.js";
 import type { CloseReason, ConnectionInfo, Direction, Endpoint, StreamHandler } from "../reassembly/types.js";
 import type { ObservationSink } from "../observations/types.js";
 import type {
   AssociationRecord,
+  DatasetStop,
   DimseMessageRecord,
   ImplementationInfo,
   PresentationContextRecord,
@@ -74,6 +75,18 @@ const RESULT_NAMES: readonly PresentationContextResult[] = [
   "transfer-syntaxes-not-supported",
 ];
 
+/** What a message's data set stopped on when the TCP connection ended the association (PS3.8 §7.4). */
+const STOP_OF_CLOSE: Record<CloseReason, DatasetStop> = {
+  fin: "connection-closed",
+  rst: "reset",
+  idle: "idle",
+  evicted: "evicted",
+  "end-of-capture": "end-of-capture",
+};
+
+const BOTH: readonly Direction[] = [0, 1];
+const ONLY: readonly [readonly Direction[], readonly Direction[]] = [[0], [1]];
+
 const UNKNOWN = 0;
 const DICOM = 1;
 const NOT_DICOM = 2;
@@ -105,6 +118,12 @@ class Association implements PresentationContextLookup {
   acceptorSeen = false;
   /** Capture time of its end (release, abort, reject, or the connection's close). */
   endTs = Number.MAX_SAFE_INTEGER;
+  /**
+   * What ended it, for data sent after its end (or delivered after it, the direction held back by the
+   * capture's reordering): messages begun then are ended with this reason when the connection closes or
+   * the next association starts, unless their last fragment comes first.
+   */
+  endStop: DatasetStop = "end-of-capture";
 
   constructor(
     readonly record: AssociationRecord,
@@ -161,6 +180,10 @@ class Side implements PduSink, UlIssues {
     return this.conn.onPData(this.dir, tsMicros, length);
   }
 
+  pdataRepeat(times: number): void {
+    this.conn.onPDataRepeat(times);
+  }
+
   synced(): void {
     this.conn.onSynced(this.dir);
   }
@@ -171,6 +194,10 @@ class Side implements PduSink, UlIssues {
 
   anomaly(code: string, detail: string): void {
     this.conn.anomaly(code, detail);
+  }
+
+  repeat(code: string): boolean {
+    return this.conn.repeat(code);
   }
 
   issue(code: string, detail: string): void {
@@ -197,11 +224,16 @@ export class DicomConnection implements StreamHandler {
   private readonly earlyGaps = { count: 0, bytes: 0 };
   private closed = false;
   private ts = 0;
+  /** The last onPData reported ul.pdu-after-association-end (its repeats count it again). */
+  private lastPdataAfterEnd = false;
+  /** This connection's Upper Layer anomalies: a repeated code costs an increment (util/anomaly.ts). */
+  private readonly issues: FlowAnomalies;
 
   constructor(
     readonly info: ConnectionInfo,
     private readonly ctx: DicomConnectionContext,
   ) {
+    this.issues = new FlowAnomalies(ctx.anomalies, "ul", info.flow);
     // Picked up mid-stream on a DICOM port: the first header may lie a whole (large) P-DATA-TF away.
     const budget =
       !info.handshakeSeen &&
@@ -240,20 +272,44 @@ export class DicomConnection implements StreamHandler {
     this.framers[dir].gap(length, tsMicros);
   }
 
-  close(_reason: CloseReason, tsMicros: number): void {
+  /**
+   * The connection ended (`reason` from the reassembler). `by`, when the reassembler knows it, is the TCP
+   * direction that ended it (sent the RST or the first FIN); it names the side in transportEnd.
+   */
+  close(reason: CloseReason, tsMicros: number, by: Direction | null = null): void {
     if (this.closed) return;
     this.closed = true;
     this.ts = tsMicros;
     // Gives a PDU still being collected back to the run's shared budget (Counters.collectBudget).
     for (const f of this.framers) f.kill();
-    // An association still open at the end is reported as it stands: "incomplete" when never answered,
-    // "accepted" when it was accepted but neither released nor aborted in what was seen.
-    if (this.assoc !== null) this.endAssociation(this.assoc, tsMicros);
+    const stop = STOP_OF_CLOSE[reason] ?? "connection-closed";
+    const a = this.assoc;
+    if (a !== null) {
+      // Neither released nor aborted nor rejected: the TCP connection ended it (to its peers an A-P-ABORT,
+      // PS3.8 §7.4, which a passive observer sees only as FIN, RST or silence). Accepted or not, it did
+      // not end as an association should: outcome "incomplete", and how (issue 9).
+      const r = a.record;
+      r.outcome = "incomplete";
+      r.transportEnd = {
+        reason,
+        side: by === null ? null : by === a.requestorDir ? "requestor" : "acceptor",
+      };
+      this.endAssociation(a, tsMicros, stop, BOTH);
+    }
+    // A message still open on the association that ended before (begun with data sent or delivered after
+    // its end, or the other direction of a release) stops for the reason it ended: nothing more can come.
+    const last = this.lastAssoc;
+    if (last !== null && last !== a) for (const c of last.consumers) c?.reset(last.endStop);
   }
 
-  /** A malformed-input report of the Upper Layer on this flow. */
+  /** A malformed-input report of the Upper Layer on this flow (a repeated code is only counted). */
   anomaly(code: string, detail: string): void {
-    this.ctx.anomalies.anomaly(code, "ul", this.info.flow, detail);
+    this.issues.report(code, detail);
+  }
+
+  /** True (and counted) when `code` was reported on this connection before: build no detail for it. */
+  repeat(code: string, times = 1): boolean {
+    return this.issues.repeat(code, times);
   }
 
   private endpoint(dir: Direction): Endpoint {
@@ -319,18 +375,23 @@ export class DicomConnection implements StreamHandler {
         const a = this.assoc ?? this.midStreamAssociation(dir === 0 ? 1 : 0, ts);
         a.record.reject = { result: rj.result, source: rj.source, reason: rj.reason };
         a.record.outcome = "rejected";
-        this.endAssociation(a, ts);
+        // No P-DATA can precede an A-ASSOCIATE-RJ (PS3.8 §9.1.4); were there any, it ends them as an abort.
+        this.endAssociation(a, ts, "aborted", BOTH);
         return;
       }
       case PDU_RELEASE_RQ:
-        decodeRelease(buf, start, end, issues);
+        // PS3.8 §7.2: the release requestor has sent its last P-DATA; a data set of its direction that
+        // is still open never completes. (Delivered after the A-RELEASE-RP, the RQ still closes its own
+        // direction of the association the RP ended.)
+        if (decodeRelease(buf, start, end, issues))
+          (this.assoc ?? this.lastAssoc)?.consumers[dir]?.reset("released");
         return;
       case PDU_RELEASE_RP: {
         // PS3.8 §7.2: the A-RELEASE-RP completes the release; with a release collision the second RP
         // finds no open association and is ignored.
         if (!decodeRelease(buf, start, end, issues) || this.assoc === null) return;
         this.assoc.record.released = true;
-        this.endAssociation(this.assoc, ts);
+        this.endAssociation(this.assoc, ts, "released", ONLY[dir]);
         return;
       }
       case PDU_ABORT: {
@@ -341,13 +402,15 @@ export class DicomConnection implements StreamHandler {
         const a = this.assoc ?? this.midStreamAssociation(this.requestorDir, ts);
         a.record.abort = { source: ab.source, reason: ab.reason };
         a.record.outcome = "aborted";
-        this.endAssociation(a, ts);
+        // PS3.8 §7.3: the abort ends every transfer of the association at once, in both directions.
+        this.endAssociation(a, ts, "aborted", BOTH);
         return;
       }
     }
   }
 
   onPData(dir: Direction, ts: number, length: number): PdvConsumer {
+    this.lastPdataAfterEnd = false;
     const a =
       this.assoc ?? this.afterEnd("P-DATA-TF", ts) ?? this.midStreamAssociation(this.requestorDir, ts);
     // P-DATA flows only on an established association (PS3.8 §9.1.4), so the AC must have been missed.
@@ -377,6 +440,14 @@ export class DicomConnection implements StreamHandler {
       if (a.midStream) c.reset("mid-stream");
     }
     return c;
+  }
+
+  /**
+   * The last onPData call made `times` more times (a run of equal P-DATA-TFs in one view, the framer's
+   * fast path for floods): what it did once per call and not once per direction, it does again.
+   */
+  onPDataRepeat(times: number): void {
+    if (this.lastPdataAfterEnd) this.repeat("ul.pdu-after-association-end", times);
   }
 
   // ---- DIMSE callbacks ----
@@ -439,7 +510,7 @@ export class DicomConnection implements StreamHandler {
     if (open === null && last !== null && ts <= last.endTs && this.lateRequest(last, dir, rq)) return;
     if (open !== null) {
       this.anomaly("ul.associate-rq-while-open", "A-ASSOCIATE-RQ before the previous association ended");
-      this.endAssociation(open, ts);
+      this.endAssociation(open, ts, "new-association", BOTH);
     }
     if (dir !== 0 && this.info.handshakeSeen)
       this.anomaly("ul.unexpected-direction", "A-ASSOCIATE-RQ sent by the side that accepted TCP");
@@ -537,6 +608,9 @@ export class DicomConnection implements StreamHandler {
   }
 
   private newAssociation(requestorDir: Direction, midStream: boolean, ts: number): Association {
+    // What still streamed for the association before (after its end) stops here: the connection has moved on.
+    const last = this.lastAssoc;
+    if (last !== null) for (const c of last.consumers) c?.reset(last.endStop);
     const iso = isoFromMicros(ts);
     const record: AssociationRecord = {
       client: formatEndpoint(this.endpoint(requestorDir)),
@@ -552,6 +626,7 @@ export class DicomConnection implements StreamHandler {
       reject: null,
       abort: null,
       released: false,
+      transportEnd: null,
       messages: [],
       messagesOmitted: 0,
       captureGaps: this.anyAssociation ? { count: 0, bytes: 0 } : { ...this.earlyGaps },
@@ -580,15 +655,26 @@ export class DicomConnection implements StreamHandler {
     const a = this.lastAssoc;
     if (a === null) return null;
     if (ts > a.endTs) {
-      this.anomaly(
-        "ul.pdu-after-association-end",
-        `${what} after the association ended (${a.record.outcome})`,
-      );
+      this.lastPdataAfterEnd = true;
+      if (!this.repeat("ul.pdu-after-association-end"))
+        this.anomaly(
+          "ul.pdu-after-association-end",
+          `${what} after the association ended (${a.record.outcome})`,
+        );
     }
     return a;
   }
 
-  private endAssociation(a: Association, ts: number): void {
+  /**
+   * The association ended by `stop`. Data sets still open in the directions `finish` are ended with that
+   * reason before the association is reported, so its record lists the interrupted messages: both
+   * directions for an abort, a reject, a new request or the connection's end; for A-RELEASE-RP only its
+   * own direction (the other was finished by its A-RELEASE-RQ, which the capture may deliver later than
+   * the RP when that direction waits for a retransmission).
+   */
+  private endAssociation(a: Association, ts: number, stop: DatasetStop, finish: readonly Direction[]): void {
+    a.endStop = stop;
+    for (const d of finish) a.consumers[d]?.reset(stop);
     if (this.assoc === a) this.assoc = null;
     this.lastAssoc = a;
     a.endTs = ts;

@@ -3,8 +3,8 @@
  * (PS3.7), which hands dataset bytes to the dataset walker. Everything is streaming: a PDV value may
  * span many PDUs and TCP segments, and only small, capped parts are ever copied.
  */
-import type { AnomalySink, Counters } from "../util/anomaly.js";
-import type { DimseMessageRecord } from "../report/types.js";
+import type { AnomalySink, AnomalyTally, Counters } from "../util/anomaly.js";
+import type { DatasetStop, DimseMessageRecord } from "../report/types.js";
 
 /** What the DIMSE layer needs to know of the association (filled from A-ASSOCIATE-RQ/AC). */
 export interface PresentationContextLookup {
@@ -44,8 +44,9 @@ export interface QueryInfo {
 
 export interface DimseEvents {
   /**
-   * A complete DIMSE message (command set decoded; any dataset walked or skipped). `query` describes the
-   * Identifier of a C-FIND-RQ when it was walked completely, and is null or absent otherwise.
+   * A DIMSE message whose command set arrived whole: when its data set ended (walked or skipped), or
+   * stopped short (msg.dataset says how far it got and why), or at once when it has none. `query`
+   * describes the Identifier of a C-FIND-RQ when it was walked completely, and is null or absent otherwise.
    */
   message(
     msg: DimseMessageRecord,
@@ -67,15 +68,31 @@ export interface DimseContext {
 }
 
 /**
+ * Why a PdvConsumer is reset: a DatasetStop (the stream of PDVs of its direction stopped, or lost bytes),
+ * or "mid-stream" (an association picked up after its start: what comes first may be a message's tail).
+ */
+export type PdvReset = DatasetStop | "mid-stream";
+
+/**
  * Receives the PDVs of one direction of one association, in order (PS3.8 §9.3.5.1 and Annex E).
  * The UL framer calls pdvBegin, then pdvData zero or more times with consecutive slices of the PDV
- * value (views valid only during the call), then pdvEnd. reset() drops partial state after a gap.
+ * value (views valid only during the call), then pdvEnd. reset() drops partial state: after a gap or a
+ * resync (from the framer), and when the association or the connection ends (from the connection), so a
+ * message whose command set was complete but whose data set was not is reported with the reason.
  */
 export interface PdvConsumer {
   pdvBegin(pcId: number, isCommand: boolean, isLast: boolean, valueLength: number, tsMicros: number): void;
   pdvData(buf: Buffer, start: number, end: number): void;
   pdvEnd(): void;
-  reset(reason: string): void;
+  reset(reason: PdvReset): void;
+  /**
+   * Optional fast path for floods (issue 9). When a data PDV received now would begin no message (no
+   * command set being collected, none awaiting its data set: PS3.7 §6.3.1) and would have no other
+   * effect than an anomaly: the tally each such PDV hits, or null when they pass uncounted (after a
+   * loss). Undefined otherwise, and before the first such PDV went through pdvBegin (which reports it
+   * with its detail). The framer then passes whole P-DATA-TFs of such PDVs without pdvBegin/pdvEnd.
+   */
+  strayData?(): AnomalyTally | null | undefined;
 }
 
 /** Counters of the DICOM layer that the report's `stats` shows. */
@@ -84,6 +101,6 @@ export interface DicomStats {
   dicomFlows: number;
   /** Associations seen (requested, or picked up mid-way). */
   associations: number;
-  /** Complete DIMSE messages decoded. */
+  /** DIMSE messages whose command set was decoded (those whose data set stopped short included). */
   dimseMessages: number;
 }

@@ -11,9 +11,12 @@
 import type { Endpoint } from "../reassembly/types.js";
 import type {
   AssociationRecord,
+  DatasetInfo,
+  DatasetStop,
   DimseMessageRecord,
   ImplementationInfo,
   PresentationContextRecord,
+  TransportEnd,
   UserIdentityInfo,
 } from "../report/types.js";
 import type { EquipmentAttributes, QueryInfo } from "../dicom/types.js";
@@ -131,7 +134,7 @@ function userIdentity(v: unknown): UserIdentityInfo | null {
 
 function message(v: unknown): DimseMessageRecord {
   const m = (v ?? {}) as Partial<DimseMessageRecord>;
-  return {
+  const out: DimseMessageRecord = {
     command: text(m.command) ?? "UNKNOWN",
     messageId: num(m.messageId),
     messageIdBeingRespondedTo: num(m.messageIdBeingRespondedTo),
@@ -141,6 +144,45 @@ function message(v: unknown): DimseMessageRecord {
     moveDestination: text(m.moveDestination),
     priority: num(m.priority),
     subOperations: pair(m.subOperations, subOperations),
+  };
+  // Optional field (issue 9): absent stays absent, for records made before it existed; the decoder
+  // always sets it (null when the command has no data set).
+  if (m.dataset !== undefined) out.dataset = pair(m.dataset, dataset);
+  return out;
+}
+
+const DATASET_STOPS: ReadonlySet<string> = new Set<DatasetStop>([
+  "aborted",
+  "released",
+  "new-association",
+  "reset",
+  "connection-closed",
+  "idle",
+  "evicted",
+  "end-of-capture",
+  "gap",
+  "framing-lost",
+  "next-command",
+]);
+
+/** A message's data set: completeness, a byte count and a stop reason from the closed list, nothing else. */
+function dataset(d: Record<string, unknown>): DatasetInfo {
+  const stopped = typeof d.stopped === "string" && DATASET_STOPS.has(d.stopped) ? d.stopped : null;
+  return {
+    complete: bool(d.complete),
+    bytes: num(d.bytes) ?? 0,
+    stopped: stopped as DatasetStop | null,
+  };
+}
+
+const CLOSE_REASONS: ReadonlySet<string> = new Set(["fin", "rst", "idle", "evicted", "end-of-capture"]);
+
+function transportEnd(t: Record<string, unknown>): TransportEnd {
+  return {
+    reason: (typeof t.reason === "string" && CLOSE_REASONS.has(t.reason)
+      ? t.reason
+      : "end-of-capture") as TransportEnd["reason"],
+    side: t.side === "requestor" || t.side === "acceptor" ? t.side : null,
   };
 }
 
@@ -171,7 +213,7 @@ function pair<T>(v: unknown, f: (o: Record<string, unknown>) => T): T | null {
 function association(v: unknown): AssociationRecord {
   const a = (v ?? {}) as Partial<AssociationRecord>;
   const messages = Array.isArray(a.messages) ? a.messages.map(message) : [];
-  return {
+  const out: AssociationRecord = {
     client: text(a.client) ?? "",
     server: text(a.server) ?? "",
     callingAE: text(a.callingAE),
@@ -200,6 +242,9 @@ function association(v: unknown): AssociationRecord {
     start: text(a.start) ?? "",
     end: text(a.end) ?? "",
   };
+  // Optional field (issue 9), as DimseMessageRecord.dataset: absent stays absent.
+  if (a.transportEnd !== undefined) out.transportEnd = pair(a.transportEnd, transportEnd);
+  return out;
 }
 
 function equipment(v: unknown): EquipmentAttributes {
@@ -231,13 +276,54 @@ function queryInfo(v: unknown): QueryInfo | null {
 }
 
 function certificate(v: unknown): TlsObservation["certificate"] {
-  return pair(v, (c) => ({
-    subject: text(c.subject) ?? "",
-    issuer: text(c.issuer) ?? "",
-    notBefore: text(c.notBefore) ?? "",
-    notAfter: text(c.notAfter) ?? "",
-    selfSigned: bool(c.selfSigned),
-  }));
+  return pair(v, (c) => {
+    const out: NonNullable<TlsObservation["certificate"]> = {
+      subject: text(c.subject) ?? "",
+      issuer: text(c.issuer) ?? "",
+      notBefore: text(c.notBefore) ?? "",
+      notAfter: text(c.notAfter) ?? "",
+      selfSigned: bool(c.selfSigned),
+    };
+    // Optional fields (issue 9): absent stays absent, for certificates stored before they existed.
+    if (c.keyType !== undefined) out.keyType = text(c.keyType);
+    if (c.keyBits !== undefined) out.keyBits = num(c.keyBits);
+    if (c.keyCurve !== undefined) out.keyCurve = text(c.keyCurve);
+    return out;
+  });
+}
+
+/** Most TLS alerts kept per observation (the sniffer lists at most 8). */
+const MAX_TLS_ALERTS = 8;
+
+function tlsAlerts(v: unknown): NonNullable<TlsObservation["alerts"]> {
+  if (!Array.isArray(v)) return [];
+  return v.slice(0, MAX_TLS_ALERTS).map((x: unknown) => {
+    const a = (x ?? {}) as Record<string, unknown>;
+    return {
+      from: a.from === "server" ? "server" : "client",
+      level: text(a.level) ?? "",
+      description: text(a.description) ?? "",
+    };
+  });
+}
+
+/** A TLS observation; the fields issue 9 added are copied when present (replayed records lack them). */
+function tls(r: Record<string, unknown>, ts: number): TlsObservation {
+  const o: TlsObservation = {
+    kind: "tls",
+    tsMicros: ts,
+    client: endpoint(r.client),
+    server: endpoint(r.server),
+    version: text(r.version),
+    certificate: certificate(r.certificate),
+  };
+  if (r.cipherSuite !== undefined) o.cipherSuite = text(r.cipherSuite);
+  if (r.cipherSuiteId !== undefined) o.cipherSuiteId = num(r.cipherSuiteId);
+  if (r.alerts !== undefined) o.alerts = tlsAlerts(r.alerts);
+  if (r.handshakeFailure !== undefined) o.handshakeFailure = bool(r.handshakeFailure);
+  if (r.plaintext !== undefined) o.plaintext = bool(r.plaintext);
+  if (r.plaintextDicom !== undefined) o.plaintextDicom = bool(r.plaintextDicom);
+  return o;
 }
 
 /**
@@ -293,14 +379,7 @@ export function guardObservation(o: Observation): Observation {
       return d;
     }
     case "tls":
-      return {
-        kind: "tls",
-        tsMicros: ts,
-        client: endpoint(r.client),
-        server: endpoint(r.server),
-        version: text(r.version),
-        certificate: certificate(r.certificate),
-      };
+      return tls(r, ts);
     case "anomaly":
       // Anomalies keep no `detail`: codes, layers and flows are all that policy needs.
       return {

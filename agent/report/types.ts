@@ -3,6 +3,7 @@
  * Absent values are null, never omitted. Times are ISO 8601 strings from capture timestamps.
  */
 import type { AnomalyRecord } from "../util/anomaly.js";
+import type { CloseReason } from "../reassembly/types.js";
 
 export interface ImplementationInfo {
   implementationClassUid: string | null;
@@ -36,6 +37,41 @@ export interface PresentationContextRecord {
   transferSyntax: string | null;
 }
 
+/**
+ * Why a message's data set stopped before its last fragment (PS3.8 Annex E.2, message control header
+ * bit 1) arrived:
+ * - "aborted": an A-ABORT from either side (PS3.8 §7.3, §7.4);
+ * - "released": an A-RELEASE-RQ/RP (PS3.8 §7.2) before the last fragment;
+ * - "new-association": an A-ASSOCIATE-RQ on the connection while the association was open;
+ * - "reset", "connection-closed", "idle", "evicted", "end-of-capture": the TCP connection ended (RST;
+ *   FIN; no packet for the idle timeout; dropped from a full flow table; the capture ended) with neither;
+ * - "gap": bytes the capture missed (kernel drops, a lossy mirror port);
+ * - "framing-lost": an impossible PDU or PDV header, after which the stream was resynchronised;
+ * - "next-command": a command PDV before the data set's last fragment (PS3.7 §6.3.1).
+ */
+export type DatasetStop =
+  | "aborted"
+  | "released"
+  | "new-association"
+  | "reset"
+  | "connection-closed"
+  | "idle"
+  | "evicted"
+  | "end-of-capture"
+  | "gap"
+  | "framing-lost"
+  | "next-command";
+
+/** The data set that followed a command set (PS3.7 §6.3.1): whether it arrived whole, and its size. */
+export interface DatasetInfo {
+  /** True when its last fragment arrived (the message was transferred). */
+  complete: boolean;
+  /** Data set bytes seen (PDV values), whole or up to where it stopped. */
+  bytes: number;
+  /** Why it stopped short; null when complete. */
+  stopped: DatasetStop | null;
+}
+
 export interface DimseMessageRecord {
   /** PS3.7 name, e.g. "C-STORE-RQ"; "UNKNOWN-0xNNNN" for a command field outside the standard. */
   command: string;
@@ -57,8 +93,29 @@ export interface DimseMessageRecord {
     failed: number | null;
     warning: number | null;
   } | null;
+  /**
+   * The data set announced by Command Data Set Type (0000,0800), or null when the command has none. An
+   * interrupted transfer (a C-STORE-RQ whose data set never completed) is reported with complete false.
+   * Always present (null when absent) in the records dicomtap makes and in guarded copies; optional in
+   * the type only so records built elsewhere by hand stay valid.
+   */
+  dataset?: DatasetInfo | null;
 }
 
+/** How the TCP connection ended an association that was neither released nor aborted. */
+export interface TransportEnd {
+  /** The reassembler's close reason: FIN, RST, idle timeout, evicted from the flow table, end of capture. */
+  reason: CloseReason;
+  /** Who ended the connection (sent the first FIN or the RST), when the reassembler says; else null. */
+  side: "requestor" | "acceptor" | null;
+}
+
+/**
+ * "accepted": accepted (or shown to be by its P-DATA), then released (released: true) or followed by another
+ * A-ASSOCIATE-RQ on the connection (ul.associate-rq-while-open); "rejected": A-ASSOCIATE-RJ; "aborted":
+ * A-ABORT; "incomplete": never answered, or ended by the TCP connection without A-RELEASE or A-ABORT
+ * (transportEnd says how).
+ */
 export type AssociationOutcome = "accepted" | "rejected" | "aborted" | "incomplete";
 
 export interface AssociationRecord {
@@ -75,6 +132,12 @@ export interface AssociationRecord {
   reject: { result: number; source: number; reason: number } | null;
   abort: { source: number; reason: number } | null;
   released: boolean;
+  /**
+   * Set when the TCP connection ended the association (outcome "incomplete"): it was neither released
+   * nor aborted nor rejected, and the connection closed, reset or went idle. Null otherwise. Always
+   * present in the records dicomtap makes; optional in the type like DimseMessageRecord.dataset.
+   */
+  transportEnd?: TransportEnd | null;
   messages: DimseMessageRecord[];
   /** Messages decoded and counted but not listed, because a list cap was reached (memory bound). */
   messagesOmitted: number;

@@ -1,10 +1,23 @@
 /**
  * Anomalies: malformed input is data, not an exception (DESIGN.md §6, principle 4).
  * Every decoder reports a stable code and the layer that saw it; the pipeline counts them per flow.
+ *
+ * Hostile input repeats one anomaly millions of times on one flow (a flood of tiny P-DATA-TF PDUs is one
+ * `dimse.data-without-command` per PDU), so a repeat must cost no more than an integer increment: a
+ * decoder keeps the AnomalyTally its first report returned and calls hit() for every repeat, with no
+ * string built, no key made and no map consulted (issue 9).
  */
 
 /** The layer that noticed an anomaly, as named in the JSON report. */
 export type AnomalyLayer = "capture" | "decode" | "reassembly" | "tls" | "ul" | "dimse" | "dataset";
+
+/**
+ * A handle on one (code, flow) already reported: hit() reports it once more, hit(n) n times more. O(1)
+ * and allocation-free for the sinks that count (AnomalyCounter); a forwarding handle repeats the call.
+ */
+export interface AnomalyTally {
+  hit(times?: number): void;
+}
 
 export interface AnomalySink {
   /**
@@ -12,6 +25,71 @@ export interface AnomalySink {
    * `detail` is short, human-readable and must never carry dataset values (no patient data).
    */
   anomaly(code: string, layer: AnomalyLayer, flow: string, detail: string): void;
+  /**
+   * Optional fast path: report one anomaly as anomaly() does, and return the handle that reports the same
+   * (code, layer, flow) again. Sinks without it get a forwarding handle from firstReport().
+   */
+  tally?(code: string, layer: AnomalyLayer, flow: string, detail: string): AnomalyTally;
+}
+
+/** A repeat through a sink that has no tally(): the same call again, with the detail built the first time. */
+class ForwardingTally implements AnomalyTally {
+  constructor(
+    private readonly sink: AnomalySink,
+    private readonly code: string,
+    private readonly layer: AnomalyLayer,
+    private readonly flow: string,
+    private readonly detail: string,
+  ) {}
+
+  hit(times = 1): void {
+    for (let i = 0; i < times; i++) this.sink.anomaly(this.code, this.layer, this.flow, this.detail);
+  }
+}
+
+/** Reports the first occurrence of (code, layer, flow) to `sink` and returns the handle for its repeats. */
+export function firstReport(
+  sink: AnomalySink,
+  code: string,
+  layer: AnomalyLayer,
+  flow: string,
+  detail: string,
+): AnomalyTally {
+  if (sink.tally !== undefined) return sink.tally(code, layer, flow, detail);
+  sink.anomaly(code, layer, flow, detail);
+  return new ForwardingTally(sink, code, layer, flow, detail);
+}
+
+/**
+ * The anomalies of one reporter (a connection, one direction of an association) on one flow and layer,
+ * each code's detail built only for its first occurrence:
+ *
+ *   if (!t.repeat(code)) t.report(code, `detail with ${values}`);
+ *
+ * The map holds one entry per distinct code (a few dozen at most), made on the first anomaly only.
+ */
+export class FlowAnomalies {
+  private tallies: Map<string, AnomalyTally> | null = null;
+
+  constructor(
+    private readonly sink: AnomalySink,
+    private readonly layer: AnomalyLayer,
+    private readonly flow: string,
+  ) {}
+
+  /** True (and counted, `times` times) when `code` was reported here before: build no detail for it. */
+  repeat(code: string, times = 1): boolean {
+    const t = this.tallies?.get(code);
+    if (t === undefined) return false;
+    t.hit(times);
+    return true;
+  }
+
+  /** Report `code`: a repeat is counted, a first occurrence goes to the sink with its detail. */
+  report(code: string, detail: string): void {
+    if (this.repeat(code)) return;
+    (this.tallies ??= new Map()).set(code, firstReport(this.sink, code, this.layer, this.flow, detail));
+  }
 }
 
 /** One aggregated row of the report's `anomalies` array (DESIGN.md §3). */
@@ -23,41 +101,101 @@ export interface AnomalyRecord {
   count: number;
 }
 
-/** Aggregates anomalies by (code, flow) with a cap on distinct rows, so hostile input cannot grow memory. */
+/** A row of AnomalyCounter, and the tally of its repeats. */
+class Row implements AnomalyTally {
+  count = 1;
+
+  constructor(
+    private readonly owner: AnomalyCounter,
+    readonly code: string,
+    readonly flow: string,
+    readonly layer: AnomalyLayer,
+    readonly detail: string,
+  ) {}
+
+  hit(times = 1): void {
+    this.count += times;
+    this.owner.total += times;
+  }
+}
+
+const OVERFLOW_CODE = "anomaly-rows-capped";
+
+/**
+ * Aggregates anomalies by (code, flow) with a cap on distinct rows, so hostile input cannot grow memory.
+ * Rows are found by flow, then by code: both strings are the reporters' own (a connection's flow string,
+ * a code literal), whose hashes V8 keeps, so a lookup makes no key string.
+ */
 export class AnomalyCounter implements AnomalySink {
-  private readonly rows = new Map<string, AnomalyRecord>();
+  private readonly byFlow = new Map<string, Map<string, Row>>();
+  /** Rows in order of first occurrence (the report lists them so). */
+  private readonly rows: Row[] = [];
+  private overflow: Row | null = null;
   /** Total anomalies seen, including those folded into the overflow row. */
   total = 0;
 
   constructor(private readonly maxRows = 10_000) {}
 
   anomaly(code: string, layer: AnomalyLayer, flow: string, detail: string): void {
+    this.tally(code, layer, flow, detail);
+  }
+
+  tally(code: string, layer: AnomalyLayer, flow: string, detail: string): AnomalyTally {
+    let codes = this.byFlow.get(flow);
+    const row = codes?.get(code);
+    if (row !== undefined) {
+      row.hit();
+      return row;
+    }
+    if (this.rows.length >= this.maxRows) {
+      const over = this.overflowRow(layer);
+      over.hit();
+      return over;
+    }
     this.total++;
-    const key = code + "\u0000" + flow;
-    const row = this.rows.get(key);
-    if (row) {
-      row.count++;
-      return;
+    const made = new Row(this, code, flow, layer, detail);
+    if (codes === undefined) {
+      codes = new Map();
+      this.byFlow.set(flow, codes);
     }
-    if (this.rows.size >= this.maxRows) {
-      const overflowKey = "anomaly-rows-capped\u0000";
-      const over = this.rows.get(overflowKey);
-      if (over) over.count++;
-      else
-        this.rows.set(overflowKey, {
-          code: "anomaly-rows-capped",
-          flow: "",
-          layer,
-          detail: `more than ${this.maxRows} distinct anomaly rows; the rest are counted here`,
-          count: 1,
-        });
-      return;
+    codes.set(code, made);
+    this.rows.push(made);
+    return made;
+  }
+
+  /**
+   * The tally of a (code, flow) already reported here, without counting: for a sink that reports the
+   * first occurrence through anomaly() (counted, and observed downstream) and hands out this counter for
+   * the repeats. A (code, flow) that was folded into the overflow row gets the overflow row's tally.
+   */
+  repeats(code: string, flow: string): AnomalyTally {
+    return this.byFlow.get(flow)?.get(code) ?? this.overflowRow("ul");
+  }
+
+  /** The row that counts what the cap on distinct rows turned away (made with count 0). */
+  private overflowRow(layer: AnomalyLayer): Row {
+    if (this.overflow === null) {
+      this.overflow = new Row(
+        this,
+        OVERFLOW_CODE,
+        "",
+        layer,
+        `more than ${this.maxRows} distinct anomaly rows; the rest are counted here`,
+      );
+      this.overflow.count = 0;
+      this.rows.push(this.overflow);
     }
-    this.rows.set(key, { code, flow, layer, detail, count: 1 });
+    return this.overflow;
   }
 
   records(): AnomalyRecord[] {
-    return [...this.rows.values()];
+    return this.rows.map((r) => ({
+      code: r.code,
+      flow: r.flow,
+      layer: r.layer,
+      detail: r.detail,
+      count: r.count,
+    }));
   }
 }
 

@@ -14,17 +14,20 @@
  * be hundreds of megabytes: its bytes stream to the DatasetWalker, which reads only the equipment
  * attributes at its head; the rest is counted and passed over, never copied.
  *
- * Events: ctx.events.message(...) is emitted once per message when it is complete, i.e. when the last
- * command fragment is decoded and the command says no data set follows, or else when the last data set
- * fragment has arrived. A message whose data set is cut short (a new command, a presentation context
- * mismatch, reset after a gap) is still emitted at that point, because its command set was complete.
+ * Events: ctx.events.message(...) is emitted once per message whose command set arrived whole: when the
+ * last command fragment is decoded and the command says no data set follows, or else when the last data
+ * set fragment has arrived. A message whose data set is cut short (a new command, a reset after a gap or
+ * a lost framing, the association aborted or released, the connection closed, reset or gone idle: see
+ * PdvReset) is emitted at that point, its record's `dataset` saying how many bytes came and why it
+ * stopped: an interrupted transfer is exactly what a security team wants to see (issue 9).
  * ctx.events.equipment(...) follows right after the message event when the walker found any equipment
  * attribute in the data set (also for a cut data set: what was read is valid).
  * The data set of a C-FIND-RQ is its Identifier (PS3.7 §9.1.2.1): the walker counts its keys instead
  * (query mode), and the message event carries that QueryInfo when the Identifier arrived whole.
  */
-import type { DimseMessageRecord } from "../../report/types.js";
-import type { DimseContext, EquipmentAttributes, PdvConsumer, QueryInfo } from "../types.js";
+import type { DatasetStop, DimseMessageRecord } from "../../report/types.js";
+import { FlowAnomalies, type AnomalyTally, firstReport } from "../../util/anomaly.js";
+import type { DimseContext, EquipmentAttributes, PdvConsumer, PdvReset, QueryInfo } from "../types.js";
 import { DatasetWalker } from "../dataset/walker.js";
 import { decodeCommandSet, type CommandDecodeResult } from "./command.js";
 
@@ -67,6 +70,8 @@ export class DimseAssembler implements PdvConsumer {
   private pendingPcId = 0;
   private pendingTs = 0;
   private datasetStarted = false;
+  /** Data set bytes (PDV values) of the pending message so far. */
+  private datasetBytes = 0;
   /** The pending message is a C-FIND-RQ: its data set is an Identifier, walked in query mode. */
   private pendingQuery = false;
   /**
@@ -77,6 +82,12 @@ export class DimseAssembler implements PdvConsumer {
   private afterLoss = false;
   /** Bytes of the first command after a loss still to check for the tag (0000,0000). */
   private checkCommandStart = 0;
+  private readonly issues: FlowAnomalies;
+  /**
+   * The tally of dimse.data-without-command, the anomaly of a flood of data PDVs without a command (one
+   * per PDU): kept in a field so a repeat costs one call, with no lookup (issue 9).
+   */
+  private strayTally: AnomalyTally | null = null;
 
   constructor(
     private readonly ctx: DimseContext,
@@ -84,6 +95,7 @@ export class DimseAssembler implements PdvConsumer {
   ) {
     this.limits = { ...DEFAULT_DIMSE_LIMITS, ...limits };
     this.walker = new DatasetWalker(ctx.anomalies, ctx.counters);
+    this.issues = new FlowAnomalies(ctx.anomalies, "dimse", ctx.flow);
   }
 
   pdvBegin(pcId: number, isCommand: boolean, isLast: boolean, valueLength: number, tsMicros: number): void {
@@ -108,13 +120,14 @@ export class DimseAssembler implements PdvConsumer {
             ? "command PDV before the data set ended"
             : "command PDV where a data set was announced",
         );
-        this.finishPending(false);
+        this.finishPending("next-command");
       }
       if (this.cmdActive && pcId !== this.cmdPcId) {
-        this.anomaly(
-          "dimse.pc-id-mismatch",
-          `command fragment on context ${pcId}, command began on ${this.cmdPcId}`,
-        );
+        if (!this.issues.repeat("dimse.pc-id-mismatch"))
+          this.anomaly(
+            "dimse.pc-id-mismatch",
+            `command fragment on context ${pcId}, command began on ${this.cmdPcId}`,
+          );
         this.dropCommand();
       }
       if (!this.cmdActive) {
@@ -133,16 +146,26 @@ export class DimseAssembler implements PdvConsumer {
       return;
     }
     if (this.pending === null) {
-      if (!this.afterLoss)
-        this.anomaly("dimse.data-without-command", "data set PDV without a preceding command set");
+      if (!this.afterLoss) {
+        if (this.strayTally !== null) this.strayTally.hit();
+        else
+          this.strayTally = firstReport(
+            this.ctx.anomalies,
+            "dimse.data-without-command",
+            "dimse",
+            this.ctx.flow,
+            "data set PDV without a preceding command set",
+          );
+      }
       this.mode = M_DISCARD;
       return;
     }
     if (pcId !== this.pendingPcId) {
-      this.anomaly(
-        "dimse.pc-id-mismatch",
-        `data set fragment on context ${pcId}, command on ${this.pendingPcId}`,
-      );
+      if (!this.issues.repeat("dimse.pc-id-mismatch"))
+        this.anomaly(
+          "dimse.pc-id-mismatch",
+          `data set fragment on context ${pcId}, command on ${this.pendingPcId}`,
+        );
       this.mode = M_DISCARD;
       return;
     }
@@ -159,6 +182,7 @@ export class DimseAssembler implements PdvConsumer {
     this.pdvSeen += end - start;
     switch (this.mode) {
       case M_DATA:
+        this.datasetBytes += end - start;
         if (!this.walker.finished) this.walker.push(buf, start, end);
         else this.walker.tailSkipped += end - start;
         return;
@@ -207,17 +231,25 @@ export class DimseAssembler implements PdvConsumer {
       this.onCommand(decoded);
       return;
     }
-    if (mode === M_DATA && this.pdvIsLast) this.finishPending(true);
+    if (mode === M_DATA && this.pdvIsLast) this.finishPending(null);
   }
 
-  reset(reason: string): void {
-    // The command set of a pending message was complete, so the message is still reported.
-    if (this.pending !== null) this.finishPending(false);
+  strayData(): AnomalyTally | null | undefined {
+    // A data PDV now would take the `pending === null` branch of pdvBegin: discarded, and counted unless
+    // after a loss. (mode is M_NONE between PDVs, M_DISCARD after a discarded one.)
+    if (this.pending !== null || this.cmdActive) return undefined;
+    if (this.afterLoss) return null;
+    return this.strayTally ?? undefined;
+  }
+
+  reset(reason: PdvReset): void {
+    // The command set of a pending message was complete, so the message is still reported, with why its
+    // data set stopped. ("mid-stream" comes first on a fresh consumer, with nothing pending.)
+    if (this.pending !== null) this.finishPending(reason === "mid-stream" ? "gap" : reason);
     this.dropCommand();
     this.mode = M_NONE;
     this.cmdDecodedInPlace = null;
     this.afterLoss = true;
-    void reason;
   }
 
   private appendCommand(buf: Buffer, start: number, end: number): void {
@@ -255,6 +287,9 @@ export class DimseAssembler implements PdvConsumer {
 
   private onCommand(d: CommandDecodeResult): void {
     if (d.anomaly !== null) this.anomaly(d.anomaly, d.anomalyDetail);
+    // PS3.5 §9.1: the UIDs of a command set are validated as the association's are (ul/pdu.ts decodeUid),
+    // under the same code; the record keeps their sanitised text.
+    if (d.invalidUid !== null) this.anomaly("ul.uid-invalid", d.invalidUid);
     const rec = d.record;
     if (rec === null) return;
     if (d.unknownCommandField) this.anomaly("dimse.unknown-command-field", `command field ${rec.command}`);
@@ -271,13 +306,19 @@ export class DimseAssembler implements PdvConsumer {
     this.pendingPcId = this.cmdPcId;
     this.pendingTs = this.pdvTs;
     this.datasetStarted = false;
+    this.datasetBytes = 0;
   }
 
-  /** Emit the pending message (and any equipment found); `complete` when its last data fragment came. */
-  private finishPending(complete: boolean): void {
+  /**
+   * Emit the pending message (and any equipment found): complete when its last data fragment came
+   * (`stopped` null), else stopped short for that reason.
+   */
+  private finishPending(stopped: DatasetStop | null): void {
     const rec = this.pending;
     if (rec === null) return;
     this.pending = null;
+    const complete = stopped === null;
+    rec.dataset = { complete, bytes: this.datasetBytes, stopped };
     let attrs: EquipmentAttributes | null = null;
     let query: QueryInfo | null = null;
     if (this.datasetStarted) {
@@ -291,7 +332,7 @@ export class DimseAssembler implements PdvConsumer {
   }
 
   private anomaly(code: string, detail: string): void {
-    this.ctx.anomalies.anomaly(code, "dimse", this.ctx.flow, detail);
+    this.issues.report(code, detail);
   }
 }
 

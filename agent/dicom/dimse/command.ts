@@ -12,6 +12,7 @@
  */
 import type { DimseMessageRecord } from "../../report/types.js";
 import { valueText } from "../dataset/text.js";
+import { decodeUid, MAX_UID_LENGTH, type UlIssues } from "../ul/pdu.js";
 
 /** Command Field values and their PS3.7 names (PS3.7 §E.1, Table E.1-1 and §10.3, §9.3). */
 export function commandName(field: number): string | null {
@@ -89,10 +90,14 @@ export interface CommandDecodeResult {
   /** First problem met (the decoder stops at structural problems), or null. */
   anomaly: string | null;
   anomalyDetail: string;
+  /**
+   * Detail of the first SOP Class or Instance UID that is not a UID (PS3.5 §9.1: digits and dots, at most
+   * 64 characters), reported as ul.uid-invalid like the association's UIDs; null when all are valid.
+   */
+  invalidUid: string | null;
 }
 
-/** UI values are at most 64 bytes (PS3.5 §6.2); AE titles 16. Longer values are truncated, not kept whole. */
-const UID_CAP = 64;
+/** AE titles are 16 bytes (PS3.5 §6.2); longer values are truncated, not kept whole. */
 const AE_CAP = 16;
 /**
  * Recently seen UIDs and AE titles, matched against the bytes in place (nothing is copied). An association
@@ -109,8 +114,27 @@ class InternCache {
     this.entries = new Array<string>(size).fill("");
   }
 
+  /** The cached string whose characters are the bytes buf[s, s + n), or null. */
+  find(buf: Buffer, s: number, n: number): string | null {
+    const entries = this.entries;
+    for (let k = 0; k < entries.length; k++) {
+      const t = entries[k]!;
+      if (t.length !== n) continue;
+      // UIDs sharing a root differ near the end: compare from there.
+      let i = n - 1;
+      while (i >= 0 && t.charCodeAt(i) === buf[s + i]) i--;
+      if (i < 0) return t;
+    }
+    return null;
+  }
+
+  remember(v: string): void {
+    this.entries[this.next] = v;
+    this.next = this.next + 1 === this.size ? 0 : this.next + 1;
+  }
+
   /**
-   * Text of a UI or AE value capped at `cap` bytes, as valueText makes it, served from the cache when the
+   * Text of an AE value capped at `cap` bytes, as valueText makes it, served from the cache when the
    * bytes match a recent value.
    */
   text(buf: Buffer, start: number, len: number, cap: number): string | null {
@@ -121,28 +145,54 @@ class InternCache {
     while (s < e && buf[s] === 0x20) s++;
     if (s === e) return null;
     const n = e - s;
-    const entries = this.entries;
-    for (let k = 0; k < entries.length; k++) {
-      const t = entries[k]!;
-      if (t.length !== n) continue;
-      // UIDs sharing a root differ near the end: compare from there.
-      let i = n - 1;
-      while (i >= 0 && t.charCodeAt(i) === buf[s + i]) i--;
-      if (i < 0) return t;
-    }
+    const hit = this.find(buf, s, n);
+    if (hit !== null) return hit;
     const v = valueText(buf, s, e);
-    if (v !== null && v.length === n && !hasReplacement(buf, s, e)) {
-      entries[this.next] = v;
-      this.next = this.next + 1 === this.size ? 0 : this.next + 1;
+    if (v !== null && v.length === n && !hasReplacement(buf, s, e)) this.remember(v);
+    return v;
+  }
+
+  /**
+   * A UID value (PS3.5 §9.1): validated and sanitised exactly as the association's UIDs are (ul/pdu.ts
+   * decodeUid: trailing NUL/space padding stripped; digits and dots, at most 64 characters; any other
+   * byte reported as ul.uid-invalid and shown as itself when printable ASCII, else "?"; cut to 64). Only
+   * valid UIDs enter the cache, so a hit needs no check. Null when the value is empty (absent).
+   */
+  uid(buf: Buffer, start: number, len: number, issues: UlIssues, what: string): string | null {
+    let e = start + len;
+    while (e > start && (buf[e - 1] === 0x00 || buf[e - 1] === 0x20)) e--;
+    if (e === start) return null;
+    const n = e - start;
+    if (n <= MAX_UID_LENGTH) {
+      const hit = this.find(buf, start, n);
+      if (hit !== null) return hit;
     }
+    let valid = n <= MAX_UID_LENGTH;
+    for (let i = start; valid && i < e; i++) {
+      const c = buf[i]!;
+      valid = (c >= 0x30 && c <= 0x39) || c === 0x2e;
+    }
+    if (!valid) return decodeUid(buf, start, e, issues, what);
+    const v = buf.toString("latin1", start, e);
+    this.remember(v);
     return v;
   }
 }
 
-/** SOP Class UIDs and Move Destinations: few distinct values per capture. */
+/** Collects the first ul.uid-invalid detail of one command set (reset by decodeCommandSet). */
+const uidIssue: UlIssues & { detail: string | null } = {
+  detail: null,
+  issue(_code: string, detail: string): void {
+    this.detail ??= detail;
+  },
+};
+
+/** SOP Class UIDs: few distinct values per capture. */
 const classes = new InternCache(8);
 /** SOP Instance UIDs: a response names the instance of a request sent shortly before. */
 const instances = new InternCache(8);
+/** Move Destinations (AE titles). */
+const destinations = new InternCache(4);
 
 /** True when valueText would have replaced a control character in buf[s, e). */
 function hasReplacement(buf: Buffer, s: number, e: number): boolean {
@@ -165,7 +215,9 @@ export function decodeCommandSet(buf: Buffer, start: number, end: number): Comma
     subOperations: null,
     anomaly: null,
     anomalyDetail: "",
+    invalidUid: null,
   };
+  uidIssue.detail = null;
   let affectedClass: string | null = null;
   let requestedClass: string | null = null;
   let affectedInstance: string | null = null;
@@ -206,10 +258,10 @@ export function decodeCommandSet(buf: Buffer, start: number, end: number): Comma
     pos = v + len;
     switch (element) {
       case 0x0002: // Affected SOP Class UID
-        affectedClass = classes.text(buf, v, len, UID_CAP);
+        affectedClass = classes.uid(buf, v, len, uidIssue, "Affected SOP Class UID (0000,0002)");
         break;
       case 0x0003: // Requested SOP Class UID
-        requestedClass = classes.text(buf, v, len, UID_CAP);
+        requestedClass = classes.uid(buf, v, len, uidIssue, "Requested SOP Class UID (0000,0003)");
         break;
       case 0x0100: // Command Field
         r.commandField = us(buf, v, len);
@@ -221,7 +273,7 @@ export function decodeCommandSet(buf: Buffer, start: number, end: number): Comma
         respondedTo = us(buf, v, len);
         break;
       case 0x0600: // Move Destination (AE)
-        moveDestination = classes.text(buf, v, len, AE_CAP);
+        moveDestination = destinations.text(buf, v, len, AE_CAP);
         break;
       case 0x0700: // Priority
         r.priority = us(buf, v, len);
@@ -238,10 +290,10 @@ export function decodeCommandSet(buf: Buffer, start: number, end: number): Comma
         }
         break;
       case 0x1000: // Affected SOP Instance UID
-        affectedInstance = instances.text(buf, v, len, UID_CAP);
+        affectedInstance = instances.uid(buf, v, len, uidIssue, "Affected SOP Instance UID (0000,1000)");
         break;
       case 0x1001: // Requested SOP Instance UID
-        requestedInstance = instances.text(buf, v, len, UID_CAP);
+        requestedInstance = instances.uid(buf, v, len, uidIssue, "Requested SOP Instance UID (0000,1001)");
         break;
       case 0x1020: // Number of Remaining Sub-operations
       case 0x1021: // Number of Completed Sub-operations
@@ -270,6 +322,7 @@ export function decodeCommandSet(buf: Buffer, start: number, end: number): Comma
         break;
     }
   }
+  r.invalidUid = uidIssue.detail;
   if (r.commandField === null) {
     if (r.anomaly === null) {
       r.anomaly = "dimse.missing-command-field";
@@ -294,6 +347,8 @@ export function decodeCommandSet(buf: Buffer, start: number, end: number): Comma
     moveDestination,
     priority: r.priority,
     subOperations: r.subOperations,
+    // Set when the message is emitted: null here, a DatasetInfo once a data set followed (assembler.ts).
+    dataset: null,
   };
   return r;
 }

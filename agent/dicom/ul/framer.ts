@@ -14,7 +14,7 @@
  *   sits exactly where the candidate's length says. The scan touches each byte once and has a budget.
  */
 import type { Counters } from "../../util/anomaly.js";
-import type { PdvConsumer } from "../types.js";
+import type { PdvConsumer, PdvReset } from "../types.js";
 import { PDU_HEADER_LENGTH, PDU_P_DATA_TF, pduName, readU16BE, readU32BE } from "./pdu.js";
 
 /** Association control PDUs above this are reported and skipped, never buffered (PS3.8 sets no limit). */
@@ -31,6 +31,11 @@ export const MAX_P_DATA_PDU = 64 << 20;
 export const DETECT_SCAN_BUDGET = 64 * 1024;
 /** Bytes a DICOM direction may scan after a gap before it gives up on the rest of the stream. */
 export const RESYNC_SCAN_BUDGET = MAX_P_DATA_PDU + PDU_HEADER_LENGTH;
+/** Periodic skipping of identical stray P-DATA-TFs (PduFramer.strayRun): back-off bounds, in PDUs. */
+const STRAY_BACKOFF_MIN = 8;
+const STRAY_BACKOFF_MAX = 4096;
+/** At most this many identical PDUs per comparison (bounds one memcmp to a few hundred kB). */
+const STRAY_MAX_COPIES = 1 << 16;
 /** PDV items walked by the plausibility test; beyond this a consistent chain counts as strong. */
 const PLAUSIBLE_MAX_PDV_WALK = 16;
 
@@ -108,12 +113,81 @@ export function plausiblePduHeader(buf: Buffer, off: number, end: number): numbe
   }
 }
 
+/**
+ * Is the header at `off` a PDU header whose only fault is a length beyond any sane PDU (above its type's
+ * cap)? Returns STRONG, NOT_PLAUSIBLE, or NEED_MORE (fewer than 12 bytes were available to decide).
+ * Used only where a PDU header must start (the stream's first byte, handshake seen): there a hostile or
+ * broken first PDU declaring 4 GB is an oversized PDU of a DICOM stream (anomaly, then resynchronise),
+ * not proof that the connection carries something else (issue 9). What must hold besides the length:
+ *
+ *   A-ASSOCIATE-RQ/AC   type 1/2, reserved 0, length > MAX_ASSOCIATION_PDU, protocol version 1 (§9.3.2)
+ *   A-ASSOCIATE-RJ      type 3, reserved 0, length != 4, reserved 0, result 1..2, source 1..3 (§9.3.4)
+ *   P-DATA-TF           type 4, reserved 0, length > MAX_P_DATA_PDU, and a first PDV item with length
+ *                       2..MAX_P_DATA_PDU, an odd context ID and message control header <= 3 (§9.3.5.1)
+ *   A-ABORT             type 7, reserved 0, length != 4, reserved 0 0, source 0 or 2, reason <= 6 (§9.3.8)
+ *
+ * A-RELEASE-RQ/RP (all-zero bodies) are not enough evidence and stay NOT_PLAUSIBLE.
+ */
+export function oversizedPduHeader(buf: Buffer, off: number, end: number): number {
+  const avail = end - off;
+  if (avail < 1) return NEED_MORE;
+  const type = buf[off]!;
+  if (type < 1 || type > 7 || type === 5 || type === 6) return NOT_PLAUSIBLE;
+  if (avail < 2) return NEED_MORE;
+  if (buf[off + 1] !== 0) return NOT_PLAUSIBLE;
+  if (avail < 6) return NEED_MORE;
+  const len = readU32BE(buf, off + 2);
+  switch (type) {
+    case 1:
+    case 2:
+      if (len <= MAX_ASSOCIATION_PDU) return NOT_PLAUSIBLE;
+      if (avail < 8) return NEED_MORE;
+      return readU16BE(buf, off + 6) === 1 ? STRONG : NOT_PLAUSIBLE;
+    case 3:
+      if (len === 4) return NOT_PLAUSIBLE;
+      if (avail < 10) return NEED_MORE;
+      return buf[off + 6] === 0 &&
+        buf[off + 7]! >= 1 &&
+        buf[off + 7]! <= 2 &&
+        buf[off + 8]! >= 1 &&
+        buf[off + 8]! <= 3
+        ? STRONG
+        : NOT_PLAUSIBLE;
+    case 7: {
+      if (len === 4) return NOT_PLAUSIBLE;
+      if (avail < 10) return NEED_MORE;
+      const source = buf[off + 8]!;
+      return buf[off + 6] === 0 && buf[off + 7] === 0 && (source === 0 || source === 2) && buf[off + 9]! <= 6
+        ? STRONG
+        : NOT_PLAUSIBLE;
+    }
+    default: {
+      // P-DATA-TF
+      if (len <= MAX_P_DATA_PDU) return NOT_PLAUSIBLE;
+      if (avail < 12) return NEED_MORE;
+      const itemLength = readU32BE(buf, off + 6);
+      return itemLength >= 2 &&
+        itemLength <= MAX_P_DATA_PDU &&
+        (buf[off + 10]! & 1) === 1 &&
+        buf[off + 11]! <= 3
+        ? STRONG
+        : NOT_PLAUSIBLE;
+    }
+  }
+}
+
 /** What the framer reports to its owner (the connection). */
 export interface PduSink {
   /** A complete association control PDU, [start, end) from its type byte; the view is valid during the call. */
   pdu(type: number, buf: Buffer, start: number, end: number, tsMicros: number): void;
   /** A P-DATA-TF header with this PDU-length was read; returns the consumer for its PDVs. */
   pdata(tsMicros: number, length: number): PdvConsumer;
+  /**
+   * Optional: the last pdata(ts, length) call, made `times` more times with the same arguments (a run of
+   * equal P-DATA-TFs in a flood), whose result is known to be the same consumer. Without it, the framer
+   * calls pdata for each.
+   */
+  pdataRepeat?(times: number): void;
   /** The first PDU header of this direction was found: it carries DICOM. */
   synced(): void;
   /**
@@ -123,6 +197,11 @@ export interface PduSink {
   notDicom(atStart: boolean): boolean;
   /** A malformed-input report of layer "ul" on this flow. */
   anomaly(code: string, detail: string): void;
+  /**
+   * Optional: true (and counted) when `code` was reported on this flow before, so the framer builds no
+   * detail for it (a hostile stream repeats one anomaly per PDU).
+   */
+  repeat?(code: string): boolean;
 }
 
 // Named states.
@@ -175,6 +254,9 @@ export class PduFramer {
   private consumerDirty = false;
   /** Killed only because detection ran out of budget while the other direction was undecided. */
   private revivable = false;
+  /** strayRun: PDUs to read one by one before the next periodic comparison, and the next back-off. */
+  private strayWait = 0;
+  private strayBackoff = STRAY_BACKOFF_MIN;
 
   /**
    * `detectBudget`: bytes scanned for the first PDU header before the direction is declared not DICOM. The
@@ -218,7 +300,7 @@ export class PduFramer {
     this.revivable = false;
     this.synced = true;
     this.strictAt = -1;
-    this.resync(this.streamPos);
+    this.resync(this.streamPos, "gap");
   }
 
   data(buf: Buffer, start: number, end: number, tsMicros: number): void {
@@ -242,7 +324,7 @@ export class PduFramer {
         return;
       case S_HEADER:
         // The lost bytes could hold any number of PDUs: only a scan can find the next header.
-        this.resync(this.streamPos);
+        this.resync(this.streamPos, "gap");
         return;
       case S_BODY:
         this.sink.anomaly("ul.pdu-lost-in-gap", `${pduName(this.pduType)} lost to a gap in the capture`);
@@ -273,7 +355,7 @@ export class PduFramer {
     this.hdrLen = 0;
     if (length < remaining) this.skip(remaining - length);
     else if (length === remaining) this.state = S_HEADER;
-    else this.resync(this.streamPos);
+    else this.resync(this.streamPos, "gap");
   }
 
   /** Takes `n` bytes from the run's budget for held PDUs (Counters.collectBudget); false when spent. */
@@ -298,16 +380,24 @@ export class PduFramer {
     this.collect = null;
   }
 
-  private resetConsumer(reason: string): void {
+  /** True when the sink counted `code` as a repeat: its detail is then not built. */
+  private repeated(code: string): boolean {
+    return this.sink.repeat?.(code) ?? false;
+  }
+
+  private resetConsumer(reason: PdvReset): void {
     if (this.consumer !== null && this.consumerDirty) {
       this.consumerDirty = false;
       this.consumer.reset(reason);
     }
   }
 
-  /** Enter the scan state from stream offset `at` (after a gap, or after an implausible header). */
-  private resync(at: number): void {
-    this.resetConsumer("resync");
+  /**
+   * Enter the scan state from stream offset `at`: after a gap ("gap"), or after an implausible header
+   * ("framing-lost"); a message whose data set was streaming stops for that reason.
+   */
+  private resync(at: number, reason: PdvReset): void {
+    this.resetConsumer(reason);
     this.releaseCollect();
     this.hdrLen = 0;
     this.state = S_SCAN;
@@ -332,9 +422,17 @@ export class PduFramer {
         case S_SCAN:
           p = this.scan(buf, p, end);
           break;
-        case S_HEADER:
+        case S_HEADER: {
+          if (this.hdrLen === 0 && end - p >= 12 && this.consumer?.strayData !== undefined) {
+            const q = this.strayRun(buf, p, end);
+            if (q !== p) {
+              p = q;
+              break;
+            }
+          }
           p = this.header(buf, p, end);
           break;
+        }
         case S_BODY: {
           const n = Math.min(end - p, this.collectTotal - this.collectLen);
           let collect = this.collect!;
@@ -399,6 +497,89 @@ export class PduFramer {
   }
 
   /**
+   * Whole P-DATA-TFs of stray data PDVs, in a flood (issue 9): PDVs that begin no message (no command set
+   * before them, PS3.7 §6.3.1) and would only count an anomaly each. While the consumer says so
+   * (PdvConsumer.strayData), every P-DATA-TF that lies whole in the view and holds only well-formed data
+   * PDV items (length >= 2 and within the PDU, odd context ID, message control header 0 or 2) is passed
+   * in one tight loop: the sink still sees each PDU (pdata, or pdataRepeat for a run of equal lengths),
+   * the tally is hit once per PDV, and nothing else happens, exactly as through header, pdvHeader and
+   * the consumer's pdvBegin/pdvEnd. Anything else (another PDU type, a command PDV, a malformed item, a
+   * PDU cut by the view) stops the loop at that PDU's first byte for the ordinary states to read.
+   *
+   * A flood that repeats one PDU is periodic: after a PDU of S bytes is validated, the next k·S bytes
+   * compared (native memcmp) with the k·S bytes from that PDU's start equal means k identical PDUs
+   * follow, taken at once. A failed comparison backs off (8, 16, ... 4096 PDUs, across views) before the
+   * next try, so a stream of varied PDUs pays one native call per many PDUs. Returns where it stopped.
+   */
+  private strayRun(buf: Buffer, p: number, end: number): number {
+    const consumer = this.consumer!;
+    const tally = consumer.strayData!();
+    if (tally === undefined) return p;
+    const sink = this.sink;
+    const canRepeat = sink.pdataRepeat !== undefined;
+    let lastLength = -1;
+    let repeats = 0;
+    let hits = 0;
+    run: while (end - p >= 12) {
+      if (buf[p] !== PDU_P_DATA_TF || buf[p + 1] !== 0) break;
+      // Big-endian lengths read inline (this loop runs once per PDU of a flood).
+      const length = buf[p + 2]! * 0x1000000 + ((buf[p + 3]! << 16) | (buf[p + 4]! << 8) | buf[p + 5]!);
+      if (length < 6 || length > MAX_P_DATA_PDU || length > end - p - PDU_HEADER_LENGTH) break;
+      const pduEnd = p + PDU_HEADER_LENGTH + length;
+      let q = p + PDU_HEADER_LENGTH;
+      let items = 0;
+      while (q < pduEnd) {
+        if (pduEnd - q < 6) break run;
+        const itemLength = buf[q]! * 0x1000000 + ((buf[q + 1]! << 16) | (buf[q + 2]! << 8) | buf[q + 3]!);
+        if (itemLength < 2 || itemLength > pduEnd - q - 4) break run;
+        // Odd context ID; message control header 0x00 or 0x02 (data set, reserved bits clear).
+        if ((buf[q + 4]! & 1) === 0 || (buf[q + 5]! & 0xfd) !== 0) break run;
+        q += 4 + itemLength;
+        items++;
+      }
+      if (length === lastLength && canRepeat) repeats++;
+      else {
+        if (repeats > 0) sink.pdataRepeat!(repeats);
+        repeats = 0;
+        const next = sink.pdata(this.ts, length);
+        if (next !== consumer) {
+          // Another consumer (not expected inside a run of P-DATA-TFs, but never assumed): the header is
+          // taken as header() takes it, and the PDU's items go through the ordinary states.
+          if (hits > 0 && tally !== null) tally.hit(hits);
+          this.consumer = next;
+          this.consumerDirty = false;
+          this.pduRemaining = length;
+          this.state = S_PDV_HEADER;
+          return p + PDU_HEADER_LENGTH;
+        }
+        lastLength = length;
+      }
+      this.consumerDirty = true;
+      hits += items;
+      const size = pduEnd - p;
+      if (canRepeat && this.strayWait-- <= 0) {
+        const copies = Math.min(Math.floor((end - pduEnd) / size), STRAY_MAX_COPIES);
+        if (copies >= 2 && buf.compare(buf, p, p + copies * size, pduEnd, pduEnd + copies * size) === 0) {
+          repeats += copies;
+          hits += copies * items;
+          p = pduEnd + copies * size;
+          this.strayBackoff = STRAY_BACKOFF_MIN;
+          this.strayWait = 0;
+          continue;
+        }
+        if (copies >= 2) {
+          this.strayWait = this.strayBackoff;
+          this.strayBackoff = Math.min(2 * this.strayBackoff, STRAY_BACKOFF_MAX);
+        }
+      }
+      p = pduEnd;
+    }
+    if (repeats > 0) sink.pdataRepeat!(repeats);
+    if (hits > 0 && tally !== null) tally.hit(hits);
+    return p;
+  }
+
+  /**
    * PDU header (PS3.8 §9.3.1): type (1), reserved (1), PDU-length (4, big endian, excludes the header).
    * Read in place when whole in the view, else gathered in `hdr` (6 bytes copied at most).
    */
@@ -426,27 +607,30 @@ export class PduFramer {
     }
     this.pduType = type;
     if (type < 1 || type > 7) {
-      this.sink.anomaly(
-        "ul.unknown-pdu-type",
-        `PDU type 0x${type.toString(16).padStart(2, "0")}, framing lost`,
-      );
-      this.resync(this.base + p);
+      if (!this.repeated("ul.unknown-pdu-type"))
+        this.sink.anomaly(
+          "ul.unknown-pdu-type",
+          `PDU type 0x${type.toString(16).padStart(2, "0")}, framing lost`,
+        );
+      this.resync(this.base + p, "framing-lost");
       return p;
     }
-    if (reserved !== 0)
+    if (reserved !== 0 && !this.repeated("ul.nonzero-reserved"))
       this.sink.anomaly("ul.nonzero-reserved", `${pduName(type)} header reserved byte is ${reserved}`);
     if (length > MAX_P_DATA_PDU) {
-      this.sink.anomaly(
-        "ul.invalid-pdu-length",
-        `${pduName(type)} length ${length} is beyond any sane PDU, framing lost`,
-      );
-      this.resync(this.base + p);
+      if (!this.repeated("ul.invalid-pdu-length"))
+        this.sink.anomaly(
+          "ul.invalid-pdu-length",
+          `${pduName(type)} length ${length} is beyond any sane PDU, framing lost`,
+        );
+      this.resync(this.base + p, "framing-lost");
       return p;
     }
     if (type === PDU_P_DATA_TF) {
       if (length < 6) {
         // PS3.8 §9.3.5: a P-DATA-TF holds one or more PDV items of at least 6 bytes each.
-        this.sink.anomaly("ul.invalid-pdu-length", `P-DATA-TF length ${length} cannot hold a PDV item`);
+        if (!this.repeated("ul.invalid-pdu-length"))
+          this.sink.anomaly("ul.invalid-pdu-length", `P-DATA-TF length ${length} cannot hold a PDV item`);
         this.skip(length);
         return p;
       }
@@ -459,11 +643,12 @@ export class PduFramer {
       this.state = S_PDV_HEADER;
       return p;
     }
-    if (type !== 1 && type !== 2 && length !== 4)
+    if (type !== 1 && type !== 2 && length !== 4 && !this.repeated("ul.invalid-pdu-length"))
       this.sink.anomaly("ul.invalid-pdu-length", `${pduName(type)} length ${length}, PS3.8 fixes it at 4`);
     const cap = type === 1 || type === 2 ? MAX_ASSOCIATION_PDU : MAX_FIXED_PDU;
     if (length > cap) {
-      this.sink.anomaly("ul.pdu-too-large", `${pduName(type)} of ${length} bytes skipped (cap ${cap})`);
+      if (!this.repeated("ul.pdu-too-large"))
+        this.sink.anomaly("ul.pdu-too-large", `${pduName(type)} of ${length} bytes skipped (cap ${cap})`);
       this.skip(length);
       return p;
     }
@@ -502,11 +687,12 @@ export class PduFramer {
    */
   private pdvHeader(buf: Buffer, p: number, end: number): number {
     if (this.hdrLen === 0 && this.pduRemaining < 6) {
-      this.sink.anomaly(
-        "ul.pdv-exceeds-pdu",
-        `${this.pduRemaining} bytes left in the P-DATA-TF cannot hold a PDV item header`,
-      );
-      this.resetConsumer("malformed PDV");
+      if (!this.repeated("ul.pdv-exceeds-pdu"))
+        this.sink.anomaly(
+          "ul.pdv-exceeds-pdu",
+          `${this.pduRemaining} bytes left in the P-DATA-TF cannot hold a PDV item header`,
+        );
+      this.resetConsumer("framing-lost");
       this.skip(this.pduRemaining);
       return p;
     }
@@ -532,27 +718,29 @@ export class PduFramer {
     }
     this.pduRemaining -= 6;
     if (itemLength < 2) {
-      this.sink.anomaly("ul.pdv-too-short", `PDV item length ${itemLength} is below 2`);
-      this.resetConsumer("malformed PDV");
+      if (!this.repeated("ul.pdv-too-short"))
+        this.sink.anomaly("ul.pdv-too-short", `PDV item length ${itemLength} is below 2`);
+      this.resetConsumer("framing-lost");
       this.skip(this.pduRemaining);
       return p;
     }
     const valueLength = itemLength - 2;
     if (valueLength > this.pduRemaining) {
-      this.sink.anomaly(
-        "ul.pdv-exceeds-pdu",
-        `PDV item length ${itemLength} exceeds the ${this.pduRemaining + 2} bytes left in the P-DATA-TF`,
-      );
-      this.resetConsumer("malformed PDV");
+      if (!this.repeated("ul.pdv-exceeds-pdu"))
+        this.sink.anomaly(
+          "ul.pdv-exceeds-pdu",
+          `PDV item length ${itemLength} exceeds the ${this.pduRemaining + 2} bytes left in the P-DATA-TF`,
+        );
+      this.resetConsumer("framing-lost");
       this.skip(this.pduRemaining);
       return p;
     }
-    if (mch > 3)
+    if (mch > 3 && !this.repeated("ul.nonzero-reserved"))
       this.sink.anomaly(
         "ul.nonzero-reserved",
         `PDV message control header 0x${mch.toString(16)}: reserved bits set`,
       );
-    if ((pcId & 1) === 0)
+    if ((pcId & 1) === 0 && !this.repeated("ul.pc-id-invalid"))
       this.sink.anomaly("ul.pc-id-invalid", `PDV presentation context ID ${pcId} is not odd`);
     const consumer = this.consumer!;
     this.consumerDirty = true;
@@ -655,6 +843,14 @@ export class PduFramer {
     if (abs === this.strictAt) {
       this.strictAt = -1;
       if (r === NOT_PLAUSIBLE) {
+        // A first PDU whose header is right but for an absurd length: DICOM with an oversized PDU (the
+        // header state reports it and resynchronises, as it does mid-stream), not another protocol.
+        const oversized = oversizedPduHeader(buf, q, end);
+        if (oversized === STRONG) return this.accept(abs);
+        if (oversized === NEED_MORE) {
+          this.strictAt = abs;
+          return NEED_MORE;
+        }
         if (this.sink.notDicom(true)) {
           this.kill();
           return NOT_PLAUSIBLE;
@@ -683,7 +879,7 @@ export class PduFramer {
     if (!this.synced) {
       this.synced = true;
       this.sink.synced();
-    } else {
+    } else if (!this.repeated("ul.resync")) {
       this.sink.anomaly(
         "ul.resync",
         `resynchronised on a PDU header after skipping ${abs - this.scanStart} bytes`,

@@ -119,7 +119,7 @@ export interface UserInformation {
 export interface AssociatePdu {
   pduType: typeof PDU_ASSOCIATE_RQ | typeof PDU_ASSOCIATE_AC;
   protocolVersion: number;
-  /** Trimmed of leading and trailing spaces (PS3.8 §9.3.2: significant characters, space padded). */
+  /** Decoded leniently by decodeAeTitle: padding trimmed, control characters "?", "" when blank. */
   calledAE: string;
   callingAE: string;
   applicationContext: string | null;
@@ -189,16 +189,38 @@ function asciiText(buf: Buffer, start: number, end: number, forbidBackslash: boo
 }
 
 /**
- * An AE title field: 16 bytes, ISO 646 default character repertoire without control characters and without
- * backslash (PS3.5 §6.2, VR AE), leading and trailing spaces not significant (PS3.8 §9.3.2).
+ * An AE title field (PS3.8 §9.3.2, Table 9-11): 16 bytes of the ISO 646 default repertoire without
+ * control characters and without backslash (PS3.5 §6.2, VR AE), space padded, leading and trailing spaces
+ * not significant. Decoded as real modalities send it, leniently, and flagged, never refused (issue 9):
+ *
+ *   trailing NULs and spaces   trimmed (NUL padding: ul.ae-title-nul-padded)
+ *   leading spaces             trimmed (ul.ae-title-leading-spaces; legal, but peers compare untrimmed)
+ *   control / non-ISO 646 / \  shown as "?" (ul.ae-title-invalid)
+ *   lower case                 kept as sent (ul.ae-title-lower-case; legal, but peers compare exactly)
+ *   all spaces or NULs         "" (ul.ae-title-blank: "shall not be used", PS3.5 Table 6.2-1)
+ *
+ * A NUL inside the title (before its last significant character) is a control character like any other.
  */
 export function decodeAeTitle(buf: Buffer, offset: number, issues: UlIssues, which: string): string {
-  const end = Math.min(offset + 16, buf.length);
-  const [raw, ok] = asciiText(buf, offset, end, true);
-  const title = raw.trim();
+  const start = offset;
+  let end = Math.min(offset + 16, buf.length);
+  let nulPadded = false;
+  while (end > start && (buf[end - 1] === 0x20 || buf[end - 1] === 0x00)) {
+    if (buf[end - 1] === 0x00) nulPadded = true;
+    end--;
+  }
+  let s = start;
+  while (s < end && buf[s] === 0x20) s++;
+  if (s === end) {
+    issues.issue("ul.ae-title-blank", `${which} AE title is blank (all spaces or NULs)`);
+    return "";
+  }
+  const [title, ok] = asciiText(buf, s, end, true);
   if (!ok)
     issues.issue("ul.ae-title-invalid", `${which} AE title has bytes outside ISO 646 or control characters`);
-  else if (title.length === 0) issues.issue("ul.ae-title-invalid", `${which} AE title is all spaces`);
+  if (nulPadded) issues.issue("ul.ae-title-nul-padded", `${which} AE title is padded with NULs, not spaces`);
+  if (s > start) issues.issue("ul.ae-title-leading-spaces", `${which} AE title starts with spaces`);
+  if (/[a-z]/.test(title)) issues.issue("ul.ae-title-lower-case", `${which} AE title has lower-case letters`);
   return title;
 }
 
@@ -211,16 +233,37 @@ export function decodeUid(buf: Buffer, start: number, end: number, issues: UlIss
   while (end > start && (buf[end - 1] === 0 || buf[end - 1] === 0x20)) end--;
   let bad = end - start > MAX_UID_LENGTH || end === start;
   const stop = Math.min(end, start + MAX_UID_LENGTH);
-  let s = "";
+  let printable = true;
   for (let i = start; i < stop; i++) {
     const c = buf[i]!;
-    if ((c >= 0x30 && c <= 0x39) || c === 0x2e) s += String.fromCharCode(c);
-    else {
-      bad = true;
-      s += c >= 0x20 && c <= 0x7e ? String.fromCharCode(c) : "?";
-    }
+    if ((c >= 0x30 && c <= 0x39) || c === 0x2e) continue;
+    bad = true;
+    if (c < 0x20 || c > 0x7e) printable = false;
   }
   if (bad) issues.issue("ul.uid-invalid", `${what} is not a UID of digits and dots up to 64 characters`);
+  if (!printable) {
+    let s = "";
+    for (let i = start; i < stop; i++) {
+      const c = buf[i]!;
+      s += c >= 0x20 && c <= 0x7e ? String.fromCharCode(c) : "?";
+    }
+    return s;
+  }
+  return internUid(buf.toString("latin1", start, stop));
+}
+
+/**
+ * The same few dozen UIDs (transfer syntaxes, SOP classes) come in every A-ASSOCIATE PDU, up to 128
+ * presentation contexts each: one shared string each, instead of a copy per context (the report keeps
+ * thousands of these records; memory budget of agent/pipeline/pipeline.ts). Bounded: cleared when full.
+ */
+const uidStrings = new Map<string, string>();
+const MAX_INTERNED_UIDS = 4096;
+function internUid(s: string): string {
+  const known = uidStrings.get(s);
+  if (known !== undefined) return known;
+  if (uidStrings.size >= MAX_INTERNED_UIDS) uidStrings.clear();
+  uidStrings.set(s, s);
   return s;
 }
 

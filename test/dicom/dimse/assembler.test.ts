@@ -108,6 +108,7 @@ const NULL_RECORD: DimseMessageRecord = {
   moveDestination: null,
   priority: null,
   subOperations: null,
+  dataset: null,
 };
 
 const CASES: Array<[string, Parameters<typeof command>[0], Partial<DimseMessageRecord>]> = [
@@ -387,6 +388,8 @@ test("anomaly: command PDV inside a dataset; the cut message is still reported",
     h.events.map((e) => e.kind + ":" + e.msg.command),
     ["message:C-STORE-RQ", "equipment:C-STORE-RQ", "message:C-ECHO-RQ"],
   );
+  t.deepEqual(h.messages()[0]?.dataset, { complete: false, bytes: 700, stopped: "next-command" });
+  t.is(h.messages()[1]?.dataset, null);
 });
 
 test("anomaly: presentation context id mismatch", (t) => {
@@ -494,6 +497,7 @@ test("reset drops partial state and reports a message whose command was complete
     h2.events.map((e) => e.kind),
     ["message", "equipment"],
   );
+  t.deepEqual(h2.messages()[0]?.dataset, { complete: false, bytes: 300, stopped: "gap" });
   h2.send(3, command({ field: CommandField.C_ECHO_RQ, messageId: 6 }));
   t.deepEqual(h2.codes(), []);
   t.is(h2.messages()[1]?.messageId, 6);
@@ -571,7 +575,7 @@ test("random and mutated command sets and PDV sequences never throw", (t) => {
           h.asm.pdvBegin(s.pc, s.isCommand, s.isLast, src.length, 1);
           for (const p of parts) h.asm.pdvData(p, 0, p.length);
           h.asm.pdvEnd();
-          if (s.reset && s.cut % 5 === 0) h.asm.reset("test");
+          if (s.reset && s.cut % 5 === 0) h.asm.reset("gap");
         }
         return !JSON.stringify([h.events, h.anomalies.records()]).includes("SECRET");
       },

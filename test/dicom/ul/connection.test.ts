@@ -176,11 +176,14 @@ test("several associations in turn on one connection; reject and abort end them"
   t.deepEqual(h.codes(), []);
 });
 
-test("an association still open at close is reported as accepted", (t) => {
+test("an association still open at close is reported as ended by the transport (issue 9)", (t) => {
   const h = new Harness();
   replay(h, storeConversation().slice(0, 4), [], T0 + 99_000_000);
   const [a] = h.associations();
-  t.is(a!.record.outcome, "accepted");
+  // Accepted, then neither released nor aborted: the FIN ended it, which the record says.
+  t.is(a!.record.outcome, "incomplete");
+  t.deepEqual(a!.record.transportEnd, { reason: "fin", side: null });
+  t.not(a!.record.acceptor, null);
   t.false(a!.record.released);
   t.is(a!.record.end, "2023-11-14T22:14:59.000000Z");
 });
@@ -326,7 +329,9 @@ test("a gap that swallows an A-ASSOCIATE-AC is reported and the framing kept", (
   h.conn.close("fin", T0 + 3);
   t.deepEqual(h.codes(), ["ul.pdu-lost-in-gap"]);
   const [a] = h.associations();
-  t.is(a!.record.outcome, "accepted"); // P-DATA shows it was accepted
+  // P-DATA showed it was accepted; the FIN without a release ended it.
+  t.is(a!.record.outcome, "incomplete");
+  t.deepEqual(a!.record.transportEnd, { reason: "fin", side: null });
   t.is(a!.record.messages.length, 1);
 });
 

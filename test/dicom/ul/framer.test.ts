@@ -127,7 +127,7 @@ test("PDV longer than the rest of the P-DATA-TF: anomaly, consumer reset, next P
   const all = Buffer.concat([b.associateRq(), bad, b.pdataTf([b.pdv(1, true, true, Buffer.from("ok"))])]);
   f.data(all, 0, all.length, 0);
   t.deepEqual(s.codes(), ["ul.pdv-exceeds-pdu"]);
-  t.deepEqual(s.consumer.log, ["begin 1 CL 4", "end 4", "reset malformed PDV", "begin 1 CL 2", "end 2"]);
+  t.deepEqual(s.consumer.log, ["begin 1 CL 4", "end 4", "reset framing-lost", "begin 1 CL 2", "end 2"]);
 });
 
 test("PDV item length below 2, a P-DATA-TF too short for a PDV, trailing bytes after PDVs", (t) => {

@@ -29,17 +29,21 @@ function collector(): UlIssues & { list: [string, string][]; codes: () => string
 const value = (item: Buffer): [Buffer, number, number] => [item, 4, item.length];
 
 test("AE titles: trimmed of spaces; control characters, non-ISO 646 and backslash are reported", (t) => {
+  const plain = collector();
+  t.is(decodeAeTitle(b.aeField("STORESCU"), 0, plain, "calling"), "STORESCU");
+  t.deepEqual(plain.list, []);
   const i = collector();
   t.is(decodeAeTitle(b.aeField("  STORESCU"), 0, i, "calling"), "STORESCU");
-  t.deepEqual(i.list, []);
+  t.deepEqual(i.codes(), ["ul.ae-title-leading-spaces"]);
   const bad = b.aeField("AB\\CD");
   bad[10] = 0x01;
   bad[11] = 0xe9;
-  t.is(decodeAeTitle(bad, 0, i, "called"), "AB?CD     ??");
-  t.deepEqual(i.codes(), ["ul.ae-title-invalid"]);
+  const j = collector();
+  t.is(decodeAeTitle(bad, 0, j, "called"), "AB?CD     ??");
+  t.deepEqual(j.codes(), ["ul.ae-title-invalid"]);
   const empty = collector();
   t.is(decodeAeTitle(Buffer.alloc(16, 0x20), 0, empty, "called"), "");
-  t.deepEqual(empty.codes(), ["ul.ae-title-invalid"]);
+  t.deepEqual(empty.codes(), ["ul.ae-title-blank"]);
 });
 
 test("UIDs: trailing NUL padding is stripped; bad characters and overlong UIDs are reported", (t) => {
