@@ -59,6 +59,9 @@ export class CaptureThread {
     this.worker = new Worker(new URL("./capture-worker.js", import.meta.url), {
       workerData: data,
       execArgv: workerExecArgv(process.execArgv),
+      // The capture thread's own heap, within the memory budget (agent/pipeline/pipeline.ts): its tables
+      // are capped well below this; the limits make V8 collect before it grows, as bin/dicomtap.js does.
+      resourceLimits: { maxOldGenerationSizeMb: 96, maxYoungGenerationSizeMb: 6 },
     });
     this.worker.on("message", (m: FromWorker) => this.message(m));
     this.worker.on("error", (e) => {

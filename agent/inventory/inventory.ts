@@ -102,17 +102,18 @@ const MAX_SIDE_IPS = 65536;
 const MAX_SIDE_ENTRIES = 262144;
 const MAX_SERVER_ENDPOINTS = 65536;
 /** Endpoint spellings remembered by the lookup cache before it starts over (see Inventory.find). */
-const MAX_CACHED_ENDPOINTS = 131072;
+const MAX_CACHED_ENDPOINTS = 16384;
 /**
  * Devices kept. Any address that sends one A-ASSOCIATE-RQ (or a spoofed packet picked up mid-stream)
  * becomes a device, so the table is capped; past the cap new hosts are counted in devicesDropped, not
- * inventoried (an imaging network has hundreds of DICOM devices, not tens of thousands).
+ * inventoried (an imaging room has tens of DICOM devices, a site hundreds; the memory budget of
+ * agent/pipeline/pipeline.ts counts about 2 kB a device).
  */
-export const MAX_DEVICES = 16384;
+export const MAX_DEVICES = 4096;
 /** The share of MAX_DEVICES that devices restored from the store may fill (see Inventory.restore). */
 export const RESTORE_SHARE = 0.75;
 /** AE titles indexed for hasAeTitle. */
-const MAX_AE_INDEX = 65536;
+const MAX_AE_INDEX = 16384;
 
 /**
  * ISO 8601 (millisecond precision) of a capture timestamp. Capture files can lie (a pcapng timestamp of

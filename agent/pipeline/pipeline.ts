@@ -12,32 +12,69 @@ import { DicomConnection } from "../dicom/connection.js";
 import { DimseAssembler } from "../dicom/dimse/assembler.js";
 import type { DicomStats, DimseContext } from "../dicom/types.js";
 import type { AssociationObservation, Observation, ObservationSink } from "../observations/types.js";
-import { TcpReassembler } from "../reassembly/tcp.js";
+import { TcpReassembler, type TcpReassemblerLimits } from "../reassembly/tcp.js";
 import type {
   CloseReason,
   ConnectionFactory,
   ConnectionInfo,
   Direction,
   HandshakeResult,
-  ReassemblyLimits,
   StreamHandler,
 } from "../reassembly/types.js";
 import type { AssociationRecord, ReportStats } from "../report/types.js";
-import { TlsSniffer } from "../tls/sniffer.js";
-import { AnomalyCounter, type AnomalyLayer, type AnomalySink, type Counters } from "../util/anomaly.js";
+import { TlsSniffer, type PlaintextSink } from "../tls/sniffer.js";
+import {
+  AnomalyCounter,
+  type AnomalyLayer,
+  type AnomalySink,
+  type AnomalyTally,
+  type Counters,
+} from "../util/anomaly.js";
+
+/*
+ * The memory budget (issue 9): the whole process, agent or analyze, stays under 128 MiB of RSS whatever
+ * the traffic. About 45 MiB is Node itself; every table that grows with what peers send has a cap:
+ *
+ *   flow table        8 192 connections, ~1 kB each, ~3 kB with decoders (made at the first byte)
+ *   held segments     16 MiB of out-of-order data, 32 768 pieces        (reassembly limits below)
+ *   collected PDUs    8 MiB of association PDUs straddling segments     (DEFAULT_COLLECT_BUDGET)
+ *   report lists      5 000 associations (16 MiB), 20 000 messages (analyze only; the agent keeps none)
+ *   inventory         4 096 devices, ~2 kB each; findings 4 096, ~1.5 kB each; anomaly rows 10 000
+ *
+ * What a cap turns away is counted (stats, anomalies, health), never silently dropped.
+ */
 
 /** Enough for any imaging room's day; the report of a larger capture lists a prefix and counts the rest. */
-export const DEFAULT_MAX_REPORT_ASSOCIATIONS = 50_000;
-/** About 25 MiB of message records: keeps analyze's peak memory bounded whatever the capture size. */
-export const DEFAULT_MAX_REPORT_MESSAGES = 100_000;
+export const DEFAULT_MAX_REPORT_ASSOCIATIONS = 5_000;
+/** About 5 MiB of message records: keeps analyze's peak memory bounded whatever the capture size. */
+export const DEFAULT_MAX_REPORT_MESSAGES = 20_000;
 
-/** 32 MiB: a hundred maximal A-ASSOCIATE PDUs in flight at once, far beyond any imaging room. */
-export const DEFAULT_COLLECT_BUDGET = 32 * 1024 * 1024;
+/** Estimated bytes of listed association records (recordBytes), messages included. */
+export const MAX_REPORT_ASSOCIATION_BYTES = 16 << 20;
+
+/**
+ * A rough heap size of an association record, measured on V8 (heap snapshots of lab captures): the
+ * record with its strings, ~250 bytes a presentation context (two UIDs and a transfer syntax list),
+ * ~250 a listed message.
+ */
+function recordBytes(r: AssociationRecord): number {
+  return 1000 + 250 * r.presentationContexts.length + 250 * r.messages.length;
+}
+
+/** 8 MiB: thirty maximal A-ASSOCIATE PDUs in flight at once, far beyond any imaging room. */
+export const DEFAULT_COLLECT_BUDGET = 8 * 1024 * 1024;
+
+/** Reassembly caps of the budget above (the reassembler's own defaults are for a larger machine). */
+export const BUDGET_REASSEMBLY_LIMITS: Partial<TcpReassemblerLimits> = {
+  maxConnections: 8_192,
+  maxBufferedTotal: 16 << 20,
+  maxSegmentsTotal: 32_768,
+};
 
 export interface PipelineOptions {
   /** Receives every observation (inventory, findings, the agent's store). */
   observations?: ObservationSink;
-  limits?: Partial<ReassemblyLimits>;
+  limits?: Partial<TcpReassemblerLimits>;
   /** Bytes all connections together may hold of association PDUs straddling segments. */
   collectBudget?: number;
   /**
@@ -59,23 +96,60 @@ export interface GapCounter {
   bytes: number;
 }
 
-/** Feeds stream data to the DICOM decoder and, until it decides, to the TLS sniffer. */
-class ConnectionHandlers implements StreamHandler {
+// What ConnectionHandlers has learnt of a connection's stream.
+/** Not known yet: the TLS sniffer has seen fewer than a record header's bytes. */
+const STREAM_UNDECIDED = 0;
+/** Not TLS: the bytes are the DICOM decoder's. */
+const STREAM_PLAIN = 1;
+/** TLS: its raw bytes are no DICOM; only the plaintext of a NULL cipher suite reaches the DICOM decoder. */
+const STREAM_TLS = 2;
+/** Bytes held per direction while undecided: the sniffer decides by the 5th byte of a record header. */
+const HELD_MAX = 5;
+
+/**
+ * Feeds stream data to the TLS sniffer and the DICOM decoder. The first bytes of the stream decide:
+ * - not TLS: everything goes to the DICOM decoder (the few bytes held while undecided first);
+ * - TLS: the raw bytes go to the sniffer only. With a NULL cipher suite the sniffer hands the application
+ *   data of its records (record headers and MACs cut, as views) to the DICOM decoder, which thus sees the
+ *   same stream as on a cleartext connection (issue 9); gaps in that stream are passed on to it.
+ */
+class ConnectionHandlers implements StreamHandler, PlaintextSink {
   private gapped = false;
+  private stream = STREAM_UNDECIDED;
+  /** Bytes of each direction received while undecided (at most HELD_MAX - 1 each). */
+  private held: [Buffer | null, Buffer | null] = [null, null];
+  private heldLen: [number, number] = [0, 0];
+  /** Whether the NULL cipher's plaintext was recognised (as DICOM or not), so the sniffer was told. */
+  private plaintextJudged = false;
 
   constructor(
     private readonly dicom: DicomConnection,
     private tls: TlsSniffer | null,
     private readonly gaps: GapCounter,
-  ) {}
+    private readonly counters: Counters,
+  ) {
+    if (tls !== null) tls.plaintextSink = this;
+    else this.stream = STREAM_PLAIN;
+  }
 
   data(dir: Direction, buf: Buffer, start: number, end: number, tsMicros: number): void {
-    const tls = this.tls;
-    if (tls !== null) {
-      tls.data(dir, buf, start, end, tsMicros);
-      if (tls.done) this.tls = null;
+    if (this.stream === STREAM_PLAIN) {
+      this.dicom.data(dir, buf, start, end, tsMicros);
+      return;
     }
-    this.dicom.data(dir, buf, start, end, tsMicros);
+    const tls = this.tls;
+    if (tls === null) return; // TLS with nothing more to read
+    tls.data(dir, buf, start, end, tsMicros);
+    if (this.stream === STREAM_UNDECIDED) {
+      if (tls.isTls) {
+        this.stream = STREAM_TLS;
+        this.held = [null, null];
+      } else if (tls.done) {
+        this.plain(tsMicros);
+        this.dicom.data(dir, buf, start, end, tsMicros);
+      } else this.hold(dir, buf, start, end);
+    }
+    if (tls.done) this.tls = null;
   }
 
   gap(dir: Direction, length: number, tsMicros: number): void {
@@ -84,14 +158,87 @@ class ConnectionHandlers implements StreamHandler {
       this.gaps.flows++;
     }
     this.gaps.bytes += length;
-    if (this.tls !== null) this.tls.gap(dir, length, tsMicros);
+    if (this.tls !== null) {
+      // A NULL cipher's plaintext stream learns of the gap from the sniffer (plaintextGap).
+      this.tls.gap(dir, length, tsMicros);
+      if (this.tls.done) this.tls = null;
+    }
+    if (this.stream === STREAM_UNDECIDED) this.plain(tsMicros);
+    if (this.stream === STREAM_PLAIN) this.dicom.gap(dir, length, tsMicros);
+  }
+
+  close(reason: CloseReason, tsMicros: number, side?: Direction): void {
+    if (this.tls !== null) this.tls.close(reason, tsMicros);
+    this.tls = null;
+    if (this.stream === STREAM_UNDECIDED) this.plain(tsMicros);
+    // Which side ended the connection (a RST's sender, the first FIN) is the DICOM record's to report.
+    this.dicom.close(reason, tsMicros, side ?? null);
+  }
+
+  // ---- PlaintextSink: a NULL cipher's application data ----
+
+  /** Plaintext of TLS records, as views: the DICOM decoder sees the stream without record framing. */
+  plaintext(dir: Direction, buf: Buffer, start: number, end: number, tsMicros: number): void {
+    this.dicom.data(dir, buf, start, end, tsMicros);
+    // Called from within tls.data(): this.tls is still the sniffer that is feeding us.
+    if (!this.plaintextJudged && this.tls !== null && (this.dicom.isDicom || this.dicom.isNotDicom)) {
+      this.plaintextJudged = true;
+      this.tls.plaintextIdentified(this.dicom.isDicom);
+    }
+  }
+
+  plaintextGap(dir: Direction, length: number, tsMicros: number): void {
     this.dicom.gap(dir, length, tsMicros);
   }
 
-  close(reason: CloseReason, tsMicros: number): void {
-    if (this.tls !== null) this.tls.close(reason, tsMicros);
-    this.tls = null;
-    this.dicom.close(reason, tsMicros);
+  /** Not TLS after all: the bytes held while undecided go to the DICOM decoder, in order. */
+  private plain(tsMicros: number): void {
+    this.stream = STREAM_PLAIN;
+    for (const d of [0, 1] as const) {
+      const h = this.held[d];
+      if (h !== null && this.heldLen[d] > 0) this.dicom.data(d, h, 0, this.heldLen[d], tsMicros);
+    }
+    this.held = [null, null];
+  }
+
+  /** Copies the few bytes the sniffer could not decide on (never more than a record header). */
+  private hold(dir: Direction, buf: Buffer, start: number, end: number): void {
+    let h = this.held[dir];
+    if (h === null) h = this.held[dir] = Buffer.allocUnsafe(HELD_MAX);
+    const n = Math.min(end - start, HELD_MAX - this.heldLen[dir]);
+    buf.copy(h, this.heldLen[dir], start, start + n);
+    this.heldLen[dir] += n;
+    this.counters.bytesCopied += n;
+  }
+}
+
+/**
+ * A connection's decoders (DICOM framers, TLS sniffer: a few kB) are made only when it carries data. A
+ * scan opens tens of thousands of flows that never do (SYN-only, or refused), and each would otherwise
+ * hold them until it is evicted or expires (issue 9: memory under flow floods).
+ */
+class FirstData implements StreamHandler {
+  private inner: StreamHandler | null = null;
+
+  constructor(
+    private readonly pipeline: Pipeline,
+    private readonly info: ConnectionInfo,
+  ) {}
+
+  private handlers(): StreamHandler {
+    return (this.inner ??= this.pipeline.handlersFor(this.info));
+  }
+
+  data(dir: Direction, buf: Buffer, start: number, end: number, tsMicros: number): void {
+    this.handlers().data(dir, buf, start, end, tsMicros);
+  }
+
+  gap(dir: Direction, length: number, tsMicros: number): void {
+    this.handlers().gap(dir, length, tsMicros);
+  }
+
+  close(...args: Parameters<StreamHandler["close"]>): void {
+    this.inner?.close(...args);
   }
 }
 
@@ -111,6 +258,8 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
   private readonly associationRecords: AssociationRecord[] = [];
   private readonly maxReportAssociations: number;
   private readonly maxReportMessages: number;
+  /** Estimated heap bytes of the association records kept for the report. */
+  private listedBytes = 0;
   /** Messages listed in association records that are open or kept for the report. */
   private listedMessages = 0;
   private finished = false;
@@ -120,10 +269,14 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
     this.counters = { bytesCopied: 0, collectBudget: opts.collectBudget ?? DEFAULT_COLLECT_BUDGET };
     this.maxReportAssociations = opts.maxReportAssociations ?? DEFAULT_MAX_REPORT_ASSOCIATIONS;
     this.maxReportMessages = opts.maxReportMessages ?? DEFAULT_MAX_REPORT_MESSAGES;
-    this.reassembler = new TcpReassembler(this, opts.limits ?? {}, {
-      anomalies: this,
-      counters: this.counters,
-    });
+    this.reassembler = new TcpReassembler(
+      this,
+      { ...BUDGET_REASSEMBLY_LIMITS, ...opts.limits },
+      {
+        anomalies: this,
+        counters: this.counters,
+      },
+    );
   }
 
   // ── PacketSink ────────────────────────────────────────────────────────────────────────────────
@@ -185,6 +338,11 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
 
   // ── ConnectionFactory ─────────────────────────────────────────────────────────────────────────
   open(info: ConnectionInfo): StreamHandler {
+    return new FirstData(this, info);
+  }
+
+  /** The decoders of one connection, made when its first byte (or gap) arrives: see FirstData. */
+  handlersFor(info: ConnectionInfo): StreamHandler {
     const dicom = new DicomConnection(info, {
       observations: this,
       anomalies: this,
@@ -194,7 +352,7 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
       keepMessage: this.keepMessage,
     });
     const tls = new TlsSniffer(info, this, { anomalies: this, counters: this.counters });
-    return new ConnectionHandlers(dicom, tls, this.gaps);
+    return new ConnectionHandlers(dicom, tls, this.gaps, this.counters);
   }
 
   handshake(info: ConnectionInfo, result: HandshakeResult, tsMicros: number): void {
@@ -208,6 +366,17 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
   }
 
   // ── AnomalySink ───────────────────────────────────────────────────────────────────────────────
+  /**
+   * The first occurrence goes the whole way (counted, and observed by inventory and findings); its
+   * repeats, a flood's millions, are counted on the report's row by the handle, allocation-free, and not
+   * observed one by one (the findings engine caps dicom.malformed per flow anyway). Issue 9: hostile
+   * traffic costs no more per byte than real traffic.
+   */
+  tally(code: string, layer: AnomalyLayer, flow: string, detail: string): AnomalyTally {
+    this.anomaly(code, layer, flow, detail);
+    return this.anomalyCounter.repeats(code, flow);
+  }
+
   anomaly(code: string, layer: AnomalyLayer, flow: string, detail: string): void {
     this.anomalyCounter.anomaly(code, layer, flow, detail);
     if (this.downstream !== null) {
@@ -236,7 +405,13 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
   };
 
   private keepAssociation(o: AssociationObservation): void {
-    if (this.associationRecords.length >= this.maxReportAssociations) {
+    // Records differ a hundredfold in size (one presentation context or 128), so the list is also
+    // bounded in (estimated) bytes, not only in number.
+    const size = recordBytes(o.record);
+    if (
+      this.associationRecords.length >= this.maxReportAssociations ||
+      this.listedBytes + size > MAX_REPORT_ASSOCIATION_BYTES
+    ) {
       // Not listed: its messages go back to the budget.
       this.listedMessages -= o.record.messages.length;
       if (this.maxReportAssociations > 0)
@@ -244,10 +419,11 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
           "report.associations-capped",
           "ul",
           "",
-          `more than ${this.maxReportAssociations} associations; the rest are counted, not listed`,
+          `more than ${this.maxReportAssociations} associations or ${MAX_REPORT_ASSOCIATION_BYTES >> 20} MiB of records; the rest are counted, not listed`,
         );
       return;
     }
+    this.listedBytes += size;
     this.associationRecords.push(o.record);
   }
 

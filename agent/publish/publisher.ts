@@ -92,6 +92,8 @@ export class Publisher {
   private reconnectTimer: NodeJS.Timeout | null = null;
   private healthTimer: NodeJS.Timeout | null = null;
   private healthInFlight: Promise<void> | null = null;
+  /** Print mode: the output is full; printing goes on at its "drain" event. */
+  private printPaused = false;
   private drainScheduled = false;
   private ackFlushScheduled = false;
   /** Retries a store read or write that failed (disk full, I/O error), so publishing resumes on its own. */
@@ -157,7 +159,8 @@ export class Publisher {
     if (this.healthInFlight !== null) await this.healthInFlight;
     // The last changes were enqueued just before stop(): their drain was only scheduled (setImmediate).
     if (this.started && !this.stopped) {
-      this.safeDrain();
+      if (this.o.broker === null) await this.printRest();
+      else this.safeDrain();
       if (this.o.broker !== null && this.connected) await this.waitAcked(STOP_ACK_MS);
     }
     this.stopped = true;
@@ -274,9 +277,34 @@ export class Publisher {
     };
   }
 
-  private print(topic: string, retain: boolean, qos: number, payload: unknown): void {
+  /** False when the output asks the writer to wait for "drain". */
+  private print(topic: string, retain: boolean, qos: number, payload: unknown): boolean {
     const out = this.o.out ?? process.stdout;
-    out.write(JSON.stringify({ topic, qos, retain, payload }) + "\n");
+    return out.write(JSON.stringify({ topic, qos, retain, payload }) + "\n") !== false;
+  }
+
+  private pausePrinting(): void {
+    const out = (this.o.out ?? process.stdout) as { once?: (event: string, f: () => void) => unknown };
+    if (typeof out.once !== "function") return;
+    this.printPaused = true;
+    out.once("drain", () => {
+      this.printPaused = false;
+      this.scheduleDrain();
+    });
+  }
+
+  /** At stop, print mode waits for the reader rather than leave lines unprinted. */
+  private async printRest(): Promise<void> {
+    for (;;) {
+      if (this.printPaused)
+        await new Promise<void>((r) => {
+          const out = (this.o.out ?? process.stdout) as { once?: (event: string, f: () => void) => unknown };
+          out.once?.("drain", () => r());
+        });
+      this.printPaused = false;
+      this.safeDrain();
+      if (!this.printPaused) return;
+    }
   }
 
   private connect(): void {
@@ -396,13 +424,19 @@ export class Publisher {
   private drain(): void {
     if (this.stopped) return;
     if (this.o.broker === null) {
-      // Print mode: show each row once, keep it in the outbox.
+      // Print mode: show each row once, keep it in the outbox. A reader slower than the agent (a pipe into
+      // a pager) makes write() return false: stop and go on at "drain", or the unwritten lines would pile
+      // up in memory without bound (the outbox already keeps them, on disk).
+      if (this.printPaused) return;
       for (;;) {
         const rows = this.o.store.peek(256, this.cursor);
         if (rows.length === 0) return;
         for (const row of rows) {
           this.cursor = row.seq;
-          this.print(row.topic, row.retain, row.qos, JSON.parse(row.payload));
+          if (!this.print(row.topic, row.retain, row.qos, JSON.parse(row.payload))) {
+            this.pausePrinting();
+            return;
+          }
         }
       }
     }

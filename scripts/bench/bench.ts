@@ -7,7 +7,7 @@
  * Then, as root, the live phase of issue 8 (live.ts): the lab captures replayed by tcpreplay at rising
  * rates onto a veth pair in network namespaces, captured by dicomtap run, tcpdump and tshark.
  *
- *   node dist/scripts/bench/bench.js [--quick] [--size 1G] [--count 2000[,4000,...]] [--only a|b|f|live] [--skip-tshark]
+ *   node dist/scripts/bench/bench.js [--quick] [--size 1G] [--count 2000[,4000,...]] [--only a|b|f|live|floods] [--skip-floods] [--skip-tshark]
  *        [--skip-publish] [--hosts 5000] [--rate 200]
  *        [--skip-live] [--live-rates 100,200,500,1000,top] [--live-runs 3] [--live-gro on|off]
  *        [--live-copies 23] [--live-capturers dicomtap,tcpdump,tshark]
@@ -41,6 +41,7 @@ import {
   type LiveResult,
   type Rate,
 } from "./live.js";
+import { FLOOD_SIZES, formatFloods, runFloods, type FloodRow } from "./flow-floods.js";
 import { formatPublish, runPublish, type PublishResult } from "./publish.js";
 import { DEFAULT_COPIES } from "./replay-capture.js";
 
@@ -48,7 +49,7 @@ interface Options {
   sizeBytes: number;
   /** Shape b: C-STOREs on the one association; several values make one capture each (growth curve). */
   counts: number[];
-  only: Shape | "live" | null;
+  only: Shape | "live" | "floods" | null;
   skipTshark: boolean;
   /** No publish phase (capture f, mosquitto). */
   skipPublish: boolean;
@@ -69,6 +70,8 @@ interface Options {
   quick: boolean;
   /** No live phase (issue 8: namespaces, tcpreplay; root only). */
   skipLive: boolean;
+  /** No flow-flood memory phase. */
+  skipFloods: boolean;
   liveRates: Rate[];
   liveRuns: number;
   liveGro: boolean;
@@ -119,7 +122,7 @@ const TSHARK_FIELDS = [
 
 function usage(): never {
   process.stderr.write(
-    "usage: bench.js [--quick] [--size 1G] [--count 2000[,4000,...]] [--only a|b|f|live] [--skip-tshark] [--tshark-timeout SEC]\n" +
+    "usage: bench.js [--quick] [--size 1G] [--count 2000[,4000,...]] [--only a|b|f|live|floods] [--skip-floods] [--skip-tshark] [--tshark-timeout SEC]\n" +
       "                [--skip-publish] [--hosts 5000] [--rate 200]\n" +
       "                [--skip-live] [--live-rates 100,200,500,1000,top] [--live-runs 3] [--live-gro on|off]\n" +
       "                [--live-copies 23] [--live-capturers dicomtap,tcpdump,tshark]\n" +
@@ -149,6 +152,7 @@ function parseArgs(argv: string[]): Options {
     dicomtap: ["node", "bin/dicomtap.js"],
     quick: false,
     skipLive: false,
+    skipFloods: false,
     liveRates: [...DEFAULT_RATES],
     liveRuns: 3,
     liveGro: true,
@@ -180,11 +184,12 @@ function parseArgs(argv: string[]): Options {
       countSet = true;
     } else if (a === "--only") {
       const s = v();
-      if (s !== "a" && s !== "b" && s !== "f" && s !== "live") usage();
+      if (s !== "a" && s !== "b" && s !== "f" && s !== "live" && s !== "floods") usage();
       o.only = s;
     } else if (a === "--skip-tshark") o.skipTshark = true;
     else if (a === "--skip-publish") o.skipPublish = true;
     else if (a === "--skip-live") o.skipLive = true;
+    else if (a === "--skip-floods") o.skipFloods = true;
     else if (a === "--live-rates") {
       o.liveRates = v()
         .split(",")
@@ -586,7 +591,15 @@ async function run(o: Options): Promise<void> {
         log: (msg) => process.stderr.write(`[bench] ${msg}\n`),
       });
   }
+  // Issue 9: peak RSS of analyze and the agent under flow floods (the memory budget: under 128 MiB).
+  let floods: FloodRow[] = [];
+  if (!o.skipFloods && (o.only === null || o.only === "floods")) {
+    floods = runFloods(join(o.dir, "floods"), o.quick ? [["header", 20_000]] : FLOOD_SIZES, (msg) =>
+      process.stderr.write(`[bench] ${msg}\n`),
+    );
+  }
   let text = rows.length > 0 ? report(rows, o) : "";
+  if (floods.length > 0) text += (text ? "\n" : "") + formatFloods(floods);
   if (publish) text += (text ? "\n" : "") + formatPublish(publish, o.cpu);
   if (live) text += (text ? "\n" : "") + formatLive(live);
   else if (liveSkipped !== null) text += (text ? "\n" : "") + `live phase skipped: ${liveSkipped}\n`;
@@ -595,8 +608,11 @@ async function run(o: Options): Promise<void> {
   const resultPath = join(o.dir, `results-${stamp}.json`);
   writeFileSync(
     resultPath,
-    JSON.stringify({ argv: process.argv.slice(2), options: o, rows, publish, live, table: text }, null, 2) +
-      "\n",
+    JSON.stringify(
+      { argv: process.argv.slice(2), options: o, rows, publish, live, floods, table: text },
+      null,
+      2,
+    ) + "\n",
   );
   process.stdout.write(`results: ${resultPath}\n`);
 }

@@ -193,6 +193,13 @@ export class TcpConnection {
     this.frame(this.c, this.s, TCP_ACK, 0, null, this.window);
   }
 
+  /** Only the client's SYN, unanswered: what a port scan sends to each host (a flow that never opens). */
+  synOnly(): void {
+    const o = Buffer.from([2, 4, MSS >> 8, MSS & 0xff]);
+    this.frame(this.c, this.s, TCP_SYN, 0, o, 0xffff);
+    this.c.seq = (this.c.seq + 1) >>> 0;
+  }
+
   /** Client closes first (the association requestor does after A-RELEASE-RP, PS3.8 §9.1.6). */
   close(): void {
     this.frame(this.c, this.s, TCP_FIN | TCP_ACK, 0, null, this.window);

@@ -291,7 +291,8 @@ rootTest(
       const agent = new AgentProcess(lab.tap, config, { NOTIFY_SOCKET: notify, WATCHDOG_USEC: "200000" });
       try {
         await agent.until(() => rx.lines.includes("READY=1"), "no READY=1");
-        t.true(rx.lines.includes("STATUS=capturing on tap0"));
+        // READY=1 and STATUS= are two datagrams: the second may be read a moment later.
+        await agent.until(() => rx.lines.includes("STATUS=capturing on tap0"), "no STATUS line");
         await sleep(500); // the capture child starts listening
         await echo(lab, "MODALITY7");
         // Print mode (no broker): each outbox row is one JSON line on stdout.
