@@ -50,6 +50,8 @@ export interface RunOptions {
 
 /** How often changes are committed to the store, and live mode ticks housekeeping. */
 const TICK_MS = 250;
+/** Device and finding changes held before they are committed early (see PendingChanges). */
+const MAX_PENDING = 256;
 /** The watchdog is fed only while the capture thread speaks: a hung capture must restart the agent. */
 const CAPTURE_SILENCE_MS = 10_000;
 
@@ -254,10 +256,22 @@ export class PendingChanges {
 
   device(d: DeviceRecord): void {
     this.devices.set(d.id, d);
+    this.bounded();
   }
 
   finding(f: FindingRecord): void {
     this.findings.set(f.id, f);
+    this.bounded();
+  }
+
+  /**
+   * A burst (a scan, a replay at file speed) commits at once past MAX_PENDING records instead of waiting
+   * for the tick: each record carries its evidence (a vulnerable toolkit's CVE list is kilobytes), and
+   * thousands of them would not fit the memory budget (agent/pipeline/pipeline.ts). While the store
+   * refuses writes, they wait as before (bounded by the inventory's and the findings engine's caps).
+   */
+  private bounded(): void {
+    if (this.size >= MAX_PENDING && this.lastError === null) this.flush();
   }
 
   get size(): number {

@@ -270,6 +270,9 @@ export class Store {
     this.db.pragma("synchronous = FULL");
     // Waiting a little for a lock beats failing a write when a second reader (doctor, a test) peeks.
     this.db.pragma("busy_timeout = 5000");
+    // better-sqlite3 builds SQLite with a 16 MB page cache; the store's working set (devices, findings,
+    // the outbox's head) is small, and the memory budget (agent/pipeline/pipeline.ts) has no room for it.
+    this.db.pragma("cache_size = -2048");
     this.migrate();
 
     const db = this.db;
