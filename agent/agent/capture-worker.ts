@@ -106,7 +106,7 @@ function main(): void {
     sink: core.pipeline,
     counters: core.pipeline.counters,
     log,
-    // Drop counters every few seconds, so health and the findings' evidence see losses as they happen.
+    // Drop counters every few seconds, so health shows losses as they happen.
     statsIntervalMs: Math.min(5000, config.health.intervalSeconds * 1000),
     ...(data.tool !== undefined ? { tool: data.tool } : {}),
   });
