@@ -56,7 +56,7 @@ export class Rng {
 }
 
 /** Sums 16-bit big-endian words of buf[start, end) for the Internet checksum (RFC 1071). */
-function sum16(buf: Buffer, start: number, end: number, acc: number): number {
+export function sum16(buf: Buffer, start: number, end: number, acc: number): number {
   let i = start;
   const last = end - 1;
   for (; i < last; i += 2) acc += (buf[i]! << 8) | buf[i + 1]!;
@@ -64,7 +64,8 @@ function sum16(buf: Buffer, start: number, end: number, acc: number): number {
   return acc;
 }
 
-function fold(acc: number): number {
+/** Folds a sum16 accumulator into the one's-complement checksum. */
+export function fold(acc: number): number {
   while (acc > 0xffff) acc = (acc & 0xffff) + Math.floor(acc / 0x10000);
   return ~acc & 0xffff;
 }

@@ -32,6 +32,7 @@ import { basename, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { readCaptureFile } from "../../agent/capture/file.js";
 import { LINKTYPE_ETHERNET } from "../../agent/capture/types.js";
+import { fold, sum16 } from "./pcap.js";
 
 /** Bump when the bytes written for the same inputs change, so cached files are rebuilt. */
 export const REPLAY_VERSION = 1;
@@ -126,19 +127,6 @@ async function readSource(path: string): Promise<Source> {
   };
 }
 
-/** Sums 16-bit big-endian words of buf[start, end) (RFC 1071). */
-function sum16(buf: Buffer, start: number, end: number, acc: number): number {
-  let i = start;
-  for (; i + 1 < end; i += 2) acc += (buf[i]! << 8) | buf[i + 1]!;
-  if (i < end) acc += buf[i]! << 8;
-  return acc;
-}
-
-function fold(acc: number): number {
-  while (acc > 0xffff) acc = (acc & 0xffff) + Math.floor(acc / 0x10000);
-  return ~acc & 0xffff;
-}
-
 /** Where the network layer starts and its ethertype, past any 802.1Q/802.1ad tags; null if too short. */
 function l3(f: Buffer): { off: number; type: number } | null {
   let off = 12;
@@ -167,10 +155,42 @@ interface Fixup {
   unchanged: number;
 }
 
+/** A whole TCP/UDP (or other) segment: its protocol, where it lies, and the sum of its pseudo header. */
+interface L4 {
+  proto: number;
+  l4: number;
+  l4Len: number;
+  pseudo: number;
+}
+
 /**
- * Rewrites the checksums of frame `f` after its addresses changed. IPv4: header checksum, then TCP (6) or
- * UDP (17) over the pseudo header when the packet is whole (no fragment, not cut short). IPv6: TCP or UDP
- * when it is the first next header (the lab captures carry no extension headers).
+ * The transport segment of an IPv4 packet that is whole (no fragment, not cut short) or of an IPv6 packet
+ * whose first next header is it (the lab captures carry no extension headers); null otherwise.
+ */
+function l4Span(f: Buffer, n: { off: number; type: number }): L4 | null {
+  const ip = n.off;
+  if (n.type === 0x0800) {
+    const ihl = (f[ip]! & 0x0f) * 4;
+    const total = f.readUInt16BE(ip + 2);
+    // A fragment's checksum covers the whole datagram: not checked (the lab captures have none).
+    if (ihl < 20 || total < ihl || ip + total > f.length || (f.readUInt16BE(ip + 6) & 0x3fff) !== 0)
+      return null;
+    const proto = f[ip + 9]!;
+    const l4Len = total - ihl;
+    return { proto, l4: ip + ihl, l4Len, pseudo: sum16(f, ip + 12, ip + 20, proto + l4Len) };
+  }
+  if (n.type === 0x86dd) {
+    const l4Len = f.readUInt16BE(ip + 4);
+    if (ip + 40 + l4Len > f.length) return null;
+    const proto = f[ip + 6]!;
+    return { proto, l4: ip + 40, l4Len, pseudo: sum16(f, ip + 8, ip + 40, proto + l4Len) };
+  }
+  return null;
+}
+
+/**
+ * Rewrites the checksums of frame `f` after its addresses changed: the IPv4 header checksum, then TCP (6)
+ * or UDP (17) over the pseudo header where l4Span finds the whole segment.
  */
 function fixChecksums(f: Buffer, wasValid: boolean | null, st: Fixup): void {
   const n = l3(f);
@@ -178,10 +198,6 @@ function fixChecksums(f: Buffer, wasValid: boolean | null, st: Fixup): void {
     st.unchanged++;
     return;
   }
-  let proto = -1;
-  let l4 = 0;
-  let l4Len = 0;
-  let pseudo = 0;
   if (n.type === 0x0800) {
     const ip = n.off;
     const ihl = (f[ip]! & 0x0f) * 4;
@@ -192,37 +208,23 @@ function fixChecksums(f: Buffer, wasValid: boolean | null, st: Fixup): void {
     }
     f.writeUInt16BE(0, ip + 10);
     f.writeUInt16BE(fold(sum16(f, ip, ip + ihl, 0)), ip + 10);
-    // A fragment's checksum covers the whole datagram: leave it (the lab captures have none).
-    if ((f.readUInt16BE(ip + 6) & 0x3fff) !== 0) {
-      st.unchanged++;
-      return;
-    }
-    proto = f[ip + 9]!;
-    l4 = ip + ihl;
-    l4Len = total - ihl;
-    pseudo = sum16(f, ip + 12, ip + 20, proto + l4Len);
-  } else if (n.type === 0x86dd) {
-    const ip = n.off;
-    const payload = f.readUInt16BE(ip + 4);
-    if (ip + 40 + payload > f.length) {
-      st.unchanged++;
-      return;
-    }
-    proto = f[ip + 6]!;
-    l4 = ip + 40;
-    l4Len = payload;
-    pseudo = sum16(f, ip + 8, ip + 40, proto + l4Len);
   }
-  const at = proto === 6 ? 16 : proto === 17 ? 6 : -1;
-  if (at < 0 || l4Len < at + 2 || (proto === 17 && n.type === 0x0800 && f.readUInt16BE(l4 + 6) === 0)) {
-    // Not TCP/UDP, or IPv4 UDP without a checksum (0 means none there).
+  const s = l4Span(f, n);
+  const at = s === null ? -1 : s.proto === 6 ? 16 : s.proto === 17 ? 6 : -1;
+  if (
+    s === null ||
+    at < 0 ||
+    s.l4Len < at + 2 ||
+    (s.proto === 17 && n.type === 0x0800 && f.readUInt16BE(s.l4 + 6) === 0)
+  ) {
+    // Not a whole TCP/UDP segment, or IPv4 UDP without a checksum (0 means none there).
     st.unchanged++;
     return;
   }
-  f.writeUInt16BE(0, l4 + at);
-  let c = fold(sum16(f, l4, l4 + l4Len, pseudo));
-  if (proto === 17 && c === 0) c = 0xffff;
-  f.writeUInt16BE(c, l4 + at);
+  f.writeUInt16BE(0, s.l4 + at);
+  let c = fold(sum16(f, s.l4, s.l4 + s.l4Len, s.pseudo));
+  if (s.proto === 17 && c === 0) c = 0xffff;
+  f.writeUInt16BE(c, s.l4 + at);
   st.recomputed++;
   if (wasValid === false) st.wrong++;
 }
@@ -230,32 +232,10 @@ function fixChecksums(f: Buffer, wasValid: boolean | null, st: Fixup): void {
 /** Whether the TCP/UDP checksum of an unmodified frame verifies; null when it is not checked. */
 function l4Valid(f: Buffer): boolean | null {
   const n = l3(f);
-  if (n === null) return null;
-  let proto: number;
-  let l4: number;
-  let l4Len: number;
-  let pseudo: number;
-  if (n.type === 0x0800) {
-    const ip = n.off;
-    const ihl = (f[ip]! & 0x0f) * 4;
-    const total = f.readUInt16BE(ip + 2);
-    if (ihl < 20 || ip + total > f.length || (f.readUInt16BE(ip + 6) & 0x3fff) !== 0) return null;
-    proto = f[ip + 9]!;
-    l4 = ip + ihl;
-    l4Len = total - ihl;
-    pseudo = sum16(f, ip + 12, ip + 20, proto + l4Len);
-  } else if (n.type === 0x86dd) {
-    const ip = n.off;
-    const payload = f.readUInt16BE(ip + 4);
-    if (ip + 40 + payload > f.length) return null;
-    proto = f[ip + 6]!;
-    l4 = ip + 40;
-    l4Len = payload;
-    pseudo = sum16(f, ip + 8, ip + 40, proto + l4Len);
-  } else return null;
-  if (proto !== 6 && proto !== 17) return null;
+  const s = n === null ? null : l4Span(f, n);
+  if (s === null || (s.proto !== 6 && s.proto !== 17)) return null;
   // A correct checksum makes the one's-complement sum over pseudo header and segment 0xffff.
-  return fold(sum16(f, l4, l4 + l4Len, pseudo)) === 0;
+  return fold(sum16(f, s.l4, s.l4 + s.l4Len, s.pseudo)) === 0;
 }
 
 const pcapHeader = (): Buffer => {

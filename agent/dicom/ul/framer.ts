@@ -44,6 +44,19 @@ export const NEED_MORE = 0;
 export const WEAK = 1;
 export const STRONG = 2;
 
+/** A-ASSOCIATE-RJ's fixed body (PS3.8 §9.3.4): reserved 0, result 1..2, source 1..3. */
+function rejectBody(buf: Buffer, off: number): boolean {
+  const result = buf[off + 7]!;
+  const source = buf[off + 8]!;
+  return buf[off + 6] === 0 && result >= 1 && result <= 2 && source >= 1 && source <= 3;
+}
+
+/** A-ABORT's fixed body (PS3.8 §9.3.8): reserved 0 0, source 0 or 2, reason <= 6. */
+function abortBody(buf: Buffer, off: number): boolean {
+  const source = buf[off + 8]!;
+  return buf[off + 6] === 0 && buf[off + 7] === 0 && (source === 0 || source === 2) && buf[off + 9]! <= 6;
+}
+
 /**
  * Does a PDU header start at `off`? Returns NOT_PLAUSIBLE, NEED_MORE (fewer than 12 bytes were available to
  * decide), WEAK (a P-DATA-TF whose PDV items are consistent as far as the view goes) or STRONG.
@@ -73,13 +86,7 @@ export function plausiblePduHeader(buf: Buffer, off: number, end: number): numbe
     case 3:
       if (len !== 4) return NOT_PLAUSIBLE;
       if (avail < 10) return NEED_MORE;
-      return buf[off + 6] === 0 &&
-        buf[off + 7]! >= 1 &&
-        buf[off + 7]! <= 2 &&
-        buf[off + 8]! >= 1 &&
-        buf[off + 8]! <= 3
-        ? STRONG
-        : NOT_PLAUSIBLE;
+      return rejectBody(buf, off) ? STRONG : NOT_PLAUSIBLE;
     case 5:
     case 6:
       if (len !== 4) return NOT_PLAUSIBLE;
@@ -87,14 +94,10 @@ export function plausiblePduHeader(buf: Buffer, off: number, end: number): numbe
       return buf[off + 6] === 0 && buf[off + 7] === 0 && buf[off + 8] === 0 && buf[off + 9] === 0
         ? STRONG
         : NOT_PLAUSIBLE;
-    case 7: {
+    case 7:
       if (len !== 4) return NOT_PLAUSIBLE;
       if (avail < 10) return NEED_MORE;
-      const source = buf[off + 8]!;
-      return buf[off + 6] === 0 && buf[off + 7] === 0 && (source === 0 || source === 2) && buf[off + 9]! <= 6
-        ? STRONG
-        : NOT_PLAUSIBLE;
-    }
+      return abortBody(buf, off) ? STRONG : NOT_PLAUSIBLE;
     default: {
       // P-DATA-TF
       if (len < 6 || len > MAX_P_DATA_PDU) return NOT_PLAUSIBLE;
@@ -146,21 +149,11 @@ export function oversizedPduHeader(buf: Buffer, off: number, end: number): numbe
     case 3:
       if (len === 4) return NOT_PLAUSIBLE;
       if (avail < 10) return NEED_MORE;
-      return buf[off + 6] === 0 &&
-        buf[off + 7]! >= 1 &&
-        buf[off + 7]! <= 2 &&
-        buf[off + 8]! >= 1 &&
-        buf[off + 8]! <= 3
-        ? STRONG
-        : NOT_PLAUSIBLE;
-    case 7: {
+      return rejectBody(buf, off) ? STRONG : NOT_PLAUSIBLE;
+    case 7:
       if (len === 4) return NOT_PLAUSIBLE;
       if (avail < 10) return NEED_MORE;
-      const source = buf[off + 8]!;
-      return buf[off + 6] === 0 && buf[off + 7] === 0 && (source === 0 || source === 2) && buf[off + 9]! <= 6
-        ? STRONG
-        : NOT_PLAUSIBLE;
-    }
+      return abortBody(buf, off) ? STRONG : NOT_PLAUSIBLE;
     default: {
       // P-DATA-TF
       if (len <= MAX_P_DATA_PDU) return NOT_PLAUSIBLE;
