@@ -13,7 +13,7 @@
  *   { t: "loop-reset" }  after each health     ─►  restart the event-loop delay window
  *   { t: "stop" }        at SIGTERM            ─►  stop the child, finish, announce everything, "stopped"
  *                       ◄─ { t: "changes", devices, findings }  (coalesced for CHANGE_MS)
- *                       ◄─ { t: "counters", c }                 (every COUNTERS_MS)
+ *                       ◄─ { t: "counters", c }                 (every tick, tickMs)
  *                       ◄─ { t: "log", m } · { t: "stopped" }
  */
 import { parentPort, workerData } from "node:worker_threads";
@@ -26,7 +26,7 @@ import { SensorCore, type SensorCounters } from "./sensor.js";
 export interface CaptureWorkerData {
   config: Config;
   restored: DeviceRecord[];
-  /** Housekeeping period (idle flows, settling judgements). */
+  /** Housekeeping period (idle flows, settling judgements), and how often the counters are sent. */
   tickMs: number;
   tool?: CaptureTool;
 }
@@ -47,7 +47,6 @@ export type FromWorker =
 
 /** Changes wait this long to travel together: a burst (a scan) is one message, not thousands. */
 const CHANGE_MS = 20;
-const COUNTERS_MS = 250;
 
 /** Two windows of one health interval taken apart: the larger of each figure (p50 is approximate). */
 function worstOf(a: LoopDelay | null, b: LoopDelay | null): LoopDelay | null {
@@ -129,7 +128,6 @@ function main(): void {
     core.tick(Date.now() * 1000);
     sendCounters();
   }, data.tickMs);
-  const countersTimer = data.tickMs === COUNTERS_MS ? null : setInterval(sendCounters, COUNTERS_MS);
 
   let stopping = false;
   port.on("message", (m: ToWorker) => {
@@ -141,7 +139,6 @@ function main(): void {
     } else if (m.t === "stop" && !stopping) {
       stopping = true;
       clearInterval(tick);
-      if (countersTimer !== null) clearInterval(countersTimer);
       // Final counters come from the child's exit lines, so stop it first, then say everything.
       void live.stop().then(() => {
         core.finish();

@@ -203,7 +203,7 @@ export class LiveCapture {
     return (this.opts.helperPath ?? captureHelperPath()) !== null ? "dicomtap-capture" : "tcpdump";
   }
 
-  /** The program and argument vector of the capture child (exported for the doctor and tests). */
+  /** The program and argument vector of the capture child. */
   command(): { file: string; args: string[] } {
     const o = this.opts;
     const kib = String(o.bufferKiB ?? DEFAULT_BUFFER_KIB);
@@ -221,11 +221,6 @@ export class LiveCapture {
     // No -U and no --immediate-mode: TPACKET_V3 blocks, output flushed on SIGUSR2 (see the header).
     const args = ["-i", o.interface, "-n", "-s", String(o.snaplen), "-B", kib, "-w", "-", ...filter];
     return { file: o.tcpdumpPath ?? "tcpdump", args };
-  }
-
-  /** tcpdump's argument vector, whichever tool runs (the doctor shows it). */
-  args(): string[] {
-    return this.command().args;
   }
 
   start(): void {

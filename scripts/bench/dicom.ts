@@ -132,6 +132,17 @@ export interface AssociationParams {
   implementationVersionName: string;
 }
 
+/** What DCMTK 3.6.7's tools announce (the identity the findings' CVE table knows), max PDU 16 KiB. */
+export function dcmtk367(callingAE: string, calledAE: string): AssociationParams {
+  return {
+    calledAE,
+    callingAE,
+    maxPdu: 16384,
+    implementationClassUid: "1.2.276.0.7230010.3.0.3.6.7",
+    implementationVersionName: "OFFIS_DCMTK_367",
+  };
+}
+
 /** A sub-item with a 2-byte length: type | reserved | length (u16) | value (PS3.8 §9.3.2.2 ff). */
 function item(w: ByteWriter, type: number, value: string | Buffer): void {
   const b = typeof value === "string" ? Buffer.from(value, "latin1") : value;

@@ -29,7 +29,16 @@ import { defaultConfig } from "../../agent/config/config.js";
 import { Analysis } from "../../agent/pipeline/analyze.js";
 import { Pipeline } from "../../agent/pipeline/pipeline.js";
 import type { AnomalyLayer, AnomalySink, AnomalyTally } from "../../agent/util/anomaly.js";
-import { associateAc, associateRq, cStoreRq, cStoreRsp, pdataHeader, releasePdu, UID } from "./dicom.js";
+import {
+  associateAc,
+  associateRq,
+  cStoreRq,
+  dcmtk367,
+  cStoreRsp,
+  pdataHeader,
+  releasePdu,
+  UID,
+} from "./dicom.js";
 import { PcapWriter, Rng, TcpConnection, type Endpoint } from "./pcap.js";
 
 export type HostileShape = "pdv-flood" | "pdv-varied" | "store";
@@ -53,13 +62,7 @@ const SERVER: Endpoint = {
   ip: Buffer.from([10, 251, 0, 20]),
   port: 104,
 };
-const PARAMS = {
-  calledAE: "ARCHIVE",
-  callingAE: "FLOODER",
-  maxPdu: 16384,
-  implementationClassUid: "1.2.276.0.7230010.3.0.3.6.7",
-  implementationVersionName: "OFFIS_DCMTK_367",
-};
+const PARAMS = dcmtk367("FLOODER", "ARCHIVE");
 const CT = "1.2.840.10008.5.1.4.1.1.2";
 
 /** Writes (or reuses) the capture of `shape` holding about `mb` megabytes of DICOM bytes. */

@@ -12,7 +12,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { associateAc, associateRq, releasePdu, UID } from "./dicom.js";
+import { associateAc, associateRq, dcmtk367, releasePdu, UID } from "./dicom.js";
 import { PcapWriter, TcpConnection, type Endpoint } from "./pcap.js";
 
 export type FloodShape = "syn" | "header" | "assoc";
@@ -32,13 +32,7 @@ const SERVER: Endpoint = {
 };
 const ROUTER_MAC = Buffer.from([0x02, 0, 0, 0, 0, 0x01]);
 const TCP_OPTS = { ackEvery: 0, windowShift: 7 };
-const PARAMS = {
-  calledAE: "ARCHIVE",
-  callingAE: "SCANNER",
-  maxPdu: 16384,
-  implementationClassUid: "1.2.276.0.7230010.3.0.3.6.7",
-  implementationVersionName: "OFFIS_DCMTK_367",
-};
+const PARAMS = dcmtk367("SCANNER", "ARCHIVE");
 
 function client(i: number): Endpoint {
   // Behind a router (one MAC), as a scan from another network arrives: addresses 10.0.0.1 upwards.

@@ -32,13 +32,15 @@ export interface MirrorLab {
   replug(): Promise<void>;
 }
 
-export async function mirrorUp(): Promise<MirrorLab> {
+/** `tapIpv6: "default"` leaves the kernel's IPv6 default (on) on tap0 (scripts/lab/mirror MIRROR_TAP_IPV6). */
+export async function mirrorUp(opts: { tapIpv6?: "default" } = {}): Promise<MirrorLab> {
   const rid =
     randomBytes(3)
       .toString("hex")
       .replace(/[^a-z0-9]/g, "")
       .slice(0, 6) || "x1";
-  await run(MIRROR, ["up", rid]);
+  const env = opts.tapIpv6 ? { ...process.env, MIRROR_TAP_IPV6: opts.tapIpv6 } : process.env;
+  await run(MIRROR, ["up", rid], { env });
   const dir = mkdtempSync(join(tmpdir(), "dtm-"));
   return {
     rid,
@@ -53,7 +55,7 @@ export async function mirrorUp(): Promise<MirrorLab> {
       rmSync(dir, { recursive: true, force: true });
     },
     replug: async () => {
-      await run(MIRROR, ["replug", rid]);
+      await run(MIRROR, ["replug", rid], { env });
     },
   };
 }

@@ -1,44 +1,13 @@
 /**
- * Helpers of silent.test.ts: the mirrored-port lab of lab.ts with tap0's IPv6 left at the kernel's
- * default (MIRROR_TAP_IPV6=default), as a freshly installed appliance has it; the frames of a capture;
- * scripts/silence-capture-interface and `dicomtap doctor` run inside a namespace. Root only.
+ * Helpers of silent.test.ts (whose lab is lab.ts's mirrorUp with tap0's IPv6 left at the kernel's default,
+ * as a freshly installed appliance has it): the frames of a capture; scripts/silence-capture-interface
+ * and `dicomtap doctor` run inside a namespace. Root only.
  */
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import type { CheckResult } from "../../agent/doctor/doctor.js";
-import { MIRROR, run, type MirrorLab } from "./lab.js";
+import { run } from "./lab.js";
 
 export const SILENCER = resolve("scripts/silence-capture-interface");
-
-/** Like lab.ts's mirrorUp, but tap0 keeps the kernel's IPv6 default (on). */
-export async function mirrorUpDefaultIpv6(): Promise<MirrorLab> {
-  const rid =
-    randomBytes(3)
-      .toString("hex")
-      .replace(/[^a-z0-9]/g, "")
-      .slice(0, 6) || "s1";
-  const env = { ...process.env, MIRROR_TAP_IPV6: "default" };
-  await run(MIRROR, ["up", rid], { env });
-  const dir = mkdtempSync(join(tmpdir(), "dtsil-"));
-  return {
-    rid,
-    mod: `dtm-${rid}-mod`,
-    pacs: `dtm-${rid}-pacs`,
-    tap: `dtm-${rid}-tap`,
-    modIp: "10.78.0.10",
-    pacsIp: "10.78.0.20",
-    dir,
-    down: async () => {
-      await run(MIRROR, ["down", rid]);
-      rmSync(dir, { recursive: true, force: true });
-    },
-    replug: async () => {
-      await run(MIRROR, ["replug", rid], { env });
-    },
-  };
-}
 
 /** One line per frame of a pcap file (tcpdump -n -e: with the MAC addresses). */
 export async function frames(pcap: string): Promise<string[]> {

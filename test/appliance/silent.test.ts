@@ -20,6 +20,7 @@ import {
   echo,
   inNs,
   isRoot,
+  mirrorUp,
   ROOT_ONLY,
   run,
   sleep,
@@ -27,7 +28,7 @@ import {
   startTcpdump,
   type MirrorLab,
 } from "./lab.js";
-import { doctorIn, frames, mirrorUpDefaultIpv6, silence, SILENCER } from "./silent-lab.js";
+import { doctorIn, frames, silence, SILENCER } from "./silent-lab.js";
 import { removeDir, tempDir } from "../helpers/mosquitto.js";
 
 const rootTest = isRoot ? test.serial : test.skip;
@@ -40,7 +41,7 @@ let storescp: ChildProcess | null = null;
 
 test.before(async () => {
   if (!isRoot) return;
-  lab = await mirrorUpDefaultIpv6();
+  lab = await mirrorUp({ tapIpv6: "default" });
   // The appliance's management NIC on the imaging segment, as when its management port is plugged into
   // the same switch. Its own link goes nowhere; only its address matters (ARP requests for it).
   await run("ip", ["-n", lab.tap, "link", "add", "mgmt0", "type", "veth", "peer", "name", "mgmt1"]);
