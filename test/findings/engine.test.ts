@@ -5,7 +5,6 @@ import { Inventory } from "../../agent/inventory/inventory.js";
 import { FindingsEngine } from "../../agent/findings/engine.js";
 import { guardObservation } from "../../agent/observations/guard.js";
 import type { DimseObservation, Observation } from "../../agent/observations/types.js";
-import type { FindingRecord } from "../../agent/report/types.js";
 import {
   anomaly,
   assoc,
@@ -21,36 +20,7 @@ import {
   tlsObs,
   VERIFICATION,
 } from "../inventory/build.js";
-
-const RANK = { info: 0, low: 1, medium: 2, high: 3, critical: 4 };
-
-class Harness {
-  readonly inventory: Inventory;
-  readonly engine: FindingsEngine;
-  readonly changes: [string, string, string][] = [];
-  constructor(config: Config = defaultConfig()) {
-    this.inventory = new Inventory(config);
-    this.engine = new FindingsEngine(config, this.inventory);
-    this.engine.onChange = (f, change) => this.changes.push([f.rule, change, f.severity]);
-  }
-  feed(...obs: Observation[]): this {
-    for (const o of obs) {
-      this.inventory.observe(o);
-      this.engine.observe(o);
-    }
-    return this;
-  }
-  finish(): FindingRecord[] {
-    this.engine.finish(at(10_000));
-    return this.engine.findings();
-  }
-  rule(rule: string): FindingRecord[] {
-    return this.engine.findings().filter((f) => f.rule === rule);
-  }
-  above(severity: keyof typeof RANK, except: string[] = []): FindingRecord[] {
-    return this.finish().filter((f) => RANK[f.severity] > RANK[severity] && !except.includes(f.rule));
-  }
-}
+import { Harness } from "./harness.js";
 
 const pacs = (): ReturnType<typeof ep> => ep("10.1.0.10", 104);
 const modern = { requestor: DCM4CHE_5, acceptor: DCM4CHE_5 };

@@ -7,6 +7,8 @@ import type { AssociationObservation, Observation } from "../../agent/observatio
 import type { FindingRecord } from "../../agent/report/types.js";
 import { at } from "../inventory/build.js";
 
+const RANK = { info: 0, low: 1, medium: 2, high: 3, critical: 4 };
+
 export class Harness {
   readonly inventory: Inventory;
   readonly engine: FindingsEngine;
@@ -30,6 +32,10 @@ export class Harness {
   }
   rule(rule: string): FindingRecord[] {
     return this.engine.findings().filter((f) => f.rule === rule);
+  }
+  /** The findings, once settled, above `severity` (but those of the rules in `except`). */
+  above(severity: keyof typeof RANK, except: string[] = []): FindingRecord[] {
+    return this.finish().filter((f) => RANK[f.severity] > RANK[severity] && !except.includes(f.rule));
   }
   announced(rule: string): string[] {
     return this.changes.filter(([r]) => r === rule).map(([, c, s]) => `${c}:${s}`);
