@@ -126,7 +126,7 @@ export async function runAgent(opts: RunOptions): Promise<void> {
         packets: pipeline.packets,
         bytes: pipeline.bytes,
         drops: 0,
-        gaps: { flows: pipeline.gaps.flows, bytes: pipeline.gaps.bytes },
+        gaps: pipeline.gaps(),
       });
       // Changes reach the store (and the broker) while the replay runs, not only at its end: the file
       // reader yields between chunks, the paced replay between packets.

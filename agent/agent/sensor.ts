@@ -83,7 +83,7 @@ export class SensorCore {
         associations: s.associations,
         dimseMessages: s.dimseMessages,
       },
-      gaps: { flows: p.gaps.flows, bytes: p.gaps.bytes },
+      gaps: p.gaps(),
       inventory: {
         devices: this.analysis.inventory.size,
         devicesDropped: this.analysis.inventory.devicesDropped,

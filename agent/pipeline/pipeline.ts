@@ -90,12 +90,6 @@ export interface PipelineOptions {
   maxReportMessages?: number;
 }
 
-/** Sequence gaps over all connections: what the capture missed (kernel drops, a lossy mirror port). */
-export interface GapCounter {
-  flows: number;
-  bytes: number;
-}
-
 // What ConnectionHandlers has learnt of a connection's stream.
 /** Not known yet: the TLS sniffer has seen fewer than a record header's bytes. */
 const STREAM_UNDECIDED = 0;
@@ -114,7 +108,6 @@ const HELD_MAX = 5;
  *   same stream as on a cleartext connection (issue 9); gaps in that stream are passed on to it.
  */
 class ConnectionHandlers implements StreamHandler, PlaintextSink {
-  private gapped = false;
   private stream = STREAM_UNDECIDED;
   /** Bytes of each direction received while undecided (at most HELD_MAX - 1 each). */
   private held: [Buffer | null, Buffer | null] = [null, null];
@@ -125,7 +118,6 @@ class ConnectionHandlers implements StreamHandler, PlaintextSink {
   constructor(
     private readonly dicom: DicomConnection,
     private tls: TlsSniffer | null,
-    private readonly gaps: GapCounter,
     private readonly counters: Counters,
   ) {
     if (tls !== null) tls.plaintextSink = this;
@@ -153,11 +145,6 @@ class ConnectionHandlers implements StreamHandler, PlaintextSink {
   }
 
   gap(dir: Direction, length: number, tsMicros: number): void {
-    if (!this.gapped) {
-      this.gapped = true;
-      this.gaps.flows++;
-    }
-    this.gaps.bytes += length;
     if (this.tls !== null) {
       // A NULL cipher's plaintext stream learns of the gap from the sniffer (plaintextGap).
       this.tls.gap(dir, length, tsMicros);
@@ -248,8 +235,6 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
   readonly dicomStats: DicomStats = { dicomFlows: 0, associations: 0, dimseMessages: 0 };
   packets = 0;
   bytes = 0;
-  /** TCP connections with at least one sequence gap, and the bytes missing, for health (issue 8). */
-  readonly gaps: GapCounter = { flows: 0, bytes: 0 };
   /** Capture time of the latest packet (observations raised by anomalies carry it). */
   nowMicros = 0;
   private readonly pkt = new TcpPacket();
@@ -352,7 +337,7 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
       keepMessage: this.keepMessage,
     });
     const tls = new TlsSniffer(info, this, { anomalies: this, counters: this.counters });
-    return new ConnectionHandlers(dicom, tls, this.gaps, this.counters);
+    return new ConnectionHandlers(dicom, tls, this.counters);
   }
 
   handshake(info: ConnectionInfo, result: HandshakeResult, tsMicros: number): void {
@@ -429,6 +414,15 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
 
   associations(): AssociationRecord[] {
     return this.associationRecords;
+  }
+
+  /**
+   * Sequence gaps over all connections: what the capture missed (kernel drops, a lossy mirror port), for
+   * health (issue 8); the reassembler counts them.
+   */
+  gaps(): { flows: number; bytes: number } {
+    const st = this.reassembler.stats();
+    return { flows: st.gapFlows, bytes: st.gapBytes };
   }
 
   stats(): ReportStats {

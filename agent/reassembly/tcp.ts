@@ -107,6 +107,8 @@ export interface TcpReassemblyStats {
   /** Gap markers and the bytes they stand for. */
   gaps: number;
   gapBytes: number;
+  /** Connections with at least one gap (what the capture missed, per flow, for health). */
+  gapFlows: number;
   /** Payload bytes dropped as retransmissions or overlaps of data already delivered or held. */
   duplicateBytes: number;
   /** Segments (or parts) that arrived ahead of a hole and were held. */
@@ -187,6 +189,8 @@ const enum Hs {
 }
 
 class Conn {
+  /** A gap was reported on this connection (counted once in gapFlows). */
+  gapped = false;
   /** Endpoint addresses as 32-bit words (IPv4 uses word 0 only), client (c) and server (s). */
   c0 = 0;
   c1 = 0;
@@ -344,6 +348,7 @@ export class TcpReassembler {
     deliveredBytes: 0,
     gaps: 0,
     gapBytes: 0,
+    gapFlows: 0,
     duplicateBytes: 0,
     outOfOrderSegments: 0,
     strayPackets: 0,
@@ -1043,6 +1048,10 @@ export class TcpReassembler {
     if (n <= 0 || c.handler === null) return;
     this.st.gaps++;
     this.st.gapBytes += n;
+    if (!c.gapped) {
+      c.gapped = true;
+      this.st.gapFlows++;
+    }
     c.handler.gap(dir, n, ts);
   }
 

@@ -37,6 +37,8 @@ test("every single lost segment: one association, no invented one, and the gap o
     );
     const a = as[0]!;
     t.true(a.captureGaps.count >= 1 && a.captureGaps.bytes > 0, `frame ${k}`);
+    // Health's view: one flow with a gap, as many bytes missing as the association counts.
+    t.deepEqual(p.gaps(), { flows: 1, bytes: a.captureGaps.bytes }, `frame ${k}`);
     // What was decoded is a part of what was sent, in the same order per direction.
     const rq = a.messages.filter((m) => m.command.endsWith("-RQ")).map((m) => m.command);
     t.deepEqual(
