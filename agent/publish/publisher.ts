@@ -279,13 +279,17 @@ export class Publisher {
 
   /** False when the output asks the writer to wait for "drain". */
   private print(topic: string, retain: boolean, qos: number, payload: unknown): boolean {
-    const out = this.o.out ?? process.stdout;
-    return out.write(JSON.stringify({ topic, qos, retain, payload }) + "\n") !== false;
+    return this.printOut().write(JSON.stringify({ topic, qos, retain, payload }) + "\n") !== false;
+  }
+
+  /** Print mode's output; a stream has once("drain"), a caller's plain writer need not. */
+  private printOut(): { write(line: string): unknown; once?: (event: string, f: () => void) => unknown } {
+    return this.o.out ?? process.stdout;
   }
 
   private pausePrinting(): void {
-    const out = (this.o.out ?? process.stdout) as { once?: (event: string, f: () => void) => unknown };
-    if (typeof out.once !== "function") return;
+    const out = this.printOut();
+    if (out.once === undefined) return;
     this.printPaused = true;
     out.once("drain", () => {
       this.printPaused = false;
@@ -296,11 +300,7 @@ export class Publisher {
   /** At stop, print mode waits for the reader rather than leave lines unprinted. */
   private async printRest(): Promise<void> {
     for (;;) {
-      if (this.printPaused)
-        await new Promise<void>((r) => {
-          const out = (this.o.out ?? process.stdout) as { once?: (event: string, f: () => void) => unknown };
-          out.once?.("drain", () => r());
-        });
+      if (this.printPaused) await new Promise<void>((r) => this.printOut().once?.("drain", () => r()));
       this.printPaused = false;
       this.safeDrain();
       if (!this.printPaused) return;
