@@ -11,6 +11,8 @@
  * into a string, and no detail message quotes them.
  */
 
+import { isUtf8 } from "node:buffer";
+
 /** Receives malformed-input reports from the decoders; the caller adds layer and flow. */
 export interface UlIssues {
   issue(code: string, detail: string): void;
@@ -55,7 +57,7 @@ export const MAX_NEGOTIATION_ITEMS = 256;
 export const MAX_RELATED_GENERAL_SOP_CLASSES = 64;
 /** UIDs are at most 64 characters (PS3.5 §9.1). */
 export const MAX_UID_LENGTH = 64;
-/** Usernames are cut to this many bytes before decoding (they are reported, so keep them short). */
+/** A longer primary field is not kept as a username (it is reported, and a real one is short). */
 export const MAX_USERNAME_BYTES = 128;
 
 export interface PresentationContextItem {
@@ -515,14 +517,21 @@ export function decodeCommonExtendedNegotiation(
  * Type 1 username, 2 username and passcode, 3 Kerberos ticket, 4 SAML assertion, 5 JSON Web Token.
  * Only the username of types 1 and 2 is decoded; the secondary field is measured, never read.
  *
- * Privacy: the two lengths must tile the sub-item exactly (4 + primary + 2 + secondary = item length)
- * before a single byte of the primary field is kept. A primary-field-length stretched over the
- * secondary-field-length would otherwise carry the passcode out as part of the "username"; when the
- * layout disagrees no username is kept at all, and ul.user-identity-length-mismatch says why.
- * Lengths can still tile by accident (a stretched primary field followed by two zero bytes reads as an
- * empty secondary field), so a primary field holding a C0 control byte or DEL is refused as well: a
- * swallowed secondary-field-length of a passcode under 8 KiB always puts one there (its high byte is
- * below 0x20), and no real username contains one (ul.user-identity-username-invalid).
+ * Privacy: a byte of the primary field is kept only when nothing about the sub-item suggests that its
+ * lengths lie, because a primary-field-length stretched over the secondary-field-length would carry the
+ * passcode out as part of the "username". All of these must hold, else no username is kept and an
+ * anomaly says why:
+ *   - the two lengths tile the sub-item exactly: 4 + primary + 2 + secondary = item length
+ *     (ul.user-identity-length-mismatch);
+ *   - type 2 declares a non-empty secondary field: an empty one may be the trailing bytes after a
+ *     primary field that swallowed the passcode (ul.user-identity-no-passcode);
+ *   - the primary field is well-formed UTF-8 (D.3.3.7.1) of at most MAX_USERNAME_BYTES, with no C0, DEL
+ *     or C1 control character (ul.user-identity-username-invalid). A swallowed secondary-field-length
+ *     puts one there whenever one of its two bytes is below 0x20: every passcode under 8 KiB, in either
+ *     byte order.
+ * What is left is a sender that declares a secondary length of 8 KiB or more whose two bytes read as
+ * text, a primary length that covers it and trailing bytes that tile: by the encoding those bytes are
+ * then the username, and no decoder can tell otherwise.
  */
 export function decodeUserIdentityRq(
   buf: Buffer,
@@ -555,22 +564,19 @@ export function decodeUserIdentityRq(
       passcodePresent: type === 2 || secondaryLength > 0,
     };
   }
-  let username: string | null = null;
-  if (type === 1 || type === 2) {
-    if (hasControlByte(buf, primaryStart, k)) {
-      issues.issue(
-        "ul.user-identity-username-invalid",
-        "user identity primary field holds control bytes; no username kept",
-      );
-    } else {
-      // PS3.7 D.3.3.7.1: the username is a UTF-8 string; cut before decoding and blank C1 controls.
-      const stop = primaryStart + Math.min(primaryLength, MAX_USERNAME_BYTES);
-      username = blankControls(buf.toString("utf8", primaryStart, stop));
-    }
-  }
   const passcodePresent = secondaryLength > 0;
   if (type === 2 && !passcodePresent)
-    issues.issue("ul.user-identity-no-passcode", "user identity type 2 without a passcode");
+    issues.issue("ul.user-identity-no-passcode", "user identity type 2 without a passcode; no username kept");
+  let username: string | null = null;
+  if (type === 1 || (type === 2 && passcodePresent)) {
+    const why = usernameFault(buf, primaryStart, k);
+    if (why)
+      issues.issue(
+        "ul.user-identity-username-invalid",
+        `user identity primary field ${why}; no username kept`,
+      );
+    else username = buf.toString("utf8", primaryStart, k);
+  }
   return { type, positiveResponseRequested, username, passcodePresent };
 }
 
@@ -588,22 +594,17 @@ export function decodeUserIdentityAc(
   return { serverResponsePresent: n > 0 };
 }
 
-function hasControlByte(buf: Buffer, start: number, end: number): boolean {
+/** Why the bytes cannot be a username (PS3.7 D.3.3.7.1: a UTF-8 string), or null when they can. */
+function usernameFault(buf: Buffer, start: number, end: number): string | null {
+  if (end - start > MAX_USERNAME_BYTES) return `is longer than ${MAX_USERNAME_BYTES} bytes`;
   for (let i = start; i < end; i++) {
     const c = buf[i]!;
-    if (c < 0x20 || c === 0x7f) return true;
+    if (c < 0x20 || c === 0x7f) return "holds a control byte";
+    // C1 controls U+0080..U+009F are encoded C2 80..C2 9F.
+    if (c === 0xc2 && i + 1 < end && buf[i + 1]! <= 0x9f) return "holds a control character";
   }
-  return false;
-}
-
-/** Control characters (C0, DEL, C1) become "?", so a username cannot break a log line or a report. */
-function blankControls(s: string): string {
-  let out = "";
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    out += c < 0x20 || (c >= 0x7f && c <= 0x9f) ? "?" : s[i];
-  }
-  return out;
+  if (!isUtf8(buf.subarray(start, end))) return "is not UTF-8";
+  return null;
 }
 
 function truncated(issues: UlIssues, what: string): null {

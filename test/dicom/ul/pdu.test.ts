@@ -15,6 +15,7 @@ import {
   decodeUserIdentityAc,
   decodeUserIdentityRq,
   decodeUserInformation,
+  MAX_USERNAME_BYTES,
   PDU_ASSOCIATE_AC,
   PDU_ASSOCIATE_RQ,
   type UlIssues,
@@ -216,21 +217,30 @@ test("user identity RQ (0x58): username for types 1 and 2, never a passcode or t
       passcodePresent: false,
     });
   t.deepEqual(i.list, []);
-  // An over-long username is cut; a C1 control character is blanked.
-  const long = decodeUserIdentityRq(
-    ...value(b.userIdentityRqItem(1, false, "a\u0085b" + "x".repeat(300), "")),
-    i,
-  );
-  t.is(long!.username!.length, 127);
-  t.true(long!.username!.startsWith("a?b"));
-  t.deepEqual(i.list, []);
-  // A C0 control byte means the field is not a username (it may hold a swallowed passcode): none kept.
-  const ctl = decodeUserIdentityRq(...value(b.userIdentityRqItem(1, false, "a\nb", "")), i);
-  t.is(ctl!.username, null);
-  t.deepEqual(i.codes(), ["ul.user-identity-username-invalid"]);
+  // Not a username: over-long, a C1 or C0 control, not UTF-8. Nothing kept, each reported.
+  for (const bad of [
+    Buffer.from("x".repeat(MAX_USERNAME_BYTES + 1)),
+    Buffer.from("a\u0085b"),
+    Buffer.from("a\nb"),
+    Buffer.from("a\u007fb"),
+    Buffer.from([0x61, 0x80, 0x20, 0x62]),
+    Buffer.from([0x61, 0xc3]),
+  ]) {
+    const v = Buffer.concat([Buffer.from([1, 0, 0, bad.length]), bad, Buffer.from([0, 0])]);
+    t.is(decodeUserIdentityRq(v, 0, v.length, i)!.username, null, bad.toString("hex"));
+  }
+  t.deepEqual(i.codes(), Array(6).fill("ul.user-identity-username-invalid"));
   i.list.length = 0;
+  // Longest allowed, and UTF-8 beyond ASCII, are kept.
+  t.is(
+    decodeUserIdentityRq(...value(b.userIdentityRqItem(1, false, "y".repeat(MAX_USERNAME_BYTES), "")), i)!
+      .username!.length,
+    MAX_USERNAME_BYTES,
+  );
+  t.is(decodeUserIdentityRq(...value(b.userIdentityRqItem(1, false, "jürgen", "")), i)!.username, "jürgen");
+  t.deepEqual(i.list, []);
   // Type 2 without a passcode, bad type, primary field past the item.
-  decodeUserIdentityRq(...value(b.userIdentityRqItem(2, false, "carol", "")), i);
+  t.is(decodeUserIdentityRq(...value(b.userIdentityRqItem(2, false, "carol", "")), i)!.username, null);
   decodeUserIdentityRq(...value(b.userIdentityRqItem(0, false, "x", "")), i);
   t.is(decodeUserIdentityRq(Buffer.from([1, 0, 0, 9, 0x41]), 0, 5, i)!.username, null);
   t.is(decodeUserIdentityRq(Buffer.from([1, 0, 0]), 0, 3, i), null);
