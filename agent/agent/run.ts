@@ -49,6 +49,9 @@ export interface RunOptions {
 }
 
 /** How often changes are committed to the store, and live mode ticks housekeeping. */
+/** The read buffer of `run --replay` (see its use). */
+const REPLAY_CHUNK_SIZE = 1 << 20;
+
 const TICK_MS = 250;
 /** Device and finding changes held before they are committed early (see PendingChanges). */
 const MAX_PENDING = 256;
@@ -136,7 +139,13 @@ export async function runAgent(opts: RunOptions): Promise<void> {
         summary =
           opts.replaySpeed === "capture"
             ? await replayPaced(opts.replay, pipeline)
-            : await readCaptureFile(opts.replay, pipeline, { counters: pipeline.counters });
+            : await readCaptureFile(opts.replay, pipeline, {
+                counters: pipeline.counters,
+                // The agent's memory budget (pipeline.ts) holds a store and an outbox beside the pipeline;
+                // two read buffers of 1 MiB instead of analyze's 4 MiB leave it room, at a pace no sensor
+                // needs more than.
+                chunkSize: REPLAY_CHUNK_SIZE,
+              });
       } finally {
         clearInterval(replayFlush);
       }

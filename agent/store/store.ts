@@ -47,16 +47,19 @@
  *     that base first. evidence.counts are merged by the same rule, per counter;
  *   - evidence.flows and aeTitles: the engine's list, then stored entries not in it, up to the longer of
  *     the two lists' lengths (so bounded by the engine's own caps).
- * The per-finding bases are kept for MAX_MERGE_BASES ids; a finding written again after its base was
- * dropped counts the stored count as its base once more (counted twice: it can only over-count, never go
- * back). A finding started over with a count at least the one it had is not recognised as started over:
- * its count then does not grow by the earlier count (but does not go back either).
+ * The base is not held in memory (a scan from ever new addresses would grow it without bound, issue 9):
+ * each finding row keeps, in its `engine` column, what the engine last reported for it and the run of
+ * this Store it came from (a random id per open), so base = stored count − that count within one run,
+ * and = the stored count when the run differs or the engine's count dropped. A finding started over with
+ * a count at least the one it had is not recognised as started over: its count then does not grow by the
+ * earlier count (but does not go back either).
  *
  * The file on disk is larger than the counted bytes by SQLite's page and index overhead.
  *
  * Nothing stored holds patient data: devices and findings come from the report's DeviceRecord and
  * FindingRecord, which inventory and findings build from device-describing attributes only.
  */
+import { randomUUID } from "node:crypto";
 import Database from "better-sqlite3";
 import type { DeviceRecord, FindingRecord } from "../report/types.js";
 
@@ -131,20 +134,28 @@ export function topicLevel(id: string): string {
   return /[/+#\u0000]/.test(id) ? encodeURIComponent(id) : id;
 }
 
-/** Findings whose merge base (see the file comment) is remembered; beyond it the oldest are forgotten. */
-export const MAX_MERGE_BASES = 65536;
-
-/** What upsertFinding adds to the engine's counts of one finding (see the file comment). */
-interface MergeBase {
+/** What the engine last reported for a finding, kept in its row (see the file comment). */
+interface EngineState {
+  /** The Store instance (one process's run) that wrote it. */
+  run: string;
   count: number;
   counts: Record<string, number>;
-  /** The engine's count and evidence counts last written, to tell when it started the finding over. */
-  lastCount: number;
-  lastCounts: Record<string, number>;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** The `engine` column as written by upsertFinding; null for a row written before it existed ("{}"). */
+function engineState(text: string): EngineState | null {
+  try {
+    const v: unknown = JSON.parse(text);
+    if (isRecord(v) && typeof v.run === "string" && typeof v.count === "number")
+      return { run: v.run, count: v.count, counts: countsOf({ counts: v.counts }) };
+  } catch {
+    // A damaged column counts as no state: the stored count is the base (it can only over-count).
+  }
+  return null;
 }
 
 /** evidence.counts as numbers only (a copy). */
@@ -207,6 +218,8 @@ const MIGRATIONS: readonly string[] = [
   // Revisions start from the store's creation time (see the file comment): ms since the epoch × 1000.
   `UPDATE counters SET value = max(value, CAST(unixepoch('subsec') * 1000 AS INTEGER) * 1000)
      WHERE name = 'revisionFloor';`,
+  // Each finding's merge state lives in its row, not in memory (see the file comment).
+  `ALTER TABLE findings ADD COLUMN engine TEXT NOT NULL DEFAULT '{}';`,
 ];
 
 /** The schema version this code writes. */
@@ -238,14 +251,14 @@ export class Store {
   /** A new record's revision starts above this (see the file comment). */
   private revisionFloor = 0;
   private readonly listeners: Array<() => void> = [];
-  /** Merge bases of the findings this process wrote, by id (see the file comment). */
-  private readonly mergeBases = new Map<string, MergeBase>();
+  /** This open's id in the findings' `engine` column (see the file comment). */
+  private readonly run = randomUUID();
 
   private readonly stmt: {
     getDevice: Database.Statement<[string], { json: string; revision: number }>;
     putDevice: Database.Statement<[string, string, string, number]>;
-    getFinding: Database.Statement<[string], { json: string; revision: number }>;
-    putFinding: Database.Statement<[string, string, string, string, string, string, number, number]>;
+    getFinding: Database.Statement<[string], { json: string; revision: number; engine: string }>;
+    putFinding: Database.Statement<[string, string, string, string, string, string, number, number, string]>;
     insertOutbox: Database.Statement<[string, string, string, number, number, number, string]>;
     supersede: Database.Statement<[string], { seq: number; bytes: number }>;
     deleteSeq: Database.Statement<[number]>;
@@ -283,13 +296,13 @@ export class Store {
          ON CONFLICT (id) DO UPDATE SET json = excluded.json, updated = excluded.updated,
            revision = excluded.revision`,
       ),
-      getFinding: db.prepare("SELECT json, revision FROM findings WHERE id = ?"),
+      getFinding: db.prepare("SELECT json, revision, engine FROM findings WHERE id = ?"),
       putFinding: db.prepare(
-        `INSERT INTO findings (id, rule, severity, json, firstSeen, lastSeen, count, revision)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        `INSERT INTO findings (id, rule, severity, json, firstSeen, lastSeen, count, revision, engine)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET rule = excluded.rule, severity = excluded.severity,
            json = excluded.json, firstSeen = excluded.firstSeen, lastSeen = excluded.lastSeen,
-           count = excluded.count, revision = excluded.revision`,
+           count = excluded.count, revision = excluded.revision, engine = excluded.engine`,
       ),
       insertOutbox: db.prepare(
         `INSERT INTO outbox (messageId, topic, payload, qos, retain, severity, createdAt)
@@ -416,10 +429,15 @@ export class Store {
   upsertFinding(raw: FindingRecord): boolean {
     const changed = this.tx((): boolean => {
       const old = this.stmt.getFinding.get(raw.id);
-      const finding = this.merge(raw, old ? (JSON.parse(old.json) as FindingRecord) : null);
+      const finding = this.merge(
+        raw,
+        old ? (JSON.parse(old.json) as FindingRecord) : null,
+        old ? engineState(old.engine) : null,
+      );
       const json = JSON.stringify(finding);
       if (old && old.json === json) return false;
       const revision = (old?.revision ?? this.revisionFloor) + 1;
+      const engine: EngineState = { run: this.run, count: raw.count, counts: countsOf(raw.evidence) };
       this.stmt.putFinding.run(
         finding.id,
         finding.rule,
@@ -429,6 +447,7 @@ export class Store {
         finding.lastSeen,
         finding.count,
         revision,
+        JSON.stringify(engine),
       );
       this.recordGrew(
         old ? Buffer.byteLength(json) - Buffer.byteLength(old.json) : this.rowCost(finding.id, json),
@@ -452,37 +471,24 @@ export class Store {
    * lastSeen, counts added to the base. Repeating a call with the same record gives the same result, so a
    * batch that was rolled back and is tried again stores what it would have.
    */
-  private merge(raw: FindingRecord, stored: FindingRecord | null): FindingRecord {
-    let base = this.mergeBases.get(raw.id);
+  private merge(raw: FindingRecord, stored: FindingRecord | null, last: EngineState | null): FindingRecord {
+    if (stored === null) return raw;
     const rawCounts = countsOf(raw.evidence);
-    if (base === undefined) {
-      base = {
-        count: stored && Number.isFinite(stored.count) ? stored.count : 0,
-        counts: countsOf(stored?.evidence),
-        lastCount: 0,
-        lastCounts: {},
-      };
-      if (this.mergeBases.size >= MAX_MERGE_BASES) {
-        const oldest = this.mergeBases.keys().next().value;
-        if (oldest !== undefined) this.mergeBases.delete(oldest);
-      }
-      this.mergeBases.set(raw.id, base);
-    } else if (raw.count < base.lastCount) {
-      // The engine started this finding over (it evicted it and met it again): keep what it had counted.
-      base.count += base.lastCount;
-      base.counts = addCounts(base.counts, base.lastCounts);
+    const storedCount = Number.isFinite(stored.count) ? stored.count : 0;
+    const base = { count: storedCount, counts: countsOf(stored.evidence) };
+    if (last !== null && last.run === this.run && raw.count >= last.count) {
+      // The same run's engine, still counting the same finding: what it reported last is in the stored
+      // count already.
+      base.count = Math.max(0, storedCount - last.count);
+      for (const [k, v] of Object.entries(last.counts))
+        base.counts[k] = Math.max(0, (base.counts[k] ?? 0) - v);
     }
-    base.lastCount = raw.count;
-    base.lastCounts = rawCounts;
-    if (base.count === 0 && stored === null) return raw;
     const out: FindingRecord = { ...raw, count: base.count + raw.count };
-    if (stored) {
-      if (stored.firstSeen < out.firstSeen) out.firstSeen = stored.firstSeen;
-      if (stored.lastSeen > out.lastSeen) out.lastSeen = stored.lastSeen;
-    }
+    if (stored.firstSeen < out.firstSeen) out.firstSeen = stored.firstSeen;
+    if (stored.lastSeen > out.lastSeen) out.lastSeen = stored.lastSeen;
     const ev = raw.evidence;
     if (isRecord(ev)) {
-      const sev = stored && isRecord(stored.evidence) ? stored.evidence : {};
+      const sev = isRecord(stored.evidence) ? stored.evidence : {};
       const e: Record<string, unknown> = { ...ev };
       if (isRecord(ev.counts) || Object.keys(base.counts).length > 0)
         e.counts = addCounts(base.counts, rawCounts);

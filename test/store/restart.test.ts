@@ -71,6 +71,7 @@ test("a version-2 store migrates: its records keep growing, new ones start above
   db.prepare("UPDATE findings SET revision = 7").run();
   db.prepare("UPDATE counters SET value = 0 WHERE name = 'revisionFloor'").run();
   db.prepare("UPDATE schema_version SET version = 2").run();
+  db.prepare("ALTER TABLE findings DROP COLUMN engine").run();
   db.prepare("DELETE FROM outbox").run();
   db.close();
   const now = Date.now() * 1000;
@@ -109,6 +110,22 @@ test("after a restart the engine's finding is merged: earlier firstSeen kept, co
   // The same record again (a batch retried after a rollback) changes nothing.
   t.false(s.upsertFinding(hit("f1", 1, "2024-03-01T00:00:00.000Z", "2024-03-01T00:00:00.000Z")));
   t.is(s.findings()[0]!.count, 9);
+  s.close();
+});
+
+test("the merge state lives in the finding's row: thousands of other findings between two writes change nothing", (t) => {
+  const path = tmp(t);
+  const s = open(path);
+  s.upsertFinding(hit("f1", 2, "2024-01-01T00:00:00.000Z", "2024-01-01T00:00:01.000Z"));
+  // A scan from ever new addresses raises findings without end; no per-finding state is held in memory.
+  s.batch(() => {
+    for (let i = 0; i < 20_000; i++)
+      s.upsertFinding(hit(`scan${i}`, 1, "2024-01-01T00:00:02.000Z", "2024-01-01T00:00:02.000Z"));
+  });
+  s.upsertFinding(hit("f1", 3, "2024-01-01T00:00:00.000Z", "2024-01-01T00:00:03.000Z"));
+  const f = s.findings().find((x) => x.id === "f1")!;
+  t.is(f.count, 3, "the engine's count, not added to what it had already reported");
+  t.deepEqual((f.evidence as { counts: Record<string, number> }).counts, { rejects: 3 });
   s.close();
 });
 
