@@ -75,7 +75,6 @@ function flowOf(o: Observation): string {
     case "anomaly":
       return o.flow;
     case "association":
-      return `${o.record.client}-${o.record.server}`;
     case "connection":
     case "dimse":
     case "tls":
@@ -174,7 +173,7 @@ export class FindingsEngine {
           const rec = o.record;
           const a: AssociationEvent = {
             o,
-            flow: `${rec.client}-${rec.server}`,
+            flow: formatFlow(o.client, o.server),
             ts: o.tsMicros,
             calling: trimAe(rec.callingAE),
             called: trimAe(rec.calledAE),

@@ -6,7 +6,7 @@ import test from "ava";
 import { validateConfig } from "../../agent/config/config.js";
 import { guardObservation } from "../../agent/observations/guard.js";
 import type { DimseObservation, Observation } from "../../agent/observations/types.js";
-import { at, dimse, ep, msg, STUDY_ROOT_FIND } from "../inventory/build.js";
+import { assoc, at, dimse, ep, msg, pc, STUDY_ROOT_FIND } from "../inventory/build.js";
 import { Harness, pacs } from "./harness.js";
 
 test("dicom.bulk-query: one query with many matches, or many queries", (t) => {
@@ -92,4 +92,22 @@ test("the observation guard keeps a query's counts and a level-shaped level only
   t.deepEqual(ok.kind === "dimse" ? ok.query : undefined, { level: "STUDY", keys: 1, matchingKeys: 1 });
   const none = guardObservation(dimse(ep("10.1.0.30", 50002), pacs(), 0, msg("C-ECHO-RQ")));
   t.false(none.kind === "dimse" && "query" in none, "absent stays absent");
+});
+
+test("dicom.bulk-query over IPv6: the evidence spells the flow as the association record does (brackets)", (t) => {
+  const h = new Harness();
+  const ws = ep("fd77::30", 50002);
+  const archive = ep("fd77::10", 104);
+  h.feed({
+    ...dimse(ws, archive, 0, msg("C-FIND-RQ", { sopClassUid: STUDY_ROOT_FIND }), {
+      calling: "WS1",
+      called: "PACS",
+    }),
+    query: { level: "STUDY", keys: 3, matchingKeys: 0 },
+  });
+  h.feed(assoc(ws, archive, { calling: "WS1", called: "PACS", pcs: [pc(1, STUDY_ROOT_FIND)] }));
+  const flows = (rule: string): string[] =>
+    h.rule(rule).flatMap((f) => (f.evidence as { flows: string[] }).flows);
+  t.deepEqual(flows("dicom.bulk-query"), ["[fd77::30]:50002-[fd77::10]:104"]);
+  t.deepEqual(flows("dicom.cleartext"), flows("dicom.bulk-query"));
 });

@@ -40,7 +40,7 @@ export interface RuleContext {
 /** One association as the rules see it: the facts several rules judge by, worked out once. */
 export interface AssociationEvent {
   readonly o: AssociationObservation;
-  /** The flow as the association record spells it ("client-server"). */
+  /** The flow, "client-server" as util/flow.ts spells it (the association record's own spelling). */
   readonly flow: string;
   readonly ts: number;
   /** AE titles trimmed (PS3.8 §9.3.2 pads them with spaces), null when empty. */
