@@ -16,7 +16,7 @@ test("dicom.any-ae-accepted: foreign called AE against policy, many called AEs w
   const h = new Harness(config);
   h.feed(assoc(ep("10.1.0.5", 50001), pacs(), { calling: "CT01", called: "PACS", ...modern }));
   t.deepEqual(h.rule("dicom.any-ae-accepted"), []);
-  // A foreign title that is not a probe value (ANY-SCP is raised high, as a probe: probe-ae.test.ts).
+  // A foreign title that is not a probe value (ANY-SCP is raised high, as a probe: probe-ae-accepted.test.ts).
   h.feed(assoc(ep("10.1.0.5", 50002), pacs(), { calling: "CT01", called: "OLD_PACS", ...modern }));
   // A described host (10.1.0.5 is CT01) calling with a title the policy does not give it.
   h.feed(assoc(ep("10.1.0.5", 50003), pacs(), { calling: "STRANGER", called: "PACS", ...modern }));

@@ -18,10 +18,12 @@ import type {
 import type { DeviceRecord } from "../../report/types.js";
 import type { Evidence, Hit, RuleId } from "../catalogue.js";
 
+/** What rules may ask the inventory (which has seen the observation first): devices, ports, AE titles. */
+export type InventoryView = Pick<Inventory, "device" | "isDicomDevice" | "listeningPortsOf" | "hasAeTitle">;
+
 export interface RuleContext {
   readonly config: Config;
-  /** Read only: devices, their ports and AE titles (the inventory has seen the observation first). */
-  readonly inventory: Inventory;
+  readonly inventory: InventoryView;
   /** The inventory's device id of an endpoint (the same id either way round with the inventory). */
   id(ep: { ip: string; mac: string | null }): string;
   /** Whether an address is inside config.networks.internal. */
@@ -62,7 +64,7 @@ export interface AssociationEvent {
 
 /** One rule module. Every handler is optional; the engine calls those a rule has, in routing order. */
 export interface Rule {
-  /** The rule ids this module raises (one, or a tight family); the first names it in anomalies. */
+  /** The rule ids this module raises (one, or a tight family); they name it in the anomaly when it throws. */
   readonly ids: readonly RuleId[];
   /** Every observation, before it is routed: capture time went on to tsMicros. */
   tick?(tsMicros: number): void;
