@@ -46,6 +46,7 @@ export class SensorCore {
     this.analysis.inventory.onChange = (d) => callbacks.device(d);
     this.analysis.findings.onChange = (f) => callbacks.finding(f);
     this.pipeline = new Pipeline({ observations: this.analysis, maxReportAssociations: 0 });
+    this.analysis.findings.anomalies = this.pipeline.anomalyCounter;
   }
 
   /**

@@ -5,8 +5,7 @@
  */
 import type { AnalyzeResult } from "../pipeline/analyze.js";
 import type { AssociationRecord, FindingRecord } from "../report/types.js";
-
-const SEVERITIES = ["critical", "high", "medium", "low", "info"] as const;
+import { SEVERITIES } from "../findings/severity.js";
 
 function commandCounts(a: AssociationRecord): string {
   const counts = new Map<string, number>();

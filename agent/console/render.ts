@@ -8,7 +8,7 @@
  * escaping of C0 and escapes DEL and C1 as well, so a JSON line is safe to print on a terminal too.
  */
 import type { ConsoleEvent, ConsoleSnapshot } from "./state.js";
-import { SEVERITIES } from "./state.js";
+import { SEVERITIES } from "../findings/severity.js";
 
 // eslint-disable-next-line no-control-regex
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;

@@ -25,9 +25,9 @@ import { fileURLToPath } from "node:url";
 import Ajv2020 from "ajv/dist/2020.js";
 import type { ValidateFunction } from "ajv";
 import type { DeviceRecord, FindingRecord } from "../report/types.js";
+import { SEVERITIES, type Severity } from "../findings/severity.js";
 
-export type Severity = FindingRecord["severity"];
-export const SEVERITIES: readonly Severity[] = ["critical", "high", "medium", "low", "info"];
+export { SEVERITIES, type Severity };
 
 export interface ConsoleLimits {
   maxSensors: number;

@@ -7,10 +7,7 @@
  * N-EVENT-REPORT-RQ (storage commitment results), which come from the acceptor.
  */
 import type { AssociationObservation, DimseObservation } from "../observations/types.js";
-
-export function flowKey(client: { ip: string; port: number }, server: { ip: string; port: number }): string {
-  return `${client.ip}:${client.port}-${server.ip}:${server.port}`;
-}
+import { formatFlow } from "../util/flow.js";
 
 /** Remembers which associations had DimseObservations (bounded; entries leave when the association ends). */
 export class DimseSeen {
@@ -33,7 +30,7 @@ export class DimseSeen {
       c.ip !== this.lastClientIp ||
       s.ip !== this.lastServerIp
     ) {
-      key = flowKey(c, s);
+      key = formatFlow(c, s);
       this.lastClientIp = c.ip;
       this.lastClientPort = c.port;
       this.lastServerIp = s.ip;
@@ -48,7 +45,7 @@ export class DimseSeen {
 
   /** The DimseObservations to replay for an ended association (none when they were already observed). */
   replay(o: AssociationObservation): DimseObservation[] {
-    const key = flowKey(o.client, o.server);
+    const key = formatFlow(o.client, o.server);
     if (this.flows.delete(key)) return [];
     const r = o.record;
     const hasGet = r.messages.some((m) => m.command === "C-GET-RQ");

@@ -7,6 +7,7 @@ import type { CaptureSummary } from "../capture/types.js";
 import { defaultConfig } from "../config/config.js";
 import type { Config } from "../config/types.js";
 import { FindingsEngine } from "../findings/engine.js";
+import { compareSeverity } from "../findings/severity.js";
 import { Inventory } from "../inventory/inventory.js";
 import { DimseSeen } from "../inventory/replay.js";
 import { guardObservation } from "../observations/guard.js";
@@ -61,12 +62,12 @@ export class Analysis implements ObservationSink {
   }
 }
 
-const SEVERITY_ORDER: Record<string, number> = { critical: 0, high: 1, medium: 2, low: 3, info: 4 };
-
 export async function analyzeFiles(paths: string[], opts: AnalyzeOptions = {}): Promise<AnalyzeResult> {
   const config = opts.config ?? defaultConfig();
   const analysis = new Analysis(config);
   const pipeline = new Pipeline({ ...opts.pipeline, observations: analysis });
+  // A findings rule that fails on an observation is counted with the parse anomalies (layer "findings").
+  analysis.findings.anomalies = pipeline.anomalyCounter;
   const files: FileResult[] = [];
   for (const path of paths) {
     try {
@@ -95,9 +96,7 @@ export async function analyzeFiles(paths: string[], opts: AnalyzeOptions = {}): 
   const associations = [...pipeline.associations()].sort((a, b) =>
     a.start < b.start ? -1 : a.start > b.start ? 1 : 0,
   );
-  const findings = analysis.findings
-    .findings()
-    .sort((a, b) => (SEVERITY_ORDER[a.severity] ?? 9) - (SEVERITY_ORDER[b.severity] ?? 9));
+  const findings = analysis.findings.findings().sort((a, b) => compareSeverity(b.severity, a.severity));
   const report: Report = {
     version: 1,
     stats: pipeline.stats(),

@@ -62,8 +62,9 @@
 import { randomUUID } from "node:crypto";
 import Database from "better-sqlite3";
 import type { DeviceRecord, FindingRecord } from "../report/types.js";
+import type { Severity } from "../findings/severity.js";
 
-export type Severity = FindingRecord["severity"];
+export type { Severity };
 
 /** Eviction ranks; lower goes first. Device records rank between low and medium findings. */
 export const SEVERITY_RANK: Readonly<Record<Severity | "device", number>> = {

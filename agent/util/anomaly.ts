@@ -8,8 +8,12 @@
  * string built, no key made and no map consulted (issue 9).
  */
 
-/** The layer that noticed an anomaly, as named in the JSON report. */
-export type AnomalyLayer = "capture" | "decode" | "reassembly" | "tls" | "ul" | "dimse" | "dataset";
+/**
+ * The layer that noticed an anomaly, as named in the JSON report. "findings": a findings rule failed on an
+ * observation (the engine caught it; the code names the failure, the detail the rule).
+ */
+export type AnomalyLayer =
+  "capture" | "decode" | "reassembly" | "tls" | "ul" | "dimse" | "dataset" | "findings";
 
 /**
  * A handle on one (code, flow) already reported: hit() reports it once more, hit(n) n times more. O(1)

@@ -5,7 +5,18 @@ import { Inventory } from "../../agent/inventory/inventory.js";
 import { FindingsEngine } from "../../agent/findings/engine.js";
 import type { AssociationObservation, Observation } from "../../agent/observations/types.js";
 import type { FindingRecord } from "../../agent/report/types.js";
-import { at } from "../inventory/build.js";
+import {
+  assoc,
+  at,
+  connection,
+  DCM4CHE_5,
+  dimse,
+  ep,
+  msg,
+  pc,
+  STUDY_ROOT_FIND,
+  STUDY_ROOT_MOVE,
+} from "../inventory/build.js";
 
 const RANK = { info: 0, low: 1, medium: 2, high: 3, critical: 4 };
 
@@ -71,4 +82,83 @@ export function silent(
 /** Rejected by the service-user (source 1) with a PS3.8 §9.3.4 reason (7: called AE, 3: calling AE). */
 export function refused(o: AssociationObservation, reason: number): AssociationObservation {
   return patch(o, { outcome: "rejected", reject: { result: 1, source: 1, reason }, acceptor: null });
+}
+
+// ---- traffic shared by the rule tests ----
+
+export const pacs = (): ReturnType<typeof ep> => ep("10.1.0.10", 104);
+
+export const modern = { requestor: DCM4CHE_5, acceptor: DCM4CHE_5 };
+
+/** Stores, queries and retrieves between known AE titles on internal addresses (the ordinary day). */
+export function ordinaryDay(h: Harness): void {
+  const ct = ep("10.1.0.5", 50001);
+  const ws = ep("10.1.0.30", 50002);
+  const wsScp = ep("10.1.0.30", 11112);
+  const p = pacs();
+  h.feed(connection(ct, p, "syn-ack", at(0)));
+  for (let i = 0; i < 20; i++) {
+    const c = ep("10.1.0.5", 51000 + i);
+    h.feed(
+      dimse(c, p, 0, msg("C-STORE-RQ", { sopClassUid: "1.2.840.10008.5.1.4.1.1.2" }), {
+        calling: "CT01",
+        called: "PACS",
+        ts: at(i),
+      }),
+    );
+    h.feed(dimse(c, p, 1, msg("C-STORE-RSP", { status: 0 }), { calling: "CT01", called: "PACS", ts: at(i) }));
+    h.feed(assoc(c, p, { calling: "CT01", called: "PACS", ts: at(i), ...modern }));
+  }
+  h.feed(
+    dimse(ws, p, 0, msg("C-FIND-RQ", { sopClassUid: STUDY_ROOT_FIND }), {
+      calling: "WS1",
+      called: "PACS",
+      ts: at(30),
+    }),
+  );
+  for (let i = 0; i < 5; i++)
+    h.feed(
+      dimse(ws, p, 1, msg("C-FIND-RSP", { status: 0xff00, messageIdBeingRespondedTo: 1 }), {
+        calling: "WS1",
+        called: "PACS",
+        ts: at(30),
+      }),
+    );
+  h.feed(
+    dimse(ws, p, 1, msg("C-FIND-RSP", { status: 0, messageIdBeingRespondedTo: 1 }), {
+      calling: "WS1",
+      called: "PACS",
+      ts: at(30),
+    }),
+  );
+  h.feed(
+    dimse(ws, p, 0, msg("C-MOVE-RQ", { sopClassUid: STUDY_ROOT_MOVE, moveDestination: "WS1" }), {
+      calling: "WS1",
+      called: "PACS",
+      ts: at(31),
+    }),
+  );
+  const sub = ep("10.1.0.10", 50100);
+  h.feed(assoc(sub, wsScp, { calling: "PACS", called: "WS1", ts: at(32), ...modern }));
+  h.feed(
+    assoc(ws, p, {
+      calling: "WS1",
+      called: "PACS",
+      ts: at(33),
+      pcs: [pc(1, STUDY_ROOT_FIND), pc(3, STUDY_ROOT_MOVE)],
+      ...modern,
+    }),
+  );
+}
+
+/** 20 modalities, each with its own AE title, storing to the PACS; returns them as [ip, AE title]. */
+export function modalitiesStore(h: Harness, server = pacs(), called = "PACS"): [string, string][] {
+  const mods: [string, string][] = [];
+  for (let i = 0; i < 20; i++) {
+    const ip = `10.1.0.${40 + i}`;
+    const ae = `MOD${i}`;
+    mods.push([ip, ae]);
+    h.feed(assoc(ep(ip, 50000 + i), server, { calling: ae, called, ts: at(i), ...modern }));
+  }
+  return mods;
 }

@@ -17,7 +17,7 @@
  * - called: an accepted association only (a reject says the title is not the server's), and not when the
  *   title is a probe value or the service is known to accept any called AE title (it accepted a probe):
  *   then acceptance says nothing about the server's name.
- * The engine leaves out the associations of recognised scanners (their titles are borrowed defaults).
+ * The associations of recognised scanners are left out (their titles are borrowed defaults).
  *
  * Hosts, not addresses, are counted (hostCount): with one MAC, an IPv4 and an IPv6 address are one dual-stack
  * host, and addresses used one after the other are one host that changed address (DHCP).
@@ -25,13 +25,14 @@
  * Bounded: MAX_TITLES titles (the oldest forgotten), MAX_ADDRESSES addresses per title; uses from addresses
  * past that are counted, not listed (at most 2048 × 16 small records, a few MiB, whatever the traffic). One finding per title; it is announced again only when a new address is
  * listed, so a flood of uses does not storm.
+ * Points to: AE allowlists (DESIGN.md §5).
  */
 import type { AssociationObservation } from "../../observations/types.js";
 import type { Endpoint } from "../../reassembly/types.js";
 import { iso } from "../../inventory/inventory.js";
 import { BoundedMap } from "../bounded.js";
-import type { Severity } from "../engine.js";
-import { MAX_TRACKED, type RuleContext } from "./context.js";
+import type { Severity } from "../severity.js";
+import { MAX_TRACKED, type AssociationEvent, type Rule, type RuleContext } from "./context.js";
 import { aeKey, defaultAeTable, probeCalledAE } from "./tables.js";
 
 const MAX_TITLES = MAX_TRACKED / 2;
@@ -90,16 +91,27 @@ function hostCount(uses: Use[]): number {
   return hosts;
 }
 
-export class DuplicateAeTitles {
+export class DuplicateAeTitles implements Rule {
+  readonly ids = ["dicom.duplicate-ae-title"] as const;
   private readonly titles = new BoundedMap<string, Title>(MAX_TITLES);
 
-  constructor(private readonly ctx: RuleContext) {}
+  constructor(
+    private readonly ctx: RuleContext,
+    /** Whether an SCP service accepted a probe value, so answers to any title (rules/any-ae-accepted.ts). */
+    private readonly promiscuous: (server: Endpoint) => boolean,
+  ) {}
+
+  onAssociation(a: AssociationEvent): void {
+    // A scanner's titles are borrowed defaults, not the name of a node.
+    if (a.scanner) return;
+    this.association(a.o, a.flow, a.calling, a.called, a.accepted && !this.promiscuous(a.o.server));
+  }
 
   /**
    * Records the titles of one association. `calledIsOwn`: the server accepted it and its called title says
    * something about the server's name (see the file comment).
    */
-  association(
+  private association(
     o: AssociationObservation,
     flow: string,
     calling: string | null,

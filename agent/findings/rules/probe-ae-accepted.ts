@@ -7,12 +7,15 @@
  * proof is direct, one association is enough and no policy is needed.
  * Not raised when the value is the SCP's own title: configured for its address in policy.knownAeTitles, or
  * used by that address as its calling AE title (a node's calling title is its own name).
+ * A helper of rules/any-ae-accepted.ts, which routes the associations to it (one family, one rule id).
+ * Points to: role-based access, AE allowlists (DESIGN.md §5).
  */
 import type { AssociationObservation } from "../../observations/types.js";
 import type { Endpoint } from "../../reassembly/types.js";
 import { iso } from "../../inventory/inventory.js";
 import { BoundedMap } from "../bounded.js";
-import { hostPort, MAX_LIST, MAX_TRACKED, type RuleContext } from "./context.js";
+import { formatEndpoint } from "../../util/flow.js";
+import { MAX_LIST, MAX_TRACKED, type RuleContext } from "./context.js";
 import { aeKey, probeCalledAE } from "./tables.js";
 
 interface Probe {
@@ -42,13 +45,13 @@ export class ProbeAccepted {
     const own = this.ctx.config.policy.knownAeTitles[o.server.ip];
     if (own?.some((a) => aeKey(a) === aeKey(called))) return false;
     if (this.ownCallingTitle(o.server.ip, called)) return false;
-    const service = hostPort(o.server);
+    const service = formatEndpoint(o.server);
     this.services.set(service, true);
     const device = this.ctx.id(o.server);
     const now: Probe = {
       calledAE: called,
       callingAE: calling,
-      peer: hostPort(o.client),
+      peer: formatEndpoint(o.client),
       service,
       time: iso(o.tsMicros),
     };
@@ -84,6 +87,6 @@ export class ProbeAccepted {
 
   /** Whether this SCP service accepted a probe value (so it answers to any called AE title). */
   promiscuous(server: Endpoint): boolean {
-    return this.services.has(hostPort(server));
+    return this.services.has(formatEndpoint(server));
   }
 }

@@ -1,5 +1,5 @@
 /**
- * dicom.scanner by identity and by behaviour (the C-ECHO sweep across hosts stays in the engine):
+ * dicom.scanner by identity and by behaviour (the C-ECHO sweep across hosts is rules/echo-sweep.ts):
  * - identity: a requestor matching data/scanners.json (rules/scanner-identity.ts); a borrowed identity (nmap's
  *   DCMTK 3.6.2) needs the reserved header bytes or a silent association besides;
  * - silent association: accepted, then ended by the transport with nothing sent after the A-ASSOCIATE-AC (no
@@ -12,12 +12,16 @@
  *   one server; this rule names the technique.
  * A recognised tool gets one finding per (client, server), whatever showed it; the behaviours are then
  * reasons in its evidence rather than findings of their own.
+ * It runs first among the association rules and marks the associations it attributes to a scanner
+ * (AssociationEvent.scanner), so that the others do not report a scanner's traffic as a device's.
+ * Points to: firewall (DESIGN.md §5).
  */
-import type { AssociationObservation } from "../../observations/types.js";
+import type { AnomalyObservation, AssociationObservation } from "../../observations/types.js";
 import { iso } from "../../inventory/inventory.js";
+import { formatEndpoint, formatFlow } from "../../util/flow.js";
 import { BoundedMap, windowOf, type Window } from "../bounded.js";
-import type { Severity } from "../engine.js";
-import { hostPort, MAX_LIST, MAX_TRACKED, type RuleContext } from "./context.js";
+import type { Severity } from "../severity.js";
+import { MAX_LIST, MAX_TRACKED, type AssociationEvent, type Rule, type RuleContext } from "./context.js";
 import {
   recogniseScanner,
   wouldCorroborate,
@@ -30,6 +34,9 @@ import { probeCalledAE } from "./tables.js";
 const RJ_SOURCE_SERVICE_USER = 1;
 const RJ_CALLING_AE_NOT_RECOGNIZED = 3;
 const RJ_CALLED_AE_NOT_RECOGNIZED = 7;
+
+/** Anomaly code for non-zero reserved bytes in the A-ASSOCIATE-RQ header itself (PDU offsets 42-73). */
+export const HEADER_RESERVED_CODE = "ul.nonzero-reserved-header";
 
 /** Silent associations waiting for proof that the capture went on after them (see tick()). */
 const MAX_PENDING = 256;
@@ -86,7 +93,10 @@ export function silence(o: AssociationObservation): "silent" | "maybe" | "no" {
   return end.reason === "fin" || end.reason === "rst" || end.reason === "idle" ? "silent" : "no";
 }
 
-export class ScannerRules {
+export class ScannerRules implements Rule {
+  readonly ids = ["dicom.scanner"] as const;
+  /** Flows whose A-ASSOCIATE-RQ had non-zero reserved header bytes (value unused). */
+  private readonly reservedFlows = new BoundedMap<string, true>(MAX_TRACKED);
   /**
    * Called AE titles a recognised tool tried, per client>server: dicom-brute is dicom-ping repeated. Fewer
    * pairs than other keys: each holds up to MAX_TITLES_TRIED titles.
@@ -100,12 +110,31 @@ export class ScannerRules {
 
   constructor(private readonly ctx: RuleContext) {}
 
+  onAnomaly(o: AnomalyObservation): void {
+    if (o.layer !== "ul" && o.layer !== "dimse") return;
+    if (o.code !== HEADER_RESERVED_CODE) return;
+    this.reservedFlows.set(o.flow, true);
+    if (o.client && o.server) this.reservedFlows.set(formatFlow(o.client, o.server), true);
+  }
+
+  onAssociation(a: AssociationEvent): void {
+    const reservedHeader =
+      this.reservedFlows.has(a.flow) || this.reservedFlows.has(formatFlow(a.o.client, a.o.server));
+    a.scanner = this.association(a.o, a.flow, a.calling, a.called, a.accepted, reservedHeader);
+  }
+
+  finish(tsMicros: number, settleMicros: number): void {
+    // Silent associations ended before tsMicros are judged; at the end (settleMicros 0) those ended at
+    // tsMicros itself were closed by the end of the capture, not by their peers, and are dropped.
+    this.settle(tsMicros, settleMicros === 0);
+  }
+
   /**
    * Judges one association; true when it is attributed to a scanner (known now, or suspected until its
    * silence is confirmed), so that the engine does not report the scanner's traffic as a device's
    * (cleartext, vulnerable implementation, AE titles in use).
    */
-  association(
+  private association(
     o: AssociationObservation,
     flow: string,
     calling: string | null,
@@ -148,7 +177,7 @@ export class ScannerRules {
   }
 
   /** At a tick or the end of capture (`final`): associations ended at the very end are dropped when final. */
-  settle(tsMicros: number, final: boolean): void {
+  private settle(tsMicros: number, final: boolean): void {
     this.tick(tsMicros);
     if (final) this.pending = [];
   }
@@ -239,7 +268,13 @@ export class ScannerRules {
     const ae = kind === "called" ? called! : calling!;
     const t = this.ctx.config.policy.thresholds;
     const w = windowOf(this.refused, `${kind}\u0000${o.client.ip}`);
-    w.push(o.tsMicros, ae, hostPort(o.server), t.aeScanWindowSeconds * 1e6, t.aeScanDistinctCalledAEs * 4);
+    w.push(
+      o.tsMicros,
+      ae,
+      formatEndpoint(o.server),
+      t.aeScanWindowSeconds * 1e6,
+      t.aeScanDistinctCalledAEs * 4,
+    );
     const distinct = new Set(w.events.map((e) => e.label)).size;
     if (distinct < t.aeScanDistinctCalledAEs) return null;
     const reason = `${kind}-AE brute force (A-ASSOCIATE-RJ reason ${rj.reason}, ${kind}-AE-title-not-recognized)`;
@@ -278,15 +313,15 @@ export class ScannerRules {
     const w = windowOf(this.silent, o.client.ip);
     w.push(
       o.tsMicros,
-      `${hostPort(o.server)}\u0000${called ?? ""}`,
-      hostPort(o.server),
+      `${formatEndpoint(o.server)}\u0000${called ?? ""}`,
+      formatEndpoint(o.server),
       t.aeScanWindowSeconds * 1e6,
       MAX_SILENT_EVENTS,
     );
     const distinct = new Set(w.events.map((e) => e.label)).size;
     const probe = probeCalledAE(called);
     const severity: Severity = distinct >= 2 || probe ? "medium" : "low";
-    const service = hostPort(o.server);
+    const service = formatEndpoint(o.server);
     this.ctx.hit({
       rule: "dicom.scanner",
       severity,

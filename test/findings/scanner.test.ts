@@ -1,12 +1,11 @@
 /**
- * dicom.scanner by identity (data/scanners.json) and by behaviour (silent associations, refusal bursts),
- * on observations built byte-for-byte as the pipeline reports them (rules/scanner.ts).
+ * dicom.scanner by identity (data/scanners.json) and by behaviour (silent associations, refusal bursts,
+ * the reserved header bytes), on observations built byte-for-byte as the pipeline reports them
+ * (rules/scanner.ts).
  */
 import test from "ava";
-import { scannerTable } from "../../agent/findings/rules/tables.js";
-import { recogniseScanner } from "../../agent/findings/rules/scanner-identity.js";
 import { anomaly, assoc, at, DCM4CHE_5, ep, pc, VERIFICATION } from "../inventory/build.js";
-import { Harness, patch, refused, silent, withPolicy } from "./harness.js";
+import { Harness, patch, refused, silent, withPolicy, pacs } from "./harness.js";
 
 const NMAP_362 = {
   implementationClassUid: "1.2.276.0.7230010.3.0.3.6.2",
@@ -21,38 +20,6 @@ const NMAP_NSE = {
 const scp = (): ReturnType<typeof ep> => ep("10.1.0.20", 11112);
 const echo = [pc(1, VERIFICATION)];
 const scanner = (h: Harness): string[] => h.rule("dicom.scanner").map((f) => `${f.key}:${f.severity}`);
-
-test("the scanner table: every entry has a key, a tool, a source, and something to match", (t) => {
-  const table = scannerTable();
-  t.true(table.length >= 3);
-  for (const e of table) {
-    t.truthy(e.key && e.tool && e.name, e.name);
-    t.regex(e.source, /https:\/\//, e.name);
-    const matches =
-      (e.implementationClassUids?.length ?? 0) +
-      (e.implementationClassUidRoots?.length ?? 0) +
-      (e.implementationVersionNames?.length ?? 0) +
-      (e.implementationVersionNamePrefixes?.length ?? 0) +
-      (e.callingAETitles?.length ?? 0);
-    t.true(matches > 0, e.name);
-    for (const c of e.corroboratedBy) t.true(c === "reserved-header" || c === "silent-association");
-  }
-});
-
-test("identity: NMAP_NSE or its UID alone is nmap; DCMTK 3.6.2 as ECHOSCU needs corroboration", (t) => {
-  const none = new Set<never>();
-  t.is(recogniseScanner(NMAP_NSE, "ECHOSCU", none)?.entry.key, "nmap");
-  t.is(recogniseScanner({ ...NMAP_NSE, implementationVersionName: null }, "X", none)?.entry.key, "nmap");
-  t.is(recogniseScanner({ ...NMAP_NSE, implementationClassUid: "1.2.3" }, "X", none)?.entry.key, "nmap");
-  t.is(recogniseScanner(NMAP_362, "ECHOSCU", none), null, "DCMTK's own echoscu announces the same");
-  t.is(recogniseScanner(NMAP_362, "ECHOSCU", new Set(["silent-association"] as const))?.entry.key, "nmap");
-  t.is(recogniseScanner(NMAP_362, "ECHOSCU", new Set(["reserved-header"] as const))?.entry.key, "nmap");
-  t.is(recogniseScanner(NMAP_362, "CT01", new Set(["silent-association"] as const)), null);
-  t.is(recogniseScanner(DCM4CHE_5, "ECHOSCU", new Set(["silent-association"] as const)), null);
-  const scapy = { implementationClassUid: null, implementationVersionName: null, maxPduLength: 16384 };
-  t.is(recogniseScanner(scapy, "SCAPY_SCU", none)?.entry.key, "scapy");
-  t.is(recogniseScanner(DCM4CHE_5, "SCAPY_SCU", none), null, "a UID sent: a real toolkit named so");
-});
 
 test("identity: nmap's NSE identity is dicom.scanner even when refused, and its borrowed one is not", (t) => {
   const h = new Harness();
@@ -340,4 +307,112 @@ test("ordinary traffic: a modality's silent-free day raises no dicom.scanner", (
   );
   h.finish();
   t.deepEqual(scanner(h), []);
+});
+
+test("dicom.scanner: nmap dicom-ping by the reserved byte; plain echoscu is not a scanner", (t) => {
+  const nmapReq = {
+    implementationClassUid: "1.2.276.0.7230010.3.0.3.6.2",
+    implementationVersionName: "OFFIS_DCMTK_362",
+    maxPduLength: 16384,
+  };
+  const h = new Harness();
+  const c = ep("10.1.0.66", 40001);
+  h.feed(anomaly(c, pacs(), "ul.nonzero-reserved-header"));
+  h.feed(
+    assoc(c, pacs(), {
+      calling: "ECHOSCU",
+      called: "ANY-SCP",
+      outcome: "rejected",
+      requestor: nmapReq,
+      pcs: [pc(1, VERIFICATION, null)],
+    }),
+  );
+  const s = h.rule("dicom.scanner");
+  t.is(s.length, 1);
+  t.regex(s[0]!.title, /nmap dicom-ping/);
+  t.is(s[0]!.severity, "medium");
+  t.deepEqual(
+    h.rule("dicom.vulnerable-implementation"),
+    [],
+    "nmap's borrowed DCMTK identity is not a vulnerable stack",
+  );
+
+  const e = new Harness();
+  const c2 = ep("10.1.0.67", 40002);
+  e.feed(
+    assoc(c2, pacs(), {
+      calling: "ECHOSCU",
+      called: "ANY-SCP",
+      pcs: [pc(1, VERIFICATION)],
+      requestor: nmapReq,
+    }),
+  );
+  t.deepEqual(e.rule("dicom.scanner"), []);
+});
+
+test("dicom.scanner: dicom-brute re-raises the nmap finding as high with the number of AEs tried", (t) => {
+  const nmapReq = {
+    implementationClassUid: "1.2.276.0.7230010.3.0.3.6.2",
+    implementationVersionName: "OFFIS_DCMTK_362",
+    maxPduLength: 16384,
+  };
+  const h = new Harness();
+  for (const [i, called] of ["ANY-SCP", "PACS", "ORTHANC", "STORESCP"].entries()) {
+    const c = ep("10.1.0.66", 41000 + i);
+    h.feed(anomaly(c, pacs(), "ul.nonzero-reserved-header", "ul", at(i)));
+    h.feed(
+      assoc(c, pacs(), {
+        calling: "ECHOSCU",
+        called,
+        outcome: i === 3 ? "accepted" : "rejected",
+        requestor: nmapReq,
+        pcs: [pc(1, VERIFICATION, null)],
+        ts: at(i),
+      }),
+    );
+  }
+  const s = h.rule("dicom.scanner");
+  t.is(s.length, 1);
+  t.is(s[0]!.severity, "high");
+  t.regex(s[0]!.title, /dicom-brute.*4 called AE/);
+  t.is(s[0]!.count, 4);
+  const announced = h.changes.filter(([r]) => r === "dicom.scanner").map(([, c, sev]) => `${c}:${sev}`);
+  t.deepEqual(
+    announced.slice(0, 2),
+    ["new:medium", "changed:high"],
+    "re-raised when it turns out to be brute force",
+  );
+});
+
+test("dicom.scanner: DCMTK's own presentation-context quirk is not nmap; the header-specific code is", (t) => {
+  const echoscu367 = {
+    implementationClassUid: "1.2.276.0.7230010.3.0.3.6.7",
+    implementationVersionName: "OFFIS_DCMTK_367",
+    maxPduLength: 16384,
+  };
+  const h = new Harness();
+  const c = ep("10.1.0.67", 40100);
+  // Other reserved fields (DCMTK fills one of the presentation context item) are not the fingerprint.
+  h.feed(anomaly(c, pacs(), "ul.nonzero-reserved"));
+  h.feed(
+    assoc(c, pacs(), {
+      calling: "ECHOSCU",
+      called: "ANY-SCP",
+      requestor: echoscu367,
+      pcs: [pc(1, VERIFICATION)],
+    }),
+  );
+  t.deepEqual(h.rule("dicom.scanner"), []);
+  t.deepEqual(h.rule("dicom.malformed"), [], "a reserved field is not a malformed PDU");
+  const c2 = ep("10.1.0.68", 40101);
+  h.feed(anomaly(c2, pacs(), "ul.nonzero-reserved-header"));
+  h.feed(
+    assoc(c2, pacs(), {
+      calling: "ECHOSCU",
+      called: "ANY-SCP",
+      requestor: echoscu367,
+      pcs: [pc(1, VERIFICATION)],
+    }),
+  );
+  t.is(h.rule("dicom.scanner").length, 1);
 });

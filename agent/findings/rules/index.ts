@@ -1,0 +1,56 @@
+/**
+ * The rules, in routing order: the engine hands each observation to the rules that handle it in this order,
+ * and settles them in this order at finish(). The order is part of the behaviour:
+ * - scanner first: it marks the associations it attributes to a scanner (AssociationEvent.scanner), which
+ *   cleartext, vulnerable-implementation and duplicate-ae-title then leave alone;
+ * - duplicate-ae-title before any-ae-accepted: each asks the other (a title an address calls with is its own
+ *   name; a service that accepted a probe value answers to any title), and the answers are those of the
+ *   associations seen before, plus this one's calling title;
+ * - new-device before risky-service (a new device is announced before its risky ports), risky-service
+ *   before default-port (one connection's findings);
+ * - at finish(): scanner's silent associations, then C-MOVEs, then port 104, then malformed PDUs.
+ * Hits raised in one observation keep this order in the findings list (the report sorts by severity only).
+ */
+import { AeScanRule } from "./ae-scan.js";
+import { AnyAeAcceptedRule } from "./any-ae-accepted.js";
+import { BulkQueryRule } from "./bulk-query.js";
+import { CleartextCredentialsRule } from "./cleartext-credentials.js";
+import { CleartextRule } from "./cleartext.js";
+import type { Rule, RuleContext } from "./context.js";
+import { DefaultPortRule } from "./default-port.js";
+import { DuplicateAeTitles } from "./duplicate-ae-title.js";
+import { EchoSweepRule } from "./echo-sweep.js";
+import { ExternalPeerRule } from "./external-peer.js";
+import { MalformedRule } from "./malformed.js";
+import { NewDeviceRule } from "./new-device.js";
+import { RiskyServiceRule } from "./risky-service.js";
+import { ScannerRules } from "./scanner.js";
+import { TlsWeakRule } from "./tls-weak.js";
+import { UnknownMoveDestinationRule } from "./unknown-move-destination.js";
+import { VulnerableImplementationRule } from "./vulnerable-implementation.js";
+
+export type { AssociationEvent, Rule, RuleContext } from "./context.js";
+
+/** A fresh set of the catalogue's rules (each with its own state) over one context. */
+export function defaultRules(ctx: RuleContext): Rule[] {
+  const duplicates: DuplicateAeTitles = new DuplicateAeTitles(ctx, (server) => anyAe.promiscuous(server));
+  const anyAe: AnyAeAcceptedRule = new AnyAeAcceptedRule(ctx, (ip, ae) => duplicates.usedAsCalling(ip, ae));
+  return [
+    new ScannerRules(ctx),
+    new AeScanRule(ctx),
+    new EchoSweepRule(ctx),
+    new ExternalPeerRule(ctx),
+    new CleartextCredentialsRule(ctx),
+    new CleartextRule(ctx),
+    new VulnerableImplementationRule(ctx),
+    duplicates,
+    anyAe,
+    new UnknownMoveDestinationRule(ctx),
+    new NewDeviceRule(ctx),
+    new RiskyServiceRule(ctx),
+    new DefaultPortRule(ctx),
+    new BulkQueryRule(ctx),
+    new TlsWeakRule(ctx),
+    new MalformedRule(ctx),
+  ];
+}

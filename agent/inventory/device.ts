@@ -1,0 +1,88 @@
+/**
+ * The state the inventory keeps per device while it observes (DESIGN.md §2, issue 3): what it has seen the
+ * device do, capped, and the behaviour counters its class is judged by (classify.ts). record.ts turns it
+ * into the published DeviceRecord; identity.ts finds it by MAC and IP.
+ */
+import type { EquipmentAttributes } from "../dicom/types.js";
+import type { TlsObservation } from "../observations/types.js";
+import type { DeviceRecord } from "../report/types.js";
+import type { ToolkitInfo } from "./toolkit.js";
+
+/** Caps on what one device can accumulate, so hostile or huge traffic cannot grow memory without bound. */
+export const MAX_AE = 64;
+export const MAX_SOP = 256;
+export const MAX_TS = 64;
+export const MAX_PEERS = 512;
+export const MAX_EQUIPMENT = 64;
+export const MAX_PORTS = 256;
+
+export function addCapped<T>(set: Set<T>, v: T, cap: number): boolean {
+  if (set.has(v) || set.size >= cap) return false;
+  set.add(v);
+  return true;
+}
+
+export interface EquipmentState {
+  attrs: EquipmentAttributes;
+  /** True once an acquisition object (not a derived one, see isDerivedObject) named this equipment. */
+  acquisition: boolean;
+  count: number;
+  first: number;
+  last: number;
+}
+
+export class DeviceState {
+  readonly aeRoles = new Map<string, Set<string>>();
+  readonly listeningPorts = new Set<number>();
+  readonly dicomPorts = new Set<number>();
+  readonly sopClasses = new Set<string>();
+  readonly transferSyntaxes = new Set<string>();
+  readonly peers = new Set<string>();
+  readonly equipment = new Map<string, EquipmentState>();
+  readonly tls = new Map<
+    number,
+    { version: string | null; certificate: TlsObservation["certificate"]; last: number }
+  >();
+  implementation: { implementationClassUid: string | null; implementationVersionName: string | null } | null =
+    null;
+  toolkit: ToolkitInfo | null = null;
+  /** Attributes the device stated for itself (MPPS). */
+  own: EquipmentAttributes | null = null;
+  // Behaviour counters for the class.
+  storeSent = 0;
+  storeSentNotAsRequestor = 0;
+  storeReceivedFrom = new Set<string>();
+  qrScp = 0;
+  qrScu = 0;
+  worklistScu = 0;
+  mppsScu = 0;
+  echoOnly = true;
+  /**
+   * The record stored by an earlier run when the device was restored (Inventory.restore). Behaviour
+   * counters are not stored, so until this run sees the behaviour again, the stored equipment and class
+   * stand in for what the live counters cannot tell yet (a restart must not make a known modality
+   * "unknown").
+   */
+  restored: DeviceRecord | null = null;
+  constructor(
+    readonly id: string,
+    readonly ip: string,
+    readonly mac: string | null,
+    public first: number,
+    public last: number,
+  ) {}
+}
+
+/** Capture microseconds of a stored ISO time; 0 (the epoch) when it does not parse. */
+export function micros(isoTime: unknown): number {
+  const ms = typeof isoTime === "string" ? Date.parse(isoTime) : NaN;
+  return Number.isFinite(ms) ? ms * 1000 : 0;
+}
+
+export function strings(v: unknown): string[] {
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : [];
+}
+
+export function numbers(v: unknown): number[] {
+  return Array.isArray(v) ? v.filter((x): x is number => Number.isInteger(x)) : [];
+}

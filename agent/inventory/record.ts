@@ -1,0 +1,146 @@
+/**
+ * The device record the inventory publishes (the report's DeviceRecord plus the fields issue 3 adds), built
+ * from a device's state; for a device restored from the store, the stored values stand where this run's
+ * evidence says nothing yet.
+ */
+import type { TlsObservation } from "../observations/types.js";
+import type { DeviceRecord } from "../report/types.js";
+import { classOf, ownEquipment, type DeviceClass } from "./classify.js";
+import { strings, type DeviceState } from "./device.js";
+import type { ToolkitInfo } from "./toolkit.js";
+
+export interface EquipmentSeen {
+  modality: string | null;
+  manufacturer: string | null;
+  model: string | null;
+  stationName: string | null;
+  serialNumber: string | null;
+  softwareVersions: string[];
+  institutionName: string | null;
+  /** Datasets that named this equipment. */
+  count: number;
+  firstSeen: string;
+  lastSeen: string;
+}
+
+/** The inventory's device record: the report's listed fields plus the ones issue 3 adds. */
+export interface InventoryDevice extends DeviceRecord {
+  implementation: { implementationClassUid: string | null; implementationVersionName: string | null } | null;
+  toolkit: ToolkitInfo | null;
+  /** Roles per AE title: SCU when it requested associations with that calling AE, SCP when it accepted as called AE. */
+  aeRoles: { aeTitle: string; roles: string[] }[];
+  class: DeviceClass;
+  classReason: string;
+  serialNumber: string | null;
+  institutionName: string | null;
+  transferSyntaxes: string[];
+  /** Ids of devices it had associations with. */
+  peers: string[];
+  /** Equipment named in datasets this device sent (not necessarily itself; see the module comment). */
+  equipmentSeen: EquipmentSeen[];
+  /** Server ports where this device accepted DICOM associations. */
+  dicomPorts: number[];
+  /** TLS services: on the DICOM ports of any host, and on any port of a DICOM device; as handshakes showed. */
+  tlsServices: TlsService[];
+}
+
+export interface TlsService {
+  port: number;
+  version: string | null;
+  certificate: TlsObservation["certificate"];
+  lastSeen: string;
+}
+
+/**
+ * ISO 8601 (millisecond precision) of a capture timestamp. Capture files can lie (a pcapng timestamp of
+ * 2^64 units): out of Date's ±8.64e15 ms range, or not finite, gives the epoch instead of a RangeError
+ * that would break every later report of the device.
+ */
+export function iso(micros: number): string {
+  const ms = Math.floor(micros / 1000);
+  return new Date(Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? ms : 0).toISOString();
+}
+
+/** The record of a device as published (devices(), device(), onChange). */
+export function deviceRecord(d: DeviceState): InventoryDevice {
+  const rec = liveRecord(d);
+  return d.restored ? withRestored(rec, d.restored) : rec;
+}
+
+function liveRecord(d: DeviceState): InventoryDevice {
+  const own = ownEquipment(d);
+  const { cls, reason } = classOf(d);
+  const aeTitles = [...d.aeRoles.keys()].sort();
+  const roles = new Set<string>();
+  for (const r of d.aeRoles.values()) for (const x of r) roles.add(x);
+  return {
+    id: d.id,
+    ip: d.ip,
+    mac: d.mac,
+    aeTitles,
+    roles: [...roles].sort(),
+    aeRoles: aeTitles.map((ae) => ({ aeTitle: ae, roles: [...(d.aeRoles.get(ae) ?? [])].sort() })),
+    listeningPorts: [...d.listeningPorts].sort((a, b) => a - b),
+    dicomPorts: [...d.dicomPorts].sort((a, b) => a - b),
+    tlsServices: [...d.tls.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([port, s]) => ({
+        port,
+        version: s.version,
+        certificate: s.certificate,
+        lastSeen: iso(s.last),
+      })),
+    implementation: d.implementation,
+    toolkit: d.toolkit,
+    modality: own?.modality ?? null,
+    manufacturer: own?.manufacturer ?? null,
+    model: own?.manufacturerModelName ?? null,
+    softwareVersions: own?.softwareVersions ?? [],
+    stationName: own?.stationName ?? null,
+    serialNumber: own?.deviceSerialNumber ?? null,
+    institutionName: own?.institutionName ?? null,
+    sopClasses: [...d.sopClasses].sort(),
+    transferSyntaxes: [...d.transferSyntaxes].sort(),
+    peers: [...d.peers].sort(),
+    equipmentSeen: [...d.equipment.values()].map((e) => ({
+      modality: e.attrs.modality,
+      manufacturer: e.attrs.manufacturer,
+      model: e.attrs.manufacturerModelName,
+      stationName: e.attrs.stationName,
+      serialNumber: e.attrs.deviceSerialNumber,
+      softwareVersions: e.attrs.softwareVersions,
+      institutionName: e.attrs.institutionName,
+      count: e.count,
+      firstSeen: iso(e.first),
+      lastSeen: iso(e.last),
+    })),
+    class: cls,
+    classReason: reason,
+    firstSeen: iso(d.first),
+    lastSeen: iso(d.last),
+  };
+}
+
+/**
+ * A restored device's record: where this run's evidence says nothing yet (equipment unattributed, class
+ * unknown), the stored record's values stand, so a restart does not publish a known device as less known.
+ */
+function withRestored(rec: InventoryDevice, stored: DeviceRecord): InventoryDevice {
+  const str = (v: unknown): string | null => (typeof v === "string" ? v : null);
+  if (rec.modality === null && rec.manufacturer === null && rec.model === null) {
+    rec.modality = str(stored.modality);
+    rec.manufacturer = str(stored.manufacturer);
+    rec.model = str(stored.model);
+    rec.softwareVersions = strings(stored.softwareVersions);
+    rec.stationName = str(stored.stationName);
+    rec.serialNumber = str(stored.serialNumber);
+    rec.institutionName = str(stored.institutionName);
+  }
+  if (rec.class === "unknown" && typeof stored.class === "string") {
+    rec.class = stored.class as DeviceClass;
+    rec.classReason = typeof stored.classReason === "string" ? stored.classReason : rec.classReason;
+  }
+  if (rec.equipmentSeen.length === 0 && Array.isArray(stored.equipmentSeen))
+    rec.equipmentSeen = stored.equipmentSeen as EquipmentSeen[];
+  return rec;
+}
