@@ -25,6 +25,8 @@ import type { AssociationRecord, ReportStats } from "../report/types.js";
 import { TlsSniffer, type PlaintextSink } from "../tls/sniffer.js";
 import {
   AnomalyCounter,
+  type AnomalyCode,
+  type AnomalyFlow,
   type AnomalyLayer,
   type AnomalySink,
   type AnomalyTally,
@@ -282,21 +284,22 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
       const r = decodeFrame(buf, start, end, linktype, p);
       if (r === DecodeResult.Tcp) {
         this.reassembler.segment(p, tsMicros);
-      } else if (r === DecodeResult.Truncated || r === DecodeResult.Malformed) {
+      } else if ((r === DecodeResult.Truncated || r === DecodeResult.Malformed) && p.anomaly !== "") {
+        // A frame's anomaly has no flow: the headers that would name it are what is missing or broken.
         this.anomaly(
           p.anomaly,
           "decode",
-          "",
+          null,
           r === DecodeResult.Truncated ? "frame truncated" : "bad header",
         );
       } else if (r === DecodeResult.Fragment) {
         // IP fragments are counted, not reassembled (DESIGN.md §2): DICOM peers use TCP segmentation.
-        this.anomaly("decode.ip-fragment", "decode", "", "IP fragment not reassembled");
+        this.anomaly("decode.ip-fragment", "decode", null, "IP fragment not reassembled");
       } else if (r === DecodeResult.UnsupportedLinktype) {
-        this.anomaly("decode.unsupported-linktype", "decode", "", `link type ${linktype}`);
+        this.anomaly("decode.unsupported-linktype", "decode", null, `link type ${linktype}`);
       }
     } catch (err) {
-      this.anomaly("internal.exception", "decode", "", err instanceof Error ? err.name : "error");
+      this.anomaly("internal.exception", "decode", null, err instanceof Error ? err.name : "error");
     }
   }
 
@@ -307,7 +310,7 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
     try {
       this.reassembler.finish(this.nowMicros);
     } catch (err) {
-      this.anomaly("internal.exception", "reassembly", "", err instanceof Error ? err.name : "error");
+      this.anomaly("internal.exception", "reassembly", null, err instanceof Error ? err.name : "error");
     }
   }
 
@@ -317,7 +320,7 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
     try {
       this.reassembler.expire(nowMicros);
     } catch (err) {
-      this.anomaly("internal.exception", "reassembly", "", err instanceof Error ? err.name : "error");
+      this.anomaly("internal.exception", "reassembly", null, err instanceof Error ? err.name : "error");
     }
   }
 
@@ -357,20 +360,20 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
    * observed one by one (the findings engine caps dicom.malformed per flow anyway). Issue 9: hostile
    * traffic costs no more per byte than real traffic.
    */
-  tally(code: string, layer: AnomalyLayer, flow: string, detail: string): AnomalyTally {
-    this.anomaly(code, layer, flow, detail);
-    return this.anomalyCounter.repeats(code, flow);
+  tally(code: AnomalyCode, layer: AnomalyLayer, at: AnomalyFlow | null, detail: string): AnomalyTally {
+    this.anomaly(code, layer, at, detail);
+    return this.anomalyCounter.repeats(code, at);
   }
 
-  anomaly(code: string, layer: AnomalyLayer, flow: string, detail: string): void {
-    this.anomalyCounter.anomaly(code, layer, flow, detail);
+  anomaly(code: AnomalyCode, layer: AnomalyLayer, at: AnomalyFlow | null, detail: string): void {
+    this.anomalyCounter.anomaly(code, layer, at, detail);
     if (this.downstream !== null) {
       this.downstream.observe({
         kind: "anomaly",
         tsMicros: this.nowMicros,
         code,
         layer,
-        flow,
+        flow: at === null ? "" : at.flow,
         client: null,
         server: null,
       });
@@ -403,7 +406,7 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
         this.anomalyCounter.anomaly(
           "report.associations-capped",
           "ul",
-          "",
+          null,
           `more than ${this.maxReportAssociations} associations or ${MAX_REPORT_ASSOCIATION_BYTES >> 20} MiB of records; the rest are counted, not listed`,
         );
       return;
