@@ -19,14 +19,19 @@ import type { FlowEndpoint } from "./flow.js";
 
 export type { AnomalyCode, AnomalyLayer } from "./anomaly-catalogue.js";
 
+/** An endpoint of an anomaly's connection; a ConnectionInfo's also has the MAC the link layer carried. */
+export interface AnomalyEndpoint extends FlowEndpoint {
+  readonly mac?: string | null;
+}
+
 /**
  * The connection an anomaly was seen on. ConnectionInfo is one; `flow` is formatFlow(client, server)
  * (IPv6 in brackets, client first where known), the key of the report's rows.
  */
 export interface AnomalyFlow {
   readonly flow: string;
-  readonly client: FlowEndpoint;
-  readonly server: FlowEndpoint;
+  readonly client: AnomalyEndpoint;
+  readonly server: AnomalyEndpoint;
 }
 
 /**
