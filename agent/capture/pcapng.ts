@@ -39,6 +39,7 @@
  */
 
 import type { AnomalySink } from "../util/anomaly.js";
+import type { CaptureErrorCode } from "../util/anomaly-catalogue.js";
 import type { PacketSink } from "./types.js";
 import { CaptureError, type RecordParser } from "./record.js";
 
@@ -171,7 +172,7 @@ export class PcapngParser implements RecordParser {
     return this.le ? buf.readUInt16LE(off) : buf.readUInt16BE(off);
   }
 
-  private fail(code: string, detail: string, offset: number): void {
+  private fail(code: CaptureErrorCode, detail: string, offset: number): void {
     this.error = new CaptureError(code, detail, offset);
   }
 
@@ -334,7 +335,7 @@ export class PcapngParser implements RecordParser {
 
   private unknownInterface(detail: string): void {
     this.skippedPackets++;
-    this.anomalies?.anomaly("capture.pcapng-unknown-interface", "capture", "", detail);
+    this.anomalies?.anomaly("capture.pcapng-unknown-interface", "capture", null, detail);
   }
 
   /** Reports a stamp that is no time since 1970 and returns the one the packet keeps. */
@@ -349,7 +350,7 @@ export class PcapngParser implements RecordParser {
     this.anomalies?.anomaly(
       "capture.timestamp-out-of-range",
       "capture",
-      "",
+      null,
       `packet block at byte ${at}: timestamp ${units} ${why}; it keeps the time of the packet before it`,
     );
     return this.lastTs;

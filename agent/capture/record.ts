@@ -4,11 +4,12 @@
  * driver can serve both the file reader (one reusable buffer, tail carried to its start) and the stream
  * parser (chunks from `tcpdump -U -w -`).
  */
+import type { CaptureErrorCode } from "../util/anomaly-catalogue.js";
 
 /** Why a capture stopped early; `offset` is the byte offset in the file/stream of the bad record. */
 export class CaptureError {
   constructor(
-    readonly code: string,
+    readonly code: CaptureErrorCode,
     readonly detail: string,
     readonly offset: number,
   ) {}

@@ -3,6 +3,7 @@
  * The view (buf, start, end) is valid only during the call: a consumer that must keep bytes copies them
  * (and counts the copy). This is what keeps the whole pipeline zero-copy.
  */
+import type { CaptureErrorCode } from "../util/anomaly-catalogue.js";
 
 // libpcap LINKTYPE_ values we decode (https://www.tcpdump.org/linktypes.html).
 /** BSD loopback: a 4-byte address family in the writing host's byte order, then the IP packet. */
@@ -31,5 +32,5 @@ export interface CaptureSummary {
   /** Captured bytes handed to the sink (sum of end-start). */
   bytes: number;
   /** Set when the file ends inside a record or holds a corrupt block; everything before it was delivered. */
-  error: { code: string; detail: string; offset: number } | null;
+  error: { code: CaptureErrorCode; detail: string; offset: number } | null;
 }

@@ -17,6 +17,7 @@ import {
   LINKTYPE_RAW,
 } from "../capture/types.js";
 import { DecodeResult, type TcpPacket } from "./types.js";
+import type { DecodeAnomalyCode } from "../util/anomaly-catalogue.js";
 
 const ETHERTYPE_IPV4 = 0x0800;
 const ETHERTYPE_IPV6 = 0x86dd;
@@ -80,12 +81,12 @@ export function decodeFrame(
   }
 }
 
-function truncated(out: TcpPacket, code: string): DecodeResult {
+function truncated(out: TcpPacket, code: DecodeAnomalyCode): DecodeResult {
   out.anomaly = code;
   return DecodeResult.Truncated;
 }
 
-function malformed(out: TcpPacket, code: string): DecodeResult {
+function malformed(out: TcpPacket, code: DecodeAnomalyCode): DecodeResult {
   out.anomaly = code;
   return DecodeResult.Malformed;
 }

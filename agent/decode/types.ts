@@ -3,6 +3,7 @@
  * Addresses stay where they are in the capture buffer (offsets) or as numbers; strings are made only
  * when a new flow is created.
  */
+import type { DecodeAnomalyCode } from "../util/anomaly-catalogue.js";
 
 /** Result of decoding one frame down to TCP. */
 export const DecodeResult = {
@@ -55,5 +56,5 @@ export class TcpPacket {
   /** Outermost 802.1Q VLAN id, or -1. */
   vlan = -1;
   /** Stable anomaly code when the result is Truncated or Malformed. */
-  anomaly = "";
+  anomaly: DecodeAnomalyCode | "" = "";
 }

@@ -8,7 +8,8 @@
  * connection). When a connection was picked up mid-stream, the reassembler's client guess is replaced by
  * what the PDUs show.
  */
-import { FlowAnomalies, type AnomalySink } from "../util/anomaly.js";
+import { FlowAnomalies, type AnomalyCode, type AnomalySink } from "../util/anomaly.js";
+import { formatEndpoint } from "../util/flow.js";
 import { isoFromMicros } from "../util/time.js";
 import type { CloseReason, ConnectionInfo, Direction, Endpoint, StreamHandler } from "../reassembly/types.js";
 import type { ObservationSink } from "../observations/types.js";
@@ -90,10 +91,6 @@ const ONLY: readonly [readonly Direction[], readonly Direction[]] = [[0], [1]];
 const UNKNOWN = 0;
 const DICOM = 1;
 const NOT_DICOM = 2;
-
-export function formatEndpoint(e: Endpoint): string {
-  return e.ip.includes(":") ? `[${e.ip}]:${e.port}` : `${e.ip}:${e.port}`;
-}
 
 function implementation(ui: UserInformation | null): ImplementationInfo | null {
   if (ui === null) return null;
@@ -192,15 +189,15 @@ class Side implements PduSink, UlIssues {
     return this.conn.onNotDicom(this.dir, atStart);
   }
 
-  anomaly(code: string, detail: string): void {
+  anomaly(code: AnomalyCode, detail: string): void {
     this.conn.anomaly(code, detail);
   }
 
-  repeat(code: string): boolean {
+  repeat(code: AnomalyCode): boolean {
     return this.conn.repeat(code);
   }
 
-  issue(code: string, detail: string): void {
+  issue(code: AnomalyCode, detail: string): void {
     this.conn.anomaly(code, detail);
   }
 }
@@ -233,7 +230,7 @@ export class DicomConnection implements StreamHandler {
     readonly info: ConnectionInfo,
     private readonly ctx: DicomConnectionContext,
   ) {
-    this.issues = new FlowAnomalies(ctx.anomalies, "ul", info.flow);
+    this.issues = new FlowAnomalies(ctx.anomalies, "ul", info);
     // Picked up mid-stream on a DICOM port: the first header may lie a whole (large) P-DATA-TF away.
     const budget =
       !info.handshakeSeen &&
@@ -303,12 +300,12 @@ export class DicomConnection implements StreamHandler {
   }
 
   /** A malformed-input report of the Upper Layer on this flow (a repeated code is only counted). */
-  anomaly(code: string, detail: string): void {
+  anomaly(code: AnomalyCode, detail: string): void {
     this.issues.report(code, detail);
   }
 
   /** True (and counted) when `code` was reported on this connection before: build no detail for it. */
-  repeat(code: string, times = 1): boolean {
+  repeat(code: AnomalyCode, times = 1): boolean {
     return this.issues.repeat(code, times);
   }
 
@@ -429,7 +426,7 @@ export class DicomConnection implements StreamHandler {
     let c = a.consumers[dir];
     if (c === null) {
       c = this.ctx.pdvConsumer({
-        flow: this.info.flow,
+        connection: this.info,
         lookup: a,
         events: new AssociationEvents(this, a, dir),
         anomalies: this.ctx.anomalies,

@@ -3,7 +3,7 @@
  * (PS3.7), which hands dataset bytes to the dataset walker. Everything is streaming: a PDV value may
  * span many PDUs and TCP segments, and only small, capped parts are ever copied.
  */
-import type { AnomalySink, AnomalyTally, Counters } from "../util/anomaly.js";
+import type { AnomalyFlow, AnomalySink, AnomalyTally, Counters } from "../util/anomaly.js";
 import type { DatasetStop, DimseMessageRecord } from "../report/types.js";
 
 /** What the DIMSE layer needs to know of the association (filled from A-ASSOCIATE-RQ/AC). */
@@ -60,7 +60,8 @@ export interface DimseEvents {
 }
 
 export interface DimseContext {
-  flow: string;
+  /** The connection (its ConnectionInfo): anomalies carry its flow and endpoints. */
+  connection: AnomalyFlow;
   lookup: PresentationContextLookup;
   events: DimseEvents;
   anomalies: AnomalySink;

@@ -20,7 +20,7 @@ import { CidrSet } from "../config/cidr.js";
 import type { FindingRecord } from "../report/types.js";
 import type { Observation } from "../observations/types.js";
 import { iso, type Inventory } from "../inventory/inventory.js";
-import type { AnomalySink } from "../util/anomaly.js";
+import type { AnomalyCode, AnomalyFlow, AnomalySink } from "../util/anomaly.js";
 import { formatFlow } from "../util/flow.js";
 import { RULES, type Evidence, type Hit, type RuleId } from "./catalogue.js";
 import { compareSeverity, severityRank } from "./severity.js";
@@ -42,7 +42,7 @@ const MAX_LIST = 32;
 export const MAX_FINDINGS = 4096;
 
 /** The anomaly code counted when a rule throws (layer "findings"; the detail names the rule). */
-export const RULE_FAILED = "findings.rule-failed";
+export const RULE_FAILED: AnomalyCode = "findings.rule-failed";
 
 function pushCapped<T>(list: T[], v: T, cap: number): boolean {
   if (list.includes(v)) return false;
@@ -70,17 +70,18 @@ interface Routes {
 }
 
 /** The flow an observation is about, for the anomaly of a rule that failed on it. */
-function flowOf(o: Observation): string {
+/** The connection an observation was made on, for the anomaly a failing rule costs; null when none. */
+function connectionOf(o: Observation): AnomalyFlow | null {
   switch (o.kind) {
     case "anomaly":
-      return o.flow;
+      return o.client && o.server ? { flow: o.flow, client: o.client, server: o.server } : null;
     case "association":
     case "connection":
     case "dimse":
     case "tls":
-      return formatFlow(o.client, o.server);
+      return { flow: formatFlow(o.client, o.server), client: o.client, server: o.server };
     default:
-      return "";
+      return null;
   }
 }
 
@@ -283,7 +284,12 @@ export class FindingsEngine {
   private failed(rule: Rule, o: Observation | null, err: unknown): void {
     this.ruleFailures++;
     const name = err instanceof Error ? err.name : "error";
-    this.anomalies?.anomaly(RULE_FAILED, "findings", o ? flowOf(o) : "", `${rule.ids.join(" ")}: ${name}`);
+    this.anomalies?.anomaly(
+      RULE_FAILED,
+      "findings",
+      o ? connectionOf(o) : null,
+      `${rule.ids.join(" ")}: ${name}`,
+    );
   }
 
   // ---- the finding store ----

@@ -78,14 +78,14 @@ export async function analyzeFiles(paths: string[], opts: AnalyzeOptions = {}): 
         pipeline.anomalyCounter.anomaly(
           summary.error.code,
           "capture",
-          "",
+          null,
           `${path}: ${summary.error.detail}`,
         );
       }
       files.push({ path, summary, error });
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      pipeline.anomalyCounter.anomaly("capture.unreadable", "capture", "", `${path}: ${message}`);
+      pipeline.anomalyCounter.anomaly("capture.unreadable", "capture", null, `${path}: ${message}`);
       files.push({ path, summary: null, error: message });
     }
   }

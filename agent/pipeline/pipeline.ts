@@ -18,6 +18,7 @@ import type {
   ConnectionFactory,
   ConnectionInfo,
   Direction,
+  Endpoint,
   HandshakeResult,
   StreamHandler,
 } from "../reassembly/types.js";
@@ -25,6 +26,9 @@ import type { AssociationRecord, ReportStats } from "../report/types.js";
 import { TlsSniffer, type PlaintextSink } from "../tls/sniffer.js";
 import {
   AnomalyCounter,
+  type AnomalyCode,
+  type AnomalyEndpoint,
+  type AnomalyFlow,
   type AnomalyLayer,
   type AnomalySink,
   type AnomalyTally,
@@ -229,6 +233,11 @@ class FirstData implements StreamHandler {
   }
 }
 
+/** An anomaly's endpoint as observations carry it: its MAC, when its connection knew one, else null. */
+export function observedEndpoint(e: AnomalyEndpoint): Endpoint {
+  return { ip: e.ip, port: e.port, mac: e.mac ?? null };
+}
+
 export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, ObservationSink {
   readonly anomalyCounter = new AnomalyCounter();
   readonly counters: Counters;
@@ -282,21 +291,22 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
       const r = decodeFrame(buf, start, end, linktype, p);
       if (r === DecodeResult.Tcp) {
         this.reassembler.segment(p, tsMicros);
-      } else if (r === DecodeResult.Truncated || r === DecodeResult.Malformed) {
+      } else if ((r === DecodeResult.Truncated || r === DecodeResult.Malformed) && p.anomaly !== "") {
+        // A frame's anomaly has no flow: the headers that would name it are what is missing or broken.
         this.anomaly(
           p.anomaly,
           "decode",
-          "",
+          null,
           r === DecodeResult.Truncated ? "frame truncated" : "bad header",
         );
       } else if (r === DecodeResult.Fragment) {
         // IP fragments are counted, not reassembled (DESIGN.md §2): DICOM peers use TCP segmentation.
-        this.anomaly("decode.ip-fragment", "decode", "", "IP fragment not reassembled");
+        this.anomaly("decode.ip-fragment", "decode", null, "IP fragment not reassembled");
       } else if (r === DecodeResult.UnsupportedLinktype) {
-        this.anomaly("decode.unsupported-linktype", "decode", "", `link type ${linktype}`);
+        this.anomaly("decode.unsupported-linktype", "decode", null, `link type ${linktype}`);
       }
     } catch (err) {
-      this.anomaly("internal.exception", "decode", "", err instanceof Error ? err.name : "error");
+      this.anomaly("internal.exception", "decode", null, err instanceof Error ? err.name : "error");
     }
   }
 
@@ -307,7 +317,7 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
     try {
       this.reassembler.finish(this.nowMicros);
     } catch (err) {
-      this.anomaly("internal.exception", "reassembly", "", err instanceof Error ? err.name : "error");
+      this.anomaly("internal.exception", "reassembly", null, err instanceof Error ? err.name : "error");
     }
   }
 
@@ -317,7 +327,7 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
     try {
       this.reassembler.expire(nowMicros);
     } catch (err) {
-      this.anomaly("internal.exception", "reassembly", "", err instanceof Error ? err.name : "error");
+      this.anomaly("internal.exception", "reassembly", null, err instanceof Error ? err.name : "error");
     }
   }
 
@@ -357,22 +367,22 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
    * observed one by one (the findings engine caps dicom.malformed per flow anyway). Issue 9: hostile
    * traffic costs no more per byte than real traffic.
    */
-  tally(code: string, layer: AnomalyLayer, flow: string, detail: string): AnomalyTally {
-    this.anomaly(code, layer, flow, detail);
-    return this.anomalyCounter.repeats(code, flow);
+  tally(code: AnomalyCode, layer: AnomalyLayer, at: AnomalyFlow | null, detail: string): AnomalyTally {
+    this.anomaly(code, layer, at, detail);
+    return this.anomalyCounter.repeats(code, at);
   }
 
-  anomaly(code: string, layer: AnomalyLayer, flow: string, detail: string): void {
-    this.anomalyCounter.anomaly(code, layer, flow, detail);
+  anomaly(code: AnomalyCode, layer: AnomalyLayer, at: AnomalyFlow | null, detail: string): void {
+    this.anomalyCounter.anomaly(code, layer, at, detail);
     if (this.downstream !== null) {
       this.downstream.observe({
         kind: "anomaly",
         tsMicros: this.nowMicros,
         code,
         layer,
-        flow,
-        client: null,
-        server: null,
+        flow: at === null ? "" : at.flow,
+        client: at === null ? null : observedEndpoint(at.client),
+        server: at === null ? null : observedEndpoint(at.server),
       });
     }
   }
@@ -403,7 +413,7 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
         this.anomalyCounter.anomaly(
           "report.associations-capped",
           "ul",
-          "",
+          null,
           `more than ${this.maxReportAssociations} associations or ${MAX_REPORT_ASSOCIATION_BYTES >> 20} MiB of records; the rest are counted, not listed`,
         );
       return;

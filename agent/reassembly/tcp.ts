@@ -34,6 +34,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { AnomalySink, Counters } from "../util/anomaly.js";
+import { formatFlow } from "../util/flow.js";
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type TcpPacket } from "../decode/types.js";
 import type {
   CloseReason,
@@ -399,7 +400,7 @@ export class TcpReassembler {
       this.anomalies.anomaly(
         "capture.time-backwards",
         "capture",
-        "",
+        null,
         `a packet stamped ${Math.round((this.prevTs - ts) / 1000)} ms earlier than the one before it`,
       );
     }
@@ -559,7 +560,7 @@ export class TcpReassembler {
         this.anomalies.anomaly(
           "tcp.rst-out-of-window",
           LAYER,
-          c.info.flow,
+          c.info,
           `RST ${(p.seq - sender.nextSeq) | 0} bytes away from the sender's next sequence number, ignored`,
         );
         return;
@@ -640,7 +641,7 @@ export class TcpReassembler {
     this.anomalies.anomaly(
       "tcp.resumed-after-idle",
       LAYER,
-      c.info.flow,
+      c.info,
       `a segment ${Math.round((ts - c.lastPacketTs) / 1_000_000)} s after the previous one, beyond the idle timeout; the connection continues`,
     );
   }
@@ -771,7 +772,7 @@ export class TcpReassembler {
       this.anomalies.anomaly(
         "tcp.flow-table-full",
         LAYER,
-        victim.info.flow,
+        victim.info,
         `more than ${this.lim.maxConnections} connections; the least recently active was evicted`,
       );
       this.close(victim, "evicted", ts, true);
@@ -793,13 +794,12 @@ export class TcpReassembler {
     const dst = { ip: dstIp, port: dp, mac: dstMac };
     const client = senderIsClient ? src : dst;
     const server = senderIsClient ? dst : src;
-    const host = (ip: string): string => (ver === 6 ? `[${ip}]` : ip);
     const info: ConnectionInfo = {
       id: ++this.nextId,
       client,
       server,
       handshakeSeen: hs !== Hs.None,
-      flow: `${host(client.ip)}:${client.port}-${host(server.ip)}:${server.port}`,
+      flow: formatFlow(client, server),
       startMicros: ts,
     };
     this.st.tcpFlows++;
@@ -1011,11 +1011,11 @@ export class TcpReassembler {
         this.anomalies.anomaly(
           "tcp.ooo-cap-exceeded",
           LAYER,
-          c.info.flow,
+          c.info,
           "out-of-order data beyond the buffer cap; the hole before it was skipped",
         );
       } else {
-        this.anomalies.anomaly("tcp.gap", LAYER, c.info.flow, "bytes never seen before the connection ended");
+        this.anomalies.anomaly("tcp.gap", LAYER, c.info, "bytes never seen before the connection ended");
       }
       this.gap(c, dir, n, ts);
     }
@@ -1061,7 +1061,7 @@ export class TcpReassembler {
     this.anomalies.anomaly(
       "tcp.payload-not-captured",
       LAYER,
-      c.info.flow,
+      c.info,
       "segments cut by the snap length; the missing bytes are reported as gaps",
     );
   }
@@ -1115,7 +1115,7 @@ export class TcpReassembler {
     if (half.finSeen && half.finOff > half.next && c.handler !== null) {
       const n = half.finOff - half.next;
       half.advance(half.finOff);
-      this.anomalies.anomaly("tcp.gap", LAYER, c.info.flow, "bytes never seen before the connection ended");
+      this.anomalies.anomaly("tcp.gap", LAYER, c.info, "bytes never seen before the connection ended");
       this.gap(c, dir, n, ts);
     }
   }
@@ -1140,7 +1140,7 @@ export class TcpReassembler {
 
   private bad(detail: string): void {
     this.st.badPackets++;
-    this.anomalies.anomaly("tcp.bad-packet-struct", LAYER, "", detail);
+    this.anomalies.anomaly("tcp.bad-packet-struct", LAYER, null, detail);
   }
 }
 

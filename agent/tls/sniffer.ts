@@ -247,7 +247,7 @@ export class TlsSniffer implements StreamHandler {
       this.ctx.anomalies.anomaly(
         "tls.plaintext-gap",
         "tls",
-        this.info.flow,
+        this.info,
         `${length} bytes of a NULL-cipher record stream not captured; its plaintext is not followed further`,
       );
       this.stop(dir, st, length, tsMicros);
@@ -284,7 +284,7 @@ export class TlsSniffer implements StreamHandler {
       this.ctx.anomalies.anomaly(
         "tls.invalid-record",
         "tls",
-        this.info.flow,
+        this.info,
         `record type ${type}, version ${major}.x, length ${length}`,
       );
       // Under the NULL cipher only this direction's record stream is lost; the other may go on.
@@ -309,7 +309,7 @@ export class TlsSniffer implements StreamHandler {
         this.ctx.anomalies.anomaly(
           "tls.record-shorter-than-mac",
           "tls",
-          this.info.flow,
+          this.info,
           `record of ${length} bytes under a suite with a ${st.macLength}-byte MAC`,
         );
         this.stop(dir, st, 0, this.lastTs);
@@ -322,7 +322,7 @@ export class TlsSniffer implements StreamHandler {
         this.ctx.anomalies.anomaly(
           "tls.renegotiation",
           "tls",
-          this.info.flow,
+          this.info,
           "ChangeCipherSpec under the NULL cipher; the plaintext is not followed further",
         );
         this.stop(dir, st, 0, this.lastTs);
@@ -385,7 +385,7 @@ export class TlsSniffer implements StreamHandler {
     // RFC 8446 §5.1: alert messages MUST NOT be fragmented across records (TLS <= 1.2 allowed it).
     if (st.recordType === CT_ALERT && st.alertLevel >= 0 && this.negotiated13()) {
       st.alertLevel = -1;
-      this.ctx.anomalies.anomaly("tls.invalid-alert", "tls", this.info.flow, "alert split across records");
+      this.ctx.anomalies.anomaly("tls.invalid-alert", "tls", this.info, "alert split across records");
     }
   }
 
@@ -405,7 +405,7 @@ export class TlsSniffer implements StreamHandler {
         this.ctx.anomalies.anomaly(
           "tls.compressed-plaintext",
           "tls",
-          this.info.flow,
+          this.info,
           `NULL cipher with compression method ${this.compression}; the plaintext is not decoded`,
         );
       st.phase = PROTECTED;
@@ -443,7 +443,7 @@ export class TlsSniffer implements StreamHandler {
       this.ctx.anomalies.anomaly(
         "tls.handshake-too-large",
         "tls",
-        this.info.flow,
+        this.info,
         `more than ${MAX_HANDSHAKE} handshake bytes`,
       );
       this.finish(this.reportable());
@@ -457,7 +457,7 @@ export class TlsSniffer implements StreamHandler {
       const budget = this.ctx.counters.collectBudget;
       if (budget !== undefined) {
         if (budget < size - have) {
-          this.ctx.anomalies.anomaly("tls.budget-exhausted", "tls", this.info.flow, "handshake not held");
+          this.ctx.anomalies.anomaly("tls.budget-exhausted", "tls", this.info, "handshake not held");
           this.finish(this.reportable());
           return;
         }
@@ -484,7 +484,7 @@ export class TlsSniffer implements StreamHandler {
         this.ctx.anomalies.anomaly(
           "tls.handshake-too-large",
           "tls",
-          this.info.flow,
+          this.info,
           `handshake message of ${len} bytes`,
         );
         this.finish(this.reportable());
@@ -513,12 +513,7 @@ export class TlsSniffer implements StreamHandler {
     if (type === HS_CLIENT_HELLO && this.clientDir === -1) {
       this.clientDir = dir;
       if (parseClientHelloVersion(b, start, end) === null)
-        this.ctx.anomalies.anomaly(
-          "tls.invalid-client-hello",
-          "tls",
-          this.info.flow,
-          "truncated ClientHello",
-        );
+        this.ctx.anomalies.anomaly("tls.invalid-client-hello", "tls", this.info, "truncated ClientHello");
       // Nothing else of the client's handshake is needed (a second ClientHello after a HelloRetryRequest
       // or the client's certificate tell nothing about the server).
       st.wantHandshake = false;
@@ -531,7 +526,7 @@ export class TlsSniffer implements StreamHandler {
         this.ctx.anomalies.anomaly(
           "tls.invalid-server-hello",
           "tls",
-          this.info.flow,
+          this.info,
           "truncated or inconsistent ServerHello body",
         );
         this.finish(false);
@@ -559,7 +554,7 @@ export class TlsSniffer implements StreamHandler {
         this.ctx.anomalies.anomaly(
           "tls.invalid-certificate",
           "tls",
-          this.info.flow,
+          this.info,
           "Certificate message or its first certificate does not parse",
         );
       st.wantHandshake = false;

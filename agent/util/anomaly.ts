@@ -1,19 +1,38 @@
 /**
  * Anomalies: malformed input is data, not an exception (DESIGN.md §6, principle 4).
  * Every decoder reports a stable code and the layer that saw it; the pipeline counts them per flow.
+ * The codes are those of the catalogue (anomaly-catalogue.ts): AnomalyCode is its keys, so a code that is
+ * not catalogued does not compile.
+ *
+ * Every anomaly carries the connection it was seen on, from where it was detected (issue 10): the
+ * reporter passes its ConnectionInfo (or any AnomalyFlow: the flow string as util/flow.ts's formatFlow
+ * spells it, and the client and server endpoints), or null for a file-level anomaly. Nothing downstream
+ * parses flow strings back.
  *
  * Hostile input repeats one anomaly millions of times on one flow (a flood of tiny P-DATA-TF PDUs is one
  * `dimse.data-without-command` per PDU), so a repeat must cost no more than an integer increment: a
  * decoder keeps the AnomalyTally its first report returned and calls hit() for every repeat, with no
  * string built, no key made and no map consulted (issue 9).
  */
+import type { AnomalyCode, AnomalyLayer } from "./anomaly-catalogue.js";
+import type { FlowEndpoint } from "./flow.js";
+
+export type { AnomalyCode, AnomalyLayer } from "./anomaly-catalogue.js";
+
+/** An endpoint of an anomaly's connection; a ConnectionInfo's also has the MAC the link layer carried. */
+export interface AnomalyEndpoint extends FlowEndpoint {
+  readonly mac?: string | null;
+}
 
 /**
- * The layer that noticed an anomaly, as named in the JSON report. "findings": a findings rule failed on an
- * observation (the engine caught it; the code names the failure, the detail the rule).
+ * The connection an anomaly was seen on. ConnectionInfo is one; `flow` is formatFlow(client, server)
+ * (IPv6 in brackets, client first where known), the key of the report's rows.
  */
-export type AnomalyLayer =
-  "capture" | "decode" | "reassembly" | "tls" | "ul" | "dimse" | "dataset" | "findings";
+export interface AnomalyFlow {
+  readonly flow: string;
+  readonly client: AnomalyEndpoint;
+  readonly server: AnomalyEndpoint;
+}
 
 /**
  * A handle on one (code, flow) already reported: hit() reports it once more, hit(n) n times more. O(1)
@@ -25,43 +44,44 @@ export interface AnomalyTally {
 
 export interface AnomalySink {
   /**
-   * Report one anomaly. `flow` is "IP:PORT-IP:PORT" (client first where known) or "" for file-level ones.
-   * `detail` is short, human-readable and must never carry dataset values (no patient data).
+   * Report one anomaly. `at` is the connection it was seen on, or null for a file-level one (a capture
+   * file's, a frame's that decodes to no flow). `detail` is short, human-readable and must never carry
+   * dataset values (no patient data).
    */
-  anomaly(code: string, layer: AnomalyLayer, flow: string, detail: string): void;
+  anomaly(code: AnomalyCode, layer: AnomalyLayer, at: AnomalyFlow | null, detail: string): void;
   /**
    * Optional fast path: report one anomaly as anomaly() does, and return the handle that reports the same
    * (code, layer, flow) again. Sinks without it get a forwarding handle from firstReport().
    */
-  tally?(code: string, layer: AnomalyLayer, flow: string, detail: string): AnomalyTally;
+  tally?(code: AnomalyCode, layer: AnomalyLayer, at: AnomalyFlow | null, detail: string): AnomalyTally;
 }
 
 /** A repeat through a sink that has no tally(): the same call again, with the detail built the first time. */
 class ForwardingTally implements AnomalyTally {
   constructor(
     private readonly sink: AnomalySink,
-    private readonly code: string,
+    private readonly code: AnomalyCode,
     private readonly layer: AnomalyLayer,
-    private readonly flow: string,
+    private readonly at: AnomalyFlow | null,
     private readonly detail: string,
   ) {}
 
   hit(times = 1): void {
-    for (let i = 0; i < times; i++) this.sink.anomaly(this.code, this.layer, this.flow, this.detail);
+    for (let i = 0; i < times; i++) this.sink.anomaly(this.code, this.layer, this.at, this.detail);
   }
 }
 
 /** Reports the first occurrence of (code, layer, flow) to `sink` and returns the handle for its repeats. */
 export function firstReport(
   sink: AnomalySink,
-  code: string,
+  code: AnomalyCode,
   layer: AnomalyLayer,
-  flow: string,
+  at: AnomalyFlow | null,
   detail: string,
 ): AnomalyTally {
-  if (sink.tally !== undefined) return sink.tally(code, layer, flow, detail);
-  sink.anomaly(code, layer, flow, detail);
-  return new ForwardingTally(sink, code, layer, flow, detail);
+  if (sink.tally !== undefined) return sink.tally(code, layer, at, detail);
+  sink.anomaly(code, layer, at, detail);
+  return new ForwardingTally(sink, code, layer, at, detail);
 }
 
 /**
@@ -73,16 +93,16 @@ export function firstReport(
  * The map holds one entry per distinct code (a few dozen at most), made on the first anomaly only.
  */
 export class FlowAnomalies {
-  private tallies: Map<string, AnomalyTally> | null = null;
+  private tallies: Map<AnomalyCode, AnomalyTally> | null = null;
 
   constructor(
     private readonly sink: AnomalySink,
     private readonly layer: AnomalyLayer,
-    private readonly flow: string,
+    private readonly at: AnomalyFlow | null,
   ) {}
 
   /** True (and counted, `times` times) when `code` was reported here before: build no detail for it. */
-  repeat(code: string, times = 1): boolean {
+  repeat(code: AnomalyCode, times = 1): boolean {
     const t = this.tallies?.get(code);
     if (t === undefined) return false;
     t.hit(times);
@@ -90,19 +110,24 @@ export class FlowAnomalies {
   }
 
   /** Report `code`: a repeat is counted, a first occurrence goes to the sink with its detail. */
-  report(code: string, detail: string): void {
+  report(code: AnomalyCode, detail: string): void {
     if (this.repeat(code)) return;
-    (this.tallies ??= new Map()).set(code, firstReport(this.sink, code, this.layer, this.flow, detail));
+    (this.tallies ??= new Map()).set(code, firstReport(this.sink, code, this.layer, this.at, detail));
   }
 }
 
-/** One aggregated row of the report's `anomalies` array (DESIGN.md §3). */
+/**
+ * One aggregated row of the report's `anomalies` array (DESIGN.md §3). `client` and `server` (issue 10)
+ * are the endpoints of `flow`, null with it "" for a file-level anomaly.
+ */
 export interface AnomalyRecord {
-  code: string;
+  code: AnomalyCode;
   flow: string;
   layer: AnomalyLayer;
   detail: string;
   count: number;
+  client: FlowEndpoint | null;
+  server: FlowEndpoint | null;
 }
 
 /** A row of AnomalyCounter, and the tally of its repeats. */
@@ -111,8 +136,8 @@ class Row implements AnomalyTally {
 
   constructor(
     private readonly owner: AnomalyCounter,
-    readonly code: string,
-    readonly flow: string,
+    readonly code: AnomalyCode,
+    readonly at: AnomalyFlow | null,
     readonly layer: AnomalyLayer,
     readonly detail: string,
   ) {}
@@ -123,7 +148,7 @@ class Row implements AnomalyTally {
   }
 }
 
-const OVERFLOW_CODE = "anomaly-rows-capped";
+const OVERFLOW_CODE: AnomalyCode = "anomaly-rows-capped";
 
 /**
  * Aggregates anomalies by (code, flow) with a cap on distinct rows, so hostile input cannot grow memory.
@@ -131,7 +156,7 @@ const OVERFLOW_CODE = "anomaly-rows-capped";
  * a code literal), whose hashes V8 keeps, so a lookup makes no key string.
  */
 export class AnomalyCounter implements AnomalySink {
-  private readonly byFlow = new Map<string, Map<string, Row>>();
+  private readonly byFlow = new Map<string, Map<AnomalyCode, Row>>();
   /** Rows in order of first occurrence (the report lists them so). */
   private readonly rows: Row[] = [];
   private overflow: Row | null = null;
@@ -140,11 +165,12 @@ export class AnomalyCounter implements AnomalySink {
 
   constructor(private readonly maxRows = 10_000) {}
 
-  anomaly(code: string, layer: AnomalyLayer, flow: string, detail: string): void {
-    this.tally(code, layer, flow, detail);
+  anomaly(code: AnomalyCode, layer: AnomalyLayer, at: AnomalyFlow | null, detail: string): void {
+    this.tally(code, layer, at, detail);
   }
 
-  tally(code: string, layer: AnomalyLayer, flow: string, detail: string): AnomalyTally {
+  tally(code: AnomalyCode, layer: AnomalyLayer, at: AnomalyFlow | null, detail: string): AnomalyTally {
+    const flow = at === null ? "" : at.flow;
     let codes = this.byFlow.get(flow);
     const row = codes?.get(code);
     if (row !== undefined) {
@@ -157,7 +183,7 @@ export class AnomalyCounter implements AnomalySink {
       return over;
     }
     this.total++;
-    const made = new Row(this, code, flow, layer, detail);
+    const made = new Row(this, code, at, layer, detail);
     if (codes === undefined) {
       codes = new Map();
       this.byFlow.set(flow, codes);
@@ -172,8 +198,8 @@ export class AnomalyCounter implements AnomalySink {
    * first occurrence through anomaly() (counted, and observed downstream) and hands out this counter for
    * the repeats. A (code, flow) that was folded into the overflow row gets the overflow row's tally.
    */
-  repeats(code: string, flow: string): AnomalyTally {
-    return this.byFlow.get(flow)?.get(code) ?? this.overflowRow("ul");
+  repeats(code: AnomalyCode, at: AnomalyFlow | null): AnomalyTally {
+    return this.byFlow.get(at === null ? "" : at.flow)?.get(code) ?? this.overflowRow("ul");
   }
 
   /** The row that counts what the cap on distinct rows turned away (made with count 0). */
@@ -182,7 +208,7 @@ export class AnomalyCounter implements AnomalySink {
       this.overflow = new Row(
         this,
         OVERFLOW_CODE,
-        "",
+        null,
         layer,
         `more than ${this.maxRows} distinct anomaly rows; the rest are counted here`,
       );
@@ -195,10 +221,13 @@ export class AnomalyCounter implements AnomalySink {
   records(): AnomalyRecord[] {
     return this.rows.map((r) => ({
       code: r.code,
-      flow: r.flow,
+      flow: r.at === null ? "" : r.at.flow,
       layer: r.layer,
       detail: r.detail,
       count: r.count,
+      // Copies of the endpoints without what else the reporter's object holds (a ConnectionInfo's MACs).
+      client: r.at === null ? null : { ip: r.at.client.ip, port: r.at.client.port },
+      server: r.at === null ? null : { ip: r.at.server.ip, port: r.at.server.port },
     }));
   }
 }

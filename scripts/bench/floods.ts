@@ -28,7 +28,13 @@ import { readCaptureFile } from "../../agent/capture/file.js";
 import { defaultConfig } from "../../agent/config/config.js";
 import { Analysis } from "../../agent/pipeline/analyze.js";
 import { Pipeline } from "../../agent/pipeline/pipeline.js";
-import type { AnomalyLayer, AnomalySink, AnomalyTally } from "../../agent/util/anomaly.js";
+import type {
+  AnomalyCode,
+  AnomalyFlow,
+  AnomalyLayer,
+  AnomalySink,
+  AnomalyTally,
+} from "../../agent/util/anomaly.js";
 import {
   associateAc,
   associateRq,
@@ -188,9 +194,14 @@ function ctDataset(size: number): Buffer {
  */
 export function withTally(p: Pipeline): Pipeline {
   const sink = p as Pipeline & Pick<AnomalySink, "tally">;
-  sink.tally ??= (code: string, layer: AnomalyLayer, flow: string, detail: string): AnomalyTally => {
-    p.anomaly(code, layer, flow, detail);
-    return p.anomalyCounter.repeats(code, flow);
+  sink.tally ??= (
+    code: AnomalyCode,
+    layer: AnomalyLayer,
+    at: AnomalyFlow | null,
+    detail: string,
+  ): AnomalyTally => {
+    p.anomaly(code, layer, at, detail);
+    return p.anomalyCounter.repeats(code, at);
   };
   return p;
 }

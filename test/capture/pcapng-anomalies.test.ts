@@ -11,7 +11,13 @@ import { PcapStreamParser, readCaptureFile } from "../../agent/capture/file.js";
 import type { CaptureSummary, PacketSink } from "../../agent/capture/types.js";
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW } from "../../agent/capture/types.js";
 import { analyzeFiles } from "../../agent/pipeline/analyze.js";
-import { AnomalyCounter, type AnomalySink } from "../../agent/util/anomaly.js";
+import {
+  AnomalyCounter,
+  type AnomalyCode,
+  type AnomalyFlow,
+  type AnomalyLayer,
+  type AnomalySink,
+} from "../../agent/util/anomaly.js";
 import {
   ethernetIpv4Tcp,
   pcapngBlock,
@@ -38,7 +44,7 @@ function frame(i: number): Buffer {
 /** A sink that records packets and is an AnomalySink too, as the pipeline is. */
 class Both extends RecordingSink implements AnomalySink {
   readonly counter = new AnomalyCounter();
-  anomaly(code: string, layer: "capture", flow: string, detail: string): void {
+  anomaly(code: AnomalyCode, layer: AnomalyLayer, flow: AnomalyFlow | null, detail: string): void {
     this.counter.anomaly(code, layer, flow, detail);
   }
 }

@@ -87,8 +87,9 @@ test("--json - writes the version-1 report with every field, and the summary goe
     ]);
   }
   t.true(rep.anomalies.some((x) => x.code === "ul.nonzero-reserved-header" && x.count === 1));
+  // Issue 10 added the flow's endpoints (null for a file-level anomaly) beside the flow string.
   for (const x of rep.anomalies)
-    t.deepEqual(Object.keys(x).sort(), ["code", "count", "detail", "flow", "layer"]);
+    t.deepEqual(Object.keys(x).sort(), ["client", "code", "count", "detail", "flow", "layer", "server"]);
   t.regex(r.stderr, /Associations \(1\)/);
 });
 

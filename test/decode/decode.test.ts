@@ -282,7 +282,7 @@ test("malformed headers get stable anomaly codes", (t) => {
   for (const [frame, lt, want, code] of cases) {
     const [r, p] = decode(frame, lt);
     t.is(r, want, code);
-    t.is(p.anomaly, code);
+    t.is(p.anomaly as string, code);
   }
   const out = new TcpPacket();
   t.is(decodeFrame(Buffer.alloc(10), 5, 20, LINKTYPE_RAW, out), DecodeResult.Malformed);

@@ -189,7 +189,9 @@ test("a rule that throws costs only that observation: an anomaly of layer findin
   };
   const engine = new FindingsEngine(config, inventory, MAX_FINDINGS, (ctx) => [boom, ...defaultRules(ctx)]);
   const anomalies: [string, string, string, string][] = [];
-  engine.anomalies = { anomaly: (code, layer, flow, detail) => anomalies.push([code, layer, flow, detail]) };
+  engine.anomalies = {
+    anomaly: (code, layer, at, detail) => anomalies.push([code, layer, at?.flow ?? "", detail]),
+  };
   const plain = new Harness(config);
   const both = {
     feed(...obs: Observation[]) {

@@ -1,5 +1,6 @@
 /** Builders of observation records for inventory and findings tests. */
 import type { Endpoint } from "../../agent/reassembly/types.js";
+import { formatEndpoint, formatFlow } from "../../agent/util/flow.js";
 import type {
   AssociationRecord,
   DimseMessageRecord,
@@ -84,10 +85,6 @@ export interface AssocOpts {
   midStream?: boolean;
 }
 
-function hostport(e: Endpoint): string {
-  return e.ip.includes(":") ? `[${e.ip}]:${e.port}` : `${e.ip}:${e.port}`;
-}
-
 export function assoc(client: Endpoint, server: Endpoint, o: AssocOpts = {}): AssociationObservation {
   const outcome = o.outcome ?? "accepted";
   const ts = o.ts ?? at(0);
@@ -98,8 +95,8 @@ export function assoc(client: Endpoint, server: Endpoint, o: AssocOpts = {}): As
     server,
     midStream: o.midStream ?? false,
     record: {
-      client: hostport(client),
-      server: hostport(server),
+      client: formatEndpoint(client),
+      server: formatEndpoint(server),
       callingAE: o.calling === undefined ? "STORESCU" : o.calling,
       calledAE: o.called === undefined ? "PACS" : o.called,
       applicationContext: "1.2.840.10008.3.1.1.1",
@@ -192,7 +189,7 @@ export function anomaly(
     tsMicros: ts,
     code,
     layer,
-    flow: `${hostport(client)}-${hostport(server)}`,
+    flow: formatFlow(client, server),
     client,
     server,
   };

@@ -36,11 +36,13 @@ test("streamed JSON is exactly JSON.stringify with two-space indent", async (t) 
   const busy: Report = {
     ...empty,
     anomalies: Array.from({ length: 3000 }, (_, i) => ({
-      code: `x.${i}`,
+      code: i % 2 === 0 ? ("ul.resync" as const) : ("tcp.gap" as const),
       flow: 'a\nb "quoted" ünïcode',
       layer: "ul" as const,
       detail: "line\none",
       count: i,
+      client: i % 3 === 0 ? null : { ip: "fd00::1", port: i },
+      server: i % 3 === 0 ? null : { ip: "10.0.0.2", port: 104 },
     })),
     devices: [],
     findings: [],

@@ -42,7 +42,8 @@
  * The only value copied is the Query/Retrieve Level (0008,0052), a CS of at most 16 bytes naming a level.
  */
 import { constants as zlibConstants, inflateRawSync } from "node:zlib";
-import type { AnomalySink, Counters } from "../../util/anomaly.js";
+import type { AnomalyFlow, AnomalySink, Counters } from "../../util/anomaly.js";
+import type { DatasetAnomalyCode } from "../../util/anomaly-catalogue.js";
 import type { EquipmentAttributes, QueryInfo } from "../types.js";
 import { valueText } from "./text.js";
 
@@ -222,7 +223,8 @@ export class DatasetWalker {
   /** The last clean text decoded for each wanted slot and the query level (see slotText). */
   private readonly recent: string[] = new Array<string>(W_LEVEL + 1).fill("");
   private found = false;
-  private flow = "";
+  /** The connection the dataset came on (null when walked without one, as tests do). */
+  private at: AnomalyFlow | null = null;
   /** Query mode (see the module comment) and what it counted. */
   private query = false;
   private qLevel: string | null = null;
@@ -259,8 +261,8 @@ export class DatasetWalker {
    * pixel data keeps the other elements in explicit VR LE). `query` walks a C-FIND-RQ Identifier for
    * queryInfo() instead of reading equipment.
    */
-  begin(transferSyntax: string | null, flow: string, query = false): void {
-    this.flow = flow;
+  begin(transferSyntax: string | null, at: AnomalyFlow | null, query = false): void {
+    this.at = at;
     this.query = query;
     this.qLevel = null;
     this.qKeys = 0;
@@ -404,8 +406,8 @@ export class DatasetWalker {
    * attribute with a damaged tag (e.g. Study Description (0008,1030) with one bit flipped reads as
    * (0008,1090)); the later tag-order or length error is often the only sign of it.
    */
-  private malformed(code: string, detail: string): void {
-    this.anomalies.anomaly(code, "dataset", this.flow, `${detail} at dataset offset ${this.offset}`);
+  private malformed(code: DatasetAnomalyCode, detail: string): void {
+    this.anomalies.anomaly(code, "dataset", this.at, `${detail} at dataset offset ${this.offset}`);
     this.state = S_DONE;
     this.found = false;
     this.software = null;
@@ -789,7 +791,7 @@ export class DatasetWalker {
       this.anomalies.anomaly(
         "dataset.inflate-failed",
         "dataset",
-        this.flow,
+        this.at,
         "deflated dataset does not inflate",
       );
       return;

@@ -26,7 +26,7 @@
  * (query mode), and the message event carries that QueryInfo when the Identifier arrived whole.
  */
 import type { DatasetStop, DimseMessageRecord } from "../../report/types.js";
-import { FlowAnomalies, type AnomalyTally, firstReport } from "../../util/anomaly.js";
+import { FlowAnomalies, type AnomalyCode, type AnomalyTally, firstReport } from "../../util/anomaly.js";
 import type { DimseContext, EquipmentAttributes, PdvConsumer, PdvReset, QueryInfo } from "../types.js";
 import { DatasetWalker } from "../dataset/walker.js";
 import { decodeCommandSet, type CommandDecodeResult } from "./command.js";
@@ -95,7 +95,7 @@ export class DimseAssembler implements PdvConsumer {
   ) {
     this.limits = { ...DEFAULT_DIMSE_LIMITS, ...limits };
     this.walker = new DatasetWalker(ctx.anomalies, ctx.counters);
-    this.issues = new FlowAnomalies(ctx.anomalies, "dimse", ctx.flow);
+    this.issues = new FlowAnomalies(ctx.anomalies, "dimse", ctx.connection);
   }
 
   pdvBegin(pcId: number, isCommand: boolean, isLast: boolean, valueLength: number, tsMicros: number): void {
@@ -153,7 +153,7 @@ export class DimseAssembler implements PdvConsumer {
             this.ctx.anomalies,
             "dimse.data-without-command",
             "dimse",
-            this.ctx.flow,
+            this.ctx.connection,
             "data set PDV without a preceding command set",
           );
       }
@@ -171,7 +171,7 @@ export class DimseAssembler implements PdvConsumer {
     }
     if (!this.datasetStarted) {
       this.datasetStarted = true;
-      this.walker.begin(this.ctx.lookup.transferSyntax(pcId), this.ctx.flow, this.pendingQuery);
+      this.walker.begin(this.ctx.lookup.transferSyntax(pcId), this.ctx.connection, this.pendingQuery);
     }
     this.mode = M_DATA;
   }
@@ -331,7 +331,7 @@ export class DimseAssembler implements PdvConsumer {
     if (attrs !== null) this.ctx.events.equipment(attrs, rec, pcId, complete ? this.pdvTs : this.pendingTs);
   }
 
-  private anomaly(code: string, detail: string): void {
+  private anomaly(code: AnomalyCode, detail: string): void {
     this.issues.report(code, detail);
   }
 }

@@ -11,6 +11,7 @@
  * peer and may echo anything, so it is never read.
  */
 import type { DimseMessageRecord } from "../../report/types.js";
+import type { CommandAnomalyCode } from "../../util/anomaly-catalogue.js";
 import { valueText } from "../dataset/text.js";
 import { decodeUid, MAX_UID_LENGTH, type UlIssues } from "../ul/pdu.js";
 
@@ -88,7 +89,7 @@ export interface CommandDecodeResult {
   offendingElements: number[];
   subOperations: SubOperationCounts | null;
   /** First problem met (the decoder stops at structural problems), or null. */
-  anomaly: string | null;
+  anomaly: CommandAnomalyCode | null;
   anomalyDetail: string;
   /**
    * Detail of the first SOP Class or Instance UID that is not a UID (PS3.5 §9.1: digits and dots, at most

@@ -13,7 +13,7 @@
  *   header (plausiblePduHeader), accept strong candidates at once and weak ones when the next PDU header
  *   sits exactly where the candidate's length says. The scan touches each byte once and has a budget.
  */
-import type { Counters } from "../../util/anomaly.js";
+import type { AnomalyCode, Counters } from "../../util/anomaly.js";
 import type { PdvConsumer, PdvReset } from "../types.js";
 import { PDU_HEADER_LENGTH, PDU_P_DATA_TF, pduName, readU16BE, readU32BE } from "./pdu.js";
 
@@ -189,12 +189,12 @@ export interface PduSink {
    */
   notDicom(atStart: boolean): boolean;
   /** A malformed-input report of layer "ul" on this flow. */
-  anomaly(code: string, detail: string): void;
+  anomaly(code: AnomalyCode, detail: string): void;
   /**
    * Optional: true (and counted) when `code` was reported on this flow before, so the framer builds no
    * detail for it (a hostile stream repeats one anomaly per PDU).
    */
-  repeat?(code: string): boolean;
+  repeat?(code: AnomalyCode): boolean;
 }
 
 // Named states.
@@ -374,7 +374,7 @@ export class PduFramer {
   }
 
   /** True when the sink counted `code` as a repeat: its detail is then not built. */
-  private repeated(code: string): boolean {
+  private repeated(code: AnomalyCode): boolean {
     return this.sink.repeat?.(code) ?? false;
   }
 

@@ -12,10 +12,11 @@
  */
 
 import { isUtf8 } from "node:buffer";
+import type { AnomalyCode } from "../../util/anomaly-catalogue.js";
 
 /** Receives malformed-input reports from the decoders; the caller adds layer and flow. */
 export interface UlIssues {
-  issue(code: string, detail: string): void;
+  issue(code: AnomalyCode, detail: string): void;
 }
 
 // PDU types, PS3.8 §9.3.1 Table 9-1 (numbering used by §9.3.2 onwards).

@@ -13,6 +13,7 @@ import { DatasetWalker } from "../../../agent/dicom/dataset/walker.js";
 import { DimseAssembler } from "../../../agent/dicom/dimse/assembler.js";
 import type { EquipmentAttributes } from "../../../agent/dicom/types.js";
 import { command, CommandField, DEFAULT_EQUIPMENT, splitAt } from "../dimse/builders.js";
+import { at } from "../../helpers/flow.js";
 
 const DUMP = `(0008,0005) CS [ISO_IR 100]
 (0008,0016) UI =CTImageStorage
@@ -92,7 +93,7 @@ for (const [opt, uid] of SYNTAXES) {
         const anomalies = new AnomalyCounter();
         const counters: Counters = { bytesCopied: 0 };
         const w = new DatasetWalker(anomalies, counters);
-        w.begin(f.ts, "f");
+        w.begin(f.ts, null);
         for (const p of splitAt(f.dataset, cuts)) w.push(p, 0, p.length);
         const attrs = w.end();
         t.deepEqual(attrs, DEFAULT_EQUIPMENT);
@@ -108,7 +109,7 @@ test("a dcmtk dataset through the DIMSE assembler as a C-STORE-RQ", (t) => {
   const found: EquipmentAttributes[] = [];
   const anomalies = new AnomalyCounter();
   const asm = new DimseAssembler({
-    flow: "f",
+    connection: at("10.0.0.1:40000-10.0.0.2:104"),
     lookup: { transferSyntax: () => f.ts, abstractSyntax: () => null },
     events: { message: () => undefined, equipment: (a) => found.push(a) },
     anomalies,

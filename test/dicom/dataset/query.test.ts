@@ -15,6 +15,7 @@ import {
 import type { QueryInfo } from "../../../agent/dicom/types.js";
 import { deflateRawSync } from "node:zlib";
 import { dataset, splitAt, type DsElement, type Encoding } from "../dimse/builders.js";
+import { at } from "../../helpers/flow.js";
 
 const TS: Record<Encoding, string> = {
   implicit: IMPLICIT_VR_LITTLE_ENDIAN,
@@ -54,7 +55,7 @@ function walkQuery(pieces: Buffer[], ts: string | null, walker?: DatasetWalker):
   const anomalies = new AnomalyCounter();
   const counters: Counters = { bytesCopied: 0 };
   const w = walker ?? new DatasetWalker(anomalies, counters);
-  w.begin(ts, "10.0.0.1:1000-10.0.0.2:104", true);
+  w.begin(ts, at("10.0.0.1:1000-10.0.0.2:104"), true);
   for (const p of pieces) w.push(p, 0, p.length);
   const attrs = w.end();
   return { query: w.queryInfo(), anomalies, counters, walker: w, attrs };
@@ -229,12 +230,12 @@ test("cut, malformed, capped or abandoned Identifiers give no query info (partia
   t.is(anomalies.total, 0);
   // Abandoned (a gap, an interleaved command).
   const w = new DatasetWalker(new AnomalyCounter(), { bytesCopied: 0 });
-  w.begin(EXPLICIT_VR_LITTLE_ENDIAN, "f", true);
+  w.begin(EXPLICIT_VR_LITTLE_ENDIAN, null, true);
   w.push(buf, 0, buf.length);
   w.abandon();
   t.is(w.queryInfo(), null);
   // The walker reused for an equipment walk reports no query.
-  w.begin(EXPLICIT_VR_LITTLE_ENDIAN, "f");
+  w.begin(EXPLICIT_VR_LITTLE_ENDIAN, null);
   w.push(buf, 0, buf.length);
   w.end();
   t.is(w.queryInfo(), null);

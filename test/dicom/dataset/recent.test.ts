@@ -6,7 +6,7 @@ import type { EquipmentAttributes } from "../../../agent/dicom/types.js";
 import { imageDataset } from "../dimse/builders.js";
 
 function walk(w: DatasetWalker, ds: Buffer): EquipmentAttributes | null {
-  w.begin(EXPLICIT_VR_LITTLE_ENDIAN, "flow");
+  w.begin(EXPLICIT_VR_LITTLE_ENDIAN, null);
   w.push(ds, 0, ds.length);
   return w.end();
 }

@@ -21,6 +21,7 @@ import {
   splitAt,
   type Encoding,
 } from "../dimse/builders.js";
+import { at } from "../../helpers/flow.js";
 
 const TS: Record<Encoding, string> = {
   implicit: IMPLICIT_VR_LITTLE_ENDIAN,
@@ -40,7 +41,7 @@ function walk(pieces: Buffer[], ts: string | null, walker?: DatasetWalker): Walk
   const anomalies = new AnomalyCounter();
   const counters: Counters = { bytesCopied: 0 };
   const w = walker ?? new DatasetWalker(anomalies, counters);
-  w.begin(ts, "10.0.0.1:1000-10.0.0.2:104");
+  w.begin(ts, at("10.0.0.1:1000-10.0.0.2:104"));
   for (const p of pieces) w.push(p, 0, p.length);
   const attrs = w.end();
   return { attrs, anomalies, counters, walker: w };

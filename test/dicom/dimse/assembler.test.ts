@@ -15,6 +15,7 @@ import {
   dataset,
   splitAt,
 } from "./builders.js";
+import { at } from "../../helpers/flow.js";
 
 const CT = "1.2.840.10008.5.1.4.1.1.2";
 const INSTANCE = "1.2.826.0.1.3680043.2.1125.1.1";
@@ -37,7 +38,7 @@ class Harness implements DimseEvents {
 
   constructor() {
     const ctx: DimseContext = {
-      flow: FLOW,
+      connection: at(FLOW),
       lookup: {
         transferSyntax: (pc) => this.ts.get(pc) ?? null,
         abstractSyntax: () => CT,

@@ -11,45 +11,60 @@ import {
   AnomalyCounter,
   FlowAnomalies,
   firstReport,
+  type AnomalyCode,
+  type AnomalyFlow,
   type AnomalyLayer,
   type AnomalySink,
   type AnomalyTally,
 } from "../../../agent/util/anomaly.js";
 import { DimseAssembler } from "../../../agent/dicom/dimse/assembler.js";
 import * as b from "../ul/builders.js";
+import { at } from "../../helpers/flow.js";
 import { T0 } from "../ul/conversation.js";
 import { connectionInfo, Harness } from "../ul/harness.js";
 
 test("AnomalyCounter.tally: the first report makes the row, hit() counts repeats; rows in first-seen order", (t) => {
   const c = new AnomalyCounter();
-  const x = c.tally("ul.a", "ul", "f1", "first detail");
-  c.anomaly("ul.b", "ul", "f2", "b");
+  const f1 = at("10.0.0.1:40000-10.0.0.2:104");
+  const x = c.tally("ul.resync", "ul", f1, "first detail");
+  c.anomaly("ul.resync-failed", "ul", null, "b");
   x.hit();
   x.hit();
-  c.anomaly("ul.a", "ul", "f1", "a later detail is not kept");
+  c.anomaly("ul.resync", "ul", f1, "a later detail is not kept");
   t.is(c.total, 5);
+  const client = { ip: "10.0.0.1", port: 40000 };
+  const server = { ip: "10.0.0.2", port: 104 };
   t.deepEqual(c.records(), [
-    { code: "ul.a", flow: "f1", layer: "ul", detail: "first detail", count: 4 },
-    { code: "ul.b", flow: "f2", layer: "ul", detail: "b", count: 1 },
+    { code: "ul.resync", flow: f1.flow, layer: "ul", detail: "first detail", count: 4, client, server },
+    { code: "ul.resync-failed", flow: "", layer: "ul", detail: "b", count: 1, client: null, server: null },
   ]);
   // Records are plain data (JSON of the report), not the counting rows.
-  t.deepEqual(Object.keys(c.records()[0]!).sort(), ["code", "count", "detail", "flow", "layer"]);
+  t.deepEqual(Object.keys(c.records()[0]!).sort(), [
+    "client",
+    "code",
+    "count",
+    "detail",
+    "flow",
+    "layer",
+    "server",
+  ]);
 });
 
 test("AnomalyCounter: capped rows fold into one overflow row, tallies included", (t) => {
   const c = new AnomalyCounter(2);
-  c.anomaly("x", "ul", "1", "");
-  c.anomaly("x", "ul", "2", "");
-  const over = c.tally("x", "ul", "3", "");
+  const f = (i: number) => at(`10.0.0.1:${40000 + i}-10.0.0.2:104`);
+  c.anomaly("ul.resync", "ul", f(1), "");
+  c.anomaly("ul.resync", "ul", f(2), "");
+  const over = c.tally("ul.resync", "ul", f(3), "");
   over.hit();
-  c.anomaly("y", "dimse", "4", "");
+  c.anomaly("dimse.pc-id-mismatch", "dimse", f(4), "");
   t.is(c.total, 5);
   const rows = c.records();
   t.deepEqual(
     rows.map((r) => [r.code, r.count]),
     [
-      ["x", 1],
-      ["x", 1],
+      ["ul.resync", 1],
+      ["ul.resync", 1],
       ["anomaly-rows-capped", 3],
     ],
   );
@@ -60,11 +75,11 @@ class Spy implements AnomalySink {
   readonly counter = new AnomalyCounter();
   anomalyCalls = 0;
   tallyCalls = 0;
-  anomaly(code: string, layer: AnomalyLayer, flow: string, detail: string): void {
+  anomaly(code: AnomalyCode, layer: AnomalyLayer, flow: AnomalyFlow | null, detail: string): void {
     this.anomalyCalls++;
     this.counter.anomaly(code, layer, flow, detail);
   }
-  tally(code: string, layer: AnomalyLayer, flow: string, detail: string): AnomalyTally {
+  tally(code: AnomalyCode, layer: AnomalyLayer, flow: AnomalyFlow | null, detail: string): AnomalyTally {
     this.tallyCalls++;
     return this.counter.tally(code, layer, flow, detail);
   }
@@ -72,20 +87,29 @@ class Spy implements AnomalySink {
 
 test("firstReport and FlowAnomalies: the sink's tally when it has one, else the same call again", (t) => {
   const spy = new Spy();
-  const f = new FlowAnomalies(spy, "dimse", "flow");
-  t.false(f.repeat("dimse.x"));
-  f.report("dimse.x", "detail");
-  for (let i = 0; i < 1000; i++) t.true(f.repeat("dimse.x"));
-  f.report("dimse.x", "another");
+  const flow = at("[fd00::1]:40000-[fd00::2]:104");
+  const f = new FlowAnomalies(spy, "dimse", flow);
+  t.false(f.repeat("dimse.pc-id-mismatch"));
+  f.report("dimse.pc-id-mismatch", "detail");
+  for (let i = 0; i < 1000; i++) t.true(f.repeat("dimse.pc-id-mismatch"));
+  f.report("dimse.pc-id-mismatch", "another");
   t.is(spy.tallyCalls, 1);
   t.is(spy.anomalyCalls, 0);
   t.deepEqual(spy.counter.records(), [
-    { code: "dimse.x", flow: "flow", layer: "dimse", detail: "detail", count: 1002 },
+    {
+      code: "dimse.pc-id-mismatch",
+      flow: "[fd00::1]:40000-[fd00::2]:104",
+      layer: "dimse",
+      detail: "detail",
+      count: 1002,
+      client: { ip: "fd00::1", port: 40000 },
+      server: { ip: "fd00::2", port: 104 },
+    },
   ]);
   // A sink without tally(): every repeat is forwarded, with the detail built for the first one.
   const details: string[] = [];
   const plain: AnomalySink = { anomaly: (_c, _l, _f, d) => void details.push(d) };
-  const tally = firstReport(plain, "ul.y", "ul", "flow", "built once");
+  const tally = firstReport(plain, "ul.resync", "ul", flow, "built once");
   tally.hit();
   tally.hit();
   t.deepEqual(details, ["built once", "built once", "built once"]);

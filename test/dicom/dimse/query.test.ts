@@ -8,6 +8,7 @@ import { DimseAssembler } from "../../../agent/dicom/dimse/assembler.js";
 import type { DimseEvents, EquipmentAttributes, QueryInfo } from "../../../agent/dicom/types.js";
 import type { DimseMessageRecord } from "../../../agent/report/types.js";
 import { command, CommandField, dataset, type DsElement } from "./builders.js";
+import { at } from "../../helpers/flow.js";
 
 const PATIENT_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.1.1";
 
@@ -32,7 +33,7 @@ function assembler(ts: string): {
   const counters: Counters = { bytesCopied: 0 };
   const anomalies = new AnomalyCounter();
   const asm = new DimseAssembler({
-    flow: "10.0.0.1:40000-10.0.0.2:104",
+    connection: at("10.0.0.1:40000-10.0.0.2:104"),
     lookup: { transferSyntax: () => ts, abstractSyntax: () => PATIENT_ROOT_FIND },
     events: ev,
     anomalies,
