@@ -1,6 +1,7 @@
 /**
  * Helpers of the appliance tests: the mirrored-port lab (scripts/lab/mirror), DCMTK peers in its
- * namespaces, tcpdump captures, and the live-runner child. Everything here needs root.
+ * namespaces, tcpdump captures, and the live-runner child. Everything here needs root (the tests say so
+ * through test/helpers/requires.ts).
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -11,8 +12,6 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
 export const run = promisify(execFile);
-export const isRoot = process.getuid?.() === 0;
-export const ROOT_ONLY = "needs root (network namespaces, tc, tcpdump): run the appliance tests as root";
 
 export const MIRROR = resolve("scripts/lab/mirror");
 /** The compiled live-runner next to this file (.build/NAME/test/appliance/ or dist/test/appliance/). */

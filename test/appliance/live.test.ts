@@ -17,10 +17,8 @@ import {
   AgentProcess,
   echo,
   inNs,
-  isRoot,
   mirrorUp,
   notifyReceiver,
-  ROOT_ONLY,
   Runner,
   run,
   sleep,
@@ -28,6 +26,7 @@ import {
   startTcpdump,
   type MirrorLab,
 } from "./lab.js";
+import { requires } from "../helpers/requires.js";
 
 test("tcpdump's counter lines (SIGUSR1 one-liner and the three exit lines) are parsed", (t) => {
   const s: TcpdumpStats = { captured: 0, receivedByFilter: 0, droppedByKernel: 0, droppedByInterface: 0 };
@@ -49,8 +48,8 @@ test("tcpdump's counter lines (SIGUSR1 one-liner and the three exit lines) are p
   t.deepEqual(s, { captured: 12, receivedByFilter: 15, droppedByKernel: 1, droppedByInterface: 7 });
 });
 
-const rootTest = isRoot ? test.serial : test.skip;
-if (!isRoot) console.log(`appliance/live: ${ROOT_ONLY}; skipping the mirrored-port tests`);
+const gate = requires("root", "netns", "tc", "tcpdump", "dcmtk");
+const rootTest = gate.serial;
 
 const DUMP = `(0008,0016) UI =SecondaryCaptureImageStorage
 (0008,0018) UI [1.2.826.0.1.3680043.8.498.77.1]

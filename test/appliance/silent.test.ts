@@ -16,23 +16,13 @@ import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { CheckResult } from "../../agent/doctor/doctor.js";
-import {
-  echo,
-  inNs,
-  isRoot,
-  mirrorUp,
-  ROOT_ONLY,
-  run,
-  sleep,
-  startStorescp,
-  startTcpdump,
-  type MirrorLab,
-} from "./lab.js";
+import { echo, inNs, mirrorUp, run, sleep, startStorescp, startTcpdump, type MirrorLab } from "./lab.js";
 import { doctorIn, frames, silence, SILENCER } from "./silent-lab.js";
 import { removeDir, tempDir } from "../helpers/mosquitto.js";
+import { requires } from "../helpers/requires.js";
 
-const rootTest = isRoot ? test.serial : test.skip;
-if (!isRoot) console.log(`appliance/silent: ${ROOT_ONLY}; skipping the mirrored-port tests`);
+const gate = requires("root", "netns", "tc", "tcpdump", "dcmtk");
+const rootTest = gate.serial;
 
 const MGMT_IP = "10.78.0.99";
 let lab: MirrorLab;
@@ -40,7 +30,7 @@ let config = "";
 let storescp: ChildProcess | null = null;
 
 test.before(async () => {
-  if (!isRoot) return;
+  if (!gate.ok) return;
   lab = await mirrorUp({ tapIpv6: "default" });
   // The appliance's management NIC on the imaging segment, as when its management port is plugged into
   // the same switch. Its own link goes nowhere; only its address matters (ARP requests for it).
@@ -65,7 +55,7 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
-  if (!isRoot) return;
+  if (!gate.ok) return;
   storescp?.kill();
   await lab?.down();
 });

@@ -3,22 +3,18 @@
  * loopback (root only, as in CI): the helper is built, cannot transmit, gives up its capabilities, hands
  * over a lone packet within its block timeout, and both tools deliver the same frames.
  */
-import test from "ava";
 import { execFileSync, spawn } from "node:child_process";
 import dgram from "node:dgram";
 import { readFileSync } from "node:fs";
 import { captureHelperPath, LiveCapture, type CaptureTool } from "../../agent/capture/live.js";
 import { PcapStreamParser } from "../../agent/capture/stream.js";
-
-const isRoot = process.getuid?.() === 0;
-const rootTest = isRoot ? test.serial : test.skip;
-if (!isRoot) console.log("capture/native: needs root (packet sockets); skipping the live parts");
+import { requires } from "../helpers/requires.js";
 
 const helper = captureHelperPath();
 // CI builds the helper (DICOMTAP_REQUIRE_NATIVE=1): there, a missing helper is a failure, not a skip.
-const required = process.env.DICOMTAP_REQUIRE_NATIVE === "1" || process.env.CI === "true";
-const helperTest = helper !== null || required ? test.serial : test.skip;
-const rootHelperTest = isRoot && (helper !== null || required) ? test.serial : test.skip;
+const helperTest = requires("capture-helper").serial;
+const rootHelperTest = requires("root", "capture-helper").serial;
+const rootTest = requires("root", "tcpdump").serial;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

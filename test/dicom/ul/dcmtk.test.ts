@@ -2,9 +2,8 @@
  * Integration test with real DICOM peers: DCMTK's echoscu and storescu talk to storescp over loopback,
  * tcpdump records it, and the TCP payloads (extracted with tshark, as the capture and reassembly stages
  * are tested on their own) are fed to DicomConnections with the real DIMSE layer behind them.
- * Needs dcmtk, tcpdump, tshark and the right to capture on lo (CI runs tests as root); skipped otherwise.
+ * Needs dcmtk, tcpdump, tshark and the right to capture on lo (test/helpers/requires.ts).
  */
-import test from "ava";
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
@@ -13,22 +12,10 @@ import { join } from "node:path";
 import { DimseAssembler } from "../../../agent/dicom/dimse/assembler.js";
 import type { Endpoint } from "../../../agent/reassembly/types.js";
 import { connectionInfo, Harness } from "./harness.js";
+import { requires } from "../../helpers/requires.js";
 
-function have(cmd: string, arg: string): boolean {
-  try {
-    execFileSync(cmd, [arg], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
-const canRun =
-  process.getuid?.() === 0 &&
-  have("storescp", "--version") &&
-  have("echoscu", "--version") &&
-  have("tcpdump", "--version") &&
-  have("tshark", "-v");
-const itest = canRun ? test : test.skip;
+// Capturing on lo needs root (CI runs tests as root).
+const itest = requires("root", "dcmtk", "tcpdump", "tshark");
 
 const freePort = (): Promise<number> =>
   new Promise((resolve, reject) => {
