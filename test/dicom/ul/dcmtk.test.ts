@@ -6,13 +6,14 @@
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { connect, createServer } from "node:net";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DimseAssembler } from "../../../agent/dicom/dimse/assembler.js";
 import type { Endpoint } from "../../../agent/reassembly/types.js";
 import { connectionInfo, Harness } from "./harness.js";
 import { requires } from "../../helpers/requires.js";
+import { captureEndMarker, waitForLine, waitForPort } from "../../helpers/wait.js";
 
 // Capturing on lo needs root (CI runs tests as root).
 const itest = requires("root", "dcmtk", "tcpdump", "tshark");
@@ -27,40 +28,27 @@ const freePort = (): Promise<number> =>
     });
   });
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function waitListening(port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const c = connect(port, "127.0.0.1");
-      c.once("connect", () => {
-        c.destroy();
-        resolve(true);
-      });
-      c.once("error", () => resolve(false));
-    });
-    if (ok) return;
-    await sleep(50);
-  }
-  throw new Error(`nothing listens on ${port}`);
-}
-
-function startTcpdump(file: string, port: number): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(
-      "tcpdump",
-      ["-i", "lo", "-U", "--immediate-mode", "-n", "-Z", "root", "-w", file, "tcp", "port", String(port)],
-      {
-        stdio: ["ignore", "ignore", "pipe"],
-      },
-    );
-    let err = "";
-    p.stderr!.on("data", (d: Buffer) => {
-      err += d.toString();
-      if (err.includes("listening on")) resolve(p);
-    });
-    p.once("exit", (code) => reject(new Error(`tcpdump exited ${code}: ${err}`)));
-  });
+/** tcpdump writing every packet at once (the end marker relies on it); resolves once it listens. */
+async function startTcpdump(file: string, port: number): Promise<ChildProcess> {
+  const p = spawn(
+    "tcpdump",
+    // The UDP port takes captureEndMarker's datagram; analyse() reads TCP only.
+    [
+      "-i",
+      "lo",
+      "-U",
+      "--immediate-mode",
+      "-n",
+      "-Z",
+      "root",
+      "-w",
+      file,
+      `tcp port ${port} or udp port ${port}`,
+    ],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
+  await waitForLine(p.stderr, /listening on/, "tcpdump on lo");
+  return p;
 }
 
 const stop = (p: ChildProcess): Promise<void> =>
@@ -77,6 +65,8 @@ function analyse(file: string): Harness[] {
     [
       "-r",
       file,
+      "-Y",
+      "tcp",
       "-T",
       "fields",
       "-e",
@@ -153,7 +143,7 @@ itest("DCMTK echoscu and storescu against storescp, captured on loopback", async
     const port = await freePort();
     const scp = spawn("storescp", ["-aet", "PACS", "--ignore", String(port)], { stdio: "ignore" });
     procs.push(scp);
-    await waitListening(port);
+    await waitForPort(port);
     const pcap = join(dir, "dcmtk.pcap");
     const dump = await startTcpdump(pcap, port);
     procs.push(dump);
@@ -169,7 +159,7 @@ itest("DCMTK echoscu and storescu against storescp, captured on loopback", async
         timeout: 20_000,
       },
     );
-    await sleep(300);
+    await captureEndMarker(pcap, port);
     await stop(dump);
     const hs = analyse(pcap);
     t.is(hs.length, 2);
