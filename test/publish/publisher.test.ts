@@ -159,7 +159,8 @@ test.serial("broker stopped then restarted: every finding arrives, in order, non
   await broker.stop();
   for (let i = 150; i < total; i++) store.upsertFinding(finding(`r${i}`));
   t.true(store.depth() > 0);
-  await new Promise((r) => setTimeout(r, 700));
+  // The publisher has seen the broker go (and keeps trying, backoff 50..400 ms) before it comes back.
+  await until(() => !pub.health().connected, 10_000, "the publisher to notice the broker is gone");
   await broker.restart();
   await until(() => col.findingIds().ids.length >= total, 30_000, "all findings after restart");
   await until(() => store.depth() === 0, 10_000, "empty outbox");
