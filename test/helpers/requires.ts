@@ -11,8 +11,12 @@
  * root and has installed every tool) a missing prerequisite fails the test instead, with what is missing:
  * a broken CI machine cannot hide tests behind skips.
  *
- * `rootTest.missing` lists what is missing (empty when the tests run); hooks use `rootTest.ok` to do
- * nothing when their tests are skipped.
+ * A file whose every test needs the same things can shadow ava's `test`:
+ *
+ *   const test = requires("mosquitto", "openssl");   // test(), test.serial(), test.before/after(.always)
+ *
+ * (its hooks register nothing when something is missing). `rootTest.missing` lists what is missing (empty
+ * when the tests run); hooks of ava's own `test` use `rootTest.ok` to do nothing when their tests skip.
  */
 import test, { type ExecutionContext, type TestFn } from "ava";
 import { spawnSync } from "node:child_process";
@@ -52,20 +56,24 @@ const TOOLS: Partial<Record<Prerequisite, string[]>> = {
   netns: ["ip", "unshare"],
 };
 
-const SEARCH = [...(process.env.PATH ?? "").split(delimiter), "/usr/local/sbin", "/usr/sbin", "/sbin"].filter(
-  (d) => d !== "",
-);
+const SBIN = ["/usr/local/sbin", "/usr/sbin", "/sbin"];
 
-/** The full path of an executable, or null. */
+/**
+ * The full path of an executable, or null. Looks in PATH, then in the sbin directories, which an ordinary
+ * user's PATH lacks on Debian although mosquitto and Orthanc live there: a directory found that way is
+ * added to this process's PATH, so the tests and the helpers they spawn by name find the tool too.
+ */
 export function which(name: string): string | null {
-  for (const dir of SEARCH) {
+  const path = (process.env.PATH ?? "").split(delimiter).filter((d) => d !== "");
+  for (const dir of [...path, ...SBIN.filter((d) => !path.includes(d))]) {
     const p = join(dir, name);
     try {
       accessSync(p, constants.X_OK);
-      return p;
     } catch {
-      // not here
+      continue;
     }
+    if (!path.includes(dir)) process.env.PATH = [...path, dir].join(delimiter);
+    return p;
   }
   return null;
 }
@@ -125,10 +133,18 @@ type Impl<C> = (t: ExecutionContext<C>) => unknown;
 export interface GatedTest<C = unknown> {
   (title: string, impl: Impl<C>): void;
   serial(title: string, impl: Impl<C>): void;
-  /** True when every prerequisite is met (hooks should do nothing otherwise). */
+  /** ava's hooks when every prerequisite is met; otherwise they register nothing. */
+  before: TestFn<C>["before"];
+  after: TestFn<C>["after"];
+  beforeEach: TestFn<C>["beforeEach"];
+  afterEach: TestFn<C>["afterEach"];
+  /** True when every prerequisite is met (hooks of plain `test` should do nothing otherwise). */
   readonly ok: boolean;
   readonly missing: readonly string[];
 }
+
+/** A hook that registers nothing, with the sub-forms files use (`after.always`, `before.skip`...). */
+const noHook = Object.assign(() => undefined, { always: () => undefined, skip: () => undefined });
 
 /** ava's `test` when `needs` are met; a named skip (or, in CI, a named failure) otherwise. */
 export function requires<C = unknown>(...needs: Prerequisite[]): GatedTest<C> {
@@ -143,5 +159,15 @@ export function requires<C = unknown>(...needs: Prerequisite[]): GatedTest<C> {
       );
     else ava.skip(`${why}: ${title}`, impl);
   };
-  return Object.assign(gated(false), { serial: gated(true), ok: gaps.length === 0, missing: gaps });
+  const hook = <K extends "before" | "after" | "beforeEach" | "afterEach">(k: K): TestFn<C>[K] =>
+    gaps.length === 0 ? ava[k] : (noHook as unknown as TestFn<C>[K]);
+  return Object.assign(gated(false), {
+    serial: gated(true),
+    before: hook("before"),
+    after: hook("after"),
+    beforeEach: hook("beforeEach"),
+    afterEach: hook("afterEach"),
+    ok: gaps.length === 0,
+    missing: gaps,
+  });
 }
