@@ -40,12 +40,14 @@ const capture = new LiveCapture({
   // RUNNER_TOOL: "dicomtap-capture" or "tcpdump" (default: the helper when built, as the agent does).
   ...(process.env.RUNNER_TOOL ? { tool: process.env.RUNNER_TOOL as CaptureTool } : {}),
   counters: pipeline.counters,
+  onStats: () => void statsAnswers++,
   statsIntervalMs: 200,
   interfacePollMs: 100,
   backoff: { initialMs: 100, maxMs: 400 },
   log: (m) => logs.push(m),
 });
 const say = (o: object): void => void process.stdout.write(JSON.stringify(o) + "\n");
+let statsAnswers = 0;
 let wasListening = false;
 let lastError: string | null = null;
 const poll = setInterval(() => {
@@ -60,8 +62,11 @@ process.once("SIGTERM", () => {
   clearInterval(poll);
   capture.requestStats();
   void (async () => {
-    // Let the last SIGUSR1 answer arrive, then stop (tcpdump prints final counters on exit).
-    await new Promise((r) => setTimeout(r, 300));
+    // Let the answer to this last SIGUSR1 arrive when a child is listening, then stop (tcpdump prints
+    // final counters on exit too).
+    const asked = statsAnswers;
+    for (let i = 0; i < 100 && capture.health().listening && statsAnswers === asked; i++)
+      await new Promise((r) => setTimeout(r, 10));
     await capture.stop();
     pipeline.finish();
     say({
