@@ -68,9 +68,10 @@ export function waitForPort(port: number, host = "127.0.0.1", timeoutMs = 10_000
 }
 
 /**
- * For a capture written packet by packet (tcpdump -U --immediate-mode) whose filter also takes `udp port
- * PORT`: sends a datagram with a unique token to 127.0.0.1:PORT and resolves once the token is in `file`,
- * so every packet captured before it is in the file too. Then the capture can be stopped.
+ * For a capture written in order (tcpdump -U) whose filter also takes `udp port PORT`: sends a datagram
+ * with a unique token to 127.0.0.1:PORT and resolves once the token is in `file`, so every packet captured
+ * before it is in the file too (however libpcap hands them over: in blocks, it is within its 1 s timeout).
+ * Then the capture can be stopped.
  */
 export async function captureEndMarker(file: string, port: number, timeoutMs = 10_000): Promise<void> {
   const token = `dicomtap-capture-end-${randomBytes(6).toString("hex")}`;

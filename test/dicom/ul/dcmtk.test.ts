@@ -28,23 +28,15 @@ const freePort = (): Promise<number> =>
     });
   });
 
-/** tcpdump writing every packet at once (the end marker relies on it); resolves once it listens. */
+/**
+ * tcpdump writing packets in order (the end marker relies on it); resolves once it listens. Not
+ * --immediate-mode: its ring holds only about 30 packets on loopback (one 64 KiB slot each).
+ */
 async function startTcpdump(file: string, port: number): Promise<ChildProcess> {
   const p = spawn(
     "tcpdump",
     // The UDP port takes captureEndMarker's datagram; analyse() reads TCP only.
-    [
-      "-i",
-      "lo",
-      "-U",
-      "--immediate-mode",
-      "-n",
-      "-Z",
-      "root",
-      "-w",
-      file,
-      `tcp port ${port} or udp port ${port}`,
-    ],
+    ["-i", "lo", "-U", "-B", "32768", "-n", "-Z", "root", "-w", file, `tcp port ${port} or udp port ${port}`],
     { stdio: ["ignore", "ignore", "pipe"] },
   );
   await waitForLine(p.stderr, /listening on/, "tcpdump on lo");
