@@ -340,6 +340,8 @@ export class LiveCapture {
           this.opts.onStats?.(this.health());
         } else if (/^(tcpdump|dicomtap-capture): listening on /.test(line)) {
           this.listening = true;
+          // In the journal: when capture is live again after a (re)start; tests wait for this line.
+          this.log(line);
         } else if (line.startsWith("Warning: setgid/setuid failed")) {
           // Under the unit's SystemCallFilter tcpdump (not root) cannot call setuid(getuid()); harmless.
         } else {

@@ -1,7 +1,6 @@
 // An agent restarted on the same store (reboot, crash, upgrade) does not make the console see findings
 // go back nor known devices announced as new again: `dicomtap run --replay` twice on one store, through
 // a real mosquitto over mutual TLS.
-import test from "ava";
 import { join } from "node:path";
 import { runAgent } from "../../agent/agent/run.js";
 import { validateConfig } from "../../agent/config/config.js";
@@ -9,6 +8,9 @@ import type { Config } from "../../agent/config/types.js";
 import type { DeviceRecord, FindingRecord } from "../../agent/report/types.js";
 import { Mosquitto, SitePki, removeDir, tempDir } from "../helpers/mosquitto.js";
 import { Collector, until, type Received } from "../publish/console.js";
+import { requires } from "../helpers/requires.js";
+
+const test = requires("mosquitto", "openssl");
 
 let dir = "";
 let pki: SitePki;

@@ -1,6 +1,5 @@
 // `dicomtap run --replay` of the lab captures publishes, over mutual TLS to a real mosquitto, the same
 // devices and findings that `dicomtap analyze` reports for the same file.
-import test from "ava";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { runAgent } from "../../agent/agent/run.js";
@@ -11,6 +10,9 @@ import { Store } from "../../agent/store/store.js";
 import { Mosquitto, SitePki, removeDir, tempDir } from "../helpers/mosquitto.js";
 import { Collector, until } from "../publish/console.js";
 import { schemaErrors } from "../publish/schemas.js";
+import { requires } from "../helpers/requires.js";
+
+const test = requires("mosquitto", "openssl");
 
 const LAB = "test/fixtures/lab";
 const captures = [

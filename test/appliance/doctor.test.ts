@@ -14,11 +14,11 @@ import { promisify } from "node:util";
 import { checkCertificates, checkSilent, runDoctor, type CheckResult } from "../../agent/doctor/doctor.js";
 import { validateConfig } from "../../agent/config/config.js";
 import { freePort, Mosquitto, removeDir, SitePki, tempDir, type ClientPki } from "../helpers/mosquitto.js";
-import { isRoot, ROOT_ONLY } from "./lab.js";
+import { requires } from "../helpers/requires.js";
 
 const run = promisify(execFile);
-const rootTest = isRoot ? test.serial : test.skip;
-if (!isRoot) console.log(`appliance/doctor: ${ROOT_ONLY}; skipping`);
+const gate = requires("root", "netns", "tcpdump", "mosquitto", "openssl");
+const rootTest = gate.serial;
 
 let dir = "";
 let pki: SitePki;
@@ -31,7 +31,7 @@ let broker: Mosquitto;
 const IF = `dtd${process.pid % 100000}`;
 
 test.before(async () => {
-  if (!isRoot) return;
+  if (!gate.ok) return;
   dir = tempDir("dtdoctor-");
   pki = await SitePki.create(join(dir, "pki"));
   sensor = await pki.sensor("ct-1");
@@ -45,7 +45,7 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
-  if (!isRoot) return;
+  if (!gate.ok) return;
   await broker?.stop();
   await run("ip", ["link", "del", IF]).catch(() => undefined);
   await run("umount", [join(dir, "tiny")]).catch(() => undefined);

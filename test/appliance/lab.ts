@@ -1,24 +1,26 @@
 /**
  * Helpers of the appliance tests: the mirrored-port lab (scripts/lab/mirror), DCMTK peers in its
- * namespaces, tcpdump captures, and the live-runner child. Everything here needs root.
+ * namespaces, tcpdump captures, and the live-runner child. Everything here needs root (the tests say so
+ * through test/helpers/requires.ts).
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
 export const run = promisify(execFile);
-export const isRoot = process.getuid?.() === 0;
-export const ROOT_ONLY = "needs root (network namespaces, tc, tcpdump): run the appliance tests as root";
 
 export const MIRROR = resolve("scripts/lab/mirror");
 /** The compiled live-runner next to this file (.build/NAME/test/appliance/ or dist/test/appliance/). */
 export const LIVE_RUNNER = fileURLToPath(new URL("./live-runner.js", import.meta.url));
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A capture filter for the DICOM traffic and Runner.sync's datagrams. */
+export const SYNC_FILTER = "tcp or udp port 9";
 
 export interface MirrorLab {
   rid: string;
@@ -117,7 +119,10 @@ export async function echo(lab: MirrorLab, aet = "MODALITY1", port = 11112): Pro
   await inNs(lab.mod, "echoscu", ["-aet", aet, "-aec", "PACS1", lab.pacsIp, String(port)]);
 }
 
-/** The live-runner child in the tap namespace; lines are parsed JSON events. */
+/**
+ * The live-runner child in the tap namespace; lines are parsed JSON events. Its default filter takes UDP
+ * port 9 besides TCP, for the datagrams of `sync`.
+ */
 export class Runner {
   readonly events: Record<string, unknown>[] = [];
   private buf = "";
@@ -128,7 +133,7 @@ export class Runner {
   constructor(
     ns: string,
     ifname = "tap0",
-    filter = "tcp",
+    filter = SYNC_FILTER,
     prefix: string[] = [],
     env: Record<string, string> = {},
   ) {
@@ -159,6 +164,57 @@ export class Runner {
           `runner: no listening #${n}; events ${JSON.stringify(this.events)} stderr ${this.err}`,
         );
       }
+      await sleep(20);
+    }
+  }
+
+  /**
+   * Waits until the capture has handed over everything sent so far: sends datagrams with a fresh token from
+   * the modality to the PACS's UDP port 9 (mirrored to tap0 like the DICOM traffic), one every 200 ms until
+   * the runner reports one (so a capture still starting, or a ring still full, is waited for too); then
+   * until the tokens sent from then on are with the runner and in each of `files` (captures with
+   * SYNC_FILTER, written in order, e.g. startTcpdump's).
+   */
+  async sync(lab: MirrorLab, files: string[] = [], timeoutMs = 15_000): Promise<void> {
+    const sent: string[] = [];
+    const seen = (): boolean =>
+      this.events.some((e) => e.event === "sync" && sent.includes(e.token as string));
+    const deadline = Date.now() + timeoutMs;
+    while (!seen()) {
+      if (this.proc.exitCode !== null || Date.now() > deadline)
+        throw new Error(`runner: no sync datagram arrived in ${timeoutMs} ms; stderr ${this.err}`);
+      const token = `dicomtap-sync-${randomBytes(6).toString("hex")}`;
+      sent.push(token);
+      await inNs(lab.mod, "bash", ["-c", `printf %s ${token} >/dev/udp/${lab.pacsIp}/9`]);
+      for (let i = 0; i < 10 && !seen(); i++) await sleep(20);
+    }
+    // The first token that arrived was sent while capture was live, and so were those after it: wait for
+    // them all, in the runner and in each file, so both end on the same frames.
+    const first = sent.findIndex((tok) => this.events.some((e) => e.event === "sync" && e.token === tok));
+    const live = sent.slice(first);
+    const all = (): boolean =>
+      live.every((tok) => this.events.some((e) => e.event === "sync" && e.token === tok)) &&
+      files.every((f) => {
+        const bytes = readFileSync(f);
+        return live.every((tok) => bytes.includes(tok));
+      });
+    while (!all()) {
+      if (Date.now() > deadline)
+        throw new Error(`sync datagrams ${live.join(" ")} not all in the runner and ${files.join(" ")}`);
+      await sleep(20);
+    }
+  }
+
+  /** Waits for an "error" event (the capture's last error) matching `re`. */
+  async error(re: RegExp, timeoutMs = 15_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    while (true) {
+      const e = this.events.find((x) => x.event === "error" && re.test(String(x.lastError)));
+      if (e) return String(e.lastError);
+      if (this.proc.exitCode !== null || Date.now() > deadline)
+        throw new Error(
+          `runner: no error like ${re}; events ${JSON.stringify(this.events)} stderr ${this.err}`,
+        );
       await sleep(20);
     }
   }

@@ -17,17 +17,17 @@ import {
   AgentProcess,
   echo,
   inNs,
-  isRoot,
   mirrorUp,
   notifyReceiver,
-  ROOT_ONLY,
   Runner,
+  SYNC_FILTER,
   run,
   sleep,
   startStorescp,
   startTcpdump,
   type MirrorLab,
 } from "./lab.js";
+import { requires } from "../helpers/requires.js";
 
 test("tcpdump's counter lines (SIGUSR1 one-liner and the three exit lines) are parsed", (t) => {
   const s: TcpdumpStats = { captured: 0, receivedByFilter: 0, droppedByKernel: 0, droppedByInterface: 0 };
@@ -49,8 +49,8 @@ test("tcpdump's counter lines (SIGUSR1 one-liner and the three exit lines) are p
   t.deepEqual(s, { captured: 12, receivedByFilter: 15, droppedByKernel: 1, droppedByInterface: 7 });
 });
 
-const rootTest = isRoot ? test.serial : test.skip;
-if (!isRoot) console.log(`appliance/live: ${ROOT_ONLY}; skipping the mirrored-port tests`);
+const gate = requires("root", "netns", "tc", "tcpdump", "dcmtk");
+const rootTest = gate.serial;
 
 const DUMP = `(0008,0016) UI =SecondaryCaptureImageStorage
 (0008,0018) UI [1.2.826.0.1.3680043.8.498.77.1]
@@ -94,11 +94,11 @@ for (const tool of ["dicomtap-capture", "tcpdump"] as const)
         await run("dump2dcm", ["--write-xfer-little", join(lab.dir, "sc.dump"), dcm]);
         await startStorescp(lab);
         const ref = join(lab.dir, "pacs.pcap");
-        const refDump = await startTcpdump(lab.pacs, "pacs0", ref, ["tcp"]);
+        const refDump = await startTcpdump(lab.pacs, "pacs0", ref, [SYNC_FILTER]);
         // The far end of the mirror link, inbound only: any frame here was sent by the sensor on tap0.
         const sent = join(lab.dir, "sent.pcap");
         const sentDump = await startTcpdump(lab.mod, "mirror0", sent, ["-Q", "in"]);
-        const runner = new Runner(lab.tap, "tap0", "tcp", [], { RUNNER_TOOL: tool });
+        const runner = new Runner(lab.tap, "tap0", SYNC_FILTER, [], { RUNNER_TOOL: tool });
         await runner.listening(1);
 
         await echo(lab);
@@ -112,8 +112,9 @@ for (const tool of ["dicomtap-capture", "tcpdump"] as const)
           lab.pacsIp,
           "11112",
         ]);
-        // tcpdump's kernel block timeout is a second (the helper's 100 ms).
-        await sleep(tool === "tcpdump" ? 1500 : 500);
+        // Everything sent so far is with the runner and in the PACS's capture (tcpdump's kernel block
+        // timeout is a second, the helper's 100 ms: waited for, not guessed).
+        await runner.sync(lab, [ref]);
         const final = await runner.final();
         await refDump.stop();
         await sentDump.stop();
@@ -161,7 +162,7 @@ rootTest(
       await echo(lab, "ECHO1");
       // Let the kernel hand the block over (the helper's block timeout is 100 ms): what is still in the
       // ring when the child is killed is lost with it, as on an appliance.
-      await sleep(400);
+      await runner.sync(lab);
 
       // 1. The capture child dies (OOM killer, a crash): restarted.
       process.kill(first.pid as number, "SIGKILL");
@@ -172,11 +173,11 @@ rootTest(
       // 2. The interface goes administratively down and comes back. libpcap 1.10 keeps the socket through
       // this (ENETDOWN is not fatal to it), so the same child captures again; either way nothing is lost.
       await inNs(lab.tap, "ip", ["link", "set", "tap0", "down"]);
-      await sleep(400);
+      await sleep(400); // how long the outage lasts (the runner polls the interface every 100 ms)
       await inNs(lab.tap, "ip", ["link", "set", "tap0", "up"]);
-      await sleep(300);
+      await runner.sync(lab); // capturing again
       await echo(lab, "ECHO3");
-      await sleep(200);
+      await runner.sync(lab);
 
       // 3. The interface disappears (USB NIC unplugged; tcpdump exits with "The interface disappeared") and
       // comes back with the same name: the capture waits for it and starts again.
@@ -184,7 +185,7 @@ rootTest(
       await lab.replug();
       await runner.listening(before + 1);
       await echo(lab, "ECHO4");
-      await sleep(300);
+      await runner.sync(lab);
 
       const final = await runner.final();
       const live = final.associations as AssociationRecord[];
@@ -216,10 +217,10 @@ rootTest(
     ];
     await withLab(async (lab) => {
       await startStorescp(lab);
-      const runner = new Runner(lab.tap, "tap0", "tcp", asUnit);
+      const runner = new Runner(lab.tap, "tap0", SYNC_FILTER, asUnit);
       await runner.listening(1);
       await echo(lab, "UNPRIVILEGED");
-      await sleep(300);
+      await runner.sync(lab);
       const final = await runner.final();
       const live = final.associations as AssociationRecord[];
       t.deepEqual(
@@ -232,8 +233,8 @@ rootTest(
       const noCap = asUnit
         .map((a) => (a.includes("net_raw") ? a.replace(/,?\+net_raw/, "") : a))
         .filter((a) => a !== "--ambient-caps=");
-      const runner = new Runner(lab.tap, "tap0", "tcp", noCap);
-      await sleep(1500);
+      const runner = new Runner(lab.tap, "tap0", SYNC_FILTER, noCap);
+      await runner.error(/permi/i);
       const final = await runner.final();
       const health = final.health as { listening: boolean; lastError: string | null };
       t.false(health.listening);
@@ -256,13 +257,14 @@ rootTest("when the agent stalls, the kernel's drops show up in health", async (t
     head.writeUInt32LE(len, 8);
     appendFileSync(big, Buffer.concat([head, Buffer.alloc(len, 0x55)]));
     await startStorescp(lab);
-    const runner = new Runner(lab.tap, "tap0", "tcp", [], {
+    const runner = new Runner(lab.tap, "tap0", SYNC_FILTER, [], {
       RUNNER_STALL_MS: "3000",
       RUNNER_BUFFER_KIB: "256",
     });
     await runner.listening(1);
     await inNs(lab.mod, "storescu", ["-aet", "MODALITY1", "-aec", "PACS1", lab.pacsIp, "11112", big]);
-    await sleep(3500);
+    // The sink is stuck for 3 s: the sync datagrams get through once it has drained what the kernel kept.
+    await runner.sync(lab, [], 20_000);
     const final = await runner.final();
     const health = final.health as { packets: number; kernelDrops: number };
     t.log(`captured ${health.packets}, kernel drops ${health.kernelDrops}`);
@@ -293,7 +295,10 @@ rootTest(
         await agent.until(() => rx.lines.includes("READY=1"), "no READY=1");
         // READY=1 and STATUS= are two datagrams: the second may be read a moment later.
         await agent.until(() => rx.lines.includes("STATUS=capturing on tap0"), "no STATUS line");
-        await sleep(500); // the capture child starts listening
+        await agent.until(
+          () => /listening on tap0/.test(agent.err),
+          "the capture child did not start listening",
+        );
         await echo(lab, "MODALITY7");
         // Print mode (no broker): each outbox row is one JSON line on stdout.
         await agent.until(
@@ -331,7 +336,10 @@ rootTest(
         const agent = new AgentProcess(lab.tap, config);
         try {
           await agent.until(() => /"state":"online"/.test(agent.out), "not online");
-          await sleep(500); // the capture child starts listening
+          await agent.until(
+            () => /listening on tap0/.test(agent.err),
+            "the capture child did not start listening",
+          );
           const ae = `ROUND${round}`;
           await echo(lab, ae);
           // No waiting: the echo's last frames may still be in the kernel ring, the capture thread or the

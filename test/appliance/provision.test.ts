@@ -16,11 +16,11 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import mqtt from "mqtt";
 import { Mosquitto, removeDir, SitePki, tempDir } from "../helpers/mosquitto.js";
-import { isRoot, ROOT_ONLY } from "./lab.js";
+import { requires } from "../helpers/requires.js";
 
 const run = promisify(execFile);
-const rootTest = isRoot ? test.serial : test.skip;
-if (!isRoot) console.log(`appliance/provision: ${ROOT_ONLY}; skipping`);
+const gate = requires("root", "mosquitto", "openssl");
+const rootTest = gate.serial;
 
 /** The compiled tree this test runs from (.build/NAME/ or dist/): what install copies to /opt/dicomtap. */
 const BUILD = fileURLToPath(new URL("../../", import.meta.url));
@@ -84,7 +84,7 @@ const base = (url = broker.url()): string[] => [
 const pending = (): string => join(root, "etc/dicomtap/pki/pending");
 
 test.before(async () => {
-  if (!isRoot) return;
+  if (!gate.ok) return;
   dir = tempDir("dtprov-");
   root = join(dir, "root");
   pki = await SitePki.create(join(dir, "pki"), SITE);
@@ -102,7 +102,7 @@ test.before(async () => {
 const SILENCE_CONF = (): string => join(root, "etc/sysctl.d/60-dicomtap-capture.conf");
 
 test.after.always(async () => {
-  if (!isRoot) return;
+  if (!gate.ok) return;
   await broker?.stop();
   await run("ip", ["link", "del", IF]).catch(() => undefined);
   removeDir(dir);

@@ -4,7 +4,6 @@
  * the manifest's plan promises (every client a new, vulnerable, cleartext device; external ones an
  * external peer), at the pace the generator was asked for.
  */
-import test from "ava";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,6 +12,9 @@ import { analyzeFiles } from "../../agent/pipeline/analyze.js";
 import { defaultConfig } from "../../agent/config/config.js";
 import { DEFAULTS, ensureCapture, type Manifest } from "../../scripts/bench/generate.js";
 import { percentiles } from "../../scripts/bench/publish.js";
+import { requires } from "../helpers/requires.js";
+
+const test = requires("tshark");
 
 const dir = mkdtempSync(join(tmpdir(), "dicomtap-bench-f-"));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));

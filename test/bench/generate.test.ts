@@ -3,13 +3,15 @@
  * without a TCP analysis flag (no bad seq/ack), without a checksum error and without a malformed or
  * warning-level DICOM item, and decodes the associations and C-STOREs the manifest counts.
  */
-import test from "ava";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ensureCapture, DEFAULTS, type Manifest } from "../../scripts/bench/generate.js";
 import { UID } from "../../scripts/bench/dicom.js";
+import { requires } from "../helpers/requires.js";
+
+const test = requires("tshark");
 
 function tshark(m: Manifest, filter: string, fields: string[]): string[] {
   const args = ["-r", m.file, "-n", "-o", "tcp.check_checksum:TRUE", "-o", "ip.check_checksum:TRUE"];

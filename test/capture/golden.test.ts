@@ -3,7 +3,6 @@
  * own builders for every link type and file variant. Packet counts and the TCP ports we decode must match
  * what tshark decodes.
  */
-import test from "ava";
 import { execFileSync, spawn } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
@@ -30,6 +29,9 @@ import {
   sllFrame,
 } from "./builders.js";
 import { withTempFile } from "./helpers.js";
+import { requires } from "../helpers/requires.js";
+
+const test = requires("tshark");
 
 const SHARED = "../shared/captures";
 

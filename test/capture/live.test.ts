@@ -2,10 +2,10 @@
  * LiveCapture's own handling of its tcpdump child, on the loopback interface (root only, as in CI). The
  * mirrored-port behaviour (same associations as offline, nothing sent, restarts) is in test/appliance.
  */
-import test from "ava";
 import { LiveCapture, type LiveCaptureHealth } from "../../agent/capture/live.js";
+import { requires } from "../helpers/requires.js";
 
-const rootTest = process.getuid?.() === 0 ? test : test.skip;
+const rootTest = requires("root", "tcpdump");
 
 async function until(cond: () => boolean, what: string): Promise<void> {
   for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 50));

@@ -3,22 +3,19 @@
  * loopback (root only, as in CI): the helper is built, cannot transmit, gives up its capabilities, hands
  * over a lone packet within its block timeout, and both tools deliver the same frames.
  */
-import test from "ava";
 import { execFileSync, spawn } from "node:child_process";
 import dgram from "node:dgram";
 import { readFileSync } from "node:fs";
 import { captureHelperPath, LiveCapture, type CaptureTool } from "../../agent/capture/live.js";
 import { PcapStreamParser } from "../../agent/capture/stream.js";
-
-const isRoot = process.getuid?.() === 0;
-const rootTest = isRoot ? test.serial : test.skip;
-if (!isRoot) console.log("capture/native: needs root (packet sockets); skipping the live parts");
+import { requires } from "../helpers/requires.js";
+import { waitFor } from "../helpers/wait.js";
 
 const helper = captureHelperPath();
 // CI builds the helper (DICOMTAP_REQUIRE_NATIVE=1): there, a missing helper is a failure, not a skip.
-const required = process.env.DICOMTAP_REQUIRE_NATIVE === "1" || process.env.CI === "true";
-const helperTest = helper !== null || required ? test.serial : test.skip;
-const rootHelperTest = isRoot && (helper !== null || required) ? test.serial : test.skip;
+const helperTest = requires("capture-helper").serial;
+const rootHelperTest = requires("root", "capture-helper").serial;
+const rootTest = requires("root", "tcpdump").serial;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -70,7 +67,7 @@ rootHelperTest(
     child.stdout.on("data", (d: Buffer) => parser.push(d));
     const sock = dgram.createSocket("udp4");
     try {
-      for (let i = 0; i < 100 && !/listening on lo/.test(err); i++) await sleep(20);
+      await waitFor(() => /listening on lo/.test(err), `the helper listening on lo (${err})`);
       t.regex(
         err,
         /dicomtap-capture: listening on lo, link-type 1, snapshot length 262144 bytes, buffer 1048576 bytes/,
@@ -85,9 +82,9 @@ rootHelperTest(
         const before = frames.length;
         const sentAt = Date.now();
         sock.send("lone", 9917, "127.0.0.1");
-        for (let j = 0; j < 100 && frames.length === before; j++) await sleep(5);
-        t.true(frames.length > before, "the packet arrived");
+        await waitFor(() => frames.length > before, "the lone packet", { timeoutMs: 2000, everyMs: 5 });
         latencies.push(frames[frames.length - 1]!.at - sentAt);
+        // Not a wait for something: the next packet must find the block empty, to be a lone packet too.
         await sleep(150);
       }
       t.log(`lone-packet latencies (ms): ${latencies.join(" ")}`);
@@ -95,7 +92,7 @@ rootHelperTest(
       t.true(Math.max(...latencies) < 400, latencies.join(" "));
 
       child.kill("SIGUSR1");
-      for (let i = 0; i < 50 && !/packets dropped by kernel/.test(err); i++) await sleep(20);
+      await waitFor(() => /packets dropped by kernel/.test(err), `the counters after SIGUSR1 (${err})`);
       t.regex(err, /\d+ packets captured, \d+ packets received by filter, 0 packets dropped by kernel/);
     } finally {
       sock.close();
@@ -126,10 +123,11 @@ async function captureWith(
   cap.start();
   const sock = dgram.createSocket("udp4");
   try {
-    for (let i = 0; i < 200 && !cap.health().listening; i++) await sleep(20);
+    await waitFor(() => cap.health().listening, `${tool} listening on lo`);
     for (let i = 0; i < 50; i++) sock.send(`frame-${i}`, port, "127.0.0.1");
-    // tcpdump's block timeout is a second; its output waits for the next flush request.
-    for (let i = 0; i < 150 && payloads.length < 50; i++) await sleep(20);
+    // tcpdump's block timeout is a second; its output waits for the next flush request. Whatever has not
+    // arrived by then, stop() collects (it reads on for two block timeouts): the test checks it after.
+    await waitFor(() => payloads.length >= 50, "50 frames", { timeoutMs: 3000 }).catch(() => undefined);
   } finally {
     sock.close();
     await cap.stop();

@@ -1,6 +1,5 @@
 // `dicomtap console` against a real mosquitto over mutual TLS (certificates made by the pki/ scripts):
 // two sensors publish with their own certificates, the console runs as a child process of the CLI.
-import test from "ava";
 import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -12,6 +11,9 @@ import { Store } from "../../agent/store/store.js";
 import { parseConsoleArgs, runConsole } from "../../agent/console/console.js";
 import { device, finding } from "../store/records.js";
 import type { ConsoleSnapshot, Severity } from "../../agent/console/state.js";
+import { requires } from "../helpers/requires.js";
+
+const test = requires("mosquitto", "openssl");
 
 const SITE = "st-marys";
 let dir = "";

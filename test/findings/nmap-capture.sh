@@ -7,6 +7,7 @@
 #   OUTDIR/echoscu.pcap  dcmtk's own echoscu with the same AE titles as nmap (the negative case)
 # Needs root, iproute2, tcpdump, nmap, dcmtk, Orthanc. Cleans up from a trap.
 set -euo pipefail
+. "$(dirname "$0")/../helpers/capture.sh"
 out=${1:?usage: nmap-capture.sh OUTDIR}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -35,20 +36,14 @@ printf 'PACS\nARCHIVE\nSTORESCP\nDCM4CHEE\nCONQUEST\nORTHANC\n' >"$tmp/aets.txt"
 ip netns exec "$ns" storescp 104 >"$tmp/storescp.log" 2>&1 & pids+=($!)
 ip netns exec "$ns" Orthanc "$tmp/orthanc.json" >"$tmp/orthanc.log" 2>&1 & pids+=($!)
 ready() { in_ns bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
-for _ in $(seq 100); do ready 104 && ready 4242 && break; sleep 0.1; done
-ready 104 && ready 4242 || { echo "servers did not start" >&2; cat "$tmp"/*.log >&2; exit 1; }
+wait_for 20 "storescp on 104 and Orthanc on 4242" eval 'ready 104 && ready 4242' || { cat "$tmp"/*.log >&2; exit 1; }
 
 capture() { # NAME COMMAND...
   local name=$1; shift
-  ip netns exec "$ns" tcpdump -i lo -U -s 0 -w "$out/$name.pcap" 'tcp port 104 or tcp port 4242' \
-    >"$tmp/tcpdump-$name.log" 2>&1 &
-  local td=$!
-  pids+=("$td")
-  for _ in $(seq 50); do [ -s "$out/$name.pcap" ] && break; sleep 0.1; done
-  sleep 0.3
+  capture_start "$ns" "$out/$name.pcap" "$tmp/tcpdump-$name.log" 'tcp port 104 or tcp port 4242'
+  pids+=("$CAPTURE_PID")
   in_ns "$@" >>"$tmp/$name.log" 2>&1 || true
-  sleep 0.5
-  kill -INT "$td"; wait "$td" 2>/dev/null || true
+  capture_stop "$ns" "$out/$name.pcap"
 }
 capture nmap nmap -n -Pn -sT -p 104,4242 --script dicom-ping,dicom-brute \
   --script-args "passdb=$tmp/aets.txt,brute.firstonly=false" 127.0.0.1

@@ -7,6 +7,7 @@
 # 127.0.0.1:445 and 127.0.0.3:3389. Captured by tcpdump on the namespace's loopback to OUTDIR/ports.pcap.
 # Needs root, iproute2, tcpdump, dcmtk, node. Cleans up from a trap.
 set -euo pipefail
+. "$(dirname "$0")/../helpers/capture.sh"
 out=${1:?usage: ports-capture.sh OUTDIR}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -30,16 +31,11 @@ ip netns exec "$ns" node -e '
 ' &
 pids+=($!)
 ready() { ip netns exec "$ns" bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }
-for _ in $(seq 100); do ready 127.0.0.1 11112 && ready 127.0.0.3 3389 && break; sleep 0.1; done
-ip netns exec "$ns" tcpdump -i lo -U -s 0 -w "$out/ports.pcap" tcp >/dev/null 2>&1 &
-td=$!
-pids+=("$td")
-for _ in $(seq 50); do [ -s "$out/ports.pcap" ] && break; sleep 0.1; done
-sleep 0.3
+wait_for 10 "storescp on 11112 and the listeners" eval 'ready 127.0.0.1 11112 && ready 127.0.0.1 104 && ready 127.0.0.1 445 && ready 127.0.0.3 3389'
+capture_start "$ns" "$out/ports.pcap" "$out/tcpdump.log" tcp
+pids+=("$CAPTURE_PID")
 ip netns exec "$ns" echoscu -aet MODALITY -aec STORESCP 127.0.0.1 11112
 for target in 127.0.0.1/104 127.0.0.1/445 127.0.0.3/3389; do
   ip netns exec "$ns" bash -c "exec 3<>/dev/tcp/$target; exec 3>&-" || true
 done
-sleep 0.5
-kill -INT "$td"
-wait "$td" 2>/dev/null || true
+capture_stop "$ns" "$out/ports.pcap"

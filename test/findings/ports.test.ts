@@ -3,16 +3,16 @@
  * throw-away network namespace, as root): SMB's port on a DICOM device is flagged, RDP's port on a host
  * without DICOM is not; port 104 open while DICOM runs on 11112 is the worse default-port case.
  */
-import test from "ava";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { analyzeFiles } from "../../agent/pipeline/analyze.js";
+import { requires } from "../helpers/requires.js";
 
-test("risky services and port 104 from observed handshakes", async (t) => {
-  if (process.getuid?.() !== 0)
-    throw new Error("this test captures in a network namespace and must run as root");
+const rootTest = requires("root", "netns", "tcpdump", "dcmtk");
+
+rootTest("risky services and port 104 from observed handshakes", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "dicomtap-ports-"));
   try {
     execFileSync("test/findings/ports-capture.sh", [dir], { stdio: "pipe", timeout: 60_000 });

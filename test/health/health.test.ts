@@ -15,6 +15,7 @@ import { EventLoopMonitor } from "../../agent/health/loop.js";
 import { Inventory } from "../../agent/inventory/inventory.js";
 import { schemaErrors } from "../publish/schemas.js";
 import { assoc, ep, DCM4CHE_5 } from "../inventory/build.js";
+import { waitFor } from "../helpers/wait.js";
 
 const base = (): HealthCounters => ({
   capture: { packets: 1, bytes: 2, drops: 0 },
@@ -219,8 +220,11 @@ test.serial(
 
 test("Health measures its own loop; after stop() nothing keeps the process alive", async (t) => {
   const h = health(t, base);
-  await new Promise((r) => setTimeout(r, 50));
-  const p = await h.collect();
+  // The monitor has a sample once its timer has fired: waited for, not assumed after a fixed time.
+  let p = await h.collect();
+  await waitFor(async () => (p = await h.collect()).eventLoop?.main != null, "a sample of the main loop", {
+    everyMs: 10,
+  });
   t.truthy(p.eventLoop?.main, "the main loop is measured");
   h.stop();
   t.is((await h.collect()).eventLoop?.main, null);

@@ -1,19 +1,20 @@
 /**
  * Integration test of the lab (scripts/lab/run): real DCMTK tools and Orthanc in network namespaces,
- * captured with tcpdump, checked with the tshark oracle. Needs root (namespaces, capture); when not root
- * it logs why and passes. As root, a missing tool is a failure, not a skip: CI installs them.
+ * captured with tcpdump, checked with the tshark oracle. Needs root and the tools (test/helpers/requires.ts):
+ * without them the tests are skipped under a title that says why; in CI a missing one is a failure.
  */
 import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import test from "ava";
 import { compareWithOracle } from "../oracle/compare.js";
 import { runTshark, type OracleAssociation, type OracleResult } from "../oracle/tshark.js";
+import { requires } from "../helpers/requires.js";
 
 const execFileAsync = promisify(execFile);
-const isRoot = process.getuid?.() === 0;
+const labTest = requires("root", "netns", "tcpdump", "tshark", "dcmtk", "orthanc", "tc");
+const impairTest = requires("root", "netns", "tcpdump", "tshark", "dcmtk", "orthanc", "tc", "iptables");
 const canaries = JSON.parse(await readFile("test/fixtures/patient-canaries.json", "utf8")) as Record<
   string,
   string
@@ -65,14 +66,7 @@ const EXPECTED: Record<string, string[]> = {
   ipv6: [`MODALITY1->ARCHIVE:104 accepted ${STORE_PAIR},${STORE_PAIR}`],
 };
 
-test.serial("lab: every scene's captures hold the expected associations", async (t) => {
-  if (!isRoot) {
-    t.log(
-      "SKIPPED: scripts/lab/run needs root (network namespaces, tcpdump); run the tests as root to exercise it",
-    );
-    t.pass();
-    return;
-  }
+labTest.serial("lab: every scene's captures hold the expected associations", async (t) => {
   const dir = await lab([]);
   try {
     for (const [scene, want] of Object.entries(EXPECTED)) {
@@ -108,12 +102,7 @@ test.serial("lab: every scene's captures hold the expected associations", async 
   }
 });
 
-test.serial("lab --impair: drops, duplicates and reordering, yet the same associations", async (t) => {
-  if (!isRoot) {
-    t.log("SKIPPED: scripts/lab/run --impair needs root (network namespaces, iptables, tcpdump)");
-    t.pass();
-    return;
-  }
+impairTest.serial("lab --impair: drops, duplicates and reordering, yet the same associations", async (t) => {
   const dir = await lab(["--impair", "--scenes", "store,reject"]);
   try {
     const store = await runTshark(join(dir, "store.pcap"));

@@ -4,8 +4,10 @@
  * exceptions where tshark is wrong, are in compare.ts; the evidence is in test/oracle/README.md.
  */
 import { readdirSync } from "node:fs";
-import test from "ava";
 import { compareWithOracle } from "./compare.js";
+import { requires } from "../helpers/requires.js";
+
+const test = requires("tshark");
 
 const files = [
   ...readdirSync("test/fixtures/lab")

@@ -6,6 +6,10 @@
  */
 import test from "ava";
 import { commandName, normalise, runTshark, uidOf, type OracleAssociation } from "./tshark.js";
+import { requires } from "../helpers/requires.js";
+
+/** The tests that run tshark; the first two test this module's own functions. */
+const tsharkTest = requires("tshark");
 
 const LAB = "test/fixtures/lab";
 const SHARED = "../shared/captures";
@@ -51,7 +55,7 @@ test("normalise ignores input that is not tshark's packet array", (t) => {
   t.deepEqual(normalise([1, null, { _source: 3 }]), { associations: [], messages: [], orphanMessages: [] });
 });
 
-test("echo: two verification associations, released", async (t) => {
+tsharkTest("echo: two verification associations, released", async (t) => {
   const r = await runTshark(`${LAB}/echo.pcap`);
   t.is(r.associations.length, 2);
   t.deepEqual(
@@ -83,7 +87,7 @@ test("echo: two verification associations, released", async (t) => {
   t.is(r.associations[1]?.acceptor?.maxPduLength, 16384);
 });
 
-test("store: transfer syntaxes and max PDU sizes of the six storescu runs", async (t) => {
+tsharkTest("store: transfer syntaxes and max PDU sizes of the six storescu runs", async (t) => {
   const r = await runTshark(`${LAB}/store.pcap`);
   const a = r.associations;
   t.is(a.length, 6);
@@ -119,13 +123,13 @@ test("store: transfer syntaxes and max PDU sizes of the six storescu runs", asyn
 // dataset on the same presentation context is shown as "PDV, Command" with "Early termination of tag",
 // although its bytes are a well-formed implicit VR little endian command set (PS3.7 §6.3.1). If this test
 // starts failing, tshark was fixed: drop the exception in differential.test.ts.
-test("store: tshark misses the C-STORE-RSP after an encapsulated dataset (known error)", async (t) => {
+tsharkTest("store: tshark misses the C-STORE-RSP after an encapsulated dataset (known error)", async (t) => {
   const r = await runTshark(`${LAB}/store.pcap`);
   t.deepEqual(commands(r.associations[3]!), ["C-STORE-RQ"]);
   t.deepEqual(commands(r.associations[4]!), ["C-STORE-RQ"]);
 });
 
-test("qr: find with universal matching, move with its sub-association, get", async (t) => {
+tsharkTest("qr: find with universal matching, move with its sub-association, get", async (t) => {
   const r = await runTshark(`${LAB}/qr.pcap`);
   const [seed, findP, findS, move, moveSub, get] = r.associations;
   t.is(r.associations.length, 6);
@@ -161,13 +165,13 @@ test("qr: find with universal matching, move with its sub-association, get", asy
   t.deepEqual(commands(get!), ["C-GET-RQ", "C-STORE-RQ", "C-STORE-RSP", "C-GET-RSP", "C-GET-RSP"]);
 });
 
-test("identity: user identity type 2 with username, passcode present", async (t) => {
+tsharkTest("identity: user identity type 2 with username, passcode present", async (t) => {
   const r = await runTshark(`${LAB}/identity.pcap`);
   t.is(r.associations.length, 1);
   t.deepEqual(r.associations[0]?.userIdentity, { type: 2, username: "canarytech", passcodePresent: true });
 });
 
-test("reject: A-ASSOCIATE-RJ permanent, service user, called AE not recognised", async (t) => {
+tsharkTest("reject: A-ASSOCIATE-RJ permanent, service user, called AE not recognised", async (t) => {
   const r = await runTshark(`${LAB}/reject.pcap`);
   t.is(r.associations.length, 1);
   const a = r.associations[0]!;
@@ -178,7 +182,7 @@ test("reject: A-ASSOCIATE-RJ permanent, service user, called AE not recognised",
   t.is(a.presentationContexts[0]?.result, null);
 });
 
-test("abort: both associations end in A-ABORT after their work", async (t) => {
+tsharkTest("abort: both associations end in A-ABORT after their work", async (t) => {
   const r = await runTshark(`${LAB}/abort.pcap`);
   t.is(r.associations.length, 2);
   for (const a of r.associations) {
@@ -190,7 +194,7 @@ test("abort: both associations end in A-ABORT after their work", async (t) => {
   t.deepEqual(commands(r.associations[1]!), ["C-ECHO-RQ", "C-ECHO-RSP"]);
 });
 
-test("ipv6: one association over IPv6 endpoints", async (t) => {
+tsharkTest("ipv6: one association over IPv6 endpoints", async (t) => {
   const r = await runTshark(`${LAB}/ipv6.pcap`);
   t.is(r.associations.length, 1);
   t.regex(r.associations[0]!.client, /^\[fd77::10\]:\d+$/);
@@ -198,7 +202,7 @@ test("ipv6: one association over IPv6 endpoints", async (t) => {
   t.is(r.associations[0]!.messages.length, 4);
 });
 
-test("impaired captures: tshark still finds every association and message", async (t) => {
+tsharkTest("impaired captures: tshark still finds every association and message", async (t) => {
   const store = await runTshark(`${LAB}/impaired-store.pcap`);
   t.deepEqual(
     store.associations.map((a) => commands(a).length),
@@ -209,7 +213,7 @@ test("impaired captures: tshark still finds every association and message", asyn
   t.is(qr.messages.length, 27);
 });
 
-test("sample imaging-room.pcap: 19 associations", async (t) => {
+tsharkTest("sample imaging-room.pcap: 19 associations", async (t) => {
   const r = await runTshark("samples/imaging-room.pcap");
   t.is(r.associations.length, 19);
   t.is(r.associations.filter((a) => a.outcome === "rejected").length, 1);
@@ -218,7 +222,7 @@ test("sample imaging-room.pcap: 19 associations", async (t) => {
   t.is(r.orphanMessages.length, 0);
 });
 
-test("shared: tapirx A-ASSOCIATE-RQ with 4 contexts, no handshake", async (t) => {
+tsharkTest("shared: tapirx A-ASSOCIATE-RQ with 4 contexts, no handshake", async (t) => {
   for (const [file, calling, called] of [
     ["tapirx_dicom_arq_1_find_testclient.pcap", "testclient", "testserver"],
     ["tapirx_dicom_arq_3_find_bogus_local.pcap", "bogus_local", "bogus_remote"],
@@ -246,7 +250,7 @@ test("shared: tapirx A-ASSOCIATE-RQ with 4 contexts, no handshake", async (t) =>
   }
 });
 
-test("shared: tapirx A-ASSOCIATE-RQ with 123 contexts over two segments", async (t) => {
+tsharkTest("shared: tapirx A-ASSOCIATE-RQ with 123 contexts over two segments", async (t) => {
   for (const file of ["tapirx_dicom_arq_2_get_testclient.pcap", "tapirx_dicom_arq_4_get_bogus_local.pcap"]) {
     const r = await runTshark(`${SHARED}/${file}`);
     t.is(r.associations.length, 1, file);
@@ -260,7 +264,7 @@ test("shared: tapirx A-ASSOCIATE-RQ with 123 contexts over two segments", async 
   }
 });
 
-test("shared: nmap dicom-ping rejected with reason 7", async (t) => {
+tsharkTest("shared: nmap dicom-ping rejected with reason 7", async (t) => {
   const r = await runTshark(`${SHARED}/nmap_dicom_ping_synthetic.pcap`);
   t.is(r.associations.length, 1);
   const a = r.associations[0]!;

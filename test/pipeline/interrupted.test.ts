@@ -20,9 +20,11 @@ import { ACK, RST, ethernetIpv4Tcp } from "../capture/builders.js";
 import * as b from "../dicom/ul/builders.js";
 import { STORE_INSTANCE, storeConversation, T0, type Turn } from "../dicom/ul/conversation.js";
 import { sessionFrames, type Frame } from "./session.js";
+import { requires } from "../helpers/requires.js";
+
+const labTest = requires("root", "netns", "tc", "tcpdump", "dcmtk", "orthanc");
 
 const execFileAsync = promisify(execFile);
-const isRoot = process.getuid?.() === 0;
 
 /** RQ, AC, C-ECHO pair, then a C-STORE-RQ whose 20 000-byte data set stops after `sent` bytes. */
 function interrupted(sent: number): Turn[] {
@@ -151,12 +153,7 @@ test("lab capture: storescu killed mid-dataset (test/fixtures/lab/kill.pcap)", a
   t.deepEqual(report.anomalies, []);
 });
 
-test.serial("lab: a fresh kill-mid-transfer capture from scripts/lab/run --scenes kill", async (t) => {
-  if (!isRoot) {
-    t.log("SKIPPED: scripts/lab/run needs root (network namespaces, tc, tcpdump)");
-    t.pass();
-    return;
-  }
+labTest.serial("lab: a fresh kill-mid-transfer capture from scripts/lab/run --scenes kill", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "dicomtap-kill-"));
   try {
     await execFileAsync("scripts/lab/run", [dir, "--scenes", "kill"], {

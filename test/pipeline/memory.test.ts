@@ -6,10 +6,11 @@
  */
 import test from "ava";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { floodCapture, type FloodShape } from "../../scripts/bench/flow-floods.js";
+import { requires } from "../helpers/requires.js";
 
 const BUDGET_KIB = 128 * 1024;
 /**
@@ -22,8 +23,7 @@ const GNU_TIME = "/usr/bin/time";
 const dir = mkdtempSync(join(tmpdir(), "dicomtap-floods-"));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
-const timeTest = existsSync(GNU_TIME) ? test.serial : test.skip;
-if (!existsSync(GNU_TIME)) console.log("pipeline/memory: no GNU time (apt-get install time); skipping");
+const timeTest = requires("gnu-time").serial;
 
 function peakKiB(args: string[]): { kib: number; status: number | null; stderr: string } {
   const r = spawnSync(

@@ -1,12 +1,14 @@
 // The pki/ scripts against a real mosquitto configured with pki/mosquitto/acl: mutual TLS round trip,
 // refused clients, and the ACL that confines each sensor to its own topic subtree.
-import test from "ava";
 import { execFile } from "node:child_process";
 import { readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { Mosquitto, SitePki, removeDir, tempDir, type ClientPki } from "../helpers/mosquitto.js";
+import { requires } from "../helpers/requires.js";
+
+const test = requires("mosquitto", "openssl");
 
 const run = promisify(execFile);
 

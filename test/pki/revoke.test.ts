@@ -1,13 +1,15 @@
 // pki/revoke against a real mosquitto given the CA's crl.pem as crlfile: once the broker has loaded
 // the list, the revoked sensor certificate is refused in the TLS handshake while another sensor of the
 // same site still connects.
-import test from "ava";
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import mqtt, { type MqttClient } from "mqtt";
 import { Mosquitto, SitePki, removeDir, tempDir, type ClientPki } from "../helpers/mosquitto.js";
+import { requires } from "../helpers/requires.js";
+
+const test = requires("mosquitto", "openssl");
 
 const run = promisify(execFile);
 const REVOKE = "pki/revoke";

@@ -1,11 +1,13 @@
 // The agent killed with SIGKILL in the middle of publishing, then restarted: nothing lost.
-import test from "ava";
 import Database from "better-sqlite3";
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Mosquitto, SitePki, removeDir, tempDir } from "../helpers/mosquitto.js";
 import { Collector, until } from "./console.js";
+import { requires } from "../helpers/requires.js";
+
+const test = requires("mosquitto", "openssl");
 
 const CHILD = fileURLToPath(new URL("./fixtures/agent-child.js", import.meta.url));
 

@@ -10,6 +10,10 @@ import { Mosquitto, SitePki, removeDir, tempDir, type ClientPki } from "../helpe
 import { device, finding } from "../store/records.js";
 import { Collector, until } from "./console.js";
 import { schemaErrors } from "./schemas.js";
+import { requires } from "../helpers/requires.js";
+
+/** The tests against a real mosquitto; backoff and client ids need nothing. */
+const brokerTest = requires("mosquitto", "openssl");
 
 const SENSOR = { id: "ct-room-1", site: "st-marys" };
 let dir = "";
@@ -18,14 +22,14 @@ let broker: Mosquitto;
 let sensorPki: ClientPki;
 let n = 0;
 
-test.before(async () => {
+brokerTest.before(async () => {
   dir = tempDir("dicomtap-publish-");
   pki = await SitePki.create(join(dir, "pki"));
   sensorPki = await pki.sensor(SENSOR.id);
   broker = await Mosquitto.start({ pki });
 });
 
-test.after.always(async () => {
+brokerTest.after.always(async () => {
   await broker?.stop();
   removeDir(dir);
 });
@@ -66,7 +70,7 @@ test("client ids: distinct for sensors whose long names share a prefix, at most 
   t.is(clientIdFor(site, "ct-room-1-north-wing-level-2"), a, "stable across runs");
 });
 
-test.serial(
+brokerTest.serial(
   "round trip: status, retained devices, findings in order with messageId, health; schemas hold",
   async (t) => {
     const col = await Collector.connect(broker.url(), pki, { clientId: "console-rt" });
@@ -134,7 +138,7 @@ test.serial(
   },
 );
 
-test.serial("broker stopped then restarted: every finding arrives, in order, none left", async (t) => {
+brokerTest.serial("broker stopped then restarted: every finding arrives, in order, none left", async (t) => {
   // A persistent console session: the broker queues for it across its own restart.
   const col = await Collector.connect(broker.url(), pki, {
     clientId: "console-restart",
@@ -159,7 +163,8 @@ test.serial("broker stopped then restarted: every finding arrives, in order, non
   await broker.stop();
   for (let i = 150; i < total; i++) store.upsertFinding(finding(`r${i}`));
   t.true(store.depth() > 0);
-  await new Promise((r) => setTimeout(r, 700));
+  // The publisher has seen the broker go (and keeps trying, backoff 50..400 ms) before it comes back.
+  await until(() => !pub.health().connected, 10_000, "the publisher to notice the broker is gone");
   await broker.restart();
   await until(() => col.findingIds().ids.length >= total, 30_000, "all findings after restart");
   await until(() => store.depth() === 0, 10_000, "empty outbox");
@@ -176,7 +181,7 @@ test.serial("broker stopped then restarted: every finding arrives, in order, non
   store.close();
 });
 
-test.serial("a PUBACK with an error reason code keeps the row in the outbox", async (t) => {
+brokerTest.serial("a PUBACK with an error reason code keeps the row in the outbox", async (t) => {
   // The certificate says st-marys/ct-room-1 but the config claims ct-room-2: the ACL refuses.
   const other = { id: "ct-room-2", site: "st-marys" };
   const store = newStore(other);
@@ -202,34 +207,37 @@ test.serial("a PUBACK with an error reason code keeps the row in the outbox", as
   }
 });
 
-test.serial("refused TLS: the publisher checks the broker's host name against its certificate", async (t) => {
-  const wrong = await SitePki.create(join(dir, "wrong"), "st-marys", ["broker.example"]);
-  const b = await Mosquitto.start({ pki: wrong });
-  const s = await wrong.sensor(SENSOR.id);
-  const store = newStore();
-  store.upsertFinding(finding("h1"));
-  const pub = new Publisher({
-    store,
-    sensor: SENSOR,
-    broker: { url: b.url(), ca: wrong.ca, cert: s.cert, key: s.key },
-    version: "0.1.0",
-    backoff: { initialMs: 50, maxMs: 200 },
-    log: quietLog(),
-  });
-  pub.start();
-  try {
-    await until(() => pub.health().lastError !== null, 10_000, "an error");
-    t.regex(String(pub.health().lastError), /altnames|not in the cert/i);
-    t.false(pub.health().connected);
-    t.is(store.depth(), 1);
-  } finally {
-    await pub.stop();
-    await b.stop();
-    store.close();
-  }
-});
+brokerTest.serial(
+  "refused TLS: the publisher checks the broker's host name against its certificate",
+  async (t) => {
+    const wrong = await SitePki.create(join(dir, "wrong"), "st-marys", ["broker.example"]);
+    const b = await Mosquitto.start({ pki: wrong });
+    const s = await wrong.sensor(SENSOR.id);
+    const store = newStore();
+    store.upsertFinding(finding("h1"));
+    const pub = new Publisher({
+      store,
+      sensor: SENSOR,
+      broker: { url: b.url(), ca: wrong.ca, cert: s.cert, key: s.key },
+      version: "0.1.0",
+      backoff: { initialMs: 50, maxMs: 200 },
+      log: quietLog(),
+    });
+    pub.start();
+    try {
+      await until(() => pub.health().lastError !== null, 10_000, "an error");
+      t.regex(String(pub.health().lastError), /altnames|not in the cert/i);
+      t.false(pub.health().connected);
+      t.is(store.depth(), 1);
+    } finally {
+      await pub.stop();
+      await b.stop();
+      store.close();
+    }
+  },
+);
 
-test.serial(
+brokerTest.serial(
   "a store that refuses to delete acknowledged rows: no crash, rows kept, deleted once it can",
   async (t) => {
     const path = join(dir, `store-${n++}.db`);
@@ -265,7 +273,7 @@ test.serial(
   },
 );
 
-test.serial(
+brokerTest.serial(
   "print mode: without a broker, JSON lines of what would be published; the outbox is kept",
   async (t) => {
     const store = newStore();

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { Store, type FindingMessage } from "../../agent/store/store.js";
 import type { FindingRecord } from "../../agent/report/types.js";
 import { device, finding } from "./records.js";
+import { waitFor } from "../helpers/wait.js";
 
 function tmp(t: { teardown(fn: () => void): void }): string {
   const d = mkdtempSync(join(tmpdir(), "dicomtap-restart-"));
@@ -51,7 +52,10 @@ test("revisions start at the creation-time floor; a store recreated after its fi
   rmSync(path, { force: true });
   rmSync(path + "-wal", { force: true });
   rmSync(path + "-shm", { force: true });
-  await new Promise((r) => setTimeout(r, 2));
+  // The new store's floor is its creation millisecond × 1000: the clock must have passed the old one's.
+  await waitFor(() => Date.now() > Math.floor(old / 1000), "the clock to pass the lost store's millisecond", {
+    everyMs: 1,
+  });
   s = open(path);
   s.upsertFinding(finding("f1", "medium", 1));
   s.upsertDevice(device("d1"));

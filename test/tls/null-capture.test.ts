@@ -16,6 +16,9 @@ import { analyzeFiles } from "../../agent/pipeline/analyze.js";
 import { Pipeline } from "../../agent/pipeline/pipeline.js";
 import type { Observation, TlsObservation } from "../../agent/observations/types.js";
 import type { Report } from "../../agent/report/types.js";
+import { requires } from "../helpers/requires.js";
+
+const rootTest = requires("root", "netns", "tcpdump", "dcmtk", "openssl");
 
 const FIXTURE = "test/fixtures/tls/null.pcap";
 const MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4";
@@ -136,34 +139,35 @@ test("privacy: the patient data readable on this wire never reaches the report",
   for (const s of secrets) t.false(out.includes(s.toLowerCase()), `report leaks ${s}`);
 });
 
-test("live: DCMTK NULL and BCP 195 profiles made now — NULL decoded and weak, BCP 195 silent", async (t) => {
-  if (process.getuid?.() !== 0)
-    throw new Error("this test makes traffic in network namespaces and must run as root");
-  const dir = mkdtempSync(join(tmpdir(), "dicomtap-tlsnull-"));
-  try {
-    for (const profile of ["null", "bcp195-nd"]) {
-      execFileSync("scripts/lab/tls-null", [dir, "--profile", profile], { stdio: "pipe", timeout: 90_000 });
-    }
-    const nul = await analyzeFiles([join(dir, "tls-null.pcap")]);
-    checkNullReport(t, nul.report);
+rootTest(
+  "live: DCMTK NULL and BCP 195 profiles made now — NULL decoded and weak, BCP 195 silent",
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), "dicomtap-tlsnull-"));
+    try {
+      for (const profile of ["null", "bcp195-nd"]) {
+        execFileSync("scripts/lab/tls-null", [dir, "--profile", profile], { stdio: "pipe", timeout: 90_000 });
+      }
+      const nul = await analyzeFiles([join(dir, "tls-null.pcap")]);
+      checkNullReport(t, nul.report);
 
-    const good = await analyzeFiles([join(dir, "tls-bcp195-nd.pcap")]);
-    t.is(good.report.associations.length, 0, "encrypted DICOM is not decoded");
-    t.deepEqual(
-      good.report.findings.filter((f) => f.rule === "tls.weak" || f.rule === "dicom.malformed"),
-      [],
-      "a good configuration raises no TLS finding",
-    );
-    t.deepEqual(good.report.anomalies, []);
-    const tls = await tlsObservations(join(dir, "tls-bcp195-nd.pcap"));
-    t.is(tls.length, 2);
-    for (const o of tls) {
-      t.true(o.version === "TLS 1.2" || o.version === "TLS 1.3", String(o.version));
-      t.regex(o.cipherSuite ?? "", /GCM|CHACHA20/);
-      t.false(o.plaintext);
-      t.false(o.handshakeFailure);
+      const good = await analyzeFiles([join(dir, "tls-bcp195-nd.pcap")]);
+      t.is(good.report.associations.length, 0, "encrypted DICOM is not decoded");
+      t.deepEqual(
+        good.report.findings.filter((f) => f.rule === "tls.weak" || f.rule === "dicom.malformed"),
+        [],
+        "a good configuration raises no TLS finding",
+      );
+      t.deepEqual(good.report.anomalies, []);
+      const tls = await tlsObservations(join(dir, "tls-bcp195-nd.pcap"));
+      t.is(tls.length, 2);
+      for (const o of tls) {
+        t.true(o.version === "TLS 1.2" || o.version === "TLS 1.3", String(o.version));
+        t.regex(o.cipherSuite ?? "", /GCM|CHACHA20/);
+        t.false(o.plaintext);
+        t.false(o.handshakeFailure);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  },
+);

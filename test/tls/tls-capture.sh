@@ -13,6 +13,7 @@
 #   127.0.0.5   TLS 1.2, TLS_RSA_WITH_NULL_SHA256 (no encryption), a line of text sent in clear
 # Needs root, iproute2, tcpdump, openssl. Cleans up from a trap.
 set -euo pipefail
+. "$(dirname "$0")/../helpers/capture.sh"
 out=${1:?usage: tls-capture.sh OUTDIR}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -60,20 +61,14 @@ server 127.0.0.3:2762 -nocert -tls1_2 -cipher "aNULL:@SECLEVEL=0"
 server 127.0.0.4:2762 -cert leaf.crt -key leaf.key -tls1_2
 server 127.0.0.5:2762 -cert leaf.crt -key leaf.key -tls1_2 -cipher "NULL-SHA256:@SECLEVEL=0"
 ready() { ip netns exec "$ns" bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }
-for _ in $(seq 100); do
+all_ready() {
   ready 127.0.0.1 2762 && ready 127.0.0.1 11112 && ready 127.0.0.1 4242 && ready 127.0.0.1 104 &&
-    ready 127.0.0.2 2762 && ready 127.0.0.3 2762 && ready 127.0.0.4 2762 && ready 127.0.0.5 2762 && break
-  sleep 0.1
-done
+    ready 127.0.0.2 2762 && ready 127.0.0.3 2762 && ready 127.0.0.4 2762 && ready 127.0.0.5 2762
+}
+wait_for 20 "the openssl servers" all_ready
 
-# --immediate-mode: without it libpcap hands packets over in blocks, and the last connection's could still be
-# in the kernel's ring when tcpdump is stopped.
-ip netns exec "$ns" tcpdump -i lo --immediate-mode -U -s 0 -w "$out/tls.pcap" 'tcp port 2762 or tcp port 11112 or tcp port 4242 or tcp port 104' \
-  >"$tmp/tcpdump.log" 2>&1 &
-td=$!
-pids+=("$td")
-for _ in $(seq 50); do [ -s "$out/tls.pcap" ] && break; sleep 0.1; done
-sleep 0.3
+capture_start "$ns" "$out/tls.pcap" "$tmp/tcpdump.log" 'tcp port 2762 or tcp port 11112 or tcp port 4242 or tcp port 104'
+pids+=("$CAPTURE_PID")
 client() { # HOST:PORT ARGS... (s_client options); stdin is what it sends
   ip netns exec "$ns" timeout 10 openssl s_client -connect "$@" >"$tmp/client-${1//:/_}.log" 2>&1 || true
 }
@@ -82,7 +77,4 @@ client 127.0.0.2:2762 -cipher "$weak" </dev/null
 client 127.0.0.3:2762 -cipher "aNULL:@SECLEVEL=0" </dev/null
 client 127.0.0.4:2762 -tls1_3 </dev/null
 echo "not DICOM, but readable" | client 127.0.0.5:2762 -cipher "NULL-SHA256:@SECLEVEL=0"
-sleep 0.5
-# SIGTERM, not SIGINT: a non-interactive shell starts background jobs with SIGINT ignored.
-kill -TERM "$td"
-wait "$td" 2>/dev/null || true
+capture_stop "$ns" "$out/tls.pcap"

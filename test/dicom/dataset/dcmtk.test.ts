@@ -3,7 +3,6 @@
  * deflate), with undefined-length sequences; the Part 10 preamble and meta group are stripped first
  * (PS3.10 §7.1), which leaves exactly what a C-STORE carries in its P-DATA-TF PDVs.
  */
-import test from "ava";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,6 +13,9 @@ import { DimseAssembler } from "../../../agent/dicom/dimse/assembler.js";
 import type { EquipmentAttributes } from "../../../agent/dicom/types.js";
 import { command, CommandField, DEFAULT_EQUIPMENT, splitAt } from "../dimse/builders.js";
 import { at } from "../../helpers/flow.js";
+import { requires } from "../../helpers/requires.js";
+
+const test = requires("dcmtk");
 
 const DUMP = `(0008,0005) CS [ISO_IR 100]
 (0008,0016) UI =CTImageStorage

@@ -3,11 +3,10 @@
  * with tshark and fed to a DicomConnection per TCP connection, as the reassembler will.
  * None of these captures is complete at the TCP level, so connections are opened as picked up mid-stream.
  */
-import test from "ava";
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
 import { connectionInfo, Harness } from "./harness.js";
 import type { Endpoint } from "../../../agent/reassembly/types.js";
+import { requires } from "../../helpers/requires.js";
 
 const DIR = "../shared/captures/";
 
@@ -74,15 +73,8 @@ function run(file: string): Harness[] {
   return [...byKey.values()];
 }
 
-const haveTshark = (() => {
-  try {
-    execFileSync("tshark", ["-v"], { stdio: "ignore" });
-    return existsSync(DIR);
-  } catch {
-    return false;
-  }
-})();
-const ctest = haveTshark ? test : test.skip;
+// The third-party captures are in the shared directory beside the checkout (../shared/captures).
+const ctest = requires("tshark", `file:${DIR}`);
 
 ctest("nmap dicom-ping: ECHOSCU → ANY-SCP with DCMTK's UID, the reserved byte, and the reject", (t) => {
   const [h, ...rest] = run("nmap_dicom_ping_synthetic.pcap");

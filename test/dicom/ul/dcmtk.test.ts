@@ -2,33 +2,21 @@
  * Integration test with real DICOM peers: DCMTK's echoscu and storescu talk to storescp over loopback,
  * tcpdump records it, and the TCP payloads (extracted with tshark, as the capture and reassembly stages
  * are tested on their own) are fed to DicomConnections with the real DIMSE layer behind them.
- * Needs dcmtk, tcpdump, tshark and the right to capture on lo (CI runs tests as root); skipped otherwise.
+ * Needs dcmtk, tcpdump, tshark and the right to capture on lo (test/helpers/requires.ts).
  */
-import test from "ava";
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { connect, createServer } from "node:net";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DimseAssembler } from "../../../agent/dicom/dimse/assembler.js";
 import type { Endpoint } from "../../../agent/reassembly/types.js";
 import { connectionInfo, Harness } from "./harness.js";
+import { requires } from "../../helpers/requires.js";
+import { captureEndMarker, waitForLine, waitForPort } from "../../helpers/wait.js";
 
-function have(cmd: string, arg: string): boolean {
-  try {
-    execFileSync(cmd, [arg], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
-const canRun =
-  process.getuid?.() === 0 &&
-  have("storescp", "--version") &&
-  have("echoscu", "--version") &&
-  have("tcpdump", "--version") &&
-  have("tshark", "-v");
-const itest = canRun ? test : test.skip;
+// Capturing on lo needs root (CI runs tests as root).
+const itest = requires("root", "dcmtk", "tcpdump", "tshark");
 
 const freePort = (): Promise<number> =>
   new Promise((resolve, reject) => {
@@ -40,40 +28,19 @@ const freePort = (): Promise<number> =>
     });
   });
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function waitListening(port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const c = connect(port, "127.0.0.1");
-      c.once("connect", () => {
-        c.destroy();
-        resolve(true);
-      });
-      c.once("error", () => resolve(false));
-    });
-    if (ok) return;
-    await sleep(50);
-  }
-  throw new Error(`nothing listens on ${port}`);
-}
-
-function startTcpdump(file: string, port: number): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(
-      "tcpdump",
-      ["-i", "lo", "-U", "--immediate-mode", "-n", "-Z", "root", "-w", file, "tcp", "port", String(port)],
-      {
-        stdio: ["ignore", "ignore", "pipe"],
-      },
-    );
-    let err = "";
-    p.stderr!.on("data", (d: Buffer) => {
-      err += d.toString();
-      if (err.includes("listening on")) resolve(p);
-    });
-    p.once("exit", (code) => reject(new Error(`tcpdump exited ${code}: ${err}`)));
-  });
+/**
+ * tcpdump writing packets in order (the end marker relies on it); resolves once it listens. Not
+ * --immediate-mode: its ring holds only about 30 packets on loopback (one 64 KiB slot each).
+ */
+async function startTcpdump(file: string, port: number): Promise<ChildProcess> {
+  const p = spawn(
+    "tcpdump",
+    // The UDP port takes captureEndMarker's datagram; analyse() reads TCP only.
+    ["-i", "lo", "-U", "-B", "32768", "-n", "-Z", "root", "-w", file, `tcp port ${port} or udp port ${port}`],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
+  await waitForLine(p.stderr, /listening on/, "tcpdump on lo");
+  return p;
 }
 
 const stop = (p: ChildProcess): Promise<void> =>
@@ -90,6 +57,8 @@ function analyse(file: string): Harness[] {
     [
       "-r",
       file,
+      "-Y",
+      "tcp",
       "-T",
       "fields",
       "-e",
@@ -166,7 +135,7 @@ itest("DCMTK echoscu and storescu against storescp, captured on loopback", async
     const port = await freePort();
     const scp = spawn("storescp", ["-aet", "PACS", "--ignore", String(port)], { stdio: "ignore" });
     procs.push(scp);
-    await waitListening(port);
+    await waitForPort(port);
     const pcap = join(dir, "dcmtk.pcap");
     const dump = await startTcpdump(pcap, port);
     procs.push(dump);
@@ -182,7 +151,7 @@ itest("DCMTK echoscu and storescu against storescp, captured on loopback", async
         timeout: 20_000,
       },
     );
-    await sleep(300);
+    await captureEndMarker(pcap, port);
     await stop(dump);
     const hs = analyse(pcap);
     t.is(hs.length, 2);
