@@ -9,6 +9,7 @@
  */
 import type { ConsoleEvent, ConsoleSnapshot } from "./state.js";
 import { SEVERITIES } from "./state.js";
+import { isoFromMicros } from "../util/time.js";
 
 // eslint-disable-next-line no-control-regex
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
@@ -33,7 +34,7 @@ export function jsonLine(value: unknown): string {
 /** The JSON line of an event (health is folded into the state but not streamed: it is periodic noise). */
 export function eventLine(ev: ConsoleEvent, now = Date.now()): string | null {
   if (ev.event === "health") return null;
-  return jsonLine({ time: new Date(now).toISOString(), ...ev });
+  return jsonLine({ time: isoFromMicros(now * 1000), ...ev });
 }
 
 function age(seconds: number | null): string {

@@ -25,6 +25,7 @@ import { fileURLToPath } from "node:url";
 import Ajv2020 from "ajv/dist/2020.js";
 import type { ValidateFunction } from "ajv";
 import type { DeviceRecord, FindingRecord } from "../report/types.js";
+import { isoFromMicros } from "../util/time.js";
 
 export type Severity = FindingRecord["severity"];
 export const SEVERITIES: readonly Severity[] = ["critical", "high", "medium", "low", "info"];
@@ -431,7 +432,7 @@ export class ConsoleState {
   snapshot(now = Date.now()): ConsoleSnapshot {
     const sensors = [...this.sensors.values()].sort(bySiteSensor);
     return {
-      generatedAt: new Date(now).toISOString(),
+      generatedAt: isoFromMicros(now * 1000),
       counters: { ...this.counters },
       recentInvalid: [...this.recentInvalid],
       sensors: sensors.map((s) => ({

@@ -24,7 +24,8 @@ import type {
   Observation,
   TlsObservation,
 } from "../observations/types.js";
-import { iso, type Inventory } from "../inventory/inventory.js";
+import type { Inventory } from "../inventory/inventory.js";
+import { isoFromMicros as iso } from "../util/time.js";
 import { recogniseToolkit, vulnerabilitiesOf } from "../inventory/toolkit.js";
 import { flowKey } from "../inventory/replay.js";
 import { suiteTraits } from "../tls/suites.js";

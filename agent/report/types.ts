@@ -1,6 +1,7 @@
 /**
  * The version-1 report of `dicomtap analyze --json` (DESIGN.md §3), also the base of MQTT payloads.
- * Absent values are null, never omitted. Times are ISO 8601 strings from capture timestamps.
+ * Absent values are null, never omitted. Times are ISO 8601 strings from capture timestamps,
+ * microsecond precision, written by agent/util/time.ts alone (isoFromMicros).
  */
 import type { AnomalyRecord } from "../util/anomaly.js";
 import type { CloseReason } from "../reassembly/types.js";

@@ -4,6 +4,7 @@
  * too short or inconsistent to hold the message, never throw, and copy nothing but what they return.
  */
 import { X509Certificate } from "node:crypto";
+import { isoFromMicros } from "../util/time.js";
 
 /**
  * ClientHello (RFC 5246 §7.4.1.2, RFC 8446 §4.1.2); only the legacy version is needed (who offered what is
@@ -182,5 +183,5 @@ function oneLine(dn: string): string {
 
 function isoDate(s: string): string {
   const t = Date.parse(s);
-  return Number.isFinite(t) ? new Date(t).toISOString() : s;
+  return Number.isFinite(t) ? isoFromMicros(t * 1000) : s;
 }

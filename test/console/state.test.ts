@@ -230,7 +230,7 @@ test("event lines: one JSON object per finding, device and status; health is not
   const ev = s.ingest(root("a") + "findings", findingMsg("a", "f", 1))!;
   const line = eventLine(ev, 0)!;
   t.like(JSON.parse(line), {
-    time: "1970-01-01T00:00:00.000Z",
+    time: "1970-01-01T00:00:00.000000Z",
     event: "finding",
     change: "new",
     sensor: "a",

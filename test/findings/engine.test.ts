@@ -21,6 +21,7 @@ import {
   VERIFICATION,
 } from "../inventory/build.js";
 import { Harness } from "./harness.js";
+import { isoFromMicros } from "../../agent/util/time.js";
 
 const pacs = (): ReturnType<typeof ep> => ep("10.1.0.10", 104);
 const modern = { requestor: DCM4CHE_5, acceptor: DCM4CHE_5 };
@@ -127,8 +128,8 @@ test("findings have stable ids, counts, evidence and remediation", (t) => {
   t.deepEqual(ev.aeTitles, ["CT01", "PACS"]);
   t.is(ev.counts.associations, 20);
   t.regex(clear.remediation, /TLS/);
-  t.is(clear.firstSeen, new Date(at(0) / 1000).toISOString());
-  t.is(clear.lastSeen, new Date(at(19) / 1000).toISOString());
+  t.is(clear.firstSeen, isoFromMicros(at(0)));
+  t.is(clear.lastSeen, isoFromMicros(at(19)));
   // Three pairs (CT→PACS, WS→PACS, PACS→WS for the move): each announced once; repeats are not news.
   t.is(a.changes.filter(([r]) => r === "dicom.cleartext").length, 3);
 });
@@ -634,7 +635,7 @@ test("dicom.bulk-query: universal matching at patient/study level; specific keys
     calledAE: "PACS",
     aeTitles: ["WS1", "PACS"],
     counts: { universalQueries: 1 },
-    firstSeen: "2026-11-25T08:00:05.000Z",
+    firstSeen: "2026-11-25T08:00:05.000000Z",
   });
   t.is(f[0]!.device, h.inventory.idFor(ws));
   // From outside the internal networks it is high.

@@ -10,7 +10,7 @@
  */
 import type { AssociationObservation } from "../../observations/types.js";
 import type { Endpoint } from "../../reassembly/types.js";
-import { iso } from "../../inventory/inventory.js";
+import { isoFromMicros as iso } from "../../util/time.js";
 import { BoundedMap } from "../bounded.js";
 import { hostPort, MAX_LIST, MAX_TRACKED, type RuleContext } from "./context.js";
 import { aeKey, probeCalledAE } from "./tables.js";

@@ -14,7 +14,7 @@
  * reasons in its evidence rather than findings of their own.
  */
 import type { AssociationObservation } from "../../observations/types.js";
-import { iso } from "../../inventory/inventory.js";
+import { isoFromMicros as iso } from "../../util/time.js";
 import { BoundedMap, windowOf, type Window } from "../bounded.js";
 import type { Severity } from "../engine.js";
 import { hostPort, MAX_LIST, MAX_TRACKED, type RuleContext } from "./context.js";
