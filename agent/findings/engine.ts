@@ -33,12 +33,7 @@ import { BoundedMap, Window } from "./bounded.js";
 import { DuplicateAeTitles } from "./rules/duplicate-ae-title.js";
 import { ProbeAccepted } from "./rules/probe-ae-accepted.js";
 import { ScannerRules } from "./rules/scanner.js";
-import {
-  DICOM_TLS_PORTS,
-  isPatientOrStudyFind,
-  MODALITY_WORKLIST_FIND,
-  VERIFICATION,
-} from "../inventory/sop.js";
+import { DICOM_TLS_PORTS, isPatientOrStudyFind, MODALITY_WORKLIST_FIND, VERIFICATION } from "../dicom/sop.js";
 
 export type Severity = FindingRecord["severity"];
 const SEVERITY_RANK: Record<Severity, number> = { info: 0, low: 1, medium: 2, high: 3, critical: 4 };

@@ -44,7 +44,7 @@ import {
   isStorage,
   MODALITY_WORKLIST_FIND,
   MPPS,
-} from "./sop.js";
+} from "../dicom/sop.js";
 
 export type DeviceClass = "modality" | "archive" | "workstation" | "unknown";
 
