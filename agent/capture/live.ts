@@ -32,7 +32,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { accessSync, constants, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { outputRoot } from "../util/root.js";
 import type { Counters } from "../util/anomaly.js";
 import { PcapStreamParser } from "./stream.js";
 import type { CaptureSummary, PacketSink } from "./types.js";
@@ -108,7 +108,7 @@ const FLUSH_MS = 100;
  * (scripts/build-native) and scripts/install leave it; null when it is not there or not executable.
  */
 export function captureHelperPath(): string | null {
-  const p = fileURLToPath(new URL("../../bin/dicomtap-capture", import.meta.url));
+  const p = join(outputRoot(), "bin", "dicomtap-capture");
   try {
     accessSync(p, constants.X_OK);
     return p;

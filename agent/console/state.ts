@@ -19,13 +19,13 @@
  * devices and findings and the bytes of payload kept are capped, and what would exceed a cap is counted
  * as dropped. Nothing here throws on input.
  */
-import { existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import Ajv2020 from "ajv/dist/2020.js";
 import type { ValidateFunction } from "ajv";
 import type { DeviceRecord, FindingRecord } from "../report/types.js";
 import { isoFromMicros } from "../util/time.js";
+import { schemasDir } from "../util/root.js";
 
 export type Severity = FindingRecord["severity"];
 export const SEVERITIES: readonly Severity[] = ["critical", "high", "medium", "low", "info"];
@@ -147,22 +147,9 @@ type Kind = "status" | "health" | "finding" | "device";
 
 let validators: Record<Kind, ValidateFunction> | null = null;
 
-/**
- * The schemas/ folder of this installation, found by walking up from the compiled module (dist/agent/…
- * in a build, .build/NAME/agent/… in development, the install root on an appliance).
- */
-export function findSchemasDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(join(dir, "schemas", "status.schema.json"))) return join(dir, "schemas");
-    dir = dirname(dir);
-  }
-  throw new Error("cannot find the payload schemas (schemas/*.schema.json) next to this installation");
-}
-
 function compiled(): Record<Kind, ValidateFunction> {
   if (validators) return validators;
-  const dir = findSchemasDir();
+  const dir = schemasDir();
   // ajv is CommonJS: under NodeNext the default import is module.exports, whose `default` is the class.
   // allErrors off: the first error is enough to refuse, and a hostile payload costs less.
   const ajv = new Ajv2020.default({ strict: true, allowUnionTypes: true, allErrors: false });
