@@ -274,3 +274,18 @@ test("connection failures are described by their cause", (t) => {
   const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" });
   t.is(describeFailure(refused), "cannot connect (connect ECONNREFUSED 127.0.0.1:1)");
 });
+
+test("a device line names its SOP classes from the DICOM dictionary, with the UID", (t) => {
+  const s = new ConsoleState();
+  s.ingest(
+    root("a") + "devices/d",
+    deviceMsg("a", "d", 1, {
+      sopClasses: ["1.2.840.10008.5.1.4.1.1.2", "1.2.3.4", "1.2.840.10008.5.1.4.1.1.4", "1.2.840.10008.1.1"],
+    }),
+  );
+  const line = renderText(s.snapshot()).find((l) => l.includes("10.1.2.3"))!;
+  t.regex(
+    line,
+    /sop CT Image Storage \(1\.2\.840\.10008\.5\.1\.4\.1\.1\.2\), 1\.2\.3\.4, MR Image Storage \(1\.2\.840\.10008\.5\.1\.4\.1\.1\.4\) \+1$/,
+  );
+});
