@@ -145,28 +145,22 @@ export interface InvalidNote {
 
 type Kind = "status" | "health" | "finding" | "device";
 
-let validators: Record<Kind, ValidateFunction> | null = null;
+type Validators = Record<Kind, ValidateFunction>;
 
-function compiled(): Record<Kind, ValidateFunction> {
-  if (validators) return validators;
+/** The payload schemas compiled (each ConsoleState compiles its own, once, when it is made). */
+function compileSchemas(): Validators {
   const dir = schemasDir();
   // ajv is CommonJS: under NodeNext the default import is module.exports, whose `default` is the class.
   // allErrors off: the first error is enough to refuse, and a hostile payload costs less.
   const ajv = new Ajv2020.default({ strict: true, allowUnionTypes: true, allErrors: false });
   const load = (name: string): ValidateFunction =>
     ajv.compile(JSON.parse(readFileSync(join(dir, `${name}.schema.json`), "utf8")) as object);
-  validators = {
+  return {
     status: load("status"),
     health: load("health"),
     finding: load("finding"),
     device: load("device"),
   };
-  return validators;
-}
-
-/** Compiles the schemas now, so a broken installation fails at start rather than at the first message. */
-export function loadSchemas(): void {
-  compiled();
 }
 
 /**
@@ -203,9 +197,12 @@ export class ConsoleState {
    * second for the sensors' ages does not sort tens of thousands of entries each time. */
   private listed: Pick<ConsoleSnapshot, "devices" | "findings"> | null = null;
 
+  /** Compiled at construction, so a broken installation fails at start rather than at the first message. */
+  private readonly validators: Validators;
+
   constructor(limits: Partial<ConsoleLimits> = {}) {
     this.limits = { ...DEFAULT_LIMITS, ...limits };
-    compiled();
+    this.validators = compileSchemas();
   }
 
   get devices(): number {
@@ -235,7 +232,7 @@ export class ConsoleState {
     } catch {
       return this.invalid(topic, "not JSON");
     }
-    const v = compiled()[t.kind];
+    const v = this.validators[t.kind];
     if (!v(body)) {
       const e = v.errors?.[0];
       return this.invalid(topic, `schema: ${e ? `${e.instancePath || "/"} ${e.message ?? ""}` : "invalid"}`);

@@ -45,6 +45,7 @@ import {
   type AssociatePdu,
   type UlIssues,
   type UserInformation,
+  UidInterner,
 } from "./ul/pdu.js";
 
 export interface DicomConnectionContext {
@@ -59,6 +60,8 @@ export interface DicomConnectionContext {
    * messages is spent (memory stays bounded whatever the capture size). Absent: always list.
    */
   keepMessage?: () => boolean;
+  /** Shares the UID strings of the association records (the owner's, for all its connections). */
+  uids?: UidInterner;
 }
 
 /** Ports where DICOM is expected (DESIGN.md §1); something else there is worth one anomaly. */
@@ -95,10 +98,10 @@ export function formatEndpoint(e: Endpoint): string {
   return e.ip.includes(":") ? `[${e.ip}]:${e.port}` : `${e.ip}:${e.port}`;
 }
 
-function implementation(ui: UserInformation | null): ImplementationInfo | null {
+function implementation(ui: UserInformation | null, uids: UidInterner): ImplementationInfo | null {
   if (ui === null) return null;
   return {
-    implementationClassUid: ui.implementationClassUid,
+    implementationClassUid: uids.internOrNull(ui.implementationClassUid),
     implementationVersionName: ui.implementationVersionName,
     maxPduLength: ui.maxLength,
   };
@@ -228,12 +231,14 @@ export class DicomConnection implements StreamHandler {
   private lastPdataAfterEnd = false;
   /** This connection's Upper Layer anomalies: a repeated code costs an increment (util/anomaly.ts). */
   private readonly issues: FlowAnomalies;
+  private readonly uids: UidInterner;
 
   constructor(
     readonly info: ConnectionInfo,
     private readonly ctx: DicomConnectionContext,
   ) {
     this.issues = new FlowAnomalies(ctx.anomalies, "ul", info.flow);
+    this.uids = ctx.uids ?? new UidInterner(256);
     // Picked up mid-stream on a DICOM port: the first header may lie a whole (large) P-DATA-TF away.
     const budget =
       !info.handshakeSeen &&
@@ -553,8 +558,8 @@ export class DicomConnection implements StreamHandler {
     const r = a.record;
     r.callingAE = rq.callingAE === "" ? null : rq.callingAE;
     r.calledAE = rq.calledAE === "" ? null : rq.calledAE;
-    r.applicationContext = rq.applicationContext;
-    r.requestor = implementation(rq.userInformation);
+    r.applicationContext = this.uids.internOrNull(rq.applicationContext);
+    r.requestor = implementation(rq.userInformation, this.uids);
     const ui = rq.userInformation?.userIdentity ?? null;
     if (ui !== null)
       r.userIdentity = { type: ui.type, username: ui.username, passcodePresent: ui.passcodePresent };
@@ -565,8 +570,8 @@ export class DicomConnection implements StreamHandler {
       }
       const rec: PresentationContextRecord = {
         id: pc.id,
-        abstractSyntax: pc.abstractSyntax,
-        transferSyntaxes: pc.transferSyntaxes,
+        abstractSyntax: this.uids.internOrNull(pc.abstractSyntax),
+        transferSyntaxes: pc.transferSyntaxes.map((u) => this.uids.intern(u)),
         result: null,
         transferSyntax: null,
       };
@@ -582,7 +587,7 @@ export class DicomConnection implements StreamHandler {
       a = this.midStreamAssociation(dir === 0 ? 1 : 0, ts);
       a.record.callingAE = ac.callingAE === "" ? null : ac.callingAE;
       a.record.calledAE = ac.calledAE === "" ? null : ac.calledAE;
-      a.record.applicationContext = ac.applicationContext;
+      a.record.applicationContext = this.uids.internOrNull(ac.applicationContext);
     } else {
       if (a.acceptorSeen) this.anomaly("ul.duplicate-ac", "second A-ASSOCIATE-AC for one association");
       if (dir === a.requestorDir)
@@ -590,7 +595,7 @@ export class DicomConnection implements StreamHandler {
     }
     a.acceptorSeen = true;
     const r = a.record;
-    r.acceptor = implementation(ac.userInformation);
+    r.acceptor = implementation(ac.userInformation, this.uids);
     for (const pc of ac.presentationContexts) {
       let rec = a.byId[pc.id];
       if (rec === undefined) {
@@ -602,7 +607,7 @@ export class DicomConnection implements StreamHandler {
       }
       rec.result = pc.result !== null ? (RESULT_NAMES[pc.result] ?? null) : null;
       // PS3.8 §9.3.3.2: the transfer syntax sub-item is significant only on acceptance.
-      rec.transferSyntax = pc.result === 0 ? (pc.transferSyntaxes[0] ?? null) : null;
+      rec.transferSyntax = pc.result === 0 ? this.uids.internOrNull(pc.transferSyntaxes[0] ?? null) : null;
     }
     r.outcome = "accepted";
   }

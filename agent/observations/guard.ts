@@ -64,22 +64,34 @@ function texts(v: unknown, item: (x: unknown) => string | null, keep = MAX_LIST)
   return out;
 }
 
-function endpoint(v: unknown): Endpoint {
-  const e = (v ?? {}) as Partial<Endpoint>;
-  // Every message of a connection names the same two endpoint objects: their last copies are reused
-  // while the source objects still hold the same values (an observation per message would otherwise
-  // copy both each time). Copies are never modified downstream, so sharing one is safe.
-  if (v === recentA.source && recentA.matches(e)) return recentA.copy;
-  if (v === recentB.source && recentB.matches(e)) return recentB.copy;
-  const copy: Endpoint = { ip: text(e.ip) ?? "", port: num(e.port) ?? 0, mac: text(e.mac) };
-  if (v !== null && typeof v === "object") {
-    // The older entry makes way, so a client and a server alternating both stay cached.
-    const t = recentB;
-    recentB = recentA;
-    recentA = t;
-    recentA.set(v, e, copy);
+/**
+ * Guarded endpoint copies, with the last two kept. Every message of a connection names the same two
+ * endpoint objects: their last copies are reused while the source objects still hold the same values (an
+ * observation per message would otherwise copy both each time). Copies are never modified downstream, so
+ * sharing one is safe. Owned by an ObservationGuard; bound: two entries.
+ */
+class EndpointCopies {
+  private recentA = new RecentEndpoint();
+  private recentB = new RecentEndpoint();
+
+  copy(v: unknown): Endpoint {
+    const e = (v ?? {}) as Partial<Endpoint>;
+    if (v === this.recentA.source && this.recentA.matches(e)) return this.recentA.copy;
+    if (v === this.recentB.source && this.recentB.matches(e)) return this.recentB.copy;
+    const copy: Endpoint = { ip: text(e.ip) ?? "", port: num(e.port) ?? 0, mac: text(e.mac) };
+    if (v !== null && typeof v === "object") {
+      // The older entry makes way, so a client and a server alternating both stay cached.
+      const t = this.recentB;
+      this.recentB = this.recentA;
+      this.recentA = t;
+      this.recentA.set(v, e, copy);
+    }
+    return copy;
   }
-  return copy;
+
+  orNull(v: unknown): Endpoint | null {
+    return v === null || v === undefined ? null : this.copy(v);
+  }
 }
 
 /** One guarded endpoint and the source values it was made from. */
@@ -101,13 +113,6 @@ class RecentEndpoint {
     this.mac = e.mac;
     this.copy = copy;
   }
-}
-
-let recentA = new RecentEndpoint();
-let recentB = new RecentEndpoint();
-
-function endpointOrNull(v: unknown): Endpoint | null {
-  return v === null || v === undefined ? null : endpoint(v);
 }
 
 function implementation(v: unknown): ImplementationInfo | null {
@@ -308,12 +313,12 @@ function tlsAlerts(v: unknown): NonNullable<TlsObservation["alerts"]> {
 }
 
 /** A TLS observation; the fields issue 9 added are copied when present (replayed records lack them). */
-function tls(r: Record<string, unknown>, ts: number): TlsObservation {
+function tls(r: Record<string, unknown>, ts: number, endpoints: EndpointCopies): TlsObservation {
   const o: TlsObservation = {
     kind: "tls",
     tsMicros: ts,
-    client: endpoint(r.client),
-    server: endpoint(r.server),
+    client: endpoints.copy(r.client),
+    server: endpoints.copy(r.server),
     version: text(r.version),
     certificate: certificate(r.certificate),
   };
@@ -327,10 +332,29 @@ function tls(r: Record<string, unknown>, ts: number): TlsObservation {
 }
 
 /**
- * Returns a copy of `o` holding only allowed fields with values of the allowed types.
- * Throws GuardError for an observation of unknown kind (a programming error upstream).
+ * The guard in front of inventory and findings, owned by the Analysis that uses it (its endpoint copies
+ * are its only state).
  */
+export class ObservationGuard {
+  private readonly endpoints = new EndpointCopies();
+
+  /**
+   * Returns a copy of `o` holding only allowed fields with values of the allowed types.
+   * Throws GuardError for an observation of unknown kind (a programming error upstream).
+   */
+  guard(o: Observation): Observation {
+    return guardWith(o, this.endpoints);
+  }
+}
+
+/** ObservationGuard.guard with a guard of its own, for one-off callers and tests. */
 export function guardObservation(o: Observation): Observation {
+  return guardWith(o, new EndpointCopies());
+}
+
+function guardWith(o: Observation, endpoints: EndpointCopies): Observation {
+  const endpoint = (v: unknown): Endpoint => endpoints.copy(v);
+  const endpointOrNull = (v: unknown): Endpoint | null => endpoints.orNull(v);
   const r = o as unknown as Record<string, unknown>;
   const ts = num(r.tsMicros) ?? 0;
   switch (o.kind) {
@@ -379,7 +403,7 @@ export function guardObservation(o: Observation): Observation {
       return d;
     }
     case "tls":
-      return tls(r, ts);
+      return tls(r, ts, endpoints);
     case "anomaly":
       // Anomalies keep no `detail`: codes, layers and flows are all that policy needs.
       return {

@@ -10,6 +10,8 @@ import { decodeFrame } from "../decode/decode.js";
 import { DecodeResult, TcpPacket } from "../decode/types.js";
 import { DicomConnection } from "../dicom/connection.js";
 import { DimseAssembler } from "../dicom/dimse/assembler.js";
+import { CommandDecoder } from "../dicom/dimse/command.js";
+import { UidInterner } from "../dicom/ul/pdu.js";
 import type { DicomStats, DimseContext } from "../dicom/types.js";
 import type { AssociationObservation, Observation, ObservationSink } from "../observations/types.js";
 import { TcpReassembler, type TcpReassemblerLimits } from "../reassembly/tcp.js";
@@ -238,6 +240,10 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
   /** Capture time of the latest packet (observations raised by anomalies carry it). */
   nowMicros = 0;
   private readonly pkt = new TcpPacket();
+  /** Decodes every DIMSE command set of this pipeline; its intern caches hold 20 strings. */
+  private readonly commands = new CommandDecoder();
+  /** The UID strings of every association record of this pipeline, shared (at most 4096). */
+  private readonly uids = new UidInterner();
   private readonly reassembler: TcpReassembler;
   private readonly downstream: ObservationSink | null;
   private readonly associationRecords: AssociationRecord[] = [];
@@ -333,7 +339,8 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
       anomalies: this,
       counters: this.counters,
       stats: this.dicomStats,
-      pdvConsumer: (ctx: DimseContext) => new DimseAssembler(ctx),
+      pdvConsumer: (ctx: DimseContext) => new DimseAssembler(ctx, {}, this.commands),
+      uids: this.uids,
       keepMessage: this.keepMessage,
     });
     const tls = new TlsSniffer(info, this, { anomalies: this, counters: this.counters });

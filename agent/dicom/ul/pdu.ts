@@ -251,22 +251,32 @@ export function decodeUid(buf: Buffer, start: number, end: number, issues: UlIss
     }
     return s;
   }
-  return internUid(buf.toString("latin1", start, stop));
+  return buf.toString("latin1", start, stop);
 }
 
 /**
  * The same few dozen UIDs (transfer syntaxes, SOP classes) come in every A-ASSOCIATE PDU, up to 128
  * presentation contexts each: one shared string each, instead of a copy per context (the report keeps
- * thousands of these records; memory budget of agent/pipeline/pipeline.ts). Bounded: cleared when full.
+ * thousands of these records; memory budget of agent/pipeline/pipeline.ts). Owned by the pipeline (one
+ * for all its connections) and bounded: cleared when full.
  */
-const uidStrings = new Map<string, string>();
-const MAX_INTERNED_UIDS = 4096;
-function internUid(s: string): string {
-  const known = uidStrings.get(s);
-  if (known !== undefined) return known;
-  if (uidStrings.size >= MAX_INTERNED_UIDS) uidStrings.clear();
-  uidStrings.set(s, s);
-  return s;
+export class UidInterner {
+  private readonly strings = new Map<string, string>();
+
+  constructor(private readonly max = 4096) {}
+
+  intern(s: string): string {
+    const known = this.strings.get(s);
+    if (known !== undefined) return known;
+    if (this.strings.size >= this.max) this.strings.clear();
+    this.strings.set(s, s);
+    return s;
+  }
+
+  /** intern of a UID that may be absent. */
+  internOrNull(s: string | null): string | null {
+    return s === null ? null : this.intern(s);
+  }
 }
 
 /**
