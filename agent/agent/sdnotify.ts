@@ -16,7 +16,7 @@ import { installPath } from "../util/root.js";
  * Where the helper sits: systemd/dicomtap-notify of the package root, found by walking up from this
  * compiled file (dist/agent/agent/ when installed in /opt/dicomtap, another output folder in development).
  */
-export function defaultNotifyHelper(): string {
+function defaultNotifyHelper(): string {
   try {
     return installPath("systemd", "dicomtap-notify");
   } catch {

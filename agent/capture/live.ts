@@ -99,7 +99,7 @@ export interface LiveCaptureOptions {
 /** A child that ran this long was healthy: its death restarts the backoff from the initial delay. */
 const HEALTHY_RUN_MS = 10_000;
 /** Default kernel buffer: 0.5 s of a saturated 1 Gbit/s link, 5 s at 100 Mbit/s; fits a 1 GiB Pi. */
-export const DEFAULT_BUFFER_KIB = 64 * 1024;
+const DEFAULT_BUFFER_KIB = 64 * 1024;
 /** How often tcpdump (which holds its output in a stdio buffer) is asked to flush it. */
 const FLUSH_MS = 100;
 
@@ -140,7 +140,7 @@ export function parseTcpdumpStatsLine(line: string, into: TcpdumpStats): boolean
 }
 
 /** State of an interface from sysfs: absent, administratively down, or up (IFF_UP set). */
-export function interfaceState(name: string, sysClassNet = "/sys/class/net"): "absent" | "down" | "up" {
+function interfaceState(name: string, sysClassNet = "/sys/class/net"): "absent" | "down" | "up" {
   try {
     // `flags` holds the IFF_* bits in hex; IFF_UP (0x1) is what libpcap needs to activate the handle.
     const flags = Number.parseInt(readFileSync(join(sysClassNet, name, "flags"), "utf8").trim(), 16);

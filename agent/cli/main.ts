@@ -144,7 +144,7 @@ interface AnalyzeArgs {
   quiet: boolean;
 }
 
-export function parseAnalyzeArgs(argv: string[]): AnalyzeArgs {
+function parseAnalyzeArgs(argv: string[]): AnalyzeArgs {
   const args: AnalyzeArgs = { files: [], json: null, config: null, quiet: false };
   const w = new ArgWalker(argv, (m) => new UsageError(m, "analyze"));
   for (let a = w.next(); a !== undefined; a = w.next()) {

@@ -69,7 +69,7 @@ function level(v: string, what: string, err: (m: string) => Error): string {
 }
 
 /** Reads the console config: `{"broker": {"url", "ca", "cert", "key"}, "site"?, "share"?, "clientId"?}`. */
-export function loadConsoleConfig(path: string): Partial<ConsoleOptions> & { broker: ConsoleBroker } {
+function loadConsoleConfig(path: string): Partial<ConsoleOptions> & { broker: ConsoleBroker } {
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(path, "utf8"));

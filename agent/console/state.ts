@@ -40,7 +40,7 @@ export interface ConsoleLimits {
   maxRememberedIds: number;
 }
 
-export const DEFAULT_LIMITS: ConsoleLimits = {
+const DEFAULT_LIMITS: ConsoleLimits = {
   maxSensors: 5_000,
   maxDevices: 50_000,
   maxFindings: 50_000,

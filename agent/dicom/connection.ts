@@ -67,7 +67,7 @@ export interface DicomConnectionContext {
 /** Ports where DICOM is expected (DESIGN.md §1); something else there is worth one anomaly. */
 const DICOM_PORTS: readonly number[] = [104, 11112, 4242];
 /** Messages listed per association record; the rest are counted (stats) and reported once. */
-export const MAX_MESSAGES_PER_ASSOCIATION = 100_000;
+const MAX_MESSAGES_PER_ASSOCIATION = 100_000;
 
 /** PS3.8 §9.3.3.2 Result/Reason of a presentation context, by value. */
 const RESULT_NAMES: readonly PresentationContextResult[] = [

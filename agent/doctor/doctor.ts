@@ -91,7 +91,7 @@ function runProgram(
 
 // ── individual checks ───────────────────────────────────────────────────────────────────────────
 
-export function checkInterface(ifname: string, sysClassNet = "/sys/class/net"): CheckResult {
+function checkInterface(ifname: string, sysClassNet = "/sys/class/net"): CheckResult {
   const dir = join(sysClassNet, ifname);
   if (!existsSync(dir)) {
     const present = (() => {
@@ -228,7 +228,7 @@ function hasCap(mask: string | undefined, cap: number): boolean {
   }
 }
 
-export async function checkCaptureRights(
+async function checkCaptureRights(
   config: Config,
   tcpdumpPath = "tcpdump",
   probeMs = 1500,
@@ -310,10 +310,7 @@ export async function checkCaptureRights(
   );
 }
 
-export async function checkClock(
-  timedatectl = "/usr/bin/timedatectl",
-  chronyc = "chronyc",
-): Promise<CheckResult> {
+async function checkClock(timedatectl = "/usr/bin/timedatectl", chronyc = "chronyc"): Promise<CheckResult> {
   const fix =
     "enable time synchronisation: timedatectl set-ntp true (systemd-timesyncd) or install chrony, with an NTP server reachable from the management network";
   const td = await runProgram(timedatectl, ["show", "-p", "NTPSynchronized", "--value"], 3000);
@@ -355,7 +352,7 @@ function nearestExisting(path: string): string {
   return p;
 }
 
-export async function checkDisk(config: Config, minFree = 32 * 1024 * 1024): Promise<CheckResult> {
+async function checkDisk(config: Config, minFree = 32 * 1024 * 1024): Promise<CheckResult> {
   const dir = nearestExisting(dirname(config.store.path));
   let avail: number;
   try {
@@ -662,7 +659,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<CheckResult[]> {
 
 const LABEL: Record<CheckStatus, string> = { ok: "[ ok ]", warn: "[warn]", fail: "[FAIL]", skip: "[skip]" };
 
-export function formatResults(results: CheckResult[]): string {
+function formatResults(results: CheckResult[]): string {
   return results
     .map(
       (c) =>

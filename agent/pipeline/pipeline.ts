@@ -47,12 +47,12 @@ import {
  */
 
 /** Enough for any imaging room's day; the report of a larger capture lists a prefix and counts the rest. */
-export const DEFAULT_MAX_REPORT_ASSOCIATIONS = 5_000;
+const DEFAULT_MAX_REPORT_ASSOCIATIONS = 5_000;
 /** About 5 MiB of message records: keeps analyze's peak memory bounded whatever the capture size. */
-export const DEFAULT_MAX_REPORT_MESSAGES = 20_000;
+const DEFAULT_MAX_REPORT_MESSAGES = 20_000;
 
 /** Estimated bytes of listed association records (recordBytes), messages included. */
-export const MAX_REPORT_ASSOCIATION_BYTES = 16 << 20;
+const MAX_REPORT_ASSOCIATION_BYTES = 16 << 20;
 
 /**
  * A rough heap size of an association record, measured on V8 (heap snapshots of lab captures): the
@@ -64,10 +64,10 @@ function recordBytes(r: AssociationRecord): number {
 }
 
 /** 8 MiB: thirty maximal A-ASSOCIATE PDUs in flight at once, far beyond any imaging room. */
-export const DEFAULT_COLLECT_BUDGET = 8 * 1024 * 1024;
+const DEFAULT_COLLECT_BUDGET = 8 * 1024 * 1024;
 
 /** Reassembly caps of the budget above (the reassembler's own defaults are for a larger machine). */
-export const BUDGET_REASSEMBLY_LIMITS: Partial<TcpReassemblerLimits> = {
+const BUDGET_REASSEMBLY_LIMITS: Partial<TcpReassemblerLimits> = {
   maxConnections: 8_192,
   maxBufferedTotal: 16 << 20,
   maxSegmentsTotal: 32_768,

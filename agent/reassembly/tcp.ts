@@ -72,7 +72,7 @@ export interface TcpReassemblerLimits extends ReassemblyLimits {
   idleLingerMicros: number;
 }
 
-export const DEFAULT_REASSEMBLY_LIMITS: Readonly<TcpReassemblerLimits> = {
+const DEFAULT_REASSEMBLY_LIMITS: Readonly<TcpReassemblerLimits> = {
   maxBufferedPerDirection: 1 << 20,
   maxBufferedTotal: 64 << 20,
   maxConnections: 65_536,
@@ -268,7 +268,7 @@ function fmix(h: number): number {
  * without a secret anyone on the mirrored network could compute addresses and ports that all land in one
  * bucket and turn every lookup into a walk of the whole table (O(n) per packet); with it they cannot aim.
  */
-export function newHashSeed(): number {
+function newHashSeed(): number {
   return randomBytes(4).readUInt32LE(0);
 }
 

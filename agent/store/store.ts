@@ -133,7 +133,7 @@ export function topicLevel(id: string): string {
 }
 
 /** Findings whose merge base (see the file comment) is remembered; beyond it the oldest are forgotten. */
-export const MAX_MERGE_BASES = 65536;
+const MAX_MERGE_BASES = 65536;
 
 /** What upsertFinding adds to the engine's counts of one finding (see the file comment). */
 interface MergeBase {

@@ -134,7 +134,7 @@ const CURVE_BITS: Readonly<Record<string, number>> = {
 };
 
 /** A DER X.509 certificate described with node:crypto (which does the bounds-checked DER parsing). */
-export function describeCertificate(der: Buffer): CertificateInfo | null {
+function describeCertificate(der: Buffer): CertificateInfo | null {
   let cert: X509Certificate;
   try {
     cert = new X509Certificate(der);

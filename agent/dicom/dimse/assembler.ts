@@ -36,7 +36,7 @@ export interface DimseAssemblerLimits {
   commandCap: number;
 }
 
-export const DEFAULT_DIMSE_LIMITS: DimseAssemblerLimits = { commandCap: 64 * 1024 };
+const DEFAULT_DIMSE_LIMITS: DimseAssemblerLimits = { commandCap: 64 * 1024 };
 
 /** What the current PDV's bytes are used for. */
 const M_NONE = 0; // between PDVs
