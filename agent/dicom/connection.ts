@@ -9,11 +9,9 @@
  * what the PDUs show.
  */
 import { FlowAnomalies, type AnomalySink } from "../util/anomaly.js";
-import { isoFromMicros } from "../util/time.js";
 import type { CloseReason, ConnectionInfo, Direction, Endpoint, StreamHandler } from "../reassembly/types.js";
 import type { ObservationSink } from "../observations/types.js";
 import type {
-  AssociationRecord,
   DatasetStop,
   DimseMessageRecord,
   ImplementationInfo,
@@ -21,6 +19,7 @@ import type {
   PresentationContextResult,
 } from "../report/types.js";
 import type {
+  AssociationState,
   DicomStats,
   DimseContext,
   DimseEvents,
@@ -30,6 +29,7 @@ import type {
   QueryInfo,
 } from "./types.js";
 import type { Counters } from "../util/anomaly.js";
+import { formatEndpoint } from "../util/flow.js";
 import { DETECT_SCAN_BUDGET, PduFramer, RESYNC_SCAN_BUDGET, type PduSink } from "./ul/framer.js";
 import {
   decodeAbort,
@@ -94,10 +94,6 @@ const UNKNOWN = 0;
 const DICOM = 1;
 const NOT_DICOM = 2;
 
-export function formatEndpoint(e: Endpoint): string {
-  return e.ip.includes(":") ? `[${e.ip}]:${e.port}` : `${e.ip}:${e.port}`;
-}
-
 function implementation(ui: UserInformation | null, uids: UidInterner): ImplementationInfo | null {
   if (ui === null) return null;
   return {
@@ -129,7 +125,7 @@ class Association implements PresentationContextLookup {
   endStop: DatasetStop = "end-of-capture";
 
   constructor(
-    readonly record: AssociationRecord,
+    readonly record: AssociationState,
     /** Cleared when the A-ASSOCIATE-RQ turns up after all (see DicomConnection.lateRequest). */
     public midStream: boolean,
     /** TCP direction (of ConnectionInfo) in which the requestor sends. */
@@ -616,8 +612,7 @@ export class DicomConnection implements StreamHandler {
     // What still streamed for the association before (after its end) stops here: the connection has moved on.
     const last = this.lastAssoc;
     if (last !== null) for (const c of last.consumers) c?.reset(last.endStop);
-    const iso = isoFromMicros(ts);
-    const record: AssociationRecord = {
+    const record: AssociationState = {
       client: formatEndpoint(this.endpoint(requestorDir)),
       server: formatEndpoint(this.endpoint(requestorDir === 0 ? 1 : 0)),
       callingAE: null,
@@ -635,8 +630,8 @@ export class DicomConnection implements StreamHandler {
       messages: [],
       messagesOmitted: 0,
       captureGaps: this.anyAssociation ? { count: 0, bytes: 0 } : { ...this.earlyGaps },
-      start: iso,
-      end: iso,
+      startMicros: ts,
+      endMicros: ts,
     };
     const a = new Association(record, midStream, requestorDir);
     this.assoc = a;
@@ -683,7 +678,7 @@ export class DicomConnection implements StreamHandler {
     if (this.assoc === a) this.assoc = null;
     this.lastAssoc = a;
     a.endTs = ts;
-    a.record.end = isoFromMicros(ts);
+    a.record.endMicros = ts;
     if (a.record.messagesOmitted > 0)
       this.anomaly(
         "ul.messages-capped",

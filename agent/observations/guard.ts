@@ -10,7 +10,6 @@
  */
 import type { Endpoint } from "../reassembly/types.js";
 import type {
-  AssociationRecord,
   DatasetInfo,
   DatasetStop,
   DimseMessageRecord,
@@ -19,7 +18,7 @@ import type {
   TransportEnd,
   UserIdentityInfo,
 } from "../report/types.js";
-import type { EquipmentAttributes, QueryInfo } from "../dicom/types.js";
+import type { AssociationState, EquipmentAttributes, QueryInfo } from "../dicom/types.js";
 import type { DimseObservation, Observation, TlsObservation } from "./types.js";
 
 /** Longest text kept from any observation field; DICOM LO is 64 characters, UIDs 64, AE titles 16. */
@@ -215,10 +214,18 @@ function pair<T>(v: unknown, f: (o: Record<string, unknown>) => T): T | null {
   return v === null || typeof v !== "object" ? null : f(v as Record<string, unknown>);
 }
 
-function association(v: unknown): AssociationRecord {
-  const a = (v ?? {}) as Partial<AssociationRecord>;
+/** Capture microseconds of a record made before the state carried them (an ISO `start`/`end`); else 0. */
+function microsOf(v: unknown, iso: unknown): number {
+  const n = num(v);
+  if (n !== null) return n;
+  const ms = typeof iso === "string" ? Date.parse(iso) : NaN;
+  return Number.isFinite(ms) ? ms * 1000 : 0;
+}
+
+function association(v: unknown): AssociationState {
+  const a = (v ?? {}) as Partial<AssociationState> & { start?: unknown; end?: unknown };
   const messages = Array.isArray(a.messages) ? a.messages.map(message) : [];
-  const out: AssociationRecord = {
+  const out: AssociationState = {
     client: text(a.client) ?? "",
     server: text(a.server) ?? "",
     callingAE: text(a.callingAE),
@@ -230,7 +237,7 @@ function association(v: unknown): AssociationRecord {
     presentationContexts: Array.isArray(a.presentationContexts)
       ? a.presentationContexts.slice(0, MAX_LIST).map(presentationContext)
       : [],
-    outcome: (text(a.outcome) as AssociationRecord["outcome"]) ?? "incomplete",
+    outcome: (text(a.outcome) as AssociationState["outcome"]) ?? "incomplete",
     reject: pair(a.reject, (r) => ({
       result: num(r.result) ?? 0,
       source: num(r.source) ?? 0,
@@ -244,8 +251,8 @@ function association(v: unknown): AssociationRecord {
       count: 0,
       bytes: 0,
     },
-    start: text(a.start) ?? "",
-    end: text(a.end) ?? "",
+    startMicros: microsOf(a.startMicros, a.start),
+    endMicros: microsOf(a.endMicros, a.end),
   };
   // Optional field (issue 9), as DimseMessageRecord.dataset: absent stays absent.
   if (a.transportEnd !== undefined) out.transportEnd = pair(a.transportEnd, transportEnd);

@@ -11,6 +11,8 @@ import { DecodeResult, TcpPacket } from "../decode/types.js";
 import { DicomConnection } from "../dicom/connection.js";
 import { DimseAssembler } from "../dicom/dimse/assembler.js";
 import { CommandDecoder } from "../dicom/dimse/command.js";
+import type { AssociationState } from "../dicom/types.js";
+import { associationRecord } from "../report/association.js";
 import { UidInterner } from "../dicom/ul/pdu.js";
 import type { DicomStats, DimseContext } from "../dicom/types.js";
 import type { AssociationObservation, Observation, ObservationSink } from "../observations/types.js";
@@ -59,7 +61,7 @@ const MAX_REPORT_ASSOCIATION_BYTES = 16 << 20;
  * record with its strings, ~250 bytes a presentation context (two UIDs and a transfer syntax list),
  * ~250 a listed message.
  */
-function recordBytes(r: AssociationRecord): number {
+function recordBytes(r: AssociationState): number {
   return 1000 + 250 * r.presentationContexts.length + 250 * r.messages.length;
 }
 
@@ -416,7 +418,7 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
       return;
     }
     this.listedBytes += size;
-    this.associationRecords.push(o.record);
+    this.associationRecords.push(associationRecord(o));
   }
 
   associations(): AssociationRecord[] {
