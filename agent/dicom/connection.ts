@@ -12,6 +12,7 @@ import { FlowAnomalies, type AnomalySink } from "../util/anomaly.js";
 import type { CloseReason, ConnectionInfo, Direction, Endpoint, StreamHandler } from "../reassembly/types.js";
 import type { ObservationSink } from "../observations/types.js";
 import type {
+  AssociationState,
   DatasetStop,
   DimseMessageRecord,
   ImplementationInfo,
@@ -19,7 +20,6 @@ import type {
   PresentationContextResult,
 } from "../report/types.js";
 import type {
-  AssociationState,
   DicomStats,
   DimseContext,
   DimseEvents,

@@ -4,7 +4,7 @@
  * span many PDUs and TCP segments, and only small, capped parts are ever copied.
  */
 import type { AnomalySink, AnomalyTally, Counters } from "../util/anomaly.js";
-import type { AssociationRecord, DatasetStop, DimseMessageRecord } from "../report/types.js";
+import type { DatasetStop, DimseMessageRecord } from "../report/types.js";
 
 /** What the DIMSE layer needs to know of the association (filled from A-ASSOCIATE-RQ/AC). */
 export interface PresentationContextLookup {
@@ -103,18 +103,4 @@ export interface DicomStats {
   associations: number;
   /** DIMSE messages whose command set was decoded (those whose data set stopped short included). */
   dimseMessages: number;
-}
-
-/**
- * What the connection knows of one association, as the parser keeps it: the negotiation, the outcome and
- * the messages, with capture times in microseconds. The report layer spells it as an AssociationRecord
- * (agent/report/association.ts: endpoints as "IP:PORT", times as ISO 8601); the parser writes no report
- * time itself. `client` and `server` (util/flow.ts spelling) stay on the state only because the findings
- * engine reads them; the report formats its own from the observation's endpoints.
- */
-export interface AssociationState extends Omit<AssociationRecord, "start" | "end"> {
-  /** Capture time of its first PDU (the A-ASSOCIATE-RQ, or the first one seen when picked up mid-way). */
-  startMicros: number;
-  /** Capture time of its end (release, abort, reject, or the connection's close). */
-  endMicros: number;
 }

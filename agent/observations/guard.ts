@@ -10,6 +10,7 @@
  */
 import type { Endpoint } from "../reassembly/types.js";
 import type {
+  AssociationState,
   DatasetInfo,
   DatasetStop,
   DimseMessageRecord,
@@ -18,7 +19,7 @@ import type {
   TransportEnd,
   UserIdentityInfo,
 } from "../report/types.js";
-import type { AssociationState, EquipmentAttributes, QueryInfo } from "../dicom/types.js";
+import type { EquipmentAttributes, QueryInfo } from "../dicom/types.js";
 import type { DimseObservation, Observation, TlsObservation } from "./types.js";
 
 /** Longest text kept from any observation field; DICOM LO is 64 characters, UIDs 64, AE titles 16. */

@@ -4,8 +4,8 @@
  * EquipmentAttributes, and user identity to the username and whether a passcode was present.
  */
 import type { Endpoint, HandshakeResult } from "../reassembly/types.js";
-import type { DimseMessageRecord } from "../report/types.js";
-import type { AssociationState, EquipmentAttributes, QueryInfo } from "../dicom/types.js";
+import type { AssociationState, DimseMessageRecord } from "../report/types.js";
+import type { EquipmentAttributes, QueryInfo } from "../dicom/types.js";
 
 /** A TCP connection attempt or pick-up; tells which ports listen (syn-ack) or refuse (rst). */
 export interface ConnectionObservation {

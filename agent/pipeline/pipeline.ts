@@ -11,7 +11,6 @@ import { DecodeResult, TcpPacket } from "../decode/types.js";
 import { DicomConnection } from "../dicom/connection.js";
 import { DimseAssembler } from "../dicom/dimse/assembler.js";
 import { CommandDecoder } from "../dicom/dimse/command.js";
-import type { AssociationState } from "../dicom/types.js";
 import { associationRecord } from "../report/association.js";
 import { UidInterner } from "../dicom/ul/pdu.js";
 import type { DicomStats, DimseContext } from "../dicom/types.js";
@@ -25,7 +24,7 @@ import type {
   HandshakeResult,
   StreamHandler,
 } from "../reassembly/types.js";
-import type { AssociationRecord, ReportStats } from "../report/types.js";
+import type { AssociationRecord, AssociationState, ReportStats } from "../report/types.js";
 import { TlsSniffer, type PlaintextSink } from "../tls/sniffer.js";
 import {
   AnomalyCounter,
