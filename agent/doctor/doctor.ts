@@ -21,6 +21,7 @@ import type { MqttTlsOptions } from "../publish/tls.js";
 import { ArgWalker, DEFAULT_CONFIG_PATH } from "../cli/args.js";
 import { loadConfig } from "../config/config.js";
 import type { Config } from "../config/types.js";
+import { isoFromDate } from "../util/time.js";
 
 export type CheckStatus = "ok" | "warn" | "fail" | "skip";
 
@@ -500,7 +501,7 @@ export function checkCertificates(config: Config, now = new Date(), warnDays = 3
     return r(
       "certificates",
       "fail",
-      `the certificate is not valid before ${from.toISOString()} (clock wrong?)`,
+      `the certificate is not valid before ${isoFromDate(from)} (clock wrong?)`,
       "synchronise the clock (see the clock check)",
     );
   }
@@ -508,7 +509,7 @@ export function checkCertificates(config: Config, now = new Date(), warnDays = 3
     return r(
       "certificates",
       "fail",
-      `the certificate expired on ${to.toISOString()}`,
+      `the certificate expired on ${isoFromDate(to)}`,
       "make a new CSR (scripts/provision --renew), have it signed, and import it",
     );
   }
@@ -516,7 +517,7 @@ export function checkCertificates(config: Config, now = new Date(), warnDays = 3
     return r(
       "certificates",
       "fail",
-      `the CA certificate expired on ${caTo.toISOString()}`,
+      `the CA certificate expired on ${isoFromDate(caTo)}`,
       "the site CA must be renewed and its ca.crt imported",
     );
   }
@@ -524,7 +525,7 @@ export function checkCertificates(config: Config, now = new Date(), warnDays = 3
     return r(
       "certificates",
       "warn",
-      `the certificate expires in ${days} days (${to.toISOString()})`,
+      `the certificate expires in ${days} days (${isoFromDate(to)})`,
       "renew it: scripts/provision --renew, sign the CSR, import it",
     );
   }
