@@ -42,3 +42,17 @@ export function isoFromDate(d: Date): string {
 export function isoNow(): string {
   return isoFromMicros(nowMicros());
 }
+
+/**
+ * Capture microseconds of a time the report wrote (the inverse of isoFromMicros, all six fractional digits
+ * kept; Date.parse would drop the last three), or null when `s` is not such a time. Also reads fewer
+ * fractional digits and offsets, so records written by older versions still parse.
+ */
+export function microsFromIso(s: string): number | null {
+  const m = /^(.*T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/.exec(s);
+  if (m === null) return null;
+  const ms = Date.parse(`${m[1]!}${m[3]!}`);
+  if (!Number.isFinite(ms)) return null;
+  const frac = (m[2] ?? "").padEnd(6, "0").slice(0, 6);
+  return ms * 1000 + Number(frac);
+}
