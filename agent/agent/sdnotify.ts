@@ -10,22 +10,18 @@
  * packet), the pings stop and systemd restarts the service after WatchdogSec.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { installPath } from "../util/root.js";
 
 /**
  * Where the helper sits: systemd/dicomtap-notify of the package root, found by walking up from this
  * compiled file (dist/agent/agent/ when installed in /opt/dicomtap, another output folder in development).
  */
-export function defaultNotifyHelper(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const candidate = join(dir, "systemd", "dicomtap-notify");
-    if (existsSync(candidate)) return candidate;
-    dir = dirname(dir);
+function defaultNotifyHelper(): string {
+  try {
+    return installPath("systemd", "dicomtap-notify");
+  } catch {
+    return "/opt/dicomtap/systemd/dicomtap-notify";
   }
-  return "/opt/dicomtap/systemd/dicomtap-notify";
 }
 
 export interface NotifierOptions {

@@ -11,7 +11,7 @@ import { Pipeline } from "../pipeline/pipeline.js";
 import type { DeviceRecord, FindingRecord } from "../report/types.js";
 
 /** How long live mode lets evidence arrive before settling a waiting judgement. */
-export const SETTLE_MICROS = 30_000_000;
+const SETTLE_MICROS = 30_000_000;
 
 export interface SensorCallbacks {
   device(d: DeviceRecord): void;

@@ -29,7 +29,7 @@ import { CaptureCore, DEFAULT_MAX_RECORD_BYTES } from "./stream.js";
 
 export { PcapStreamParser, CaptureCore, DEFAULT_MAX_RECORD_BYTES } from "./stream.js";
 
-export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
+const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
 
 export interface ReadCaptureOptions {
   /** Size of the read buffer (default 4 MiB); tests use tiny sizes so records straddle reads. */

@@ -32,7 +32,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { accessSync, constants, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { outputRoot } from "../util/root.js";
 import type { Counters } from "../util/anomaly.js";
 import { PcapStreamParser } from "./stream.js";
 import type { CaptureSummary, PacketSink } from "./types.js";
@@ -99,7 +99,7 @@ export interface LiveCaptureOptions {
 /** A child that ran this long was healthy: its death restarts the backoff from the initial delay. */
 const HEALTHY_RUN_MS = 10_000;
 /** Default kernel buffer: 0.5 s of a saturated 1 Gbit/s link, 5 s at 100 Mbit/s; fits a 1 GiB Pi. */
-export const DEFAULT_BUFFER_KIB = 64 * 1024;
+const DEFAULT_BUFFER_KIB = 64 * 1024;
 /** How often tcpdump (which holds its output in a stdio buffer) is asked to flush it. */
 const FLUSH_MS = 100;
 
@@ -108,7 +108,7 @@ const FLUSH_MS = 100;
  * (scripts/build-native) and scripts/install leave it; null when it is not there or not executable.
  */
 export function captureHelperPath(): string | null {
-  const p = fileURLToPath(new URL("../../bin/dicomtap-capture", import.meta.url));
+  const p = join(outputRoot(), "bin", "dicomtap-capture");
   try {
     accessSync(p, constants.X_OK);
     return p;
@@ -140,7 +140,7 @@ export function parseTcpdumpStatsLine(line: string, into: TcpdumpStats): boolean
 }
 
 /** State of an interface from sysfs: absent, administratively down, or up (IFF_UP set). */
-export function interfaceState(name: string, sysClassNet = "/sys/class/net"): "absent" | "down" | "up" {
+function interfaceState(name: string, sysClassNet = "/sys/class/net"): "absent" | "down" | "up" {
   try {
     // `flags` holds the IFF_* bits in hex; IFF_UP (0x1) is what libpcap needs to activate the handle.
     const flags = Number.parseInt(readFileSync(join(sysClassNet, name, "flags"), "utf8").trim(), 16);

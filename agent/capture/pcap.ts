@@ -20,10 +20,10 @@
 import type { PacketSink } from "./types.js";
 import { CaptureError, type RecordParser } from "./record.js";
 
-export const PCAP_MAGIC_MICROS = 0xa1b2c3d4;
-export const PCAP_MAGIC_NANOS = 0xa1b23c4d;
-export const PCAP_FILE_HEADER_LENGTH = 24;
-export const PCAP_RECORD_HEADER_LENGTH = 16;
+const PCAP_MAGIC_MICROS = 0xa1b2c3d4;
+const PCAP_MAGIC_NANOS = 0xa1b23c4d;
+const PCAP_FILE_HEADER_LENGTH = 24;
+const PCAP_RECORD_HEADER_LENGTH = 16;
 
 /**
  * libpcap accepts records up to its per-link-type maximum (262144 bytes for nearly all link types) even

@@ -43,12 +43,12 @@ import type { CaptureErrorCode } from "../util/anomaly-catalogue.js";
 import type { PacketSink } from "./types.js";
 import { CaptureError, type RecordParser } from "./record.js";
 
-export const PCAPNG_SHB = 0x0a0d0d0a;
-export const PCAPNG_IDB = 0x00000001;
-export const PCAPNG_PB = 0x00000002;
-export const PCAPNG_SPB = 0x00000003;
-export const PCAPNG_EPB = 0x00000006;
-export const PCAPNG_BYTE_ORDER_MAGIC = 0x1a2b3c4d;
+const PCAPNG_SHB = 0x0a0d0d0a;
+const PCAPNG_IDB = 0x00000001;
+const PCAPNG_PB = 0x00000002;
+const PCAPNG_SPB = 0x00000003;
+const PCAPNG_EPB = 0x00000006;
+const PCAPNG_BYTE_ORDER_MAGIC = 0x1a2b3c4d;
 
 const OPT_ENDOFOPT = 0;
 const OPT_IF_TSRESOL = 9;

@@ -24,7 +24,7 @@ export const DEFAULT_MAX_RECORD_BYTES = 16 * 1024 * 1024;
  * Where a reader reports damage confined to one packet (it carries on): the caller's choice, else the sink
  * itself when it is also an AnomalySink (as the pipeline is), else nowhere (the parsers still count them).
  */
-export function captureAnomalies(sink: PacketSink, explicit?: AnomalySink | null): AnomalySink | null {
+function captureAnomalies(sink: PacketSink, explicit?: AnomalySink | null): AnomalySink | null {
   if (explicit !== undefined) return explicit;
   const maybe = sink as Partial<AnomalySink>;
   return typeof maybe.anomaly === "function" ? (sink as unknown as AnomalySink) : null;

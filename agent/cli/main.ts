@@ -3,9 +3,7 @@
  * never pays for the MQTT and SQLite stacks of the agent.
  */
 import { createWriteStream } from "node:fs";
-import { readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { packageVersion } from "../util/root.js";
 import { ArgWalker } from "./args.js";
 import type { FileResult } from "../pipeline/analyze.js";
 import type { Report } from "../report/types.js";
@@ -139,24 +137,6 @@ export class UsageError extends Error {
   }
 }
 
-/** The version in our package.json, found by walking up from the compiled file (dist/ or elsewhere). */
-export function packageVersion(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    try {
-      const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as {
-        name?: string;
-        version?: string;
-      };
-      if (pkg.name === "dicomtap" && typeof pkg.version === "string") return pkg.version;
-    } catch {
-      // not here: keep walking up
-    }
-    dir = dirname(dir);
-  }
-  return "unknown";
-}
-
 interface AnalyzeArgs {
   files: string[];
   json: string | null;
@@ -164,7 +144,7 @@ interface AnalyzeArgs {
   quiet: boolean;
 }
 
-export function parseAnalyzeArgs(argv: string[]): AnalyzeArgs {
+function parseAnalyzeArgs(argv: string[]): AnalyzeArgs {
   const args: AnalyzeArgs = { files: [], json: null, config: null, quiet: false };
   const w = new ArgWalker(argv, (m) => new UsageError(m, "analyze"));
   for (let a = w.next(); a !== undefined; a = w.next()) {

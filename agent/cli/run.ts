@@ -12,7 +12,7 @@ export interface RunArgs {
   speed: "file" | "capture";
 }
 
-export function parseRunArgs(argv: string[], usage: (msg: string) => Error): RunArgs {
+function parseRunArgs(argv: string[], usage: (msg: string) => Error): RunArgs {
   const args: RunArgs = { config: DEFAULT_CONFIG_PATH, replay: null, speed: "file" };
   const w = new ArgWalker(argv, usage);
   for (let a = w.next(); a !== undefined; a = w.next()) {

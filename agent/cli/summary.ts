@@ -6,6 +6,26 @@
 import type { AnalyzeResult } from "../pipeline/analyze.js";
 import type { AssociationRecord, FindingRecord } from "../report/types.js";
 import { SEVERITIES } from "../findings/severity.js";
+import { describeUid } from "../dicom/dictionary/names.js";
+
+/** Named UIDs listed per device or association line before "… N more" (the JSON report has them all). */
+const MAX_NAMED = 8;
+
+function named(uids: readonly string[]): string {
+  const shown = uids.slice(0, MAX_NAMED).map(describeUid).join(", ");
+  return uids.length > MAX_NAMED ? `${shown}, … ${uids.length - MAX_NAMED} more` : shown;
+}
+
+/** Accepted presentation contexts as people read them: "CT Image Storage (…) in Explicit Little Endian (…)". */
+function acceptedContexts(a: AssociationRecord): string[] {
+  const out: string[] = [];
+  for (const pc of a.presentationContexts) {
+    if (pc.result !== "acceptance" || pc.abstractSyntax === null) continue;
+    const ts = pc.transferSyntax === null ? "" : ` in ${describeUid(pc.transferSyntax)}`;
+    out.push(describeUid(pc.abstractSyntax) + ts);
+  }
+  return out;
+}
 
 function commandCounts(a: AssociationRecord): string {
   const counts = new Map<string, number>();
@@ -46,6 +66,7 @@ export function formatSummary(result: AnalyzeResult, opts: { maxAssociations?: n
       `  ${d.ip}${d.mac ? ` (${d.mac})` : ""}  ${cls}  AE ${d.aeTitles.join(",") || "-"}` +
         `  ports ${d.listeningPorts.join(",") || "-"}${what ? `  ${what}` : ""}`,
     );
+    if (d.sopClasses.length > 0) out.push(`      SOP classes: ${named(d.sopClasses)}`);
   }
   out.push("");
 
@@ -76,6 +97,9 @@ export function formatSummary(result: AnalyzeResult, opts: { maxAssociations?: n
         `${a.released ? ", released" : ""}  contexts ${accepted}/${a.presentationContexts.length}` +
         `${a.userIdentity ? `  user-identity type ${a.userIdentity.type}` : ""}`,
     );
+    const contexts = acceptedContexts(a);
+    for (const c of contexts.slice(0, MAX_NAMED)) out.push(`      ${c}`);
+    if (contexts.length > MAX_NAMED) out.push(`      … ${contexts.length - MAX_NAMED} more contexts`);
     if (a.messages.length > 0) out.push(`      ${commandCounts(a)}`);
   }
   if (report.associations.length > max) out.push(`  … ${report.associations.length - max} more (see --json)`);

@@ -27,7 +27,7 @@ import mqtt, { type MqttClient } from "mqtt";
 import { mutualTlsOptions, readTlsFiles, type MqttTlsOptions, type TlsMaterial } from "../publish/tls.js";
 import { ArgWalker } from "../cli/args.js";
 import { ConfigError } from "../config/config.js";
-import { ConsoleState, MAX_PAYLOAD_BYTES, loadSchemas } from "./state.js";
+import { ConsoleState, MAX_PAYLOAD_BYTES } from "./state.js";
 import { eventLine, jsonLine, perSectionFor, renderText, screenFrame } from "./render.js";
 
 export interface ConsoleBroker {
@@ -69,7 +69,7 @@ function level(v: string, what: string, err: (m: string) => Error): string {
 }
 
 /** Reads the console config: `{"broker": {"url", "ca", "cert", "key"}, "site"?, "share"?, "clientId"?}`. */
-export function loadConsoleConfig(path: string): Partial<ConsoleOptions> & { broker: ConsoleBroker } {
+function loadConsoleConfig(path: string): Partial<ConsoleOptions> & { broker: ConsoleBroker } {
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(path, "utf8"));
@@ -280,13 +280,13 @@ async function connect(
 
 /** Runs the console until `--once` elapses or the signal aborts. Returns the exit code. */
 export async function runConsole(opts: ConsoleOptions, io: ConsoleIo): Promise<number> {
+  let state: ConsoleState;
   try {
-    loadSchemas();
+    state = new ConsoleState();
   } catch (e) {
     io.err.write(`dicomtap: console: ${(e as Error).message}\n`);
     return 1;
   }
-  const state = new ConsoleState();
   const streaming = opts.onceSeconds === null && (opts.json || io.tty === null);
   let link = "connecting";
   let client: MqttClient;

@@ -9,6 +9,8 @@
  */
 import type { ConsoleEvent, ConsoleSnapshot } from "./state.js";
 import { SEVERITIES } from "../findings/severity.js";
+import { isoFromMicros } from "../util/time.js";
+import { describeUid } from "../dicom/dictionary/names.js";
 
 // eslint-disable-next-line no-control-regex
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
@@ -19,6 +21,18 @@ export function safe(v: unknown, max = 48): string {
     v === null || v === undefined ? "-" : typeof v === "string" ? v : (JSON.stringify(v) ?? String(v));
   const clean = s.replace(UNSAFE, "?");
   return clean.length > max ? clean.slice(0, max - 1) + "…" : clean;
+}
+
+/** SOP classes named on a device line; the rest are counted ("+N"). */
+const SOP_SHOWN = 3;
+
+/** A device's SOP classes as people read them, e.g. "CT Image Storage (1.2.840.10008.5.1.4.1.1.2)"; "" when none. */
+function sopClasses(v: unknown): string {
+  if (!Array.isArray(v)) return "";
+  const uids = v.filter((u): u is string => typeof u === "string");
+  if (uids.length === 0) return "";
+  const shown = uids.slice(0, SOP_SHOWN).map((u) => safe(describeUid(u), 100));
+  return `  sop ${shown.join(", ")}${uids.length > SOP_SHOWN ? ` +${uids.length - SOP_SHOWN}` : ""}`;
 }
 
 /** One JSON value on one line, with DEL and C1 escaped too (JSON.stringify leaves them raw). */
@@ -33,7 +47,7 @@ export function jsonLine(value: unknown): string {
 /** The JSON line of an event (health is folded into the state but not streamed: it is periodic noise). */
 export function eventLine(ev: ConsoleEvent, now = Date.now()): string | null {
   if (ev.event === "health") return null;
-  return jsonLine({ time: new Date(now).toISOString(), ...ev });
+  return jsonLine({ time: isoFromMicros(now * 1000), ...ev });
 }
 
 function age(seconds: number | null): string {
@@ -120,7 +134,7 @@ export function renderText(
     const maker = [dev.manufacturer, dev.model].filter((x) => x !== null && x !== undefined).join(" ");
     out.push(
       `    ${pad(safe(dev.ip, 39), 16)}${pad(safe(cls, 12), 12)}AE ${pad(safe(dev.aeTitles.join(","), 40), 20)}` +
-        `${pad(safe(maker || null, 40), 24)}last ${safe(dev.lastSeen, 30)}`,
+        `${pad(safe(maker || null, 40), 24)}last ${safe(dev.lastSeen, 30)}${sopClasses(dev.sopClasses)}`,
     );
   }
   more(snap.devices.length - perSection, "devices");

@@ -19,13 +19,14 @@
  * devices and findings and the bytes of payload kept are capped, and what would exceed a cap is counted
  * as dropped. Nothing here throws on input.
  */
-import { existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import Ajv2020 from "ajv/dist/2020.js";
 import type { ValidateFunction } from "ajv";
 import type { DeviceRecord, FindingRecord } from "../report/types.js";
 import { SEVERITIES, type Severity } from "../findings/severity.js";
+import { isoFromMicros } from "../util/time.js";
+import { schemasDir } from "../util/root.js";
 
 export { SEVERITIES, type Severity };
 
@@ -39,7 +40,7 @@ export interface ConsoleLimits {
   maxRememberedIds: number;
 }
 
-export const DEFAULT_LIMITS: ConsoleLimits = {
+const DEFAULT_LIMITS: ConsoleLimits = {
   maxSensors: 5_000,
   maxDevices: 50_000,
   maxFindings: 50_000,
@@ -144,41 +145,22 @@ export interface InvalidNote {
 
 type Kind = "status" | "health" | "finding" | "device";
 
-let validators: Record<Kind, ValidateFunction> | null = null;
+type Validators = Record<Kind, ValidateFunction>;
 
-/**
- * The schemas/ folder of this installation, found by walking up from the compiled module (dist/agent/…
- * in a build, .build/NAME/agent/… in development, the install root on an appliance).
- */
-export function findSchemasDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(join(dir, "schemas", "status.schema.json"))) return join(dir, "schemas");
-    dir = dirname(dir);
-  }
-  throw new Error("cannot find the payload schemas (schemas/*.schema.json) next to this installation");
-}
-
-function compiled(): Record<Kind, ValidateFunction> {
-  if (validators) return validators;
-  const dir = findSchemasDir();
+/** The payload schemas compiled (each ConsoleState compiles its own, once, when it is made). */
+function compileSchemas(): Validators {
+  const dir = schemasDir();
   // ajv is CommonJS: under NodeNext the default import is module.exports, whose `default` is the class.
   // allErrors off: the first error is enough to refuse, and a hostile payload costs less.
   const ajv = new Ajv2020.default({ strict: true, allowUnionTypes: true, allErrors: false });
   const load = (name: string): ValidateFunction =>
     ajv.compile(JSON.parse(readFileSync(join(dir, `${name}.schema.json`), "utf8")) as object);
-  validators = {
+  return {
     status: load("status"),
     health: load("health"),
     finding: load("finding"),
     device: load("device"),
   };
-  return validators;
-}
-
-/** Compiles the schemas now, so a broken installation fails at start rather than at the first message. */
-export function loadSchemas(): void {
-  compiled();
 }
 
 /**
@@ -215,9 +197,12 @@ export class ConsoleState {
    * second for the sensors' ages does not sort tens of thousands of entries each time. */
   private listed: Pick<ConsoleSnapshot, "devices" | "findings"> | null = null;
 
+  /** Compiled at construction, so a broken installation fails at start rather than at the first message. */
+  private readonly validators: Validators;
+
   constructor(limits: Partial<ConsoleLimits> = {}) {
     this.limits = { ...DEFAULT_LIMITS, ...limits };
-    compiled();
+    this.validators = compileSchemas();
   }
 
   get devices(): number {
@@ -247,7 +232,7 @@ export class ConsoleState {
     } catch {
       return this.invalid(topic, "not JSON");
     }
-    const v = compiled()[t.kind];
+    const v = this.validators[t.kind];
     if (!v(body)) {
       const e = v.errors?.[0];
       return this.invalid(topic, `schema: ${e ? `${e.instancePath || "/"} ${e.message ?? ""}` : "invalid"}`);
@@ -431,7 +416,7 @@ export class ConsoleState {
   snapshot(now = Date.now()): ConsoleSnapshot {
     const sensors = [...this.sensors.values()].sort(bySiteSensor);
     return {
-      generatedAt: new Date(now).toISOString(),
+      generatedAt: isoFromMicros(now * 1000),
       counters: { ...this.counters },
       recentInvalid: [...this.recentInvalid],
       sensors: sensors.map((s) => ({

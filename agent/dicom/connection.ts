@@ -9,12 +9,10 @@
  * what the PDUs show.
  */
 import { FlowAnomalies, type AnomalyCode, type AnomalySink } from "../util/anomaly.js";
-import { formatEndpoint } from "../util/flow.js";
-import { isoFromMicros } from "../util/time.js";
 import type { CloseReason, ConnectionInfo, Direction, Endpoint, StreamHandler } from "../reassembly/types.js";
 import type { ObservationSink } from "../observations/types.js";
 import type {
-  AssociationRecord,
+  AssociationState,
   DatasetStop,
   DimseMessageRecord,
   ImplementationInfo,
@@ -31,6 +29,7 @@ import type {
   QueryInfo,
 } from "./types.js";
 import type { Counters } from "../util/anomaly.js";
+import { formatEndpoint } from "../util/flow.js";
 import { DETECT_SCAN_BUDGET, PduFramer, RESYNC_SCAN_BUDGET, type PduSink } from "./ul/framer.js";
 import {
   decodeAbort,
@@ -46,6 +45,7 @@ import {
   type AssociatePdu,
   type UlIssues,
   type UserInformation,
+  UidInterner,
 } from "./ul/pdu.js";
 
 export interface DicomConnectionContext {
@@ -60,12 +60,14 @@ export interface DicomConnectionContext {
    * messages is spent (memory stays bounded whatever the capture size). Absent: always list.
    */
   keepMessage?: () => boolean;
+  /** Shares the UID strings of the association records (the owner's, for all its connections). */
+  uids?: UidInterner;
 }
 
 /** Ports where DICOM is expected (DESIGN.md §1); something else there is worth one anomaly. */
 const DICOM_PORTS: readonly number[] = [104, 11112, 4242];
 /** Messages listed per association record; the rest are counted (stats) and reported once. */
-export const MAX_MESSAGES_PER_ASSOCIATION = 100_000;
+const MAX_MESSAGES_PER_ASSOCIATION = 100_000;
 
 /** PS3.8 §9.3.3.2 Result/Reason of a presentation context, by value. */
 const RESULT_NAMES: readonly PresentationContextResult[] = [
@@ -92,10 +94,10 @@ const UNKNOWN = 0;
 const DICOM = 1;
 const NOT_DICOM = 2;
 
-function implementation(ui: UserInformation | null): ImplementationInfo | null {
+function implementation(ui: UserInformation | null, uids: UidInterner): ImplementationInfo | null {
   if (ui === null) return null;
   return {
-    implementationClassUid: ui.implementationClassUid,
+    implementationClassUid: uids.internOrNull(ui.implementationClassUid),
     implementationVersionName: ui.implementationVersionName,
     maxPduLength: ui.maxLength,
   };
@@ -123,7 +125,7 @@ class Association implements PresentationContextLookup {
   endStop: DatasetStop = "end-of-capture";
 
   constructor(
-    readonly record: AssociationRecord,
+    readonly record: AssociationState,
     /** Cleared when the A-ASSOCIATE-RQ turns up after all (see DicomConnection.lateRequest). */
     public midStream: boolean,
     /** TCP direction (of ConnectionInfo) in which the requestor sends. */
@@ -225,12 +227,14 @@ export class DicomConnection implements StreamHandler {
   private lastPdataAfterEnd = false;
   /** This connection's Upper Layer anomalies: a repeated code costs an increment (util/anomaly.ts). */
   private readonly issues: FlowAnomalies;
+  private readonly uids: UidInterner;
 
   constructor(
     readonly info: ConnectionInfo,
     private readonly ctx: DicomConnectionContext,
   ) {
     this.issues = new FlowAnomalies(ctx.anomalies, "ul", info);
+    this.uids = ctx.uids ?? new UidInterner(256);
     // Picked up mid-stream on a DICOM port: the first header may lie a whole (large) P-DATA-TF away.
     const budget =
       !info.handshakeSeen &&
@@ -550,8 +554,8 @@ export class DicomConnection implements StreamHandler {
     const r = a.record;
     r.callingAE = rq.callingAE === "" ? null : rq.callingAE;
     r.calledAE = rq.calledAE === "" ? null : rq.calledAE;
-    r.applicationContext = rq.applicationContext;
-    r.requestor = implementation(rq.userInformation);
+    r.applicationContext = this.uids.internOrNull(rq.applicationContext);
+    r.requestor = implementation(rq.userInformation, this.uids);
     const ui = rq.userInformation?.userIdentity ?? null;
     if (ui !== null)
       r.userIdentity = { type: ui.type, username: ui.username, passcodePresent: ui.passcodePresent };
@@ -562,8 +566,8 @@ export class DicomConnection implements StreamHandler {
       }
       const rec: PresentationContextRecord = {
         id: pc.id,
-        abstractSyntax: pc.abstractSyntax,
-        transferSyntaxes: pc.transferSyntaxes,
+        abstractSyntax: this.uids.internOrNull(pc.abstractSyntax),
+        transferSyntaxes: pc.transferSyntaxes.map((u) => this.uids.intern(u)),
         result: null,
         transferSyntax: null,
       };
@@ -579,7 +583,7 @@ export class DicomConnection implements StreamHandler {
       a = this.midStreamAssociation(dir === 0 ? 1 : 0, ts);
       a.record.callingAE = ac.callingAE === "" ? null : ac.callingAE;
       a.record.calledAE = ac.calledAE === "" ? null : ac.calledAE;
-      a.record.applicationContext = ac.applicationContext;
+      a.record.applicationContext = this.uids.internOrNull(ac.applicationContext);
     } else {
       if (a.acceptorSeen) this.anomaly("ul.duplicate-ac", "second A-ASSOCIATE-AC for one association");
       if (dir === a.requestorDir)
@@ -587,7 +591,7 @@ export class DicomConnection implements StreamHandler {
     }
     a.acceptorSeen = true;
     const r = a.record;
-    r.acceptor = implementation(ac.userInformation);
+    r.acceptor = implementation(ac.userInformation, this.uids);
     for (const pc of ac.presentationContexts) {
       let rec = a.byId[pc.id];
       if (rec === undefined) {
@@ -599,7 +603,7 @@ export class DicomConnection implements StreamHandler {
       }
       rec.result = pc.result !== null ? (RESULT_NAMES[pc.result] ?? null) : null;
       // PS3.8 §9.3.3.2: the transfer syntax sub-item is significant only on acceptance.
-      rec.transferSyntax = pc.result === 0 ? (pc.transferSyntaxes[0] ?? null) : null;
+      rec.transferSyntax = pc.result === 0 ? this.uids.internOrNull(pc.transferSyntaxes[0] ?? null) : null;
     }
     r.outcome = "accepted";
   }
@@ -608,8 +612,7 @@ export class DicomConnection implements StreamHandler {
     // What still streamed for the association before (after its end) stops here: the connection has moved on.
     const last = this.lastAssoc;
     if (last !== null) for (const c of last.consumers) c?.reset(last.endStop);
-    const iso = isoFromMicros(ts);
-    const record: AssociationRecord = {
+    const record: AssociationState = {
       client: formatEndpoint(this.endpoint(requestorDir)),
       server: formatEndpoint(this.endpoint(requestorDir === 0 ? 1 : 0)),
       callingAE: null,
@@ -627,8 +630,8 @@ export class DicomConnection implements StreamHandler {
       messages: [],
       messagesOmitted: 0,
       captureGaps: this.anyAssociation ? { count: 0, bytes: 0 } : { ...this.earlyGaps },
-      start: iso,
-      end: iso,
+      startMicros: ts,
+      endMicros: ts,
     };
     const a = new Association(record, midStream, requestorDir);
     this.assoc = a;
@@ -675,7 +678,7 @@ export class DicomConnection implements StreamHandler {
     if (this.assoc === a) this.assoc = null;
     this.lastAssoc = a;
     a.endTs = ts;
-    a.record.end = isoFromMicros(ts);
+    a.record.endMicros = ts;
     if (a.record.messagesOmitted > 0)
       this.anomaly(
         "ul.messages-capped",

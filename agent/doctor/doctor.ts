@@ -21,6 +21,7 @@ import type { MqttTlsOptions } from "../publish/tls.js";
 import { ArgWalker, DEFAULT_CONFIG_PATH } from "../cli/args.js";
 import { loadConfig } from "../config/config.js";
 import type { Config } from "../config/types.js";
+import { isoFromDate } from "../util/time.js";
 
 export type CheckStatus = "ok" | "warn" | "fail" | "skip";
 
@@ -91,7 +92,7 @@ function runProgram(
 
 // ── individual checks ───────────────────────────────────────────────────────────────────────────
 
-export function checkInterface(ifname: string, sysClassNet = "/sys/class/net"): CheckResult {
+function checkInterface(ifname: string, sysClassNet = "/sys/class/net"): CheckResult {
   const dir = join(sysClassNet, ifname);
   if (!existsSync(dir)) {
     const present = (() => {
@@ -228,7 +229,7 @@ function hasCap(mask: string | undefined, cap: number): boolean {
   }
 }
 
-export async function checkCaptureRights(
+async function checkCaptureRights(
   config: Config,
   tcpdumpPath = "tcpdump",
   probeMs = 1500,
@@ -310,10 +311,7 @@ export async function checkCaptureRights(
   );
 }
 
-export async function checkClock(
-  timedatectl = "/usr/bin/timedatectl",
-  chronyc = "chronyc",
-): Promise<CheckResult> {
+async function checkClock(timedatectl = "/usr/bin/timedatectl", chronyc = "chronyc"): Promise<CheckResult> {
   const fix =
     "enable time synchronisation: timedatectl set-ntp true (systemd-timesyncd) or install chrony, with an NTP server reachable from the management network";
   const td = await runProgram(timedatectl, ["show", "-p", "NTPSynchronized", "--value"], 3000);
@@ -355,7 +353,7 @@ function nearestExisting(path: string): string {
   return p;
 }
 
-export async function checkDisk(config: Config, minFree = 32 * 1024 * 1024): Promise<CheckResult> {
+async function checkDisk(config: Config, minFree = 32 * 1024 * 1024): Promise<CheckResult> {
   const dir = nearestExisting(dirname(config.store.path));
   let avail: number;
   try {
@@ -503,7 +501,7 @@ export function checkCertificates(config: Config, now = new Date(), warnDays = 3
     return r(
       "certificates",
       "fail",
-      `the certificate is not valid before ${from.toISOString()} (clock wrong?)`,
+      `the certificate is not valid before ${isoFromDate(from)} (clock wrong?)`,
       "synchronise the clock (see the clock check)",
     );
   }
@@ -511,7 +509,7 @@ export function checkCertificates(config: Config, now = new Date(), warnDays = 3
     return r(
       "certificates",
       "fail",
-      `the certificate expired on ${to.toISOString()}`,
+      `the certificate expired on ${isoFromDate(to)}`,
       "make a new CSR (scripts/provision --renew), have it signed, and import it",
     );
   }
@@ -519,7 +517,7 @@ export function checkCertificates(config: Config, now = new Date(), warnDays = 3
     return r(
       "certificates",
       "fail",
-      `the CA certificate expired on ${caTo.toISOString()}`,
+      `the CA certificate expired on ${isoFromDate(caTo)}`,
       "the site CA must be renewed and its ca.crt imported",
     );
   }
@@ -527,7 +525,7 @@ export function checkCertificates(config: Config, now = new Date(), warnDays = 3
     return r(
       "certificates",
       "warn",
-      `the certificate expires in ${days} days (${to.toISOString()})`,
+      `the certificate expires in ${days} days (${isoFromDate(to)})`,
       "renew it: scripts/provision --renew, sign the CSR, import it",
     );
   }
@@ -662,7 +660,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<CheckResult[]> {
 
 const LABEL: Record<CheckStatus, string> = { ok: "[ ok ]", warn: "[warn]", fail: "[FAIL]", skip: "[skip]" };
 
-export function formatResults(results: CheckResult[]): string {
+function formatResults(results: CheckResult[]): string {
   return results
     .map(
       (c) =>

@@ -16,6 +16,7 @@
  */
 import type { Config } from "../config/types.js";
 import { EventLoopMonitor, type LoopDelay } from "./loop.js";
+import { isoFromDate } from "../util/time.js";
 import {
   CpuLoad,
   DEFAULT_ROOTS,
@@ -200,7 +201,7 @@ export class Health {
     // is in this record.
     const c = this.o.counters();
     const main = this.loop.started ? this.loop.take() : null;
-    const time = now.toISOString();
+    const time = isoFromDate(now);
     const { site, id } = this.o.sensor;
     const outbox: OutboxHealth = { depth: c.outbox.depth, evicted: c.outbox.evicted, bytes: c.outbox.bytes };
     if (c.outbox.pruned !== undefined) outbox.pruned = c.outbox.pruned;

@@ -28,7 +28,7 @@ const RESOLUTION_MS = 10;
  * first sample. Use this (or EventLoopMonitor) in every thread, so that the main and capture figures of
  * one health record mean the same.
  */
-export function loopDelayOf(h: IntervalHistogram, resolutionMs = RESOLUTION_MS): LoopDelay | null {
+function loopDelayOf(h: IntervalHistogram, resolutionMs = RESOLUTION_MS): LoopDelay | null {
   if (h.count === 0) return null;
   const ms = (ns: number): number => Math.round(Math.max(ns / 1e6 - resolutionMs, 0) * 100) / 100;
   return { p50Ms: ms(h.percentile(50)), p99Ms: ms(h.percentile(99)), maxMs: ms(h.max) };

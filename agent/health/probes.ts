@@ -80,7 +80,7 @@ export function cpuPercent(prev: CpuTimes, next: CpuTimes): number | null {
   return Math.round((busy / total) * 1000) / 10;
 }
 
-export async function readCpuTimes(procRoot: string): Promise<CpuTimes | null> {
+async function readCpuTimes(procRoot: string): Promise<CpuTimes | null> {
   const s = await text(join(procRoot, "stat"));
   return s === null ? null : parseProcStat(s);
 }

@@ -7,6 +7,7 @@ import type { EquipmentAttributes } from "../dicom/types.js";
 import type { TlsObservation } from "../observations/types.js";
 import type { DeviceRecord } from "../report/types.js";
 import type { ToolkitInfo } from "./toolkit.js";
+import { microsFromIso } from "../util/time.js";
 
 /** Caps on what one device can accumulate, so hostile or huge traffic cannot grow memory without bound. */
 export const MAX_AE = 64;
@@ -75,8 +76,7 @@ export class DeviceState {
 
 /** Capture microseconds of a stored ISO time; 0 (the epoch) when it does not parse. */
 export function micros(isoTime: unknown): number {
-  const ms = typeof isoTime === "string" ? Date.parse(isoTime) : NaN;
-  return Number.isFinite(ms) ? ms * 1000 : 0;
+  return (typeof isoTime === "string" ? microsFromIso(isoTime) : null) ?? 0;
 }
 
 export function strings(v: unknown): string[] {

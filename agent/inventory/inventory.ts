@@ -49,11 +49,11 @@ import {
   isStorage,
   MODALITY_WORKLIST_FIND,
   MPPS,
-} from "./sop.js";
+} from "../dicom/sop.js";
 
 export type { DeviceClass } from "./classify.js";
 export { deviceIdFor, MAX_DEVICES, RESTORE_SHARE } from "./identity.js";
-export { iso, type EquipmentSeen, type InventoryDevice, type TlsService } from "./record.js";
+export { type EquipmentSeen, type InventoryDevice, type TlsService } from "./record.js";
 
 const MAX_SIDE_IPS = 65536;
 /** Port entries across the whole side table: 65536 hosts with 256 ports each would be ~16 M set entries. */

@@ -4,6 +4,7 @@
  * evidence says nothing yet.
  */
 import type { TlsObservation } from "../observations/types.js";
+import { isoFromMicros } from "../util/time.js";
 import type { DeviceRecord } from "../report/types.js";
 import { classOf, ownEquipment, type DeviceClass } from "./classify.js";
 import { strings, type DeviceState } from "./device.js";
@@ -51,16 +52,6 @@ export interface TlsService {
   lastSeen: string;
 }
 
-/**
- * ISO 8601 (millisecond precision) of a capture timestamp. Capture files can lie (a pcapng timestamp of
- * 2^64 units): out of Date's ±8.64e15 ms range, or not finite, gives the epoch instead of a RangeError
- * that would break every later report of the device.
- */
-export function iso(micros: number): string {
-  const ms = Math.floor(micros / 1000);
-  return new Date(Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? ms : 0).toISOString();
-}
-
 /** The record of a device as published (devices(), device(), onChange). */
 export function deviceRecord(d: DeviceState): InventoryDevice {
   const rec = liveRecord(d);
@@ -88,7 +79,7 @@ function liveRecord(d: DeviceState): InventoryDevice {
         port,
         version: s.version,
         certificate: s.certificate,
-        lastSeen: iso(s.last),
+        lastSeen: isoFromMicros(s.last),
       })),
     implementation: d.implementation,
     toolkit: d.toolkit,
@@ -111,13 +102,13 @@ function liveRecord(d: DeviceState): InventoryDevice {
       softwareVersions: e.attrs.softwareVersions,
       institutionName: e.attrs.institutionName,
       count: e.count,
-      firstSeen: iso(e.first),
-      lastSeen: iso(e.last),
+      firstSeen: isoFromMicros(e.first),
+      lastSeen: isoFromMicros(e.last),
     })),
     class: cls,
     classReason: reason,
-    firstSeen: iso(d.first),
-    lastSeen: iso(d.last),
+    firstSeen: isoFromMicros(d.first),
+    lastSeen: isoFromMicros(d.last),
   };
 }
 

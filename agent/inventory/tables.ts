@@ -2,9 +2,9 @@
  * The data tables of data/ (toolkits.json, cves.json): found by walking up from this module to the
  * project root, read once on first use (nothing happens at import time, DESIGN.md §6 principle 7).
  */
-import { existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { dataDir } from "../util/root.js";
 
 export interface ToolkitEntry {
   name: string;
@@ -26,27 +26,12 @@ export interface VulnerabilityEntry {
   source: string;
 }
 
-let dataDir: string | null = null;
-
-/** The data/ folder of the project: from agent/inventory (sources) or <out>/agent/inventory (compiled). */
-export function findDataDir(): string {
-  if (dataDir) return dataDir;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 8; i++) {
-    if (existsSync(join(dir, "data", "toolkits.json"))) return (dataDir = join(dir, "data"));
-    const up = dirname(dir);
-    if (up === dir) break;
-    dir = up;
-  }
-  throw new Error("data/toolkits.json not found above " + fileURLToPath(import.meta.url));
-}
-
 let toolkits: ToolkitEntry[] | null = null;
 let vulnerabilities: VulnerabilityEntry[] | null = null;
 
 export function toolkitTable(): ToolkitEntry[] {
   if (!toolkits) {
-    const raw = JSON.parse(readFileSync(join(findDataDir(), "toolkits.json"), "utf8")) as {
+    const raw = JSON.parse(readFileSync(join(dataDir(), "toolkits.json"), "utf8")) as {
       toolkits: ToolkitEntry[];
     };
     toolkits = raw.toolkits;
@@ -56,7 +41,7 @@ export function toolkitTable(): ToolkitEntry[] {
 
 export function vulnerabilityTable(): VulnerabilityEntry[] {
   if (!vulnerabilities) {
-    const raw = JSON.parse(readFileSync(join(findDataDir(), "cves.json"), "utf8")) as {
+    const raw = JSON.parse(readFileSync(join(dataDir(), "cves.json"), "utf8")) as {
       vulnerabilities: VulnerabilityEntry[];
     };
     vulnerabilities = raw.vulnerabilities;

@@ -10,7 +10,7 @@
  */
 import type { Endpoint } from "../reassembly/types.js";
 import type {
-  AssociationRecord,
+  AssociationState,
   DatasetInfo,
   DatasetStop,
   DimseMessageRecord,
@@ -21,6 +21,7 @@ import type {
 } from "../report/types.js";
 import type { EquipmentAttributes, QueryInfo } from "../dicom/types.js";
 import type { DimseObservation, Observation, TlsObservation } from "./types.js";
+import { microsFromIso } from "../util/time.js";
 
 /** Longest text kept from any observation field; DICOM LO is 64 characters, UIDs 64, AE titles 16. */
 const MAX_TEXT = 128;
@@ -64,22 +65,34 @@ function texts(v: unknown, item: (x: unknown) => string | null, keep = MAX_LIST)
   return out;
 }
 
-function endpoint(v: unknown): Endpoint {
-  const e = (v ?? {}) as Partial<Endpoint>;
-  // Every message of a connection names the same two endpoint objects: their last copies are reused
-  // while the source objects still hold the same values (an observation per message would otherwise
-  // copy both each time). Copies are never modified downstream, so sharing one is safe.
-  if (v === recentA.source && recentA.matches(e)) return recentA.copy;
-  if (v === recentB.source && recentB.matches(e)) return recentB.copy;
-  const copy: Endpoint = { ip: text(e.ip) ?? "", port: num(e.port) ?? 0, mac: text(e.mac) };
-  if (v !== null && typeof v === "object") {
-    // The older entry makes way, so a client and a server alternating both stay cached.
-    const t = recentB;
-    recentB = recentA;
-    recentA = t;
-    recentA.set(v, e, copy);
+/**
+ * Guarded endpoint copies, with the last two kept. Every message of a connection names the same two
+ * endpoint objects: their last copies are reused while the source objects still hold the same values (an
+ * observation per message would otherwise copy both each time). Copies are never modified downstream, so
+ * sharing one is safe. Owned by an ObservationGuard; bound: two entries.
+ */
+class EndpointCopies {
+  private recentA = new RecentEndpoint();
+  private recentB = new RecentEndpoint();
+
+  copy(v: unknown): Endpoint {
+    const e = (v ?? {}) as Partial<Endpoint>;
+    if (v === this.recentA.source && this.recentA.matches(e)) return this.recentA.copy;
+    if (v === this.recentB.source && this.recentB.matches(e)) return this.recentB.copy;
+    const copy: Endpoint = { ip: text(e.ip) ?? "", port: num(e.port) ?? 0, mac: text(e.mac) };
+    if (v !== null && typeof v === "object") {
+      // The older entry makes way, so a client and a server alternating both stay cached.
+      const t = this.recentB;
+      this.recentB = this.recentA;
+      this.recentA = t;
+      this.recentA.set(v, e, copy);
+    }
+    return copy;
   }
-  return copy;
+
+  orNull(v: unknown): Endpoint | null {
+    return v === null || v === undefined ? null : this.copy(v);
+  }
 }
 
 /** One guarded endpoint and the source values it was made from. */
@@ -101,13 +114,6 @@ class RecentEndpoint {
     this.mac = e.mac;
     this.copy = copy;
   }
-}
-
-let recentA = new RecentEndpoint();
-let recentB = new RecentEndpoint();
-
-function endpointOrNull(v: unknown): Endpoint | null {
-  return v === null || v === undefined ? null : endpoint(v);
 }
 
 function implementation(v: unknown): ImplementationInfo | null {
@@ -210,10 +216,17 @@ function pair<T>(v: unknown, f: (o: Record<string, unknown>) => T): T | null {
   return v === null || typeof v !== "object" ? null : f(v as Record<string, unknown>);
 }
 
-function association(v: unknown): AssociationRecord {
-  const a = (v ?? {}) as Partial<AssociationRecord>;
+/** Capture microseconds of a record made before the state carried them (an ISO `start`/`end`); else 0. */
+function microsOf(v: unknown, iso: unknown): number {
+  const n = num(v);
+  if (n !== null) return n;
+  return (typeof iso === "string" ? microsFromIso(iso) : null) ?? 0;
+}
+
+function association(v: unknown): AssociationState {
+  const a = (v ?? {}) as Partial<AssociationState> & { start?: unknown; end?: unknown };
   const messages = Array.isArray(a.messages) ? a.messages.map(message) : [];
-  const out: AssociationRecord = {
+  const out: AssociationState = {
     client: text(a.client) ?? "",
     server: text(a.server) ?? "",
     callingAE: text(a.callingAE),
@@ -225,7 +238,7 @@ function association(v: unknown): AssociationRecord {
     presentationContexts: Array.isArray(a.presentationContexts)
       ? a.presentationContexts.slice(0, MAX_LIST).map(presentationContext)
       : [],
-    outcome: (text(a.outcome) as AssociationRecord["outcome"]) ?? "incomplete",
+    outcome: (text(a.outcome) as AssociationState["outcome"]) ?? "incomplete",
     reject: pair(a.reject, (r) => ({
       result: num(r.result) ?? 0,
       source: num(r.source) ?? 0,
@@ -239,8 +252,8 @@ function association(v: unknown): AssociationRecord {
       count: 0,
       bytes: 0,
     },
-    start: text(a.start) ?? "",
-    end: text(a.end) ?? "",
+    startMicros: microsOf(a.startMicros, a.start),
+    endMicros: microsOf(a.endMicros, a.end),
   };
   // Optional field (issue 9), as DimseMessageRecord.dataset: absent stays absent.
   if (a.transportEnd !== undefined) out.transportEnd = pair(a.transportEnd, transportEnd);
@@ -308,12 +321,12 @@ function tlsAlerts(v: unknown): NonNullable<TlsObservation["alerts"]> {
 }
 
 /** A TLS observation; the fields issue 9 added are copied when present (replayed records lack them). */
-function tls(r: Record<string, unknown>, ts: number): TlsObservation {
+function tls(r: Record<string, unknown>, ts: number, endpoints: EndpointCopies): TlsObservation {
   const o: TlsObservation = {
     kind: "tls",
     tsMicros: ts,
-    client: endpoint(r.client),
-    server: endpoint(r.server),
+    client: endpoints.copy(r.client),
+    server: endpoints.copy(r.server),
     version: text(r.version),
     certificate: certificate(r.certificate),
   };
@@ -327,10 +340,29 @@ function tls(r: Record<string, unknown>, ts: number): TlsObservation {
 }
 
 /**
- * Returns a copy of `o` holding only allowed fields with values of the allowed types.
- * Throws GuardError for an observation of unknown kind (a programming error upstream).
+ * The guard in front of inventory and findings, owned by the Analysis that uses it (its endpoint copies
+ * are its only state).
  */
+export class ObservationGuard {
+  private readonly endpoints = new EndpointCopies();
+
+  /**
+   * Returns a copy of `o` holding only allowed fields with values of the allowed types.
+   * Throws GuardError for an observation of unknown kind (a programming error upstream).
+   */
+  guard(o: Observation): Observation {
+    return guardWith(o, this.endpoints);
+  }
+}
+
+/** ObservationGuard.guard with a guard of its own, for one-off callers and tests. */
 export function guardObservation(o: Observation): Observation {
+  return guardWith(o, new EndpointCopies());
+}
+
+function guardWith(o: Observation, endpoints: EndpointCopies): Observation {
+  const endpoint = (v: unknown): Endpoint => endpoints.copy(v);
+  const endpointOrNull = (v: unknown): Endpoint | null => endpoints.orNull(v);
   const r = o as unknown as Record<string, unknown>;
   const ts = num(r.tsMicros) ?? 0;
   switch (o.kind) {
@@ -379,7 +411,7 @@ export function guardObservation(o: Observation): Observation {
       return d;
     }
     case "tls":
-      return tls(r, ts);
+      return tls(r, ts, endpoints);
     case "anomaly":
       // Anomalies keep no `detail`: codes, layers and flows are all that policy needs.
       return {

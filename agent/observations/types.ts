@@ -4,7 +4,7 @@
  * EquipmentAttributes, and user identity to the username and whether a passcode was present.
  */
 import type { Endpoint, HandshakeResult } from "../reassembly/types.js";
-import type { AssociationRecord, DimseMessageRecord } from "../report/types.js";
+import type { AssociationState, DimseMessageRecord } from "../report/types.js";
 import type { EquipmentAttributes, QueryInfo } from "../dicom/types.js";
 
 /** A TCP connection attempt or pick-up; tells which ports listen (syn-ack) or refuse (rst). */
@@ -22,7 +22,8 @@ export interface AssociationObservation {
   tsMicros: number;
   client: Endpoint;
   server: Endpoint;
-  record: AssociationRecord;
+  /** The connection's state of the association; the report spells it with report/association.ts. */
+  record: AssociationState;
   /** True when the association was picked up mid-way (no A-ASSOCIATE-RQ seen). */
   midStream: boolean;
 }

@@ -10,7 +10,7 @@ import { FindingsEngine } from "../findings/engine.js";
 import { compareSeverity } from "../findings/severity.js";
 import { Inventory } from "../inventory/inventory.js";
 import { DimseSeen } from "../inventory/replay.js";
-import { guardObservation } from "../observations/guard.js";
+import { ObservationGuard } from "../observations/guard.js";
 import type { Observation, ObservationSink } from "../observations/types.js";
 import type { Report } from "../report/types.js";
 import { Pipeline, type PipelineOptions } from "./pipeline.js";
@@ -43,6 +43,8 @@ export class Analysis implements ObservationSink {
    * (records replayed from elsewhere) has its messages replayed here, once, for both.
    */
   private readonly dimseSeen = new DimseSeen();
+  /** Keeps anything but allowed fields out; its endpoint copies (two) are this analysis's. */
+  private readonly guard = new ObservationGuard();
 
   constructor(config: Config) {
     this.inventory = new Inventory(config);
@@ -50,7 +52,7 @@ export class Analysis implements ObservationSink {
   }
 
   observe(o: Observation): void {
-    const clean = guardObservation(o);
+    const clean = this.guard.guard(o);
     if (clean.kind === "dimse") this.dimseSeen.saw(clean);
     else if (clean.kind === "association") for (const m of this.dimseSeen.replay(clean)) this.deliver(m);
     this.deliver(clean);

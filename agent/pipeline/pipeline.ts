@@ -10,6 +10,9 @@ import { decodeFrame } from "../decode/decode.js";
 import { DecodeResult, TcpPacket } from "../decode/types.js";
 import { DicomConnection } from "../dicom/connection.js";
 import { DimseAssembler } from "../dicom/dimse/assembler.js";
+import { CommandDecoder } from "../dicom/dimse/command.js";
+import { associationRecord } from "../report/association.js";
+import { UidInterner } from "../dicom/ul/pdu.js";
 import type { DicomStats, DimseContext } from "../dicom/types.js";
 import type { AssociationObservation, Observation, ObservationSink } from "../observations/types.js";
 import { TcpReassembler, type TcpReassemblerLimits } from "../reassembly/tcp.js";
@@ -22,7 +25,7 @@ import type {
   HandshakeResult,
   StreamHandler,
 } from "../reassembly/types.js";
-import type { AssociationRecord, ReportStats } from "../report/types.js";
+import type { AssociationRecord, AssociationState, ReportStats } from "../report/types.js";
 import { TlsSniffer, type PlaintextSink } from "../tls/sniffer.js";
 import {
   AnomalyCounter,
@@ -49,27 +52,27 @@ import {
  */
 
 /** Enough for any imaging room's day; the report of a larger capture lists a prefix and counts the rest. */
-export const DEFAULT_MAX_REPORT_ASSOCIATIONS = 5_000;
+const DEFAULT_MAX_REPORT_ASSOCIATIONS = 5_000;
 /** About 5 MiB of message records: keeps analyze's peak memory bounded whatever the capture size. */
-export const DEFAULT_MAX_REPORT_MESSAGES = 20_000;
+const DEFAULT_MAX_REPORT_MESSAGES = 20_000;
 
 /** Estimated bytes of listed association records (recordBytes), messages included. */
-export const MAX_REPORT_ASSOCIATION_BYTES = 16 << 20;
+const MAX_REPORT_ASSOCIATION_BYTES = 16 << 20;
 
 /**
  * A rough heap size of an association record, measured on V8 (heap snapshots of lab captures): the
  * record with its strings, ~250 bytes a presentation context (two UIDs and a transfer syntax list),
  * ~250 a listed message.
  */
-function recordBytes(r: AssociationRecord): number {
+function recordBytes(r: AssociationState): number {
   return 1000 + 250 * r.presentationContexts.length + 250 * r.messages.length;
 }
 
 /** 8 MiB: thirty maximal A-ASSOCIATE PDUs in flight at once, far beyond any imaging room. */
-export const DEFAULT_COLLECT_BUDGET = 8 * 1024 * 1024;
+const DEFAULT_COLLECT_BUDGET = 8 * 1024 * 1024;
 
 /** Reassembly caps of the budget above (the reassembler's own defaults are for a larger machine). */
-export const BUDGET_REASSEMBLY_LIMITS: Partial<TcpReassemblerLimits> = {
+const BUDGET_REASSEMBLY_LIMITS: Partial<TcpReassemblerLimits> = {
   maxConnections: 8_192,
   maxBufferedTotal: 16 << 20,
   maxSegmentsTotal: 32_768,
@@ -247,6 +250,10 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
   /** Capture time of the latest packet (observations raised by anomalies carry it). */
   nowMicros = 0;
   private readonly pkt = new TcpPacket();
+  /** Decodes every DIMSE command set of this pipeline; its intern caches hold 20 strings. */
+  private readonly commands = new CommandDecoder();
+  /** The UID strings of every association record of this pipeline, shared (at most 4096). */
+  private readonly uids = new UidInterner();
   private readonly reassembler: TcpReassembler;
   private readonly downstream: ObservationSink | null;
   private readonly associationRecords: AssociationRecord[] = [];
@@ -343,7 +350,8 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
       anomalies: this,
       counters: this.counters,
       stats: this.dicomStats,
-      pdvConsumer: (ctx: DimseContext) => new DimseAssembler(ctx),
+      pdvConsumer: (ctx: DimseContext) => new DimseAssembler(ctx, {}, this.commands),
+      uids: this.uids,
       keepMessage: this.keepMessage,
     });
     const tls = new TlsSniffer(info, this, { anomalies: this, counters: this.counters });
@@ -419,7 +427,7 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
       return;
     }
     this.listedBytes += size;
-    this.associationRecords.push(o.record);
+    this.associationRecords.push(associationRecord(o));
   }
 
   associations(): AssociationRecord[] {

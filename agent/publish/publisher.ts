@@ -29,6 +29,7 @@ import mqtt, { type MqttClient } from "mqtt";
 import { mutualTlsOptions, readTlsFiles, type MqttTlsOptions, type TlsMaterial } from "./tls.js";
 import type { Config } from "../config/types.js";
 import type { Store } from "../store/store.js";
+import { isoNow } from "../util/time.js";
 
 /** At stop, how long what is in flight may take to be acknowledged (stop stays under a second). */
 const STOP_ACK_MS = 700;
@@ -80,7 +81,7 @@ export class Publisher {
   private readonly window: number;
   private readonly random: () => number;
   private readonly log: (event: string, detail: Record<string, unknown>) => void;
-  readonly startedAt = new Date().toISOString();
+  readonly startedAt = isoNow();
 
   private client: MqttClient | null = null;
   /** Generation of the current connection: callbacks of older clients are told apart by it. */
@@ -260,7 +261,7 @@ export class Publisher {
 
   private fail(message: string): void {
     this.lastErr = message;
-    this.lastErrorAt = new Date().toISOString();
+    this.lastErrorAt = isoNow();
   }
 
   /**

@@ -29,7 +29,7 @@ export function readTlsFiles(files: TlsFiles): TlsMaterial {
 }
 
 /** The broker's host as its certificate must name it: the URL's host name, IPv6 brackets removed. */
-export function brokerHost(url: string): string {
+function brokerHost(url: string): string {
   return new URL(url).hostname.replace(/^\[(.*)\]$/, "$1");
 }
 

@@ -73,7 +73,7 @@ export interface TcpReassemblerLimits extends ReassemblyLimits {
   idleLingerMicros: number;
 }
 
-export const DEFAULT_REASSEMBLY_LIMITS: Readonly<TcpReassemblerLimits> = {
+const DEFAULT_REASSEMBLY_LIMITS: Readonly<TcpReassemblerLimits> = {
   maxBufferedPerDirection: 1 << 20,
   maxBufferedTotal: 64 << 20,
   maxConnections: 65_536,
@@ -265,15 +265,17 @@ function fmix(h: number): number {
 }
 
 /**
- * Drawn once per process. fmix is invertible, so without a secret anyone on the mirrored network could
- * compute addresses and ports that all land in one bucket and turn every lookup into a walk of the whole
- * table (O(n) per packet); with it they cannot aim.
+ * A secret for the flow hash, drawn for each reassembler (TcpReassembler.hashSeed). fmix is invertible, so
+ * without a secret anyone on the mirrored network could compute addresses and ports that all land in one
+ * bucket and turn every lookup into a walk of the whole table (O(n) per packet); with it they cannot aim.
  */
-const HASH_SEED = randomBytes(4).readUInt32LE(0);
+function newHashSeed(): number {
+  return randomBytes(4).readUInt32LE(0);
+}
 
-function endpointHash(a0: number, a1: number, a2: number, a3: number, port: number): number {
+function endpointHash(seed: number, a0: number, a1: number, a2: number, a3: number, port: number): number {
   return fmix(
-    fmix(a0 ^ HASH_SEED ^ Math.imul(a1, 0x9e3779b1) ^ Math.imul(a2, 0x7feb352d) ^ Math.imul(a3, 0x846ca68b)) +
+    fmix(a0 ^ seed ^ Math.imul(a1, 0x9e3779b1) ^ Math.imul(a2, 0x7feb352d) ^ Math.imul(a3, 0x846ca68b)) +
       port,
   );
 }
@@ -283,6 +285,7 @@ function endpointHash(a0: number, a1: number, a2: number, a3: number, port: numb
  * bucket, and a small integer (30 bits) so the Map stays on its fast path. Exported for the collision test.
  */
 export function connectionKey(
+  seed: number,
   ver: number,
   s0: number,
   s1: number,
@@ -296,7 +299,8 @@ export function connectionKey(
   dp: number,
 ): number {
   return (
-    ((endpointHash(s0, s1, s2, s3, sp) + endpointHash(d0, d1, d2, d3, dp)) ^ (ver === 6 ? 0x2545f491 : 0)) &
+    ((endpointHash(seed, s0, s1, s2, s3, sp) + endpointHash(seed, d0, d1, d2, d3, dp)) ^
+      (ver === 6 ? 0x2545f491 : 0)) &
     0x3fffffff
   );
 }
@@ -358,6 +362,9 @@ export class TcpReassembler {
     resumedAfterIdle: 0,
     timeBackwards: 0,
   };
+
+  /** This reassembler's flow-hash secret (see newHashSeed); public for the collision test. */
+  readonly hashSeed = newHashSeed();
 
   constructor(
     private readonly factory: ConnectionFactory,
@@ -443,7 +450,7 @@ export class TcpReassembler {
     }
     const sp = p.srcPort & 0xffff;
     const dp = p.dstPort & 0xffff;
-    const key = connectionKey(ver, s0, s1, s2, s3, sp, d0, d1, d2, d3, dp);
+    const key = connectionKey(this.hashSeed, ver, s0, s1, s2, s3, sp, d0, d1, d2, d3, dp);
     let c = this.table.get(key) ?? null;
     let dir: Direction = 0;
     while (c !== null) {

@@ -1,6 +1,7 @@
 /**
  * The version-1 report of `dicomtap analyze --json` (DESIGN.md §3), also the base of MQTT payloads.
- * Absent values are null, never omitted. Times are ISO 8601 strings from capture timestamps.
+ * Absent values are null, never omitted. Times are ISO 8601 strings from capture timestamps,
+ * microsecond precision, written by agent/util/time.ts alone (isoFromMicros).
  */
 import type { AnomalyRecord } from "../util/anomaly.js";
 import type { CloseReason } from "../reassembly/types.js";
@@ -149,6 +150,20 @@ export interface AssociationRecord {
   captureGaps: { count: number; bytes: number };
   start: string;
   end: string;
+}
+
+/**
+ * What the connection knows of one association, as the parser keeps it: the negotiation, the outcome and
+ * the messages, with capture times in microseconds. The report layer spells it as an AssociationRecord
+ * (report/association.ts: endpoints as "IP:PORT", times as ISO 8601); the parser writes no report
+ * time itself. `client` and `server` (util/flow.ts spelling) stay on the state only because the findings
+ * engine reads them; the report formats its own from the observation's endpoints.
+ */
+export interface AssociationState extends Omit<AssociationRecord, "start" | "end"> {
+  /** Capture time of its first PDU (the A-ASSOCIATE-RQ, or the first one seen when picked up mid-way). */
+  startMicros: number;
+  /** Capture time of its end (release, abort, reject, or the connection's close). */
+  endMicros: number;
 }
 
 export interface ReportStats {

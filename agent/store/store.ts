@@ -63,6 +63,7 @@ import { randomUUID } from "node:crypto";
 import Database from "better-sqlite3";
 import type { DeviceRecord, FindingRecord } from "../report/types.js";
 import type { Severity } from "../findings/severity.js";
+import { isoFromDate, isoNow } from "../util/time.js";
 
 export type { Severity };
 
@@ -405,7 +406,7 @@ export class Store {
       const old = this.stmt.getDevice.get(device.id);
       if (old && old.json === json) return false;
       const revision = (old?.revision ?? this.revisionFloor) + 1;
-      this.stmt.putDevice.run(device.id, json, now.toISOString(), revision);
+      this.stmt.putDevice.run(device.id, json, isoFromDate(now), revision);
       this.recordGrew(
         old ? Buffer.byteLength(json) - Buffer.byteLength(old.json) : this.rowCost(device.id, json),
       );
@@ -605,7 +606,7 @@ export class Store {
       opts.qos,
       opts.retain ? 1 : 0,
       opts.rank ?? SEVERITY_RANK.medium,
-      new Date().toISOString(),
+      isoNow(),
     );
     if (info.changes === 0) return null;
     this.heldBytes +=

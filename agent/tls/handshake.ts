@@ -4,6 +4,7 @@
  * too short or inconsistent to hold the message, never throw, and copy nothing but what they return.
  */
 import { X509Certificate } from "node:crypto";
+import { isoFromMicros } from "../util/time.js";
 
 /**
  * ClientHello (RFC 5246 §7.4.1.2, RFC 8446 §4.1.2); only the legacy version is needed (who offered what is
@@ -133,7 +134,7 @@ const CURVE_BITS: Readonly<Record<string, number>> = {
 };
 
 /** A DER X.509 certificate described with node:crypto (which does the bounds-checked DER parsing). */
-export function describeCertificate(der: Buffer): CertificateInfo | null {
+function describeCertificate(der: Buffer): CertificateInfo | null {
   let cert: X509Certificate;
   try {
     cert = new X509Certificate(der);
@@ -182,5 +183,5 @@ function oneLine(dn: string): string {
 
 function isoDate(s: string): string {
   const t = Date.parse(s);
-  return Number.isFinite(t) ? new Date(t).toISOString() : s;
+  return Number.isFinite(t) ? isoFromMicros(t * 1000) : s;
 }

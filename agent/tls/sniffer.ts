@@ -66,7 +66,7 @@ export const MAX_HANDSHAKE = 64 * 1024;
 /** Largest TLS record fragment: 2^14 plaintext plus 2048 bytes of expansion (RFC 5246 §6.2.3). */
 const MAX_RECORD = 16384 + 2048;
 /** Alerts listed per connection; a real one sends one or two (RFC 8446 §6: a fatal alert ends it). */
-export const MAX_ALERTS = 8;
+const MAX_ALERTS = 8;
 
 const CT_CHANGE_CIPHER_SPEC = 20;
 const CT_ALERT = 21;

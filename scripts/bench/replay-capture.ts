@@ -29,9 +29,10 @@ import {
   writeFileSync,
 } from "node:fs";
 import { basename, join, resolve } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { pathToFileURL } from "node:url";
 import { readCaptureFile } from "../../agent/capture/file.js";
 import { LINKTYPE_ETHERNET } from "../../agent/capture/types.js";
+import { installRoot } from "../../agent/util/root.js";
 import { fold, sum16 } from "./pcap.js";
 
 /** Bump when the bytes written for the same inputs change, so cached files are rebuilt. */
@@ -83,13 +84,9 @@ export interface ReplayOptions {
 
 /** test/fixtures/lab, found from the compiled file (dist/scripts/bench/ or .build/NAME/scripts/bench/). */
 export function defaultFixtures(): string {
-  let dir = fileURLToPath(new URL(".", import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const c = join(dir, "test", "fixtures", "lab");
-    if (existsSync(join(dir, "package.json")) && existsSync(c)) return c;
-    dir = resolve(dir, "..");
-  }
-  return resolve("test/fixtures/lab");
+  const root = installRoot();
+  const c = root === null ? null : join(root, "test", "fixtures", "lab");
+  return c !== null && existsSync(c) ? c : resolve("test/fixtures/lab");
 }
 
 interface Frame {

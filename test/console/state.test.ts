@@ -230,7 +230,7 @@ test("event lines: one JSON object per finding, device and status; health is not
   const ev = s.ingest(root("a") + "findings", findingMsg("a", "f", 1))!;
   const line = eventLine(ev, 0)!;
   t.like(JSON.parse(line), {
-    time: "1970-01-01T00:00:00.000Z",
+    time: "1970-01-01T00:00:00.000000Z",
     event: "finding",
     change: "new",
     sensor: "a",
@@ -273,4 +273,19 @@ test("connection failures are described by their cause", (t) => {
   t.regex(describeFailure(expired), /broker's certificate failed verification/);
   const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" });
   t.is(describeFailure(refused), "cannot connect (connect ECONNREFUSED 127.0.0.1:1)");
+});
+
+test("a device line names its SOP classes from the DICOM dictionary, with the UID", (t) => {
+  const s = new ConsoleState();
+  s.ingest(
+    root("a") + "devices/d",
+    deviceMsg("a", "d", 1, {
+      sopClasses: ["1.2.840.10008.5.1.4.1.1.2", "1.2.3.4", "1.2.840.10008.5.1.4.1.1.4", "1.2.840.10008.1.1"],
+    }),
+  );
+  const line = renderText(s.snapshot()).find((l) => l.includes("10.1.2.3"))!;
+  t.regex(
+    line,
+    /sop CT Image Storage \(1\.2\.840\.10008\.5\.1\.4\.1\.1\.2\), 1\.2\.3\.4, MR Image Storage \(1\.2\.840\.10008\.5\.1\.4\.1\.1\.4\) \+1$/,
+  );
 });

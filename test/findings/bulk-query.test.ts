@@ -65,7 +65,7 @@ test("dicom.bulk-query: universal matching at patient/study level; specific keys
     calledAE: "PACS",
     aeTitles: ["WS1", "PACS"],
     counts: { universalQueries: 1 },
-    firstSeen: "2026-11-25T08:00:05.000Z",
+    firstSeen: "2026-11-25T08:00:05.000000Z",
   });
   t.is(f[0]!.device, h.inventory.idFor(ws));
   // From outside the internal networks it is high.

@@ -39,10 +39,10 @@ test("one calling AE title from two client addresses is medium, with the address
         ip: "10.1.0.5",
         roles: ["calling"],
         expected: false,
-        firstSeen: "2026-11-25T08:00:01.000Z",
-        lastSeen: "2026-11-25T08:00:02.000Z",
+        firstSeen: "2026-11-25T08:00:01.000000Z",
+        lastSeen: "2026-11-25T08:00:02.000000Z",
       },
-      { ip: "10.1.0.66", roles: ["calling"], expected: false, firstSeen: "2026-11-25T08:00:03.000Z" },
+      { ip: "10.1.0.66", roles: ["calling"], expected: false, firstSeen: "2026-11-25T08:00:03.000000Z" },
     ],
   });
   // A rejected request still shows the title in use.

@@ -20,6 +20,7 @@ import {
   VERIFICATION,
 } from "../inventory/build.js";
 import { Harness, pacs, modern, ordinaryDay } from "./harness.js";
+import { isoFromMicros } from "../../agent/util/time.js";
 
 test("ordinary clinical traffic raises nothing above low", (t) => {
   const h = new Harness();
@@ -62,8 +63,8 @@ test("findings have stable ids, counts, evidence and remediation", (t) => {
   t.deepEqual(ev.aeTitles, ["CT01", "PACS"]);
   t.is(ev.counts.associations, 20);
   t.regex(clear.remediation, /TLS/);
-  t.is(clear.firstSeen, new Date(at(0) / 1000).toISOString());
-  t.is(clear.lastSeen, new Date(at(19) / 1000).toISOString());
+  t.is(clear.firstSeen, isoFromMicros(at(0)));
+  t.is(clear.lastSeen, isoFromMicros(at(19)));
   // Three pairs (CT→PACS, WS→PACS, PACS→WS for the move): each announced once; repeats are not news.
   t.is(a.changes.filter(([r]) => r === "dicom.cleartext").length, 3);
 });

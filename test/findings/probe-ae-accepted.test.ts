@@ -47,7 +47,7 @@ test("an SCP accepting the probe ANY-SCP is high, with the probe as evidence, on
       callingAE: "ECHOSCU",
       peer: "10.1.0.66:40001",
       service: "10.1.0.20:11112",
-      time: "2026-11-25T08:00:01.000Z",
+      time: "2026-11-25T08:00:01.000000Z",
     },
     ports: [11112],
     configuredAETitles: null,

@@ -111,8 +111,8 @@ export function assoc(client: Endpoint, server: Endpoint, o: AssocOpts = {}): As
       messages: o.messages ?? [],
       messagesOmitted: 0,
       captureGaps: { count: 0, bytes: 0 },
-      start: new Date(ts / 1000).toISOString(),
-      end: new Date(ts / 1000).toISOString(),
+      startMicros: ts,
+      endMicros: ts,
     },
   };
 }

@@ -1,4 +1,5 @@
 import test from "ava";
+import { isoFromMicros } from "../../agent/util/time.js";
 import { defaultConfig } from "../../agent/config/config.js";
 import { Inventory } from "../../agent/inventory/inventory.js";
 import { Analysis } from "../../agent/pipeline/analyze.js";
@@ -67,8 +68,8 @@ test("a modality that stores its own images gets its equipment attributes and cl
   t.deepEqual(p.listeningPorts, [104]);
   t.is(p.modality, null, "the receiver is not the equipment");
   t.deepEqual(p.peers, [d!.id]);
-  t.is(p.firstSeen, new Date(at(1) / 1000).toISOString());
-  t.is(p.lastSeen, new Date(at(2) / 1000).toISOString());
+  t.is(p.firstSeen, isoFromMicros(at(1)));
+  t.is(p.lastSeen, isoFromMicros(at(2)));
   t.deepEqual(p.sopClasses, [CT_IMAGE_STORAGE]);
   t.deepEqual(p.transferSyntaxes, ["1.2.840.10008.1.2.1"]);
 });
@@ -202,7 +203,7 @@ test("onChange fires for new devices and visible changes, not for lastSeen alone
   seen.length = 0;
   inv.observe(assoc(ep("10.1.0.5", 50002), b, { ts: at(5) }));
   t.is(seen.length, 0);
-  t.is(inv.device("ip-10.1.0.10")!.lastSeen, new Date(at(5) / 1000).toISOString());
+  t.is(inv.device("ip-10.1.0.10")!.lastSeen, isoFromMicros(at(5)));
   inv.observe(assoc(ep("10.1.0.5", 50003), b, { ts: at(6), called: "PACS2" }));
   t.deepEqual(
     seen.map((d) => d.id),

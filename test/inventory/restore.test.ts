@@ -1,5 +1,6 @@
 // Inventory.restore: after a restart the agent seeds inventory with the devices its store kept, so known
 // devices are neither announced again as new nor published as less known than before.
+import { isoFromMicros } from "../../agent/util/time.js";
 import test from "ava";
 import { defaultConfig } from "../../agent/config/config.js";
 import { FindingsEngine } from "../../agent/findings/engine.js";
@@ -91,7 +92,7 @@ test("traffic of a restored device updates it in place: no new device, the store
   t.is(d.class, before.class as typeof d.class);
   t.is(d.modality, "CT");
   t.is(d.firstSeen, before.firstSeen, "firstSeen never moves later");
-  t.is(d.lastSeen, new Date(at(100) / 1000).toISOString());
+  t.is(d.lastSeen, isoFromMicros(at(100)));
   // A new AE title on a restored device is a visible change: announced as a change of that device.
   inv.observe(assoc(ct, pacs, { calling: "CT01B", called: "PACS", ts: at(101), requestor: DCM4CHE_5 }));
   t.true(changes.includes(d.id));
@@ -155,7 +156,7 @@ test("restoring fills at most 3/4 of the device cap, newest first; malformed rec
     ["ip-10.9.0.2", "ip-10.9.0.3", "ip-10.9.0.4"],
     "the most recently seen",
   );
-  t.is(inv.device("ip-10.9.0.2")!.firstSeen, new Date(0).toISOString());
+  t.is(inv.device("ip-10.9.0.2")!.firstSeen, isoFromMicros(0));
   t.is(inv.devicesDropped, 0, "not restoring a stale device drops nothing seen in this run");
   const pacs = ep("10.9.0.9", 104);
   inv.observe(assoc(ep("10.9.0.8", 50006), pacs, { calling: "A", called: "B", ts: at(1) }));

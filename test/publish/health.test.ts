@@ -22,7 +22,8 @@ test("health: system probes, the store's filesystem and the caller's counters; s
   });
   const p = await h.collect(new Date("2024-05-01T10:00:00.000Z"));
   t.is(schemaErrors("health", p), null);
-  t.is(p.messageId, "st-marys/ct-room-1/health/2024-05-01T10:00:00.000Z");
+  t.is(p.messageId, "st-marys/ct-room-1/health/2024-05-01T10:00:00.000000Z");
+  t.is(p.time, "2024-05-01T10:00:00.000000Z");
   t.deepEqual(p.capture, counters.capture);
   t.deepEqual(p.outbox, counters.outbox);
   t.is(p.anomalies, 4);

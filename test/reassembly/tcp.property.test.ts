@@ -1,5 +1,4 @@
 import test from "ava";
-import { execFileSync } from "node:child_process";
 import fc from "fast-check";
 import { TcpPacket } from "../../agent/decode/types.js";
 import { connectionKey } from "../../agent/reassembly/tcp.js";
@@ -295,16 +294,12 @@ test("random packet structs never throw, never break the handler contract, and r
   t.true(seenC.flows > 100 && seenC.delivered > 0 && seenC.gaps > 0, JSON.stringify(seenC));
 });
 
-test("table keys depend on a per-process secret, so colliding tuples cannot be computed in advance", (t) => {
-  // The same tuple hashed in two fresh processes and here: with a 32-bit seed, three equal keys would
-  // mean the hash has no secret (chance about 2^-60 otherwise).
-  const url = new URL("../../agent/reassembly/tcp.js", import.meta.url).href;
-  const code = `import { connectionKey } from ${JSON.stringify(url)};
-    process.stdout.write(String(connectionKey(4, 0x0a000001, 0, 0, 0, 40000, 0x0a000002, 0, 0, 0, 104)));`;
-  const keys = [0, 1].map((): number =>
-    Number(execFileSync(process.execPath, ["--input-type=module", "-e", code], { encoding: "utf8" })),
+test("table keys depend on a per-reassembler secret, so colliding tuples cannot be computed in advance", (t) => {
+  // The same tuple hashed by three reassemblers: with a 32-bit seed, three equal keys would mean the hash
+  // has no secret (chance about 2^-60 otherwise).
+  const keys = [0, 1, 2].map((): number =>
+    connectionKey(setup().r.hashSeed, 4, 0x0a000001, 0, 0, 0, 40000, 0x0a000002, 0, 0, 0, 104),
   );
-  keys.push(connectionKey(4, 0x0a000001, 0, 0, 0, 40000, 0x0a000002, 0, 0, 0, 104));
   t.true(
     keys.every((k) => Number.isInteger(k) && k >= 0 && k < 2 ** 30),
     keys.join(","),
@@ -313,13 +308,14 @@ test("table keys depend on a per-process secret, so colliding tuples cannot be c
 });
 
 test("connections whose keys collide stay apart", (t) => {
-  // Find two IPv4 tuples with the same table key (birthday search over the 30-bit key).
+  // Find two IPv4 tuples with the same table key of this reassembler (birthday search over the 30-bit key).
+  const { r, rec } = setup();
   const seen = new Map<number, number>();
   let pair: [number, number] | null = null;
   for (let i = 0; i < 1 << 18 && pair === null; i++) {
     const addrA = 0x0a000000 + (i >> 8);
     const port = 1024 + (i & 0xff);
-    const key = connectionKey(4, addrA, 0, 0, 0, port, 0x0a010001, 0, 0, 0, 104);
+    const key = connectionKey(r.hashSeed, 4, addrA, 0, 0, 0, port, 0x0a010001, 0, 0, 0, 104);
     const j = seen.get(key);
     if (j !== undefined) pair = [j, i];
     else seen.set(key, i);
@@ -329,7 +325,6 @@ test("connections whose keys collide stay apart", (t) => {
   const ip = (n: number) => `10.0.${(n >> 8) >> 8}.${(n >> 8) & 0xff}`;
   const a = new Conversation([ip(i), 1024 + (i & 0xff)], ["10.1.0.1", 104]);
   const b = new Conversation([ip(j), 1024 + (j & 0xff)], ["10.1.0.1", 104]);
-  const { r, rec } = setup();
   const data = (n: number) => new Uint8Array(10).fill(n);
   feed(r, a.syn(), 1);
   feed(r, b.syn(), 2);

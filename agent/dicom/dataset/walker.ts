@@ -179,7 +179,7 @@ export interface DatasetWalkerLimits {
   deflateOutputCap: number;
 }
 
-export const DEFAULT_WALKER_LIMITS: DatasetWalkerLimits = {
+const DEFAULT_WALKER_LIMITS: DatasetWalkerLimits = {
   valueCap: 256,
   examineCap: 64 * 1024,
   maxDepth: 16,

@@ -29,14 +29,14 @@ import type { DatasetStop, DimseMessageRecord } from "../../report/types.js";
 import { FlowAnomalies, type AnomalyCode, type AnomalyTally, firstReport } from "../../util/anomaly.js";
 import type { DimseContext, EquipmentAttributes, PdvConsumer, PdvReset, QueryInfo } from "../types.js";
 import { DatasetWalker } from "../dataset/walker.js";
-import { decodeCommandSet, type CommandDecodeResult } from "./command.js";
+import { CommandDecoder, type CommandDecodeResult } from "./command.js";
 
 export interface DimseAssemblerLimits {
   /** Bytes of one command set kept; a command set is a few hundred bytes in practice (PS3.7 §E.1). */
   commandCap: number;
 }
 
-export const DEFAULT_DIMSE_LIMITS: DimseAssemblerLimits = { commandCap: 64 * 1024 };
+const DEFAULT_DIMSE_LIMITS: DimseAssemblerLimits = { commandCap: 64 * 1024 };
 
 /** What the current PDV's bytes are used for. */
 const M_NONE = 0; // between PDVs
@@ -92,6 +92,8 @@ export class DimseAssembler implements PdvConsumer {
   constructor(
     private readonly ctx: DimseContext,
     limits: Partial<DimseAssemblerLimits> = {},
+    /** The owner's decoder (its intern caches are shared by the owner's assemblers); default a new one. */
+    private readonly commands: CommandDecoder = new CommandDecoder(),
   ) {
     this.limits = { ...DEFAULT_DIMSE_LIMITS, ...limits };
     this.walker = new DatasetWalker(ctx.anomalies, ctx.counters);
@@ -203,7 +205,7 @@ export class DimseAssembler implements PdvConsumer {
         }
         if (first && this.cmdLen === 0 && this.pdvIsLast && end - start === this.pdvLength) {
           // The whole command set is in one slice (the usual case): decode it in place, no copy.
-          this.cmdDecodedInPlace = decodeCommandSet(buf, start, end);
+          this.cmdDecodedInPlace = this.commands.decode(buf, start, end);
           return;
         }
         this.appendCommand(buf, start, end);
@@ -227,7 +229,7 @@ export class DimseAssembler implements PdvConsumer {
       this.cmdLen = 0;
       this.cmdOverflow = false;
       if (overflow) return; // reported when the cap was crossed
-      if (decoded === null) decoded = decodeCommandSet(buf ?? Buffer.alloc(0), 0, len);
+      if (decoded === null) decoded = this.commands.decode(buf ?? Buffer.alloc(0), 0, len);
       this.onCommand(decoded);
       return;
     }

@@ -180,20 +180,30 @@ class InternCache {
   }
 }
 
-/** Collects the first ul.uid-invalid detail of one command set (reset by decodeCommandSet). */
-const uidIssue: UlIssues & { detail: string | null } = {
-  detail: null,
-  issue(_code: string, detail: string): void {
-    this.detail ??= detail;
-  },
-};
+/**
+ * The command-set decoder with its intern caches (20 strings in all): owned by whoever decodes commands
+ * (one per pipeline, shared by its DIMSE assemblers), so nothing is kept at module level.
+ */
+export class CommandDecoder {
+  /** Collects the first ul.uid-invalid detail of one command set (reset by decode). */
+  readonly uidIssue: UlIssues & { detail: string | null } = {
+    detail: null,
+    issue(_code: string, detail: string): void {
+      this.detail ??= detail;
+    },
+  };
+  /** SOP Class UIDs: few distinct values per capture. */
+  readonly classes = new InternCache(8);
+  /** SOP Instance UIDs: a response names the instance of a request sent shortly before. */
+  readonly instances = new InternCache(8);
+  /** Move Destinations (AE titles). */
+  readonly destinations = new InternCache(4);
 
-/** SOP Class UIDs: few distinct values per capture. */
-const classes = new InternCache(8);
-/** SOP Instance UIDs: a response names the instance of a request sent shortly before. */
-const instances = new InternCache(8);
-/** Move Destinations (AE titles). */
-const destinations = new InternCache(4);
+  /** Decode the command set in buf[start, end). Never throws; problems are returned as an anomaly code. */
+  decode(buf: Buffer, start: number, end: number): CommandDecodeResult {
+    return decodeWith(this, buf, start, end);
+  }
+}
 
 /** True when valueText would have replaced a control character in buf[s, e). */
 function hasReplacement(buf: Buffer, s: number, e: number): boolean {
@@ -204,8 +214,16 @@ function hasReplacement(buf: Buffer, s: number, e: number): boolean {
   return false;
 }
 
-/** Decode the command set in buf[start, end). Never throws; problems are returned as an anomaly code. */
+/**
+ * Decode the command set in buf[start, end) with a decoder of its own (no interning across calls): for
+ * tests and one-off callers; the pipeline's assemblers share their owner's CommandDecoder.
+ */
 export function decodeCommandSet(buf: Buffer, start: number, end: number): CommandDecodeResult {
+  return new CommandDecoder().decode(buf, start, end);
+}
+
+function decodeWith(d: CommandDecoder, buf: Buffer, start: number, end: number): CommandDecodeResult {
+  const { uidIssue, classes, instances, destinations } = d;
   const r: CommandDecodeResult = {
     record: null,
     commandField: null,

@@ -29,33 +29,33 @@ export const PDU_RELEASE_RP = 0x06;
 export const PDU_ABORT = 0x07;
 
 // Item and sub-item types, PS3.8 §9.3.2.1–§9.3.3.3 and PS3.7 Annex D.3.3.
-export const ITEM_APPLICATION_CONTEXT = 0x10;
-export const ITEM_PRESENTATION_CONTEXT_RQ = 0x20;
-export const ITEM_PRESENTATION_CONTEXT_AC = 0x21;
-export const ITEM_ABSTRACT_SYNTAX = 0x30;
-export const ITEM_TRANSFER_SYNTAX = 0x40;
-export const ITEM_USER_INFORMATION = 0x50;
-export const ITEM_MAXIMUM_LENGTH = 0x51;
-export const ITEM_IMPLEMENTATION_CLASS_UID = 0x52;
-export const ITEM_ASYNCHRONOUS_OPERATIONS_WINDOW = 0x53;
-export const ITEM_SCP_SCU_ROLE_SELECTION = 0x54;
-export const ITEM_IMPLEMENTATION_VERSION_NAME = 0x55;
-export const ITEM_SOP_CLASS_EXTENDED_NEGOTIATION = 0x56;
-export const ITEM_SOP_CLASS_COMMON_EXTENDED_NEGOTIATION = 0x57;
-export const ITEM_USER_IDENTITY_RQ = 0x58;
-export const ITEM_USER_IDENTITY_AC = 0x59;
+const ITEM_APPLICATION_CONTEXT = 0x10;
+const ITEM_PRESENTATION_CONTEXT_RQ = 0x20;
+const ITEM_PRESENTATION_CONTEXT_AC = 0x21;
+const ITEM_ABSTRACT_SYNTAX = 0x30;
+const ITEM_TRANSFER_SYNTAX = 0x40;
+const ITEM_USER_INFORMATION = 0x50;
+const ITEM_MAXIMUM_LENGTH = 0x51;
+const ITEM_IMPLEMENTATION_CLASS_UID = 0x52;
+const ITEM_ASYNCHRONOUS_OPERATIONS_WINDOW = 0x53;
+const ITEM_SCP_SCU_ROLE_SELECTION = 0x54;
+const ITEM_IMPLEMENTATION_VERSION_NAME = 0x55;
+const ITEM_SOP_CLASS_EXTENDED_NEGOTIATION = 0x56;
+const ITEM_SOP_CLASS_COMMON_EXTENDED_NEGOTIATION = 0x57;
+const ITEM_USER_IDENTITY_RQ = 0x58;
+const ITEM_USER_IDENTITY_AC = 0x59;
 
 /** PDU header: type (1), reserved (1), PDU-length (4, big endian) — PS3.8 §9.3.1. */
 export const PDU_HEADER_LENGTH = 6;
 /** Fixed part of A-ASSOCIATE-RQ/AC after the header: version 2 + reserved 2 + AEs 32 + reserved 32. */
-export const ASSOCIATE_FIXED_LENGTH = 68;
+const ASSOCIATE_FIXED_LENGTH = 68;
 
 // Caps on lists a peer controls, so one hostile A-ASSOCIATE-RQ cannot grow memory without bound.
 // Presentation context IDs are odd numbers 1..255 (PS3.8 §9.3.2.2), so 128 is the legitimate maximum.
-export const MAX_PRESENTATION_CONTEXTS = 256;
-export const MAX_TRANSFER_SYNTAXES_PER_CONTEXT = 64;
-export const MAX_NEGOTIATION_ITEMS = 256;
-export const MAX_RELATED_GENERAL_SOP_CLASSES = 64;
+const MAX_PRESENTATION_CONTEXTS = 256;
+const MAX_TRANSFER_SYNTAXES_PER_CONTEXT = 64;
+const MAX_NEGOTIATION_ITEMS = 256;
+const MAX_RELATED_GENERAL_SOP_CLASSES = 64;
 /** UIDs are at most 64 characters (PS3.5 §9.1). */
 export const MAX_UID_LENGTH = 64;
 /** A longer primary field is not kept as a username (it is reported, and a real one is short). */
@@ -252,22 +252,32 @@ export function decodeUid(buf: Buffer, start: number, end: number, issues: UlIss
     }
     return s;
   }
-  return internUid(buf.toString("latin1", start, stop));
+  return buf.toString("latin1", start, stop);
 }
 
 /**
  * The same few dozen UIDs (transfer syntaxes, SOP classes) come in every A-ASSOCIATE PDU, up to 128
  * presentation contexts each: one shared string each, instead of a copy per context (the report keeps
- * thousands of these records; memory budget of agent/pipeline/pipeline.ts). Bounded: cleared when full.
+ * thousands of these records; memory budget of agent/pipeline/pipeline.ts). Owned by the pipeline (one
+ * for all its connections) and bounded: cleared when full.
  */
-const uidStrings = new Map<string, string>();
-const MAX_INTERNED_UIDS = 4096;
-function internUid(s: string): string {
-  const known = uidStrings.get(s);
-  if (known !== undefined) return known;
-  if (uidStrings.size >= MAX_INTERNED_UIDS) uidStrings.clear();
-  uidStrings.set(s, s);
-  return s;
+export class UidInterner {
+  private readonly strings = new Map<string, string>();
+
+  constructor(private readonly max = 4096) {}
+
+  intern(s: string): string {
+    const known = this.strings.get(s);
+    if (known !== undefined) return known;
+    if (this.strings.size >= this.max) this.strings.clear();
+    this.strings.set(s, s);
+    return s;
+  }
+
+  /** intern of a UID that may be absent. */
+  internOrNull(s: string | null): string | null {
+    return s === null ? null : this.intern(s);
+  }
 }
 
 /**

@@ -6,7 +6,7 @@
  * Points to: access control (DESIGN.md §5).
  */
 import type { DimseObservation } from "../../observations/types.js";
-import { isPatientOrStudyFind, MODALITY_WORKLIST_FIND } from "../../inventory/sop.js";
+import { isPatientOrStudyFind, MODALITY_WORKLIST_FIND } from "../../dicom/sop.js";
 import { formatFlow } from "../../util/flow.js";
 import { BoundedMap, windowOf, type Window } from "../bounded.js";
 import { MAX_TRACKED, trimAe, type Rule, type RuleContext } from "./context.js";

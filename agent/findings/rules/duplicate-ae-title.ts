@@ -29,7 +29,7 @@
  */
 import type { AssociationObservation } from "../../observations/types.js";
 import type { Endpoint } from "../../reassembly/types.js";
-import { iso } from "../../inventory/inventory.js";
+import { isoFromMicros as iso } from "../../util/time.js";
 import { BoundedMap } from "../bounded.js";
 import type { Severity } from "../severity.js";
 import { MAX_TRACKED, type AssociationEvent, type Rule, type RuleContext } from "./context.js";

@@ -6,7 +6,7 @@
  * accepted (low); a scanner guesses, and is refused (high).
  * Points to: firewall (DESIGN.md §5).
  */
-import { VERIFICATION } from "../../inventory/sop.js";
+import { VERIFICATION } from "../../dicom/sop.js";
 import { BoundedMap, windowOf, type Window } from "../bounded.js";
 import { MAX_LIST, MAX_TRACKED, type AssociationEvent, type Rule, type RuleContext } from "./context.js";
 

@@ -12,7 +12,7 @@
  */
 import type { AssociationObservation } from "../../observations/types.js";
 import type { Endpoint } from "../../reassembly/types.js";
-import { iso } from "../../inventory/inventory.js";
+import { isoFromMicros as iso } from "../../util/time.js";
 import { BoundedMap } from "../bounded.js";
 import { formatEndpoint } from "../../util/flow.js";
 import { MAX_LIST, MAX_TRACKED, type RuleContext } from "./context.js";

@@ -17,7 +17,7 @@
  * Points to: firewall (DESIGN.md §5).
  */
 import type { AnomalyObservation, AssociationObservation } from "../../observations/types.js";
-import { iso } from "../../inventory/inventory.js";
+import { isoFromMicros as iso } from "../../util/time.js";
 import { formatEndpoint, formatFlow } from "../../util/flow.js";
 import { BoundedMap, windowOf, type Window } from "../bounded.js";
 import type { Severity } from "../severity.js";

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { findDataDir } from "../../inventory/tables.js";
+import { dataDir as findDataDir } from "../../util/root.js";
 
 /** One scanner identity (data/scanners.json); see that file's description for the matching rules. */
 export interface ScannerEntry {

@@ -5,8 +5,9 @@
  * with the reasons of every handshake seen there.
  * Points to: TLS (DESIGN.md §5).
  */
+import { isoFromMicros, microsFromIso } from "../../util/time.js";
 import type { TlsObservation } from "../../observations/types.js";
-import { DICOM_TLS_PORTS } from "../../inventory/sop.js";
+import { DICOM_TLS_PORTS } from "../../dicom/sop.js";
 import { suiteTraits } from "../../tls/suites.js";
 import { formatEndpoint, formatFlow } from "../../util/flow.js";
 import { compareSeverity, type Severity } from "../severity.js";
@@ -61,14 +62,14 @@ export class TlsWeakRule implements Rule {
     }
     const c = o.certificate;
     if (c) {
-      const now = Math.floor(o.tsMicros / 1000);
-      const notAfter = Date.parse(c.notAfter);
-      const notBefore = Date.parse(c.notBefore);
-      if (Number.isFinite(notAfter) && notAfter < now) {
-        problems.push(`certificate expired on ${new Date(notAfter).toISOString().slice(0, 10)}`);
+      const now = o.tsMicros;
+      const notAfter = microsFromIso(c.notAfter);
+      const notBefore = microsFromIso(c.notBefore);
+      if (notAfter !== null && notAfter < now) {
+        problems.push(`certificate expired on ${isoFromMicros(notAfter).slice(0, 10)}`);
         raise("medium");
       }
-      if (Number.isFinite(notBefore) && notBefore > now) {
+      if (notBefore !== null && notBefore > now) {
         problems.push("certificate not yet valid");
         raise("medium");
       }

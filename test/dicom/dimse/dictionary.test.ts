@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { tagKeyword, uidName } from "../../../agent/dicom/dictionary/names.js";
+import { describeUid, tagKeyword, uidName } from "../../../agent/dicom/dictionary/names.js";
 
 test("uidName names SOP classes and transfer syntaxes from dcmjs", (t) => {
   t.is(uidName("1.2.840.10008.5.1.4.1.1.2"), "CTImage");
@@ -35,4 +35,20 @@ test("the committed generated table is what the generator writes from dcmjs toda
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("describeUid spells the dictionary's names as PS3.6 does and keeps the UID", (t) => {
+  t.is(describeUid("1.2.840.10008.5.1.4.1.1.2"), "CT Image Storage (1.2.840.10008.5.1.4.1.1.2)");
+  t.is(describeUid("1.2.840.10008.5.1.4.1.1.128"), "PET Image Storage (1.2.840.10008.5.1.4.1.1.128)");
+  t.is(
+    describeUid("1.2.840.10008.5.1.4.1.1.77.1.5.1"),
+    "Ophthalmic Photography 8 Bit Image Storage (1.2.840.10008.5.1.4.1.1.77.1.5.1)",
+  );
+  t.is(
+    describeUid("1.2.840.10008.5.1.4.1.1.88.34"),
+    "Comprehensive 3D SR Storage (1.2.840.10008.5.1.4.1.1.88.34)",
+  );
+  t.is(describeUid("1.2.840.10008.1.2.1"), "Explicit Little Endian (1.2.840.10008.1.2.1)");
+  t.is(describeUid("1.2.3.4"), "1.2.3.4");
+  t.is(describeUid("__proto__"), "__proto__");
 });

@@ -11,7 +11,7 @@ import { DimseAssembler } from "../../../agent/dicom/dimse/assembler.js";
 import { guardObservation } from "../../../agent/observations/guard.js";
 import type { Observation } from "../../../agent/observations/types.js";
 import type { CloseReason, Direction } from "../../../agent/reassembly/types.js";
-import type { AssociationRecord, DimseMessageRecord } from "../../../agent/report/types.js";
+import type { AssociationState, DimseMessageRecord } from "../../../agent/report/types.js";
 import * as b from "./builders.js";
 import { STORE_INSTANCE, storeConversation, T0, type Turn } from "./conversation.js";
 import { connectionInfo, Harness } from "./harness.js";
@@ -71,7 +71,7 @@ function run(
   return h;
 }
 
-function record(h: Harness): AssociationRecord {
+function record(h: Harness): AssociationState {
   const as = h.associations();
   if (as.length !== 1) throw new Error(`${as.length} associations`);
   return as[0]!.record;

@@ -1,24 +1,23 @@
 /**
- * SOP class families that classify what a device does (PS3.4 annexes). Only prefixes and the few UIDs
- * the inventory and findings reason about; names for display come from the dictionary elsewhere.
+ * SOP class families that classify what a device does (PS3.4 annexes): the one home of SOP class UIDs that
+ * code reasons about (inventory and findings import them from here). Only prefixes and the few UIDs the
+ * inventory and findings reason about; names for people come from ./dictionary (dictionaryName).
  */
 
 /** Verification SOP Class (PS3.4 Annex A). */
 export const VERIFICATION = "1.2.840.10008.1.1";
 /** Storage SOP classes live under this root (PS3.4 Annex B, PS3.6 Annex A). */
-export const STORAGE_ROOT = "1.2.840.10008.5.1.4.1.1.";
+const STORAGE_ROOT = "1.2.840.10008.5.1.4.1.1.";
 /** Query/Retrieve Information Models (PS3.4 Annex C): Patient Root .2.1.x, Study Root .2.2.x, ... */
-export const QUERY_RETRIEVE_ROOT = "1.2.840.10008.5.1.4.1.2.";
+const QUERY_RETRIEVE_ROOT = "1.2.840.10008.5.1.4.1.2.";
 /** Patient Root and Study Root C-FIND (the levels where universal matching returns whole archives). */
-export const PATIENT_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.1.1";
-export const STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1";
-export const PATIENT_STUDY_ONLY_FIND = "1.2.840.10008.5.1.4.1.2.3.1";
+const PATIENT_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.1.1";
+const STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1";
+const PATIENT_STUDY_ONLY_FIND = "1.2.840.10008.5.1.4.1.2.3.1";
 /** Modality Worklist Information Model - FIND (PS3.4 Annex K). */
 export const MODALITY_WORKLIST_FIND = "1.2.840.10008.5.1.4.31";
 /** Modality Performed Procedure Step SOP Class (PS3.4 Annex F). */
 export const MPPS = "1.2.840.10008.3.1.2.3.3";
-/** Storage Commitment Push Model SOP Class (PS3.4 Annex J). */
-export const STORAGE_COMMITMENT = "1.2.840.10008.1.20.1";
 
 export function isStorage(uid: string | null): boolean {
   return uid !== null && uid.startsWith(STORAGE_ROOT);
