@@ -32,7 +32,7 @@ export { PcapStreamParser, CaptureCore, DEFAULT_MAX_RECORD_BYTES } from "./strea
 const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
 
 export interface ReadCaptureOptions {
-  /** Size of the read buffer (default 4 MiB); tests use tiny sizes so records straddle reads. */
+  /** Size of the read buffer (default 2 MiB); tests use tiny sizes so records straddle reads. */
   chunkSize?: number;
   counters?: Counters;
   /** Checked between reads; an aborted read returns what was delivered with error "capture.aborted". */

@@ -40,7 +40,7 @@ const MAX_LIST = 32;
  * traffic could otherwise grow the table without bound; each finding has already been announced through
  * onChange (and stored) when it is evicted. Eviction prefers the oldest info/low finding.
  */
-export const MAX_FINDINGS = 4096;
+export const MAX_FINDINGS = 2048;
 
 /** The anomaly code counted when a rule throws (layer "findings"; the detail names the rule). */
 export const RULE_FAILED: AnomalyCode = "findings.rule-failed";

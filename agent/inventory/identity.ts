@@ -34,7 +34,7 @@ import type { ToolkitInfo } from "./toolkit.js";
  * inventoried (an imaging room has tens of DICOM devices, a site hundreds; the memory budget of
  * agent/pipeline/pipeline.ts counts about 2 kB a device).
  */
-export const MAX_DEVICES = 4096;
+export const MAX_DEVICES = 2048;
 /** The share of MAX_DEVICES that devices restored from the store may fill (see DeviceTable.restore). */
 export const RESTORE_SHARE = 0.75;
 /** Endpoint spellings remembered by the lookup cache before it starts over (see DeviceTable.find). */

@@ -40,13 +40,16 @@ import {
 
 /*
  * The memory budget (issue 9): the whole process, agent or analyze, stays under 128 MiB of RSS whatever
- * the traffic. About 45 MiB is Node itself; every table that grows with what peers send has a cap:
+ * the traffic. About 45 MiB is Node itself (its code, mapped from the binary); every table that grows
+ * with what peers send has a cap:
  *
- *   flow table        8 192 connections, ~1 kB each, ~3 kB with decoders (made at the first byte)
+ *   file reads        two 2 MiB buffers (analyze), two of 1 MiB (run --replay)
+ *   flow table        6 144 connections, ~1 kB each, ~3 kB with decoders (made at the first byte)
  *   held segments     16 MiB of out-of-order data, 32 768 pieces        (reassembly limits below)
  *   collected PDUs    8 MiB of association PDUs straddling segments     (DEFAULT_COLLECT_BUDGET)
  *   report lists      5 000 associations (16 MiB), 20 000 messages (analyze only; the agent keeps none)
- *   inventory         4 096 devices, ~2 kB each; findings 4 096, ~1.5 kB each; anomaly rows 10 000
+ *   inventory         2 048 devices, ~2 kB each; findings 2 048, ~1.5 kB each; anomaly rows 10 000;
+ *                     2 048 keys per findings rule (sources, services, AE titles)
  *
  * What a cap turns away is counted (stats, anomalies, health), never silently dropped.
  */
@@ -73,7 +76,7 @@ const DEFAULT_COLLECT_BUDGET = 8 * 1024 * 1024;
 
 /** Reassembly caps of the budget above (the reassembler's own defaults are for a larger machine). */
 const BUDGET_REASSEMBLY_LIMITS: Partial<TcpReassemblerLimits> = {
-  maxConnections: 8_192,
+  maxConnections: 6_144,
   maxBufferedTotal: 16 << 20,
   maxSegmentsTotal: 32_768,
 };

@@ -321,12 +321,20 @@ const EXPIRE_EVERY_MICROS = 1_000_000;
  */
 const TIME_BACKWARDS_TOLERANCE = 1_000_000;
 
+/** MAC texts kept by one reassembler (see TcpReassembler.mac). */
+const MAC_CACHE = 1024;
+
 export class TcpReassembler {
   private readonly lim: TcpReassemblerLimits;
   private readonly anomalies: AnomalySink;
   private readonly counters: Counters;
   /** Numeric hash of the unordered endpoint pair → first connection of that bucket. */
   private readonly table = new Map<number, Conn>();
+  /**
+   * MAC text by its 48-bit value: behind a router thousands of connections share one MAC, and a flood's
+   * connections would each hold a copy. Cleared when full (MAC_CACHE entries).
+   */
+  private readonly macs = new Map<number, string>();
   private readonly open = new ConnList();
   private readonly lingering = new ConnList();
   private readonly dormant = new ConnList();
@@ -365,6 +373,19 @@ export class TcpReassembler {
 
   /** This reassembler's flow-hash secret (see newHashSeed); public for the collision test. */
   readonly hashSeed = newHashSeed();
+
+  /** The MAC at `off` as text, shared with every connection of that MAC; null when absent (off -1). */
+  private mac(buf: Buffer, off: number): string | null {
+    if (!(off >= 0 && off + 6 <= buf.length)) return null;
+    const key = buf.readUIntBE(off, 6);
+    let text = this.macs.get(key);
+    if (text === undefined) {
+      if (this.macs.size >= MAC_CACHE) this.macs.clear();
+      text = macToString(buf, off);
+      this.macs.set(key, text);
+    }
+    return text;
+  }
 
   constructor(
     private readonly factory: ConnectionFactory,
@@ -794,9 +815,8 @@ export class TcpReassembler {
       srcIp = ipv4ToString(s0);
       dstIp = ipv4ToString(d0);
     }
-    // macToString gives "" for an absent (-1) or out-of-range offset; the contract says null.
-    const srcMac = macToString(buf, p.macSrc) || null;
-    const dstMac = macToString(buf, p.macDst) || null;
+    const srcMac = this.mac(buf, p.macSrc);
+    const dstMac = this.mac(buf, p.macDst);
     const src = { ip: srcIp, port: sp, mac: srcMac };
     const dst = { ip: dstIp, port: dp, mac: dstMac };
     const client = senderIsClient ? src : dst;

@@ -14,9 +14,20 @@ export function formatEndpoint(e: FlowEndpoint): string {
   return e.ip.includes(":") ? `[${e.ip}]:${e.port}` : `${e.ip}:${e.port}`;
 }
 
-/** "CLIENT-SERVER", each as formatEndpoint writes it. */
+/**
+ * "CLIENT-SERVER", each as formatEndpoint writes it. Built flat with join() (one string, not a rope of a
+ * node per part): every open connection keeps its flow, thousands at once under a flood.
+ */
 export function formatFlow(client: FlowEndpoint, server: FlowEndpoint): string {
-  return `${formatEndpoint(client)}-${formatEndpoint(server)}`;
+  return [
+    client.ip.includes(":") ? `[${client.ip}]` : client.ip,
+    ":",
+    client.port,
+    "-",
+    server.ip.includes(":") ? `[${server.ip}]` : server.ip,
+    ":",
+    server.port,
+  ].join("");
 }
 
 const ENDPOINT = String.raw`(\[[0-9A-Fa-f:.]+\]|[0-9.]+):(\d{1,5})`;

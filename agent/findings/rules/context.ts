@@ -85,7 +85,7 @@ export interface Rule {
 }
 
 /** Keys a rule tracks (sources, services, AE titles): peer-controlled, so capped (oldest forgotten). */
-export const MAX_TRACKED = 4096;
+export const MAX_TRACKED = 2048;
 /** Items listed in one finding's evidence. */
 export const MAX_LIST = 32;
 
