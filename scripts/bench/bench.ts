@@ -7,7 +7,7 @@
  * Then, as root, the live phase of issue 8 (live.ts): the lab captures replayed by tcpreplay at rising
  * rates onto a veth pair in network namespaces, captured by dicomtap run, tcpdump and tshark.
  *
- *   node dist/scripts/bench/bench.js [--quick] [--size 1G] [--count 2000[,4000,...]] [--only a|b|f|live|floods] [--skip-floods] [--skip-tshark]
+ *   node dist/scripts/bench/bench.js [--quick] [--size 1G] [--count 2000[,4000,...]] [--only a|b|f|live|floods] [--skip-floods] [--skip-live-floods] [--live-floods-pps 50000] [--skip-tshark]
  *        [--skip-publish] [--hosts 5000] [--rate 200]
  *        [--skip-live] [--live-rates 100,200,500,1000,top] [--live-runs 3] [--live-gro on|off]
  *        [--live-copies 23] [--live-capturers dicomtap,tcpdump,tshark]
@@ -42,6 +42,7 @@ import {
   type Rate,
 } from "./live.js";
 import { FLOOD_SIZES, formatFloods, runFloods, type FloodRow } from "./flow-floods.js";
+import { DEFAULT_FLOOD_PPS, formatLiveFloods, runLiveFloods, type LiveFloodRow } from "./live-floods.js";
 import { formatPublish, runPublish, type PublishResult } from "./publish.js";
 import { DEFAULT_COPIES } from "./replay-capture.js";
 
@@ -72,6 +73,10 @@ interface Options {
   skipLive: boolean;
   /** No flow-flood memory phase. */
   skipFloods: boolean;
+  /** No live half of the flood phase (tcpreplay into `dicomtap run`; root only). */
+  skipLiveFloods: boolean;
+  /** tcpreplay --pps of the live flood runs. */
+  liveFloodsPps: number;
   liveRates: Rate[];
   liveRuns: number;
   liveGro: boolean;
@@ -123,6 +128,7 @@ const TSHARK_FIELDS = [
 function usage(): never {
   process.stderr.write(
     "usage: bench.js [--quick] [--size 1G] [--count 2000[,4000,...]] [--only a|b|f|live|floods] [--skip-floods] [--skip-tshark] [--tshark-timeout SEC]\n" +
+      "                [--skip-live-floods] [--live-floods-pps 50000]\n" +
       "                [--skip-publish] [--hosts 5000] [--rate 200]\n" +
       "                [--skip-live] [--live-rates 100,200,500,1000,top] [--live-runs 3] [--live-gro on|off]\n" +
       "                [--live-copies 23] [--live-capturers dicomtap,tcpdump,tshark]\n" +
@@ -153,6 +159,8 @@ function parseArgs(argv: string[]): Options {
     quick: false,
     skipLive: false,
     skipFloods: false,
+    skipLiveFloods: false,
+    liveFloodsPps: DEFAULT_FLOOD_PPS,
     liveRates: [...DEFAULT_RATES],
     liveRuns: 3,
     liveGro: true,
@@ -190,7 +198,11 @@ function parseArgs(argv: string[]): Options {
     else if (a === "--skip-publish") o.skipPublish = true;
     else if (a === "--skip-live") o.skipLive = true;
     else if (a === "--skip-floods") o.skipFloods = true;
-    else if (a === "--live-rates") {
+    else if (a === "--skip-live-floods") o.skipLiveFloods = true;
+    else if (a === "--live-floods-pps") {
+      o.liveFloodsPps = Number(v());
+      if (!Number.isInteger(o.liveFloodsPps) || o.liveFloodsPps < 1) usage();
+    } else if (a === "--live-rates") {
       o.liveRates = v()
         .split(",")
         .map((x): Rate => (x === "top" ? "top" : Number(x)))
@@ -593,13 +605,30 @@ async function run(o: Options): Promise<void> {
   }
   // Issue 9: peak RSS of analyze and the agent under flow floods (the memory budget: under 128 MiB).
   let floods: FloodRow[] = [];
+  let liveFloods: LiveFloodRow[] = [];
+  let liveFloodsSkipped: string | null = null;
   if (!o.skipFloods && (o.only === null || o.only === "floods")) {
-    floods = runFloods(join(o.dir, "floods"), o.quick ? [["header", 20_000]] : FLOOD_SIZES, (msg) =>
-      process.stderr.write(`[bench] ${msg}\n`),
-    );
+    const sizes: typeof FLOOD_SIZES = o.quick ? [["header", 20_000]] : FLOOD_SIZES;
+    floods = runFloods(join(o.dir, "floods"), sizes, (msg) => process.stderr.write(`[bench] ${msg}\n`));
+    // The same floods live: tcpreplay onto the veth pair into `dicomtap run` (root, namespaces).
+    if (!o.skipLiveFloods) {
+      liveFloodsSkipped = liveUnavailable(["dicomtap"], o.liveGro);
+      if (liveFloodsSkipped !== null)
+        process.stderr.write(`[bench] live floods skipped: ${liveFloodsSkipped}\n`);
+      else
+        liveFloods = await runLiveFloods({
+          dir: join(o.dir, "floods"),
+          sizes,
+          pps: o.liveFloodsPps,
+          gro: o.liveGro,
+          log: (msg) => process.stderr.write(`[bench] ${msg}\n`),
+        });
+    }
   }
   let text = rows.length > 0 ? report(rows, o) : "";
   if (floods.length > 0) text += (text ? "\n" : "") + formatFloods(floods);
+  if (liveFloods.length > 0) text += "\n" + formatLiveFloods(liveFloods);
+  else if (liveFloodsSkipped !== null) text += `\nlive floods skipped: ${liveFloodsSkipped}\n`;
   if (publish) text += (text ? "\n" : "") + formatPublish(publish, o.cpu);
   if (live) text += (text ? "\n" : "") + formatLive(live);
   else if (liveSkipped !== null) text += (text ? "\n" : "") + `live phase skipped: ${liveSkipped}\n`;
@@ -609,7 +638,7 @@ async function run(o: Options): Promise<void> {
   writeFileSync(
     resultPath,
     JSON.stringify(
-      { argv: process.argv.slice(2), options: o, rows, publish, live, floods, table: text },
+      { argv: process.argv.slice(2), options: o, rows, publish, live, floods, liveFloods, table: text },
       null,
       2,
     ) + "\n",

@@ -62,6 +62,8 @@ export const CAPTURERS: readonly Capturer[] = ["dicomtap", "tcpdump", "tshark"];
 /** A tcpreplay rate in Mbit/s, or "top" for --topspeed. */
 export type Rate = number | "top";
 export const DEFAULT_RATES: readonly Rate[] = [100, 200, 500, 1000, "top"];
+/** What tcpreplay is told: a rate (Mbit/s or top speed) or a fixed number of packets per second. */
+export type ReplaySpeed = Rate | { pps: number };
 
 export interface LiveOptions {
   /** Work folder: replay.pcap, result.json, one folder per run. */
@@ -76,19 +78,19 @@ export interface LiveOptions {
   log: (msg: string) => void;
 }
 
-const NS_SRC = "dtb-src";
-const NS_TAP = "dtb-tap";
-const IF_SRC = "dtb-s0";
-const IF_TAP = "dtb-t0";
+export const NS_SRC = "dtb-src";
+export const NS_TAP = "dtb-tap";
+export const IF_SRC = "dtb-s0";
+export const IF_TAP = "dtb-t0";
 /** GRO flush timeout on the receiver (ns): about a NIC's interrupt coalescing at 1 Gbit/s. */
 const GRO_FLUSH_NS = 100_000;
 /** After the capturer's socket is up, before the replay: its ring and BPF filter are being installed. */
-const SETTLE_MS = 300;
+export const SETTLE_MS = 300;
 /** From the end of the replay to SIGTERM: what is in the kernel ring and in pipes gets read. */
-const AFTER_REPLAY_MS = 1500;
+export const AFTER_REPLAY_MS = 1500;
 const LISTEN_TIMEOUT_MS = 30_000;
 /** tshark dissects what its temp file still holds after SIGTERM; it may take a while. */
-const EXIT_TIMEOUT_MS = 60_000;
+export const EXIT_TIMEOUT_MS = 60_000;
 const POLL_MS = 100;
 /** A TCP segment at MTU 1500 with its Ethernet header: anything longer was merged by GRO. */
 const MAX_WIRE_FRAME = 1514;
@@ -227,7 +229,7 @@ export interface LiveResult {
 // ---------------------------------------------------------------------------------------------------
 // Small helpers
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Runs a command to completion; throws with its stderr on failure. */
 function sh(cmd: string, args: string[], timeoutMs = 30_000): string {
@@ -242,11 +244,11 @@ function trySh(cmd: string, args: string[]): string | null {
   }
 }
 
-function hasCommand(name: string): boolean {
+export function hasCommand(name: string): boolean {
   return trySh("sh", ["-c", `command -v ${name}`]) !== null;
 }
 
-function inNs(ns: string, cmd: string[]): string[] {
+export function inNs(ns: string, cmd: string[]): string[] {
   return ["ip", "netns", "exec", ns, ...cmd];
 }
 
@@ -309,7 +311,7 @@ function runCleanups(): void {
 // ---------------------------------------------------------------------------------------------------
 // The lab: two namespaces and a veth pair
 
-class Lab {
+export class Lab {
   /** The pid that owns the lab, in one place whatever --dir each benchmark uses (/run: root's tmpfs). */
   private readonly ownerFile = "/run/dicomtap-bench-live.owner";
   private removeHook: (() => void) | null = null;
@@ -547,7 +549,7 @@ function treePids(root: number): number[] {
  * Watches one capturer's process tree: CPU (cgroup v2 cpu.stat, or /proc polling), peak RSS (VmHWM of
  * each process, polled), and kills what is left at the end.
  */
-class Tree {
+export class Tree {
   readonly method: "cgroup2" | "proc-poll";
   readonly cgroup: string | null;
   private rootPid = 0;
@@ -695,7 +697,7 @@ class Tree {
   }
 }
 
-const cpuSum = (s: CpuSample | null): number | null => (s ? s.userSeconds + s.systemSeconds : null);
+export const cpuSum = (s: CpuSample | null): number | null => (s ? s.userSeconds + s.systemSeconds : null);
 const cpuDelta = (a: CpuSample | null, b: CpuSample | null): CpuSample | null =>
   a && b
     ? { userSeconds: b.userSeconds - a.userSeconds, systemSeconds: b.systemSeconds - a.systemSeconds }
@@ -704,7 +706,7 @@ const cpuDelta = (a: CpuSample | null, b: CpuSample | null): CpuSample | null =>
 // ---------------------------------------------------------------------------------------------------
 // Running one command under a Tree
 
-interface Proc {
+export interface Proc {
   child: ChildProcess;
   tree: Tree;
   stderr: () => string;
@@ -712,7 +714,11 @@ interface Proc {
   exited: Promise<{ code: number | null; signal: string | null; at: number }>;
 }
 
-function startProc(argv: string[], stdout: "ignore" | "lines" | number, env?: NodeJS.ProcessEnv): Proc {
+export function startProc(
+  argv: string[],
+  stdout: "ignore" | "lines" | number,
+  env?: NodeJS.ProcessEnv,
+): Proc {
   const tree = new Tree();
   const full = tree.wrap(argv);
   const child = spawn(full[0]!, full.slice(1), {
@@ -749,7 +755,7 @@ function startProc(argv: string[], stdout: "ignore" | "lines" | number, env?: No
 // ---------------------------------------------------------------------------------------------------
 // tcpreplay
 
-async function replay(file: string, rate: Rate, realtime: boolean): Promise<ReplayStats> {
+export async function replay(file: string, rate: ReplaySpeed, realtime: boolean): Promise<ReplayStats> {
   // -K: the file is read into memory first, so top speed is not the disk's speed.
   const args = [
     ...(realtime ? ["chrt", "-f", "10"] : []),
@@ -757,7 +763,7 @@ async function replay(file: string, rate: Rate, realtime: boolean): Promise<Repl
     "-i",
     IF_SRC,
     "-K",
-    rate === "top" ? "--topspeed" : `--mbps=${rate}`,
+    rate === "top" ? "--topspeed" : typeof rate === "number" ? `--mbps=${rate}` : `--pps=${rate.pps}`,
     file,
   ];
   const p = spawn("ip", inNs(NS_SRC, args).slice(1), { stdio: ["ignore", "pipe", "pipe"] });
@@ -844,7 +850,7 @@ async function checkGro(lab: Lab, m: ReplayManifest, dir: string, settings: stri
 // ---------------------------------------------------------------------------------------------------
 // Capturers
 
-async function waitListening(lab: Lab, p: Proc, marker: RegExp | null): Promise<boolean> {
+export async function waitListening(lab: Lab, p: Proc, marker: RegExp | null): Promise<boolean> {
   const end = Date.now() + LISTEN_TIMEOUT_MS;
   const pid = p.child.pid ?? 0;
   let exited = false;
@@ -911,17 +917,17 @@ const HEALTH_SECONDS = 5;
 const configRefused = (stderr: string): boolean => /bufferMiB/.test(stderr);
 
 /** A command prefix with its script paths absolute (the command runs under `ip netns exec`). */
-function absolute(cmd: string[]): string[] {
+export function absolute(cmd: string[]): string[] {
   return cmd.map((a) => (/\.(c|m)?js$/.test(a) && existsSync(a) ? resolve(a) : a));
 }
 
-interface Printed {
+export interface Printed {
   health: Record<string, unknown>[];
   findings: Map<string, Record<string, unknown>>;
   devices: Map<string, Record<string, unknown>>;
 }
 
-function parsePrinted(lines: string[]): Printed {
+export function parsePrinted(lines: string[]): Printed {
   const out: Printed = { health: [], findings: new Map(), devices: new Map() };
   for (const l of lines) {
     if (!l.startsWith("{")) continue;
@@ -1211,7 +1217,7 @@ function numMatch(text: string, re: RegExp): number | null {
   return m ? Number(m[1]) : null;
 }
 
-function healthAfter(list: Record<string, unknown>[], atMs: number): boolean {
+export function healthAfter(list: Record<string, unknown>[], atMs: number): boolean {
   return list.some((h) => typeof h.time === "string" && Date.parse(h.time) >= atMs);
 }
 
@@ -1414,7 +1420,7 @@ function median(xs: (number | null)[]): number | null {
   return v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
 }
 
-function mdTable(rows: string[][]): string {
+export function mdTable(rows: string[][]): string {
   const widths = rows[0]!.map((_, c) => Math.max(3, ...rows.map((r) => (r[c] ?? "").length)));
   const line = (r: string[]): string => `| ${r.map((cell, c) => cell.padEnd(widths[c]!)).join(" | ")} |`;
   return [
