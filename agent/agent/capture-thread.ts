@@ -19,13 +19,22 @@ export interface CaptureThreadOptions {
 }
 
 /**
- * The worker inherits Node's flags, but not the ones that describe the main script: `node
- * --input-type=module -e CODE` (tests, one-liners) would make the worker refuse to start.
+ * V8's own options, which a worker refuses (ERR_WORKER_INVALID_EXEC_ARGV: they are per process). The heap
+ * limits among them, which bin/dicomtap.js and the unit pass, reach the worker as its resourceLimits.
+ */
+const V8_OPTION =
+  /^--(max[-_]old[-_]space[-_]size|max[-_]semi[-_]space[-_]size|max[-_]young[-_]generation[-_]size|stack[-_]size|expose[-_]gc|optimize[-_]for[-_]size|single[-_]threaded[-_]gc|gc[-_]interval|no[-_]opt|jitless)(=|$)/;
+
+/**
+ * The worker inherits Node's flags, but not the ones that describe the main script (`node
+ * --input-type=module -e CODE`: tests, one-liners) nor V8's own options: either would make the worker
+ * refuse to start, and with it `dicomtap run` on an interface.
  */
 export function workerExecArgv(argv: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
+    if (V8_OPTION.test(a)) continue;
     if (a.startsWith("--input-type=")) continue;
     if (a === "--input-type" || a === "-e" || a === "--eval" || a === "-p" || a === "--print") {
       i++;

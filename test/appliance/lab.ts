@@ -3,6 +3,7 @@
  * namespaces, tcpdump captures, and the live-runner child. Everything here needs root (the tests say so
  * through test/helpers/requires.ts).
  */
+import { installedNode } from "../helpers/installed.js";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -264,10 +265,14 @@ export class AgentProcess {
   constructor(ns: string, config: string, env: Record<string, string> = {}) {
     const main = new URL("../../agent/cli/main.js", import.meta.url).pathname;
     const code = `const { main } = await import(${JSON.stringify(main)}); process.exitCode = await main(["run", "--config", ${JSON.stringify(config)}]);`;
-    this.proc = spawn("ip", ["netns", "exec", ns, process.execPath, "--input-type=module", "-e", code], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, ...env },
-    });
+    // With the installed command's Node flags and environment (its V8 heap limits reach the capture
+    // worker too, which must not refuse them).
+    const node = installedNode();
+    this.proc = spawn(
+      "ip",
+      ["netns", "exec", ns, process.execPath, ...node.flags, "--input-type=module", "-e", code],
+      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...node.env, ...env } },
+    );
     this.proc.stdout!.on("data", (d: Buffer) => (this.out += d.toString()));
     this.proc.stderr!.on("data", (d: Buffer) => (this.err += d.toString()));
     this.closed = new Promise<void>((r) => this.proc.once("close", () => r()));
