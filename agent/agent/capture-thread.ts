@@ -131,6 +131,8 @@ export class CaptureThread {
     switch (m.t) {
       case "changes":
         this.o.onChanges(m.devices, m.findings);
+        // Handled (committed, or kept for the next flush): the worker may send what it gathered since.
+        this.send({ t: "ack" });
         break;
       case "counters":
         this.latestCounters = m.c;

@@ -12,7 +12,8 @@
  *   { t: "sync" }        every health interval ─►  announce every device and finding
  *   { t: "loop-reset" }  after each health     ─►  restart the event-loop delay window
  *   { t: "stop" }        at SIGTERM            ─►  stop the child, finish, announce everything, "stopped"
- *                       ◄─ { t: "changes", devices, findings }  (coalesced for CHANGE_MS)
+ *   { t: "ack" }         changes handled       ─►  the next changes may go
+ *                       ◄─ { t: "changes", devices, findings }  (coalesced for CHANGE_MS, one unacknowledged)
  *                       ◄─ { t: "counters", c }                 (every tick, tickMs)
  *                       ◄─ { t: "log", m } · { t: "stopped" }
  */
@@ -21,6 +22,7 @@ import { LiveCapture, type CaptureTool, type LiveCaptureHealth } from "../captur
 import type { Config } from "../config/types.js";
 import { EventLoopMonitor, type LoopDelay } from "../health/loop.js";
 import type { DeviceRecord, FindingRecord } from "../report/types.js";
+import { ChangeQueue } from "./change-queue.js";
 import { SensorCore, type SensorCounters } from "./sensor.js";
 
 export interface CaptureWorkerData {
@@ -38,7 +40,7 @@ export interface CaptureWorkerCounters {
   loop: LoopDelay | null;
 }
 
-export type ToWorker = { t: "sync" } | { t: "stop" } | { t: "loop-reset" };
+export type ToWorker = { t: "sync" } | { t: "stop" } | { t: "loop-reset" } | { t: "ack" };
 export type FromWorker =
   | { t: "changes"; devices: DeviceRecord[]; findings: FindingRecord[] }
   | { t: "counters"; c: CaptureWorkerCounters }
@@ -66,29 +68,29 @@ function main(): void {
   const post = (m: FromWorker): void => port.postMessage(m);
   const log = (m: string): void => post({ t: "log", m });
 
-  const devices = new Map<string, DeviceRecord>();
-  const findings = new Map<string, FindingRecord>();
+  const queue = new ChangeQueue();
   let changeTimer: NodeJS.Timeout | null = null;
-  const sendChanges = (): void => {
+  const sendChanges = (force = false): void => {
     if (changeTimer !== null) clearTimeout(changeTimer);
     changeTimer = null;
-    if (devices.size === 0 && findings.size === 0) return;
-    post({ t: "changes", devices: [...devices.values()], findings: [...findings.values()] });
-    devices.clear();
-    findings.clear();
+    const batch = queue.take(force);
+    if (batch === null) return;
+    post({ t: "changes", ...batch });
+    const dropped = queue.takeDropped();
+    if (dropped > 0) log(`main thread behind: ${dropped} device/finding changes dropped (sync resends them)`);
   };
   const changed = (): void => {
-    if (changeTimer === null) changeTimer = setTimeout(sendChanges, CHANGE_MS);
+    if (changeTimer === null && queue.ready) changeTimer = setTimeout(sendChanges, CHANGE_MS);
   };
   const core = new SensorCore(
     config,
     {
       device: (d) => {
-        devices.set(d.id, d);
+        queue.device(d);
         changed();
       },
       finding: (f) => {
-        findings.set(f.id, f);
+        queue.finding(f);
         changed();
       },
     },
@@ -134,6 +136,9 @@ function main(): void {
     if (m.t === "sync") {
       core.syncAll();
       sendChanges();
+    } else if (m.t === "ack") {
+      queue.ack();
+      changed();
     } else if (m.t === "loop-reset") {
       window = null;
     } else if (m.t === "stop" && !stopping) {
@@ -143,7 +148,8 @@ function main(): void {
       void live.stop().then(() => {
         core.finish();
         core.syncAll();
-        sendChanges();
+        // The last word goes whatever is in flight: the main thread reads every message before "stopped".
+        sendChanges(true);
         sendCounters();
         loop.stop();
         post({ t: "stopped" });
