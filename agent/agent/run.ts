@@ -48,10 +48,10 @@ export interface RunOptions {
   backoff?: { initialMs: number; maxMs: number };
 }
 
-/** How often changes are committed to the store, and live mode ticks housekeeping. */
 /** The read buffer of `run --replay` (see its use). */
 const REPLAY_CHUNK_SIZE = 1 << 20;
 
+/** How often changes are committed to the store, and live mode ticks housekeeping. */
 const TICK_MS = 250;
 /** Device and finding changes held before they are committed early (see PendingChanges). */
 const MAX_PENDING = 256;

@@ -13,8 +13,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { installPath } from "../util/root.js";
 
 /**
- * Where the helper sits: systemd/dicomtap-notify of the package root, found by walking up from this
- * compiled file (dist/agent/agent/ when installed in /opt/dicomtap, another output folder in development).
+ * Where the helper sits: systemd/dicomtap-notify of the package root (util/root.ts finds it, installed in
+ * /opt/dicomtap or in development).
  */
 function defaultNotifyHelper(): string {
   try {

@@ -26,7 +26,7 @@ import { formatFlow } from "../util/flow.js";
 import { RULES, type Evidence, type Hit, type RuleId } from "./catalogue.js";
 import { compareSeverity, severityRank } from "./severity.js";
 import type { AssociationEvent, Rule, RuleContext } from "./rules/context.js";
-import { trimAe } from "./rules/context.js";
+import { MAX_LIST, trimAe } from "./rules/context.js";
 import { defaultRules } from "./rules/index.js";
 
 export { RULES, type Evidence, type Hit, type RuleId } from "./catalogue.js";
@@ -34,7 +34,6 @@ export type { Severity } from "./severity.js";
 export { HEADER_RESERVED_CODE } from "./rules/scanner.js";
 
 const MAX_FLOWS = 10;
-const MAX_LIST = 32;
 /**
  * Findings kept in memory. Keys carry peer-controlled values (addresses, C-MOVE destinations), so hostile
  * traffic could otherwise grow the table without bound; each finding has already been announced through
@@ -70,7 +69,6 @@ interface Routes {
   finish: Rule[];
 }
 
-/** The flow an observation is about, for the anomaly of a rule that failed on it. */
 /** The connection an observation was made on, for the anomaly a failing rule costs; null when none. */
 function connectionOf(o: Observation): AnomalyFlow | null {
   switch (o.kind) {

@@ -20,8 +20,3 @@ export function severityRank(s: Severity): number {
 export function compareSeverity(a: Severity, b: Severity): number {
   return RANK[a] - RANK[b];
 }
-
-/** The worse of two severities. */
-export function worse(a: Severity, b: Severity): Severity {
-  return RANK[a] >= RANK[b] ? a : b;
-}

@@ -55,10 +55,10 @@ export type { DeviceClass } from "./classify.js";
 export { deviceIdFor, MAX_DEVICES, RESTORE_SHARE } from "./identity.js";
 export { type EquipmentSeen, type InventoryDevice, type TlsService } from "./record.js";
 
-const MAX_SIDE_IPS = 65536;
-/** Port entries across the whole side table: 65536 hosts with 256 ports each would be ~16 M set entries. */
-const MAX_SIDE_ENTRIES = 262144;
-const MAX_SERVER_ENDPOINTS = 65536;
+const MAX_SIDE_IPS = 8192;
+/** Port entries across the whole side table: 8192 hosts with 256 ports each would be ~2 M set entries. */
+const MAX_SIDE_ENTRIES = 65536;
+const MAX_SERVER_ENDPOINTS = 8192;
 /** AE titles indexed for hasAeTitle. */
 const MAX_AE_INDEX = 16384;
 

@@ -1,6 +1,6 @@
 /**
- * The data tables of data/ (toolkits.json, cves.json): found by walking up from this module to the
- * project root, read once on first use (nothing happens at import time, DESIGN.md §6 principle 7).
+ * The data tables of data/ (toolkits.json, cves.json): found by util/root.ts's dataDir(), read once on
+ * first use (nothing happens at import time, DESIGN.md §6 principle 7).
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";

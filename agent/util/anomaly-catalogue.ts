@@ -10,7 +10,6 @@
  * the page (`node dist/scripts/anomaly-doc.js`); test/util/anomaly-catalogue.test.ts checks both.
  */
 
-/** The layer that noticed an anomaly, as named in the JSON report. */
 /**
  * The layer that noticed an anomaly, as named in the JSON report. "findings": a findings rule failed on an
  * observation (the engine caught it; the detail names the rule).
@@ -37,8 +36,9 @@ export interface AnomalyEntry {
   readonly clause: string;
   readonly origin: AnomalyOrigin;
   /**
-   * The `dicom.malformed` finding it raises (findings/engine.ts's decision, issue 10). Only codes of the
-   * "ul" and "dimse" layers raise one; capture artefacts, caps and reserved fields do not.
+   * The `dicom.malformed` finding it raises (findings/rules/malformed.ts reads it through
+   * malformedSeverity). Only a peer's doing on the "ul" and "dimse" layers raises one; capture artefacts,
+   * the sensor's own caps and reserved fields do not.
    */
   readonly malformed: MalformedSeverity;
   /** One line: what was seen. */
@@ -592,7 +592,7 @@ export const ANOMALY_CATALOGUE = {
     layers: ["ul"],
     clause: "none (the budget shared by all connections)",
     origin: "sensor",
-    malformed: "low",
+    malformed: "none",
     description:
       "An association PDU straddling segments not held: the budget shared by all connections is spent.",
   },

@@ -23,7 +23,7 @@
  * host, and addresses used one after the other are one host that changed address (DHCP).
  *
  * Bounded: MAX_TITLES titles (the oldest forgotten), MAX_ADDRESSES addresses per title; uses from addresses
- * past that are counted, not listed (at most 2048 × 16 small records, a few MiB, whatever the traffic). One finding per title; it is announced again only when a new address is
+ * past that are counted, not listed (at most MAX_TRACKED × 16 small records, a few MiB, whatever the traffic). One finding per title; it is announced again only when a new address is
  * listed, so a flood of uses does not storm.
  * Points to: AE allowlists (DESIGN.md §5).
  */

@@ -9,10 +9,10 @@
  * Which codes raise it, and how high, is the anomaly catalogue's decision (util/anomaly-catalogue.ts,
  * malformedSeverity); this rule adds only the TLS exception.
  *
- * The finding is filed under the server's device with the client as peer, both from the connection the
- * anomaly carries (with the MACs the link layer gave). "Not DICOM on a DICOM port" alone waits: for a TLS
- * handshake on the flow, which clears it (onTls), for the flow's association or DIMSE message
- * (onEndpoints), or for finish().
+ * The finding is filed under the server's device with the client as peer. An anomaly waits for its
+ * flow's association or DIMSE message (onEndpoints), so that the finding carries the association's capture
+ * gaps and roles, or for a TLS handshake that clears "not DICOM on a DICOM port" (onTls); at finish() it
+ * is raised with the connection the anomaly carries (with the MACs the link layer gave).
  * Points to: investigate, patch (DESIGN.md §5).
  */
 import type {
@@ -34,20 +34,18 @@ export class MalformedRule implements Rule {
   readonly ids = ["dicom.malformed"] as const;
   /** Flows where a TLS handshake was seen (so "not DICOM on a DICOM port" is DICOM TLS). */
   private readonly tlsFlows = new BoundedMap<string, true>(MAX_TRACKED);
-  /** "Not DICOM" anomalies waiting for a TLS handshake, an association or finish(), by flow. */
+  /** Anomalies waiting for their flow's association, DIMSE message, TLS handshake or finish(), by flow. */
   private readonly pending = new BoundedMap<string, AnomalyObservation[]>(MAX_TRACKED);
 
   constructor(private readonly ctx: RuleContext) {}
 
   onAnomaly(o: AnomalyObservation): void {
-    if (malformedSeverity(o.code) === null || o.flow === "") return;
-    if (o.code !== NOT_DICOM) {
-      if (o.client && o.server) this.raise(o, o.client, o.server);
-      return;
-    }
-    if (this.tlsFlows.has(o.flow)) return;
-    // "Not DICOM" waits: the flow's TLS handshake may be read after it (onTls), or its association names
-    // the roles (onEndpoints); at finish() the anomaly's own endpoints are used.
+    if (malformedSeverity(o.code) === null || o.flow === "" || !o.client || !o.server) return;
+    if (o.code === NOT_DICOM && this.tlsFlows.has(o.flow)) return;
+    // The anomaly waits for its flow's association or DIMSE message (onEndpoints): raised there, the
+    // finding carries that association's capture gaps (what the capture lacked may be why the PDU looks
+    // malformed, issue 8) and its roles; a TLS handshake read meanwhile clears "not DICOM" (onTls); at
+    // finish() the anomaly's own endpoints are used.
     let list = this.pending.get(o.flow);
     if (!list) {
       list = [];

@@ -18,7 +18,7 @@
  */
 import type { AnomalyObservation, AssociationObservation } from "../../observations/types.js";
 import { isoFromMicros as iso } from "../../util/time.js";
-import { formatEndpoint, formatFlow } from "../../util/flow.js";
+import { formatEndpoint } from "../../util/flow.js";
 import { BoundedMap, windowOf, type Window } from "../bounded.js";
 import type { Severity } from "../severity.js";
 import { MAX_LIST, MAX_TRACKED, type AssociationEvent, type Rule, type RuleContext } from "./context.js";
@@ -114,12 +114,10 @@ export class ScannerRules implements Rule {
     if (o.layer !== "ul" && o.layer !== "dimse") return;
     if (o.code !== HEADER_RESERVED_CODE) return;
     this.reservedFlows.set(o.flow, true);
-    if (o.client && o.server) this.reservedFlows.set(formatFlow(o.client, o.server), true);
   }
 
   onAssociation(a: AssociationEvent): void {
-    const reservedHeader =
-      this.reservedFlows.has(a.flow) || this.reservedFlows.has(formatFlow(a.o.client, a.o.server));
+    const reservedHeader = this.reservedFlows.has(a.flow);
     a.scanner = this.association(a.o, a.flow, a.calling, a.called, a.accepted, reservedHeader);
   }
 
