@@ -12,6 +12,13 @@ import type { DeviceRecord, FindingRecord } from "../report/types.js";
  */
 export const MAX_UNSENT = 8192;
 
+/**
+ * Records per message. A record crosses as a structured clone of its own (a finding's CVE list is shared
+ * in the worker, a copy of kilobytes in every record that crosses), and the main thread commits a message
+ * as one batch: a few hundred keep both small. The rest waits for the next ack.
+ */
+export const MAX_BATCH = 256;
+
 /** The changes waiting for the main thread, with the flow control above. */
 export class ChangeQueue {
   private readonly devices = new Map<string, DeviceRecord>();
@@ -19,7 +26,10 @@ export class ChangeQueue {
   private awaitingAck = false;
   private dropped = 0;
 
-  constructor(private readonly max = MAX_UNSENT) {}
+  constructor(
+    private readonly max = MAX_UNSENT,
+    private readonly batch = MAX_BATCH,
+  ) {}
 
   device(d: DeviceRecord): void {
     this.keep(this.devices, d.id, d);
@@ -38,14 +48,27 @@ export class ChangeQueue {
     return this.devices.size + this.findings.size;
   }
 
-  /** The batch to post (then in flight until ack), or null; `force` ignores the one in flight (at stop). */
-  take(force = false): { devices: DeviceRecord[]; findings: FindingRecord[] } | null {
-    if ((this.awaitingAck && !force) || this.size === 0) return null;
-    const batch = { devices: [...this.devices.values()], findings: [...this.findings.values()] };
-    this.devices.clear();
-    this.findings.clear();
+  /**
+   * The batch to post (then in flight until ack), at most `batch` records, oldest first; null when nothing
+   * waits or one is in flight. `all` (at stop) takes everything, whatever is in flight.
+   */
+  take(all = false): { devices: DeviceRecord[]; findings: FindingRecord[] } | null {
+    if ((this.awaitingAck && !all) || this.size === 0) return null;
+    const limit = all ? Infinity : this.batch;
+    const devices = ChangeQueue.drain(this.devices, limit);
+    const findings = ChangeQueue.drain(this.findings, limit - devices.length);
     this.awaitingAck = true;
-    return batch;
+    return { devices, findings };
+  }
+
+  private static drain<T>(map: Map<string, T>, limit: number): T[] {
+    const out: T[] = [];
+    for (const [id, v] of map) {
+      if (out.length >= limit) break;
+      out.push(v);
+      map.delete(id);
+    }
+    return out;
   }
 
   ack(): void {

@@ -59,3 +59,22 @@ test("while the main thread is behind, waiting ids are capped: new ones are drop
   q.ack();
   t.deepEqual(q.take()!.devices, [device("d0", 9), device("d1"), device("d2")]);
 });
+
+test("a batch holds at most `batch` records, oldest first; the rest goes after the ack, and at stop all at once", (t) => {
+  const q = new ChangeQueue(100, 3);
+  for (let i = 0; i < 5; i++) q.device(device(`d${i}`));
+  q.finding(finding("f0"));
+  t.deepEqual(
+    q.take()!.devices.map((d) => d.id),
+    ["d0", "d1", "d2"],
+  );
+  t.is(q.take(), null);
+  q.ack();
+  const next = q.take()!;
+  t.deepEqual(
+    [...next.devices, ...next.findings].map((r) => r.id),
+    ["d3", "d4", "f0"],
+  );
+  for (let i = 0; i < 5; i++) q.device(device(`e${i}`));
+  t.is(q.take(true)!.devices.length, 5);
+});
