@@ -118,6 +118,61 @@ function openssl(...args: string[]): void {
   execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
 }
 
+/**
+ * An expired certificate (valid 2020-01-01 .. 2021-01-01) and its key, `${name}.pem` and `${name}.key` in
+ * `cwd`, issued by a throw-away CA ("CN=Old CA", old-ca.crt): `openssl ca` is what accepts explicit start
+ * and end dates. `keyArgs` as for `openssl req` ("-newkey", "rsa:2048" by default).
+ */
+export function expiredCertificate(
+  cwd: string,
+  name: string,
+  subj: string,
+  keyArgs: readonly string[] = ["-newkey", "rsa:2048"],
+): void {
+  const run = (...args: string[]): void => void execFileSync("openssl", args, { cwd, stdio: "pipe" });
+  run(
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    "old-ca.key",
+    "-out",
+    "old-ca.crt",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=Old CA",
+  );
+  writeFileSync(
+    join(cwd, "ca.cnf"),
+    "[ca]\ndefault_ca=c\n[c]\ndir=.\ndatabase=./index.txt\nnew_certs_dir=.\nserial=./serial\ndefault_md=sha256\npolicy=p\nunique_subject=no\n[p]\ncommonName=supplied\n",
+  );
+  writeFileSync(join(cwd, "index.txt"), "");
+  writeFileSync(join(cwd, "serial"), "01\n");
+  run("req", ...keyArgs, "-nodes", "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", subj);
+  run(
+    "ca",
+    "-batch",
+    "-config",
+    "ca.cnf",
+    "-cert",
+    "old-ca.crt",
+    "-keyfile",
+    "old-ca.key",
+    "-startdate",
+    "20200101000000Z",
+    "-enddate",
+    "20210101000000Z",
+    "-in",
+    `${name}.csr`,
+    "-out",
+    `${name}.pem`,
+    "-notext",
+  );
+}
+
 const made = new Map<string, Buffer>();
 
 /**
@@ -149,47 +204,7 @@ export function certificateDer(key: string, o: { expired?: boolean; cn?: string 
       subj,
     );
   } else {
-    openssl(
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-keyout",
-      "ca.key",
-      "-out",
-      "ca.crt",
-      "-days",
-      "2",
-      "-subj",
-      "/CN=Old CA",
-    );
-    writeFileSync(
-      join(dir, "ca.cnf"),
-      "[ca]\ndefault_ca=c\n[c]\ndir=.\ndatabase=./index.txt\nnew_certs_dir=.\nserial=./serial\ndefault_md=sha256\npolicy=p\nunique_subject=no\n[p]\ncommonName=supplied\n",
-    );
-    writeFileSync(join(dir, "index.txt"), "");
-    writeFileSync(join(dir, "serial"), "01\n");
-    openssl("req", ...keyArgs, "-nodes", "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", subj);
-    openssl(
-      "ca",
-      "-batch",
-      "-config",
-      "ca.cnf",
-      "-cert",
-      "ca.crt",
-      "-keyfile",
-      "ca.key",
-      "-startdate",
-      "20200101000000Z",
-      "-enddate",
-      "20210101000000Z",
-      "-in",
-      `${name}.csr`,
-      "-out",
-      `${name}.pem`,
-      "-notext",
-    );
+    expiredCertificate(dir, name, subj, keyArgs);
   }
   openssl("x509", "-in", `${name}.pem`, "-outform", "DER", "-out", `${name}.der`);
   const der = readFileSync(join(dir, `${name}.der`));

@@ -1,12 +1,13 @@
 import test from "ava";
 import fc from "fast-check";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { createServer, connect as netConnect, type AddressInfo, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tls from "node:tls";
 import { TlsSniffer, MAX_HANDSHAKE } from "../../agent/tls/sniffer.js";
+import { expiredCertificate } from "./builders.js";
 import { AnomalyCounter } from "../../agent/util/anomaly.js";
 import type { Observation, TlsObservation } from "../../agent/observations/types.js";
 import type { ConnectionInfo } from "../../agent/reassembly/types.js";
@@ -77,44 +78,7 @@ openssl(
   "-out",
   "leaf.crt",
 );
-// An expired certificate: `openssl ca` accepts explicit start and end dates.
-writeFileSync(
-  join(dir, "ca.cnf"),
-  "[ca]\ndefault_ca=c\n[c]\ndir=.\ndatabase=./index.txt\nnew_certs_dir=.\nserial=./serial\ndefault_md=sha256\npolicy=p\nunique_subject=no\n[p]\ncommonName=supplied\n",
-);
-writeFileSync(join(dir, "index.txt"), "");
-writeFileSync(join(dir, "serial"), "01\n");
-openssl(
-  "req",
-  "-newkey",
-  "rsa:2048",
-  "-nodes",
-  "-keyout",
-  "old.key",
-  "-out",
-  "old.csr",
-  "-subj",
-  "/CN=old.test",
-);
-openssl(
-  "ca",
-  "-batch",
-  "-config",
-  "ca.cnf",
-  "-cert",
-  "ca.crt",
-  "-keyfile",
-  "ca.key",
-  "-startdate",
-  "20200101000000Z",
-  "-enddate",
-  "20210101000000Z",
-  "-in",
-  "old.csr",
-  "-out",
-  "old.crt",
-  "-notext",
-);
+expiredCertificate(dir, "old", "/CN=old.test");
 const pem = (name: string): Buffer => readFileSync(join(dir, name));
 
 // ---- a real handshake through a recording TCP relay ----
@@ -255,7 +219,7 @@ test("TLS 1.2 with a CA-signed certificate is not self-signed", async (t) => {
 });
 
 test("an expired certificate is read with its dates", async (t) => {
-  const r = run(await handshake({ cert: "old.crt", key: "old.key", max: "TLSv1.2" }));
+  const r = run(await handshake({ cert: "old.pem", key: "old.key", max: "TLSv1.2" }));
   const c = r.observations[0]!.certificate!;
   t.is(c.notBefore, "2020-01-01T00:00:00.000000Z");
   t.is(c.notAfter, "2021-01-01T00:00:00.000000Z");
@@ -349,7 +313,7 @@ test("handshakes feed tls.weak: self-signed low, expired medium, CA-signed curre
     for (const o of r.observations) engine.observe({ ...o, server: { ...o.server, ip } });
   };
   feed(run(await handshake({ cert: "ss.crt", key: "ss.key", max: "TLSv1.2" })), "10.1.0.11");
-  feed(run(await handshake({ cert: "old.crt", key: "old.key", max: "TLSv1.2" })), "10.1.0.12");
+  feed(run(await handshake({ cert: "old.pem", key: "old.key", max: "TLSv1.2" })), "10.1.0.12");
   feed(run(await handshake({ cert: "leaf.crt", key: "leaf.key", max: "TLSv1.2" })), "10.1.0.13");
   const weak = engine.findings().filter((f) => f.rule === "tls.weak");
   t.deepEqual(weak.map((f) => `${f.device}:${f.severity}`).sort(), [
