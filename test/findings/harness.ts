@@ -162,3 +162,15 @@ export function modalitiesStore(h: Harness, server = pacs(), called = "PACS"): [
   }
   return mods;
 }
+
+/** The identities nmap's DICOM scripts announce: DCMTK 3.6.2's, borrowed, and the NSE library's own. */
+export const NMAP_362 = {
+  implementationClassUid: "1.2.276.0.7230010.3.0.3.6.2",
+  implementationVersionName: "OFFIS_DCMTK_362",
+  maxPduLength: 16384,
+};
+export const NMAP_NSE = {
+  implementationClassUid: "2.25.205477355541376756296906656564391676347",
+  implementationVersionName: "NMAP_NSE",
+  maxPduLength: 16384,
+};

@@ -5,17 +5,7 @@ import test from "ava";
 import { DCM4CHE_5 } from "../inventory/build.js";
 import { scannerTable } from "../../agent/findings/rules/tables.js";
 import { recogniseScanner } from "../../agent/findings/rules/scanner-identity.js";
-
-const NMAP_362 = {
-  implementationClassUid: "1.2.276.0.7230010.3.0.3.6.2",
-  implementationVersionName: "OFFIS_DCMTK_362",
-  maxPduLength: 16384,
-};
-const NMAP_NSE = {
-  implementationClassUid: "2.25.205477355541376756296906656564391676347",
-  implementationVersionName: "NMAP_NSE",
-  maxPduLength: 16384,
-};
+import { NMAP_362, NMAP_NSE } from "./harness.js";
 
 test("the scanner table: every entry has a key, a tool, a source, and something to match", (t) => {
   const table = scannerTable();

@@ -5,18 +5,8 @@
  */
 import test from "ava";
 import { anomaly, assoc, at, DCM4CHE_5, ep, pc, VERIFICATION } from "../inventory/build.js";
-import { Harness, patch, refused, silent, withPolicy, pacs } from "./harness.js";
+import { Harness, NMAP_362, NMAP_NSE, patch, refused, silent, withPolicy, pacs } from "./harness.js";
 
-const NMAP_362 = {
-  implementationClassUid: "1.2.276.0.7230010.3.0.3.6.2",
-  implementationVersionName: "OFFIS_DCMTK_362",
-  maxPduLength: 16384,
-};
-const NMAP_NSE = {
-  implementationClassUid: "2.25.205477355541376756296906656564391676347",
-  implementationVersionName: "NMAP_NSE",
-  maxPduLength: 16384,
-};
 const scp = (): ReturnType<typeof ep> => ep("10.1.0.20", 11112);
 const echo = [pc(1, VERIFICATION)];
 const scanner = (h: Harness): string[] => h.rule("dicom.scanner").map((f) => `${f.key}:${f.severity}`);
