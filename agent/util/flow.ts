@@ -15,19 +15,11 @@ export function formatEndpoint(e: FlowEndpoint): string {
 }
 
 /**
- * "CLIENT-SERVER", each as formatEndpoint writes it. Built flat with join() (one string, not a rope of a
- * node per part): every open connection keeps its flow, thousands at once under a flood.
+ * "CLIENT-SERVER", each as formatEndpoint writes it. join() makes one flat string (a template literal
+ * would keep a rope of a node per part): every open connection keeps its flow, thousands at once.
  */
 export function formatFlow(client: FlowEndpoint, server: FlowEndpoint): string {
-  return [
-    client.ip.includes(":") ? `[${client.ip}]` : client.ip,
-    ":",
-    client.port,
-    "-",
-    server.ip.includes(":") ? `[${server.ip}]` : server.ip,
-    ":",
-    server.port,
-  ].join("");
+  return [formatEndpoint(client), formatEndpoint(server)].join("-");
 }
 
 const ENDPOINT = String.raw`(\[[0-9A-Fa-f:.]+\]|[0-9.]+):(\d{1,5})`;
