@@ -10,7 +10,7 @@
  *   main thread                                   capture worker
  *   ──────────                                    ──────────────
  *   { t: "sync" }        every health interval ─►  announce every device and finding
- *   { t: "loop-reset" }  after each health     ─►  restart the event-loop delay window
+ *   { t: "loop-reset" }  after each health     ─►  restart the event-loop delay and heap windows
  *   { t: "stop" }        at SIGTERM            ─►  stop the child, finish, announce everything, "stopped"
  *   { t: "ack" }         changes handled       ─►  the next changes may go
  *                       ◄─ { t: "changes", devices, findings }  (coalesced for CHANGE_MS, one unacknowledged)
@@ -21,6 +21,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { LiveCapture, type CaptureTool, type LiveCaptureHealth } from "../capture/live.js";
 import type { Config } from "../config/types.js";
 import { EventLoopMonitor, type LoopDelay } from "../health/loop.js";
+import { HeapWatch, type HeapFigures } from "../health/memory.js";
 import type { DeviceRecord, FindingRecord } from "../report/types.js";
 import { ChangeQueue } from "./change-queue.js";
 import { SensorCore, type SensorCounters } from "./sensor.js";
@@ -38,6 +39,8 @@ export interface CaptureWorkerCounters {
   capture: LiveCaptureHealth & { bufferBytes: number; tool: CaptureTool };
   /** The worker's event-loop delay since the last loop-reset; null before any sample. */
   loop: LoopDelay | null;
+  /** The worker's heap (its own V8 isolate) since the last loop-reset. */
+  heap: HeapFigures;
 }
 
 export type ToWorker = { t: "sync" } | { t: "stop" } | { t: "loop-reset" } | { t: "ack" };
@@ -68,7 +71,11 @@ function main(): void {
   const post = (m: FromWorker): void => port.postMessage(m);
   const log = (m: string): void => post({ t: "log", m });
 
-  const queue = new ChangeQueue();
+  // Only ids wait in the queue; it looks the records up in the core when it sends them.
+  const queue = new ChangeQueue({
+    device: (id) => core.deviceRecord(id),
+    finding: (id) => core.findingRecord(id),
+  });
   let changeTimer: NodeJS.Timeout | null = null;
   const sendChanges = (force = false): void => {
     if (changeTimer !== null) clearTimeout(changeTimer);
@@ -77,7 +84,10 @@ function main(): void {
     if (batch === null) return;
     post({ t: "changes", ...batch });
     const dropped = queue.takeDropped();
-    if (dropped > 0) log(`main thread behind: ${dropped} device/finding changes dropped (sync resends them)`);
+    if (dropped > 0)
+      log(
+        `main thread behind: ${dropped} device/finding changes dropped (sync resends what is still in memory)`,
+      );
   };
   const changed = (): void => {
     if (changeTimer === null && queue.ready) changeTimer = setTimeout(sendChanges, CHANGE_MS);
@@ -86,11 +96,11 @@ function main(): void {
     config,
     {
       device: (d) => {
-        queue.device(d);
+        queue.device(d.id);
         changed();
       },
       finding: (f) => {
-        queue.finding(f);
+        queue.finding(f.id);
         changed();
       },
     },
@@ -119,10 +129,13 @@ function main(): void {
   const loop = new EventLoopMonitor();
   loop.start();
   let window: LoopDelay | null = null;
+  // Sampled on every tick (counters() peeks); its window, like the loop's, runs from one health record to the next.
+  const heap = new HeapWatch();
   const counters = (): CaptureWorkerCounters => ({
     sensor: core.counters(),
     capture: { ...live.health(), bufferBytes: bufferKiB * 1024, tool },
     loop: (window = worstOf(window, loop.take())),
+    heap: heap.peek(),
   });
   const sendCounters = (): void => post({ t: "counters", c: counters() });
 
@@ -141,6 +154,7 @@ function main(): void {
       changed();
     } else if (m.t === "loop-reset") {
       window = null;
+      heap.take();
     } else if (m.t === "stop" && !stopping) {
       stopping = true;
       clearInterval(tick);

@@ -83,6 +83,7 @@ export async function runAgent(opts: RunOptions): Promise<void> {
   let sensorCounters: () => SensorCounters | null = () => null;
   let captureCounters: () => HealthCounters["capture"] = () => ({ packets: 0, bytes: 0, drops: 0 });
   let captureLoop: () => HealthCounters["captureLoop"] = () => null;
+  let captureHeap: () => HealthCounters["captureHeap"] = () => null;
   let afterHealth = (): void => {};
 
   const health = new Health({
@@ -95,6 +96,7 @@ export async function runAgent(opts: RunOptions): Promise<void> {
         anomalies: s?.anomalies ?? 0,
         ...(s ? { inventory: s.inventory, findings: s.findings, traffic: s.traffic } : {}),
         captureLoop: captureLoop(),
+        captureHeap: captureHeap(),
         outbox: {
           depth: store.depth(),
           evicted: store.evicted(),
@@ -210,6 +212,7 @@ export async function runAgent(opts: RunOptions): Promise<void> {
       };
     };
     captureLoop = () => capture.counters?.loop ?? null;
+    captureHeap = () => capture.counters?.heap ?? null;
     afterHealth = () => capture.loopReset();
 
     // Under systemd/dicomtap.service (Type=notify): ready once capture is started (it waits for a

@@ -16,6 +16,7 @@
  */
 import type { Config } from "../config/types.js";
 import { EventLoopMonitor, type LoopDelay } from "./loop.js";
+import { HeapWatch, readPeakRss, type HeapFigures, type ProcessMemory } from "./memory.js";
 import { isoFromDate } from "../util/time.js";
 import {
   CpuLoad,
@@ -84,6 +85,8 @@ export interface HealthCounters {
    * or null before its first sample. Absent when capture runs in the agent's own thread.
    */
   captureLoop?: LoopDelay | null;
+  /** The capture thread's heap (it samples its own), or null; absent when capture runs in this thread. */
+  captureHeap?: HeapFigures | null;
 }
 
 export interface InventoryHealth {
@@ -122,6 +125,8 @@ export interface HealthPayload {
   traffic?: TrafficHealth;
   /** Event-loop delay since the previous record: this (main) thread's, and the capture thread's. */
   eventLoop?: { main: LoopDelay | null; capture: LoopDelay | null };
+  /** The agent process's own memory: resident set, its peak, each thread's heap. */
+  process?: ProcessMemory;
 }
 
 export interface HealthOptions {
@@ -166,6 +171,12 @@ function captureOf(c: CaptureHealth): CaptureHealth {
 const loopOf = (d: LoopDelay | null | undefined): LoopDelay | null =>
   d ? { p50Ms: d.p50Ms, p99Ms: d.p99Ms, maxMs: d.maxMs } : null;
 
+const heapOf = (h: HeapFigures | null | undefined): HeapFigures | null =>
+  h ? { usedBytes: h.usedBytes, totalBytes: h.totalBytes, peakUsedBytes: h.peakUsedBytes } : null;
+
+/** How often this thread's heap is sampled between records (cheap: V8's counters, no heap walk). */
+const HEAP_SAMPLE_MS = 250;
+
 export class Health {
   private readonly startedMs = Date.now();
   private readonly procRoot: string;
@@ -173,6 +184,9 @@ export class Health {
   private readonly timeoutMs: number;
   private readonly cpu: CpuLoad;
   private readonly loop = new EventLoopMonitor();
+  private readonly heap = new HeapWatch();
+  /** Samples this thread's heap between records, so a record's peak covers its whole interval. */
+  private readonly heapTimer: NodeJS.Timeout;
 
   constructor(private readonly o: HealthOptions) {
     this.procRoot = o.procRoot ?? DEFAULT_ROOTS.procRoot;
@@ -180,22 +194,25 @@ export class Health {
     this.timeoutMs = o.probeTimeoutMs ?? 2000;
     this.cpu = new CpuLoad(this.procRoot, o.cpuSampleMs ?? 200);
     this.loop.start();
+    this.heapTimer = setInterval(() => this.heap.sample(), HEAP_SAMPLE_MS).unref();
   }
 
   /** Stops the event-loop monitor (at the agent's shutdown). collect() still works; eventLoop.main is then null. */
   stop(): void {
     this.loop.stop();
+    clearInterval(this.heapTimer);
   }
 
   /** One health payload. Each system probe may fail on its own; its part is then null. */
   async collect(now = new Date()): Promise<HealthPayload> {
     const t = this.timeoutMs;
-    const [loadPercent, loadAverage1m, memory, disk, temperatureC] = await Promise.all([
+    const [loadPercent, loadAverage1m, memory, disk, temperatureC, peakRssBytes] = await Promise.all([
       bounded(this.cpu.percent(), t + (this.o.cpuSampleMs ?? 200)),
       bounded(readLoadAverage1m(this.procRoot), t),
       bounded(readMemory(this.procRoot), t),
       bounded(readDisk(this.o.storePath, this.procRoot), t),
       bounded(readTemperatureC(this.sysRoot), t),
+      bounded(readPeakRss(this.procRoot), t),
     ]);
     // Counters and the main loop's window are taken together, after the probes: this record's own cost
     // is in this record.
@@ -237,6 +254,11 @@ export class Health {
           }
         : {}),
       eventLoop: { main, capture: loopOf(c.captureLoop) },
+      process: {
+        rssBytes: process.memoryUsage.rss(),
+        peakRssBytes,
+        heap: { main: this.heap.take(), capture: heapOf(c.captureHeap) },
+      },
     };
   }
 }

@@ -88,6 +88,8 @@ export interface LiveFloodRow {
   /** Capture helper (every dicomtap-capture or tcpdump child, the largest). */
   helperPeakRssKiB: number | null;
   helperName: string | null;
+  /** The largest heap used by each thread, over every health record the agent printed (bytes). */
+  heapPeakBytes: { main: number | null; capture: number | null };
   rssByProcessKiB: Record<string, number>;
   /** After the replay, until the agent's tree went idle. */
   drainSeconds: number;
@@ -155,6 +157,7 @@ async function runOne(
     nodeHwmAtStopKiB: null,
     helperPeakRssKiB: null,
     helperName: null,
+    heapPeakBytes: { main: null, capture: null },
     rssByProcessKiB: {},
     drainSeconds: 0,
     cpuSeconds: null,
@@ -234,6 +237,7 @@ async function runOne(
     const printed = parsePrinted(p.stdoutLines);
     const last = printed.health[printed.health.length - 1] ?? null;
     row.healthAtStop = healthAfter(printed.health, termAt);
+    row.heapPeakBytes = heapPeaks(printed.health);
     if (healthAfter(printed.health, replayEnd)) {
       const cap = obj(last?.capture);
       row.framesCaptured = num(cap?.packets);
@@ -272,6 +276,19 @@ async function runOne(
   return row;
 }
 
+/** The largest peakUsedBytes of each thread over the health records (process.heap, absent from old agents). */
+function heapPeaks(health: Record<string, unknown>[]): LiveFloodRow["heapPeakBytes"] {
+  const out: LiveFloodRow["heapPeakBytes"] = { main: null, capture: null };
+  for (const h of health) {
+    const heap = obj(obj(h.process)?.heap);
+    for (const thread of ["main", "capture"] as const) {
+      const peak = num(obj(heap?.[thread])?.peakUsedBytes);
+      if (peak !== null) out[thread] = Math.max(out[thread] ?? 0, peak);
+    }
+  }
+  return out;
+}
+
 /** Each flood replayed live into a fresh agent; the lab is built once and torn down at the end. */
 export async function runLiveFloods(o: LiveFloodOptions): Promise<LiveFloodRow[]> {
   mkdirSync(o.dir, { recursive: true });
@@ -306,6 +323,7 @@ export async function runLiveFloods(o: LiveFloodOptions): Promise<LiveFloodRow[]
 }
 
 const mib = (kib: number | null): string => (kib === null ? "-" : (kib / 1024).toFixed(0));
+const mibBytes = (b: number | null): string => (b === null ? "-" : (b / 1048576).toFixed(0));
 const n = (v: number | null | undefined): string => (v === null || v === undefined ? "-" : String(v));
 
 function describe(r: LiveFloodRow): string {
@@ -330,6 +348,7 @@ export function formatLiveFloods(rows: LiveFloodRow[]): string {
     "Node peak RSS MiB",
     "Node VmHWM at stop MiB",
     "helper peak RSS MiB",
+    "heap peak main / capture MiB",
     "drain s",
     "exit",
     "launch",
@@ -349,6 +368,7 @@ export function formatLiveFloods(rows: LiveFloodRow[]): string {
       mib(r.nodePeakRssKiB),
       mib(r.nodeHwmAtStopKiB),
       mib(r.helperPeakRssKiB),
+      `${mibBytes(r.heapPeakBytes.main)} / ${mibBytes(r.heapPeakBytes.capture)}`,
       r.drainSeconds.toFixed(1),
       `${n(r.exit.code)}${r.exit.signal ? ` ${r.exit.signal}` : ""}`,
       r.launch,
@@ -375,7 +395,7 @@ export function formatLiveFloods(rows: LiveFloodRow[]): string {
     mdTable(t) +
     "\n\n" +
     "Node: the agent's process (main thread, capture worker, SQLite), VmHWM polled every 100 ms until exit; " +
-    "helper: the capture child, apart. offered: the tap's otherhost counter (frames the kernel handed to packet sockets).\n" +
+    "helper: the capture child, apart. heap peak: the largest V8 heap in use of each thread, from the health records' process.heap. offered: the tap's otherhost counter (frames the kernel handed to packet sockets).\n" +
     (notes.length ? notes.join("\n") + "\n" : "")
   );
 }
