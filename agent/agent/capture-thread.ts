@@ -70,9 +70,10 @@ export class CaptureThread {
       execArgv: workerExecArgv(process.execArgv),
       // The capture thread's own heap, within the memory budget (agent/pipeline/pipeline.ts): its tables
       // are capped well below this; the limits make V8 collect before it grows, as bin/dicomtap.js does.
-      resourceLimits: { maxOldGenerationSizeMb: 96, maxYoungGenerationSizeMb: 6 },
+      resourceLimits: { maxOldGenerationSizeMb: 96, maxYoungGenerationSizeMb: 3 },
     });
     this.worker.on("message", (m: FromWorker) => this.message(m));
+
     this.worker.on("error", (e) => {
       this.o.log(`capture thread failed: ${e.stack ?? e.message}`);
       this.o.onFatal(e.message);

@@ -13,30 +13,42 @@ import type { DeviceRecord, FindingRecord } from "../report/types.js";
 export const MAX_UNSENT = 8192;
 
 /**
- * Records per message. A record crosses as a structured clone of its own (a finding's CVE list is shared
- * in the worker, a copy of kilobytes in every record that crosses), and the main thread commits a message
- * as one batch: a few hundred keep both small. The rest waits for the next ack.
+ * Records per message. A record crosses as a structured clone, and the main thread commits a message as
+ * one batch: a few hundred keep both small. The rest waits for the next ack.
  */
-export const MAX_BATCH = 256;
+export const MAX_BATCH = 64;
 
-/** The changes waiting for the main thread, with the flow control above. */
+/** Where the queue finds the current record of an id when it sends it; null once it is gone from memory. */
+export interface ChangeLookup {
+  device(id: string): DeviceRecord | null;
+  finding(id: string): FindingRecord | null;
+}
+
+/**
+ * The changes waiting for the main thread, with the flow control above. Only ids wait: the record is
+ * looked up when its batch is taken, so it is the newest state and costs nothing while it waits. Holding
+ * the records themselves (a finding's evidence, times and title, 3-4 kB each) was 28 MiB of the capture
+ * thread's heap when a flood kept 8 192 waiting. A finding evicted from the engine's memory before its
+ * change was taken is not sent: that is counted with the dropped changes.
+ */
 export class ChangeQueue {
-  private readonly devices = new Map<string, DeviceRecord>();
-  private readonly findings = new Map<string, FindingRecord>();
+  private readonly devices = new Set<string>();
+  private readonly findings = new Set<string>();
   private awaitingAck = false;
   private dropped = 0;
 
   constructor(
+    private readonly lookup: ChangeLookup,
     private readonly max = MAX_UNSENT,
     private readonly batch = MAX_BATCH,
   ) {}
 
-  device(d: DeviceRecord): void {
-    this.keep(this.devices, d.id, d);
+  device(id: string): void {
+    this.keep(this.devices, id);
   }
 
-  finding(f: FindingRecord): void {
-    this.keep(this.findings, f.id, f);
+  finding(id: string): void {
+    this.keep(this.findings, id);
   }
 
   /** Something waits and nothing is in flight. */
@@ -55,18 +67,20 @@ export class ChangeQueue {
   take(all = false): { devices: DeviceRecord[]; findings: FindingRecord[] } | null {
     if ((this.awaitingAck && !all) || this.size === 0) return null;
     const limit = all ? Infinity : this.batch;
-    const devices = ChangeQueue.drain(this.devices, limit);
-    const findings = ChangeQueue.drain(this.findings, limit - devices.length);
+    const devices = this.drain(this.devices, limit, (id) => this.lookup.device(id));
+    const findings = this.drain(this.findings, limit - devices.length, (id) => this.lookup.finding(id));
     this.awaitingAck = true;
     return { devices, findings };
   }
 
-  private static drain<T>(map: Map<string, T>, limit: number): T[] {
+  private drain<T>(ids: Set<string>, limit: number, find: (id: string) => T | null): T[] {
     const out: T[] = [];
-    for (const [id, v] of map) {
+    for (const id of ids) {
       if (out.length >= limit) break;
-      out.push(v);
-      map.delete(id);
+      ids.delete(id);
+      const r = find(id);
+      if (r === null) this.dropped++;
+      else out.push(r);
     }
     return out;
   }
@@ -75,15 +89,16 @@ export class ChangeQueue {
     this.awaitingAck = false;
   }
 
-  /** Changes dropped since the last call. */
+  /** Changes dropped (cap reached, or gone from memory before they were taken) since the last call. */
   takeDropped(): number {
     const n = this.dropped;
     this.dropped = 0;
     return n;
   }
 
-  private keep<T>(map: Map<string, T>, id: string, v: T): void {
-    if (!map.has(id) && this.size >= this.max) this.dropped++;
-    else map.set(id, v);
+  private keep(ids: Set<string>, id: string): void {
+    if (ids.has(id)) return;
+    if (this.size >= this.max) this.dropped++;
+    else ids.add(id);
   }
 }

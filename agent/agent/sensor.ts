@@ -15,6 +15,7 @@ const SETTLE_MICROS = 30_000_000;
 
 export interface SensorCallbacks {
   device(d: DeviceRecord): void;
+  /** The findings engine's own record (see FindingsEngine.onChange): read it, never change it. */
   finding(f: FindingRecord): void;
 }
 
@@ -68,7 +69,17 @@ export class SensorCore {
   /** Announces the current state of every device and finding (counts and lastSeen move silently). */
   syncAll(): void {
     for (const d of this.analysis.inventory.devices()) this.callbacks.device(d);
-    for (const f of this.analysis.findings.findings()) this.callbacks.finding(f);
+    for (const f of this.analysis.findings.records()) this.callbacks.finding(f);
+  }
+
+  /** The current record of a device, or null (not tracked). */
+  deviceRecord(id: string): DeviceRecord | null {
+    return this.analysis.inventory.device(id) ?? null;
+  }
+
+  /** The findings engine's own record of a finding held in memory (read, never change), or null. */
+  findingRecord(id: string): FindingRecord | null {
+    return this.analysis.findings.record(id);
   }
 
   counters(): SensorCounters {

@@ -85,6 +85,12 @@ function connectionOf(o: Observation): AnomalyFlow | null {
 }
 
 export class FindingsEngine {
+  /**
+   * A finding appeared or changed visibly. `f` is the engine's own record, not a copy: read it (or copy
+   * it) and never change it; a consumer that keeps it until later sees the counts of then, which is what
+   * a queue of changes waiting to be stored wants. A copy per change was a second CVE list and evidence
+   * per waiting change: about 28 MiB of the capture thread's heap under the association flood (issue 9).
+   */
   onChange?: (f: FindingRecord, change: "new" | "changed") => void;
   /**
    * Where a failing rule is counted as an anomaly (the pipeline's anomaly counter, so it reaches the report
@@ -95,6 +101,8 @@ export class FindingsEngine {
   ruleFailures = 0;
 
   private readonly byKey = new Map<string, FindingState>();
+  /** The same findings by their record id (record(id): the capture thread looks a change up when it sends it). */
+  private readonly byId = new Map<string, FindingState>();
   /** Findings dropped from memory by the MAX_FINDINGS cap (see evictOne). */
   evicted = 0;
   /** The capture gaps of the association being judged, while its hits are raised. */
@@ -140,8 +148,19 @@ export class FindingsEngine {
     return this.byKey.size;
   }
 
+  /** Copies of every finding held (the report's, a test's: theirs to keep and change). */
   findings(): FindingRecord[] {
     return [...this.byKey.values()].map((s) => structuredClone(s.record));
+  }
+
+  /** The engine's own record of a finding held in memory (as onChange gives it: read, never change), or null. */
+  record(id: string): FindingRecord | null {
+    return this.byId.get(id)?.record ?? null;
+  }
+
+  /** The engine's own records, as onChange gives them (read, never change): a sync announces them all. */
+  *records(): IterableIterator<FindingRecord> {
+    for (const s of this.byKey.values()) yield s.record;
   }
 
   observe(o: Observation): void {
@@ -318,6 +337,7 @@ export class FindingsEngine {
       };
       if (this.byKey.size >= this.maxFindings) this.evictOne();
       this.byKey.set(mapKey, s);
+      this.byId.set(s.record.id, s);
     }
     const r = s.record;
     const ev = r.evidence;
@@ -358,8 +378,8 @@ export class FindingsEngine {
     const sigChanged = signature !== s.signature;
     s.signature = signature;
     if (!this.onChange) return;
-    if (isNew) this.onChange(structuredClone(r), "new");
-    else if (r.severity !== severityBefore || sigChanged) this.onChange(structuredClone(r), "changed");
+    if (isNew) this.onChange(r, "new");
+    else if (r.severity !== severityBefore || sigChanged) this.onChange(r, "changed");
   }
 
   /**
@@ -380,6 +400,8 @@ export class FindingsEngine {
       if (++scanned >= 256) break;
     }
     if (victim !== undefined) {
+      const id = this.byKey.get(victim)?.record.id;
+      if (id !== undefined) this.byId.delete(id);
       this.byKey.delete(victim);
       this.evicted++;
     }
