@@ -280,7 +280,27 @@ export class Publisher {
 
   /** False when the output asks the writer to wait for "drain". */
   private print(topic: string, retain: boolean, qos: number, payload: unknown): boolean {
-    return this.printOut().write(JSON.stringify({ topic, qos, retain, payload }) + "\n") !== false;
+    return this.printJson(topic, retain, qos, JSON.stringify(payload));
+  }
+
+  /**
+   * print() of a payload that is JSON text already (an outbox row): the same line, written around the
+   * text rather than parsed and serialised again (a flood prints tens of thousands of rows; the round
+   * trip was most of the main thread's garbage).
+   */
+  private printJson(topic: string, retain: boolean, qos: number, payload: string): boolean {
+    const line = [
+      '{"topic":',
+      JSON.stringify(topic),
+      ',"qos":',
+      qos,
+      ',"retain":',
+      retain,
+      ',"payload":',
+      payload,
+      "}\n",
+    ];
+    return this.printOut().write(line.join("")) !== false;
   }
 
   /** Print mode's output; a stream has once("drain"), a caller's plain writer need not. */
@@ -434,7 +454,7 @@ export class Publisher {
         if (rows.length === 0) return;
         for (const row of rows) {
           this.cursor = row.seq;
-          if (!this.print(row.topic, row.retain, row.qos, JSON.parse(row.payload))) {
+          if (!this.printJson(row.topic, row.retain, row.qos, row.payload)) {
             this.pausePrinting();
             return;
           }
