@@ -14,7 +14,7 @@ export const MAX_UNSENT = 8192;
 
 /**
  * Records per message. A record crosses as a structured clone, and the main thread commits a message as
- * one batch: a few hundred keep both small. The rest waits for the next ack.
+ * one batch: a few dozen keep both small (the main thread's garbage per batch too). The rest waits for the next ack.
  */
 export const MAX_BATCH = 64;
 

@@ -15,7 +15,7 @@
  * observation (the engine caught it; the detail names the rule).
  */
 export type AnomalyLayer =
-  "capture" | "decode" | "reassembly" | "tls" | "ul" | "dimse" | "dataset" | "findings";
+  "capture" | "decode" | "reassembly" | "tls" | "ul" | "dimse" | "dataset" | "findings" | "hosts";
 
 /**
  * Who caused it:
