@@ -1037,6 +1037,47 @@ export const ANOMALY_CATALOGUE = {
     description: "A deflated data set that does not inflate.",
   },
 
+  // ── hosts: SMB and NTLMSSP (hosts/smb.ts, hosts/ntlm.ts) ──────────────────────────────────────
+  "hosts.smb-not-smb": {
+    layers: ["hosts"],
+    clause: "[MS-SMB2] 2.1, RFC 1002 §4.3.1 (a Direct TCP or NetBIOS session message holds an SMB message)",
+    origin: "peer",
+    malformed: "none",
+    description:
+      "A stream on an SMB port whose framing or protocol identifier is not SMB (another protocol, or a pick-up mid-message); not read further.",
+  },
+  "hosts.smb-malformed": {
+    layers: ["hosts"],
+    clause:
+      "[MS-CIFS] 2.2.4.52-53, [MS-SMB] 2.2.4.6, [MS-SMB2] 2.2.3-2.2.6 (counts, offsets and lengths stay in the message)",
+    origin: "peer",
+    malformed: "none",
+    description:
+      "An SMB NEGOTIATE or SESSION_SETUP whose header, counts, offsets or lengths leave the message; what lies within is kept.",
+  },
+  "hosts.smb-string-too-long": {
+    layers: ["hosts"],
+    clause: "none (the sensor's cap on a system string; [MS-CIFS] 2.2.4.53 sets none)",
+    origin: "peer",
+    malformed: "none",
+    description:
+      "An SMB1 NativeOS, NativeLanMan or PrimaryDomain string longer than the sensor keeps; dropped.",
+  },
+  "hosts.ntlm-malformed": {
+    layers: ["hosts"],
+    clause: "[MS-NLMP] 2.2.1 (message fields and AV pairs stay in the message)",
+    origin: "peer",
+    malformed: "none",
+    description:
+      "An NTLMSSP message of an unknown type, shorter than its fixed header, or whose field or AV pair leaves the message.",
+  },
+  "hosts.ntlm-name-too-long": {
+    layers: ["hosts"],
+    clause: "none (the sensor's cap; NetBIOS names have 15 characters, DNS names 255, RFC 1035 §2.3.4)",
+    origin: "peer",
+    malformed: "none",
+    description: "An NTLMSSP computer or domain name longer than the sensor keeps; dropped.",
+  },
   // ── the sensor itself ─────────────────────────────────────────────────────────────────────────
   "internal.exception": {
     layers: ["decode", "reassembly"],
