@@ -34,6 +34,7 @@ const SECTIONS: { layer: AnomalyLayer; title: string; where: string }[] = [
   { layer: "ul", title: "DICOM Upper Layer (PS3.8)", where: "agent/dicom/ul/, agent/dicom/connection.ts" },
   { layer: "dimse", title: "DIMSE messages (PS3.7)", where: "agent/dicom/dimse/" },
   { layer: "dataset", title: "Data sets (PS3.5)", where: "agent/dicom/dataset/walker.ts" },
+  { layer: "hosts", title: "Hosts: systems and remote access (issue 11)", where: "agent/hosts/" },
 ];
 
 /** A table cell: pipes escaped, nothing that breaks a row. */

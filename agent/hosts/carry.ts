@@ -58,7 +58,13 @@ export class Carry {
  * removed (tabs and line breaks become one space), runs of spaces collapsed, trimmed, at most `max`
  * characters; null when nothing is left. `asciiOnly` also drops everything above 0x7E.
  */
-export function cleanText(buf: Buffer, start: number, end: number, max: number, asciiOnly = false): string | null {
+export function cleanText(
+  buf: Buffer,
+  start: number,
+  end: number,
+  max: number,
+  asciiOnly = false,
+): string | null {
   let out = "";
   let space = false;
   for (let i = start; i < end && out.length < max; i++) {

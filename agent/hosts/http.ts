@@ -165,7 +165,7 @@ export class HttpStreamDecoder implements HostStreamDecoder {
   private head(dir: Direction, buf: Buffer, p: number, end: number, ts: number): void {
     this.heads[dir]++;
     const lines: [number, number][] = [];
-    for (let s = p; s < end; ) {
+    for (let s = p; s < end;) {
       let lf = indexOfByte(buf, 0x0a, s, end);
       if (lf < 0) lf = end;
       const e = lf > s && buf[lf - 1] === 0x0d ? lf - 1 : lf;
@@ -208,8 +208,7 @@ export class HttpStreamDecoder implements HostStreamDecoder {
           // RFC 9112 §6.3: digits only; differing values are unrecoverable.
           const text = buf.toString("latin1", vs, e).trim();
           const n = /^\d{1,15}$/.test(text) ? Number(text) : -2;
-          if (n < 0 || (contentLength >= 0 && n !== contentLength))
-            return this.bad(dir, "Content-Length");
+          if (n < 0 || (contentLength >= 0 && n !== contentLength)) return this.bad(dir, "Content-Length");
           contentLength = n;
           break;
         }
@@ -255,7 +254,10 @@ export class HttpStreamDecoder implements HostStreamDecoder {
   }
 
   private bad(dir: Direction, what: string): void {
-    this.sink.anomaly("hosts.http-bad-message", `${dir === 0 ? "request" : "response"}: malformed ${what} (RFC 9112)`);
+    this.sink.anomaly(
+      "hosts.http-bad-message",
+      `${dir === 0 ? "request" : "response"}: malformed ${what} (RFC 9112)`,
+    );
     this.stop(dir);
   }
 

@@ -89,7 +89,10 @@ export class RdpStreamDecoder implements HostStreamDecoder {
       const len = v.buf.readUInt16BE(off + 2);
       if (v.buf[off] !== 3 || len < TPKT_HEADER + 3) {
         if (this.phase[dir] === Phase.Connect)
-          this.sink.anomaly("hosts.rdp-bad-tpkt", `${side(dir)}: no TPKT header (RFC 1006 §6) where one must start`);
+          this.sink.anomaly(
+            "hosts.rdp-bad-tpkt",
+            `${side(dir)}: no TPKT header (RFC 1006 §6) where one must start`,
+          );
         this.finish(dir);
         return;
       }
@@ -161,17 +164,22 @@ export class RdpStreamDecoder implements HostStreamDecoder {
       // routingToken / cookie: text ending in CR LF (2.2.1.1). Only whether it was a cookie is kept.
       const crlf = indexOfCrLf(buf, p, end);
       if (crlf < 0) {
-        this.sink.anomaly("hosts.rdp-bad-x224", "client: routing token or cookie without CR LF (MS-RDPBCGR 2.2.1.1)");
+        this.sink.anomaly(
+          "hosts.rdp-bad-x224",
+          "client: routing token or cookie without CR LF (MS-RDPBCGR 2.2.1.1)",
+        );
         p = end;
       } else {
-        cookie = end - p >= COOKIE.length && buf.compare(COOKIE, 0, COOKIE.length, p, p + COOKIE.length) === 0;
+        cookie =
+          end - p >= COOKIE.length && buf.compare(COOKIE, 0, COOKIE.length, p, p + COOKIE.length) === 0;
         p = crlf + 2;
       }
     }
     let requestedProtocols: number | null = null;
     if (end - p >= RDP_NEG_LENGTH && buf[p] === TYPE_RDP_NEG_REQ) {
       if (buf.readUInt16LE(p + 2) === RDP_NEG_LENGTH) requestedProtocols = buf.readUInt32LE(p + 4);
-      else this.sink.anomaly("hosts.rdp-bad-x224", "client: RDP_NEG_REQ length is not 8 (MS-RDPBCGR 2.2.1.1.1)");
+      else
+        this.sink.anomaly("hosts.rdp-bad-x224", "client: RDP_NEG_REQ length is not 8 (MS-RDPBCGR 2.2.1.1.1)");
     }
     this.sink.event({ kind: "rdp-request", cookie, requestedProtocols }, 0, ts);
     this.phase[0] = Phase.Wait;
@@ -186,7 +194,10 @@ export class RdpStreamDecoder implements HostStreamDecoder {
       const type = buf[p]!;
       const okLength = buf.readUInt16LE(p + 2) === RDP_NEG_LENGTH;
       if ((type === TYPE_RDP_NEG_RSP || type === TYPE_RDP_NEG_FAILURE) && !okLength)
-        this.sink.anomaly("hosts.rdp-bad-x224", `server: RDP_NEG type ${type} length is not 8 (MS-RDPBCGR 2.2.1.2)`);
+        this.sink.anomaly(
+          "hosts.rdp-bad-x224",
+          `server: RDP_NEG type ${type} length is not 8 (MS-RDPBCGR 2.2.1.2)`,
+        );
       else if (type === TYPE_RDP_NEG_RSP) {
         flags = buf[p + 1]!;
         selectedProtocol = buf.readUInt32LE(p + 4);
@@ -246,7 +257,10 @@ export class RdpStreamDecoder implements HostStreamDecoder {
       const type = buf.readUInt16LE(q);
       const blen = buf.readUInt16LE(q + 2);
       if (blen < 4 || blen > limit - q) {
-        this.sink.anomaly("hosts.rdp-bad-user-data", `${side(dir)}: user data block 0x${type.toString(16)} of length ${blen} leaves the GCC user data`);
+        this.sink.anomaly(
+          "hosts.rdp-bad-user-data",
+          `${side(dir)}: user data block 0x${type.toString(16)} of length ${blen} leaves the GCC user data`,
+        );
         return;
       }
       if (type === want) {

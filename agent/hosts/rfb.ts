@@ -50,7 +50,11 @@ const VERSION = /^RFB (\d{3})\.(\d{3})\n$/;
 /** The server's first bytes are "RFB " (RFC 6143 §7.1.1): cheap detection of VNC on any port. */
 export function looksLikeRfb(buf: Buffer, start: number, end: number): boolean {
   return (
-    end - start >= 4 && buf[start] === 0x52 && buf[start + 1] === 0x46 && buf[start + 2] === 0x42 && buf[start + 3] === 0x20
+    end - start >= 4 &&
+    buf[start] === 0x52 &&
+    buf[start + 1] === 0x46 &&
+    buf[start + 2] === 0x42 &&
+    buf[start + 3] === 0x20
   );
 }
 
@@ -87,7 +91,8 @@ export class RfbStreamDecoder implements HostStreamDecoder {
     if (!this.carry[dir].keep(v.buf, off, v.end)) this.finish();
     // A step of the other side may now be complete in what that side sent early.
     const other = (1 - dir) as Direction;
-    if (this.sideOf(this.step) === other && this.carry[other].length > 0) this.data(other, v.buf, 0, 0, tsMicros);
+    if (this.sideOf(this.step) === other && this.carry[other].length > 0)
+      this.data(other, v.buf, 0, 0, tsMicros);
   }
 
   gap(): void {

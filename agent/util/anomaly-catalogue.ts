@@ -1047,17 +1047,20 @@ export const ANOMALY_CATALOGUE = {
   },
   "hosts.rdp-bad-x224": {
     layers: ["hosts"],
-    clause: "ITU-T X.224 §13.3-13.4 / MS-RDPBCGR 2.2.1.1-2.2.1.2 (CR/CC TPDU, cookie ending in CR LF, RDP_NEG length 8)",
+    clause:
+      "ITU-T X.224 §13.3-13.4 / MS-RDPBCGR 2.2.1.1-2.2.1.2 (CR/CC TPDU, cookie ending in CR LF, RDP_NEG length 8)",
     origin: "peer",
     malformed: "none",
-    description: "An X.224 Connection Request or Confirm that is not one, or whose cookie or RDP_NEG structure is broken.",
+    description:
+      "An X.224 Connection Request or Confirm that is not one, or whose cookie or RDP_NEG structure is broken.",
   },
   "hosts.rdp-bad-user-data": {
     layers: ["hosts"],
     clause: "MS-RDPBCGR 2.2.1.3.1-2.2.1.4.2 (TS_UD_HEADER length within the GCC user data, core block sizes)",
     origin: "peer",
     malformed: "none",
-    description: "An MCS Connect Initial or Response whose user data blocks overrun it or whose core block is too short.",
+    description:
+      "An MCS Connect Initial or Response whose user data blocks overrun it or whose core block is too short.",
   },
   "hosts.rfb-bad-version": {
     layers: ["hosts"],
@@ -1071,14 +1074,16 @@ export const ANOMALY_CATALOGUE = {
     clause: "none (RFC 959 sets no line limit; the decoder's own cap of 512 bytes)",
     origin: "peer",
     malformed: "none",
-    description: "An FTP command or reply line longer than 512 bytes; the control connection is not followed further.",
+    description:
+      "An FTP command or reply line longer than 512 bytes; the control connection is not followed further.",
   },
   "hosts.ftp-bad-reply": {
     layers: ["hosts"],
     clause: "RFC 959 §4.2 (a reply starts with a three-digit code and a space or hyphen)",
     origin: "peer",
     malformed: "none",
-    description: "A server line on an FTP control connection that is no reply; the connection is not followed further.",
+    description:
+      "A server line on an FTP control connection that is no reply; the connection is not followed further.",
   },
   "hosts.telnet-subnegotiation-too-long": {
     layers: ["hosts"],
@@ -1092,7 +1097,8 @@ export const ANOMALY_CATALOGUE = {
     clause: "none (RFC 9112 §2.3 leaves the limit to the recipient; the decoder's own cap of 16 KiB)",
     origin: "peer",
     malformed: "none",
-    description: "An HTTP request or response head without its empty line within 16 KiB; the direction is not followed.",
+    description:
+      "An HTTP request or response head without its empty line within 16 KiB; the direction is not followed.",
   },
   "hosts.http-bad-message": {
     layers: ["hosts"],

@@ -13,7 +13,17 @@ import {
 } from "../../agent/util/anomaly-catalogue.js";
 import { DOC_PATH, renderAnomalyDoc } from "../../scripts/anomaly-doc.js";
 
-const LAYERS = new Set(["capture", "decode", "reassembly", "tls", "ul", "dimse", "dataset", "findings", "hosts"]);
+const LAYERS = new Set([
+  "capture",
+  "decode",
+  "reassembly",
+  "tls",
+  "ul",
+  "dimse",
+  "dataset",
+  "findings",
+  "hosts",
+]);
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
