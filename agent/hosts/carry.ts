@@ -16,40 +16,58 @@ export interface View {
 
 const EMPTY = Buffer.alloc(0);
 
-/** What one direction keeps between calls (a copy), within a cap. */
+/**
+ * What one direction keeps between calls (a copy), within a cap. The held bytes live at the start of one
+ * buffer that grows by doubling, so a message that arrives one byte per segment costs linear copying, not
+ * quadratic.
+ */
 export class Carry {
-  private held: Buffer = EMPTY;
+  private store: Buffer = EMPTY;
+  private held = 0;
 
   constructor(private readonly cap: number) {}
 
   /** Bytes held from earlier calls. */
   get length(): number {
-    return this.held.length;
+    return this.held;
   }
 
   /**
-   * The bytes to read now: the new view alone when nothing is held (no copy), else the held bytes
-   * followed by the view (one copy, bounded by the cap plus the view).
+   * The bytes to read now: the new view alone when nothing is held (no copy), else the held bytes followed
+   * by the view, in this carry's own buffer (valid until the next join or keep).
    */
   join(buf: Buffer, start: number, end: number): View {
-    if (this.held.length === 0) return { buf, start, end };
-    const joined = Buffer.concat([this.held, buf.subarray(start, end)]);
-    this.held = EMPTY;
-    return { buf: joined, start: 0, end: joined.length };
+    if (this.held === 0) return { buf, start, end };
+    const total = this.held + (end - start);
+    if (total > this.store.length) {
+      const grown = Buffer.allocUnsafe(Math.max(total, this.store.length * 2));
+      this.store.copy(grown, 0, 0, this.held);
+      this.store = grown;
+    }
+    buf.copy(this.store, this.held, start, end);
+    this.held = 0;
+    return { buf: this.store, start: 0, end: total };
   }
 
   /** Keeps [start, end) for the next call; false (and nothing kept) when it would exceed the cap. */
   keep(buf: Buffer, start: number, end: number): boolean {
-    if (end - start > this.cap) {
-      this.held = EMPTY;
+    const n = end - start;
+    if (n > this.cap) {
+      this.clear();
       return false;
     }
-    this.held = end > start ? Buffer.from(buf.subarray(start, end)) : EMPTY;
+    if (n > 0 && buf === this.store) this.store.copy(this.store, 0, start, end);
+    else if (n > 0) {
+      if (n > this.store.length) this.store = Buffer.allocUnsafe(Math.min(this.cap, Math.max(n, 2 * n)));
+      buf.copy(this.store, 0, start, end);
+    }
+    this.held = n;
     return true;
   }
 
   clear(): void {
-    this.held = EMPTY;
+    this.store = EMPTY;
+    this.held = 0;
   }
 }
 

@@ -96,6 +96,8 @@ export class HttpStreamDecoder implements HostStreamDecoder {
   private readonly body: [number, number] = [0, 0];
   /** Methods of the requests not yet answered, in order (RFC 9112 §9.3: responses come in request order). */
   private readonly methods: string[] = [];
+  /** Bytes of the held head already searched for its end (a head sent a byte per segment is scanned once). */
+  private readonly scanned: [number, number] = [0, 0];
 
   constructor(
     private readonly sink: HostStreamSink,
@@ -110,6 +112,8 @@ export class HttpStreamDecoder implements HostStreamDecoder {
     if (this.state[dir] === St.Stopped) return;
     const v = this.carry[dir].join(buf, start, end);
     let off = v.start;
+    let scanned = this.scanned[dir];
+    this.scanned[dir] = 0;
     while (off < v.end && !this.stopped(dir)) {
       if (this.state[dir] === St.Body) {
         const n = Math.min(this.body[dir], v.end - off);
@@ -121,8 +125,12 @@ export class HttpStreamDecoder implements HostStreamDecoder {
       // RFC 9112 §2.2: empty lines before a request line are ignored (robustness).
       while (off < v.end && (v.buf[off] === 0x0d || v.buf[off] === 0x0a)) off++;
       if (off >= v.end) break;
-      const headEnd = endOfHead(v.buf, off, Math.min(v.end, off + MAX_HEAD));
+      // The held part was searched before; its last 2 bytes may begin the empty line.
+      const from = off + Math.max(0, scanned - 2);
+      scanned = 0;
+      const headEnd = endOfHead(v.buf, from, Math.min(v.end, off + MAX_HEAD));
       if (headEnd < 0) {
+        this.scanned[dir] = v.end - off;
         if (v.end - off >= MAX_HEAD) {
           this.sink.anomaly(
             "hosts.http-head-too-large",
@@ -269,7 +277,7 @@ export class HttpStreamDecoder implements HostStreamDecoder {
   }
 }
 
-/** The offset just after the empty line that ends a head in [p, end) (CRLF CRLF, or bare LFs), or -1. */
+/** The offset just after the empty line that ends a head, searched in [p, end) (CRLF CRLF, or bare LFs), or -1. */
 function endOfHead(buf: Buffer, p: number, end: number): number {
   for (let i = indexOfByte(buf, 0x0a, p, end); i >= 0; i = indexOfByte(buf, 0x0a, i + 1, end)) {
     if (i + 1 < end && buf[i + 1] === 0x0a) return i + 2;

@@ -178,3 +178,12 @@ test("random bytes and mutated exchanges never throw", (t) => {
   randomNeverThrows(t, make);
   mutatedNeverThrows(t, (s) => new HttpStreamDecoder(s, { onAuthToken: () => {} }), exchange);
 });
+
+test("a head of almost MAX_HEAD bytes sent one byte per segment is read once (linear, not quadratic)", (t) => {
+  const head = Buffer.from(`GET / HTTP/1.1\r\nUser-Agent: slow\r\nX: ${"a".repeat(MAX_HEAD - 64)}\r\n\r\n`);
+  const s = feed(make, [chunk(0, head)], (d) => Array.from({ length: d.length }, (_, i) => i));
+  t.deepEqual(
+    s.events.map((x) => x.e),
+    [{ kind: "http-request", userAgent: "slow" }],
+  );
+});
