@@ -136,7 +136,7 @@ export class RdpStreamDecoder implements HostStreamDecoder {
     if (this.phase[dir] === Phase.Connect) {
       const want = dir === 0 ? X224_CR : X224_CC;
       // X.224 §13.3.1/13.4.1: LI counts the header after itself, at least the 6 bytes of the fixed part.
-      if (code !== want || li < 6 || end < CR_FIXED || li > end - off - 5) {
+      if (code !== want || li < 6 || end - off < CR_FIXED || li > end - off - 5) {
         this.sink.anomaly(
           "hosts.rdp-bad-x224",
           `${side(dir)}: expected an X.224 ${dir === 0 ? "Connection Request" : "Connection Confirm"}, got code 0x${code.toString(16)} LI ${li}`,
