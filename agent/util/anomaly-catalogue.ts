@@ -1058,7 +1058,7 @@ export const ANOMALY_CATALOGUE = {
   "hosts.smb-string-too-long": {
     layers: ["hosts"],
     clause: "none (the sensor's cap on a system string; [MS-CIFS] 2.2.4.53 sets none)",
-    origin: "peer",
+    origin: "sensor",
     malformed: "none",
     description:
       "An SMB1 NativeOS, NativeLanMan or PrimaryDomain string longer than the sensor keeps; dropped.",
@@ -1074,9 +1074,80 @@ export const ANOMALY_CATALOGUE = {
   "hosts.ntlm-name-too-long": {
     layers: ["hosts"],
     clause: "none (the sensor's cap; NetBIOS names have 15 characters, DNS names 255, RFC 1035 §2.3.4)",
-    origin: "peer",
+    origin: "sensor",
     malformed: "none",
     description: "An NTLMSSP computer or domain name longer than the sensor keeps; dropped.",
+  },
+
+  // ── hosts: RDP, RFB, FTP, Telnet, HTTP (hosts/rdp.ts, rfb.ts, cleartext-login.ts, http.ts) ──────────
+  "hosts.rdp-bad-tpkt": {
+    layers: ["hosts"],
+    clause: "RFC 1006 §6 (TPKT: version 3, length at least 7)",
+    origin: "peer",
+    malformed: "none",
+    description: "An RDP connection does not start with a TPKT header; the stream is not followed.",
+  },
+  "hosts.rdp-bad-x224": {
+    layers: ["hosts"],
+    clause:
+      "ITU-T X.224 §13.3-13.4 / MS-RDPBCGR 2.2.1.1-2.2.1.2 (CR/CC TPDU, cookie ending in CR LF, RDP_NEG length 8)",
+    origin: "peer",
+    malformed: "none",
+    description:
+      "An X.224 Connection Request or Confirm that is not one, or whose cookie or RDP_NEG structure is broken.",
+  },
+  "hosts.rdp-bad-user-data": {
+    layers: ["hosts"],
+    clause: "MS-RDPBCGR 2.2.1.3.1-2.2.1.4.2 (TS_UD_HEADER length within the GCC user data, core block sizes)",
+    origin: "peer",
+    malformed: "none",
+    description:
+      "An MCS Connect Initial or Response whose user data blocks overrun it or whose core block is too short.",
+  },
+  "hosts.rfb-bad-version": {
+    layers: ["hosts"],
+    clause: 'RFC 6143 §7.1.1 (ProtocolVersion "RFB xxx.yyy\\n")',
+    origin: "peer",
+    malformed: "none",
+    description: "An RFB (VNC) ProtocolVersion message that is not twelve bytes of the form RFB xxx.yyy.",
+  },
+  "hosts.ftp-line-too-long": {
+    layers: ["hosts"],
+    clause: "none (RFC 959 sets no line limit; the decoder's own cap of 512 bytes)",
+    origin: "sensor",
+    malformed: "none",
+    description:
+      "An FTP command or reply line longer than 512 bytes; the control connection is not followed further.",
+  },
+  "hosts.ftp-bad-reply": {
+    layers: ["hosts"],
+    clause: "RFC 959 §4.2 (a reply starts with a three-digit code and a space or hyphen)",
+    origin: "peer",
+    malformed: "none",
+    description:
+      "A server line on an FTP control connection that is no reply; the connection is not followed further.",
+  },
+  "hosts.telnet-subnegotiation-too-long": {
+    layers: ["hosts"],
+    clause: "none (RFC 855 sets no limit; the decoder's own cap of 512 bytes)",
+    origin: "sensor",
+    malformed: "none",
+    description: "A Telnet subnegotiation (IAC SB) not closed by IAC SE within 512 bytes.",
+  },
+  "hosts.http-head-too-large": {
+    layers: ["hosts"],
+    clause: "none (RFC 9112 §2.3 leaves the limit to the recipient; the decoder's own cap of 16 KiB)",
+    origin: "sensor",
+    malformed: "none",
+    description:
+      "An HTTP request or response head without its empty line within 16 KiB; the direction is not followed.",
+  },
+  "hosts.http-bad-message": {
+    layers: ["hosts"],
+    clause: "RFC 9112 §3, §4, §6.3 (request line, status line, Content-Length)",
+    origin: "peer",
+    malformed: "none",
+    description: "An HTTP head with a malformed start line or Content-Length; the direction is not followed.",
   },
   // ── the sensor itself ─────────────────────────────────────────────────────────────────────────
   "internal.exception": {
