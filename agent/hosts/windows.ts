@@ -275,13 +275,16 @@ const MAX_NATIVE_OS = 256;
 /**
  * Parses an SMB1 Native OS string ([MS-CIFS] 2.2.4.53.2): "Windows 5.1" (XP), "Windows 5.0" (2000),
  * "Windows Server 2003 3790 Service Pack 2", "Windows 7 Professional 7601 Service Pack 1", "Unix", "Samba"
- * or "Samba 4.17.12-Debian". Null for an empty string.
+ * or "Samba 4.17.12-Debian". Give the Native LAN Manager string too when there is one: a Samba server
+ * writes "Windows 6.1" as its Native OS and only "Samba 4.17.12-Debian" there (test/fixtures/os/smb1.pcap).
+ * Null for an empty string.
  */
-export function nativeOsVersion(text: string): NativeOs | null {
+export function nativeOsVersion(text: string, nativeLanMan: string | null = null): NativeOs | null {
   const s = text.slice(0, MAX_NATIVE_OS).split("\u0000").join("").trim();
   if (s === "") return null;
   const none = { major: null, minor: null, build: null, servicePack: null, kind: null };
-  if (/samba/i.test(s)) return { family: "samba", ...none };
+  if (/samba/i.test(s) || /samba/i.test((nativeLanMan ?? "").slice(0, MAX_NATIVE_OS)))
+    return { family: "samba", ...none };
   if (/^unix\b/i.test(s)) return { family: "unix", ...none };
   if (!/^windows\b/i.test(s)) return { family: "other", ...none };
   const plain = /^windows\s+(\d+)\.(\d+)$/i.exec(s);

@@ -195,5 +195,12 @@ test("SMB1 Native OS strings", (t) => {
   t.like(nativeOsVersion("Unix"), { family: "unix", major: null });
   t.like(nativeOsVersion("Samba 4.17.12-Debian"), { family: "samba", build: null });
   t.like(nativeOsVersion("VxWorks"), { family: "other" });
+  // Samba's server in test/fixtures/os/smb1.pcap: Native OS "Windows 6.1", Native LAN Manager "Samba ...".
+  t.like(nativeOsVersion("Windows 6.1", "Samba 4.17.12-Debian"), { family: "samba", major: null });
+  t.like(nativeOsVersion("Windows 5.1", "Windows 2000 LAN Manager"), {
+    family: "windows",
+    major: 5,
+    minor: 1,
+  });
   t.is(nativeOsVersion("  "), null);
 });
