@@ -2,8 +2,9 @@
  * Frame decoding down to TCP or UDP: link layer → (VLAN tags) → IPv4/IPv6 → TCP or UDP, over
  * (buf, start, end) with a bounds check before every read. The result goes into one reusable TcpPacket
  * (no allocation per frame); bad bytes become a DecodeResult plus a stable anomaly code, never an
- * exception. Running out of captured bytes inside a header is Truncated (the snap length did it); a header that breaks its own rules is
- * Malformed. Payload bytes cut by the snap length are not an error: they are counted in payloadMissing.
+ * exception. Running out of captured bytes inside a header is Truncated (the snap length did it); a header
+ * that breaks its own rules is Malformed. Payload bytes cut by the snap length are not an error: they are
+ * counted in payloadMissing.
  */
 
 import {

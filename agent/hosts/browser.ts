@@ -117,8 +117,9 @@ function isBrowseMailslot(buf: Buffer, p: number, end: number): boolean {
 
 /*
  * HostAnnouncement (0x01, [MS-BRWS] 2.2.1) and LocalMasterAnnouncement (0x0F, 2.2.9):
- *   | Opcode | UpdateCount | Periodicity (4) | ServerName (16, NUL-padded) | OSVersionMajor | OSVersionMinor |
- *   | ServerType (4) | BrowserConfigVersionMajor | BrowserConfigVersionMinor | Signature (2) | Comment (NUL-terminated) |
+ *   | Opcode | UpdateCount | Periodicity (4) | ServerName (16, NUL-padded) | OSVersionMajor |
+ *   | OSVersionMinor | ServerType (4) | BrowserConfigVersionMajor | BrowserConfigVersionMinor |
+ *   | Signature (2) | Comment (NUL-terminated) |
  * DomainAnnouncement (0x0C, 2.2.7) has the same layout with other meanings: MachineGroup (the workgroup
  * or domain) where ServerName was, BrowserConfigVersionMajor/Minor where the OS version was (the spec
  * says so; senders put their OS version there too), and LocalMasterBrowserName (the sender) where the
