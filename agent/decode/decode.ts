@@ -1,9 +1,10 @@
 /**
- * Frame decoding down to TCP: link layer → (VLAN tags) → IPv4/IPv6 → TCP, over (buf, start, end) with a
- * bounds check before every read. The result goes into one reusable TcpPacket (no allocation per frame);
- * bad bytes become a DecodeResult plus a stable anomaly code, never an exception. Running out of captured
- * bytes inside a header is Truncated (the snap length did it); a header that breaks its own rules is
- * Malformed. Payload bytes cut by the snap length are not an error: they are counted in payloadMissing.
+ * Frame decoding down to TCP or UDP: link layer → (VLAN tags) → IPv4/IPv6 → TCP or UDP, over
+ * (buf, start, end) with a bounds check before every read. The result goes into one reusable TcpPacket
+ * (no allocation per frame); bad bytes become a DecodeResult plus a stable anomaly code, never an
+ * exception. Running out of captured bytes inside a header is Truncated (the snap length did it); a header
+ * that breaks its own rules is Malformed. Payload bytes cut by the snap length are not an error: they are
+ * counted in payloadMissing.
  */
 
 import {
@@ -31,6 +32,7 @@ const MAX_VLAN_TAGS = 8;
 const MAX_IPV6_EXT = 8;
 const ARPHRD_ETHER = 1;
 const IPPROTO_TCP = 6;
+const IPPROTO_UDP = 17;
 
 /** Frame from its first byte: choose the decoder by link type. */
 export function decodeFrame(
@@ -51,6 +53,10 @@ export function decodeFrame(
   out.seq = 0;
   out.ack = 0;
   out.flags = 0;
+  out.ttl = 0;
+  out.window = 0;
+  out.tcpOptionsStart = 0;
+  out.tcpOptionsEnd = 0;
   out.payloadStart = 0;
   out.payloadEnd = 0;
   out.payloadMissing = 0;
@@ -208,12 +214,15 @@ function ipv4(buf: Buffer, p: number, end: number, out: TcpPacket): DecodeResult
   if (totalLength < ihl) return malformed(out, "decode.ipv4-bad-total-length");
   if (end - p < ihl) return truncated(out, "decode.truncated-ipv4-options");
   out.ipVersion = 4;
+  out.ttl = buf[p + 8]!;
   out.src4 = u32(buf, p + 12);
   out.dst4 = u32(buf, p + 16);
   // More Fragments set or a non-zero offset: one piece of a datagram (RFC 791); counted, not reassembled.
   if ((u16(buf, p + 6) & 0x3fff) !== 0) return DecodeResult.Fragment;
-  if (buf[p + 9] !== IPPROTO_TCP) return DecodeResult.NotTcp;
-  return tcp(buf, p + ihl, p + totalLength, end, out);
+  const protocol = buf[p + 9];
+  if (protocol === IPPROTO_TCP) return tcp(buf, p + ihl, p + totalLength, end, out);
+  if (protocol === IPPROTO_UDP) return udp(buf, p + ihl, p + totalLength, end, out);
+  return DecodeResult.NotTcp;
 }
 
 /*
@@ -234,6 +243,7 @@ function ipv6(buf: Buffer, p: number, end: number, out: TcpPacket): DecodeResult
   if (buf[p]! >> 4 !== 6) return malformed(out, "decode.ipv6-bad-version");
   const payloadLength = u16(buf, p + 4);
   out.ipVersion = 6;
+  out.ttl = buf[p + 7]!;
   out.src6 = p + 8;
   out.dst6 = p + 24;
   // Payload Length 0: a jumbogram (RFC 2675) or an offloaded super-frame; the frame is the only bound.
@@ -244,6 +254,8 @@ function ipv6(buf: Buffer, p: number, end: number, out: TcpPacket): DecodeResult
     if (next === IPPROTO_TCP) return tcp(buf, q, ipEnd, end, out);
     let len: number;
     switch (next) {
+      case IPPROTO_UDP:
+        return udp(buf, q, ipEnd, end, out);
       case 0:
       case 43:
       case 60:
@@ -265,7 +277,7 @@ function ipv6(buf: Buffer, p: number, end: number, out: TcpPacket): DecodeResult
         len = 8;
         break;
       default:
-        // No Next Header (59), ESP, UDP, ICMPv6 and everything else.
+        // No Next Header (59), ESP, ICMPv6 and everything else.
         return DecodeResult.NotTcp;
     }
     if (n >= MAX_IPV6_EXT) return malformed(out, "decode.ipv6-too-many-ext");
@@ -299,6 +311,10 @@ function tcp(buf: Buffer, p: number, segEnd: number, end: number, out: TcpPacket
   out.seq = u32(buf, p + 4);
   out.ack = u32(buf, p + 8);
   out.flags = buf[p + 13]!;
+  out.window = u16(buf, p + 14);
+  // The options are only located here; hosts/tcp-fingerprint.ts walks them for the few SYNs that matter.
+  out.tcpOptionsStart = p + 20;
+  out.tcpOptionsEnd = p + dataOffset;
   out.payloadStart = p + dataOffset;
   if (segEnd <= end) {
     out.payloadEnd = segEnd;
@@ -307,6 +323,37 @@ function tcp(buf: Buffer, p: number, segEnd: number, end: number, out: TcpPacket
     out.payloadMissing = segEnd - end;
   }
   return DecodeResult.Tcp;
+}
+
+/*
+ * UDP (RFC 768):
+ *   0              16             32
+ *   +--------------+--------------+
+ *   | Source Port  | Dest. Port   |
+ *   | Length       | Checksum     |
+ *   | data ...                    |
+ * Length counts the 8-byte header and the data, so it is at least 8, and the datagram lies within the IP
+ * payload (`dgEnd`, where the IP header says it ends); an IP payload longer than Length is tolerated (the
+ * Length bounds the data). Length 0 is legal only in an IPv6 jumbogram (RFC 2675 §4), where the IP
+ * payload is the bound. The checksum is not verified (a sensor sees senders' offloaded checksums as wrong).
+ */
+function udp(buf: Buffer, p: number, dgEnd: number, end: number, out: TcpPacket): DecodeResult {
+  if (dgEnd - p < 8) return malformed(out, "decode.udp-datagram-too-short");
+  if (end - p < 8) return truncated(out, "decode.truncated-udp");
+  let length = u16(buf, p + 4);
+  if (length === 0 && out.ipVersion === 6) length = dgEnd - p;
+  if (length < 8 || length > dgEnd - p) return malformed(out, "decode.udp-length");
+  out.srcPort = u16(buf, p);
+  out.dstPort = u16(buf, p + 2);
+  out.payloadStart = p + 8;
+  const udpEnd = p + length;
+  if (udpEnd <= end) {
+    out.payloadEnd = udpEnd;
+  } else {
+    out.payloadEnd = end;
+    out.payloadMissing = udpEnd - end;
+  }
+  return DecodeResult.Udp;
 }
 
 const HEX2: string[] = [];

@@ -5,11 +5,11 @@
  */
 import type { DecodeAnomalyCode } from "../util/anomaly-catalogue.js";
 
-/** Result of decoding one frame down to TCP. */
+/** Result of decoding one frame down to TCP or UDP. */
 export const DecodeResult = {
   /** A TCP segment: every field of TcpPacket is valid. */
   Tcp: 0,
-  /** A well-formed frame that is not TCP (ARP, UDP, ICMP, ...): counted, not an anomaly. */
+  /** A well-formed frame that is neither TCP nor UDP (ARP, ICMP, ESP, ...): counted, not an anomaly. */
   NotTcp: 1,
   /** A non-first IPv4/IPv6 fragment, or a first fragment (counted; not reassembled). */
   Fragment: 2,
@@ -19,6 +19,11 @@ export const DecodeResult = {
   Malformed: 4,
   /** A link type we do not decode. */
   UnsupportedLinktype: 5,
+  /**
+   * A UDP datagram (issue 11: DHCP, NetBIOS browser announcements): addresses, ports, ttl, MACs, vlan and
+   * payloadStart/payloadEnd/payloadMissing are valid; seq, ack, flags, window and the TCP options are 0.
+   */
+  Udp: 6,
 } as const;
 export type DecodeResult = (typeof DecodeResult)[keyof typeof DecodeResult];
 
@@ -43,12 +48,26 @@ export class TcpPacket {
   /** Unsigned 32-bit sequence and acknowledgement numbers. */
   seq = 0;
   ack = 0;
-  /** TCP flag bits (TCP_SYN, ...). */
+  /** TCP flag bits (TCP_SYN, ...); 0 for UDP. */
   flags = 0;
-  /** TCP payload as [payloadStart, payloadEnd) in `buf` (may be shorter than the IP length said if cut). */
+  /** IPv4 Time To Live or IPv6 Hop Limit, as seen here (after the hops so far); 0 before the IP header. */
+  ttl = 0;
+  /** TCP Window, as sent (unscaled: the scale is a SYN option); 0 for UDP. */
+  window = 0;
+  /**
+   * The TCP options as [tcpOptionsStart, tcpOptionsEnd) in `buf`: the bytes between the fixed 20-byte
+   * header and the data offset (an empty range when the header has none; 0, 0 for UDP). Read them only
+   * from a SYN or SYN/ACK when needed (hosts/tcp-fingerprint.ts): the decoder does not walk them.
+   */
+  tcpOptionsStart = 0;
+  tcpOptionsEnd = 0;
+  /**
+   * TCP or UDP payload as [payloadStart, payloadEnd) in `buf` (may be shorter than the IP or UDP length
+   * said if cut).
+   */
   payloadStart = 0;
   payloadEnd = 0;
-  /** Bytes of payload that the IP header announces but the capture does not hold (snap length). */
+  /** Bytes of payload that the IP (or UDP) header announces but the capture does not hold (snap length). */
   payloadMissing = 0;
   /** Offsets of the Ethernet source and destination MAC in `buf`, or -1 without an Ethernet header. */
   macSrc = -1;

@@ -371,6 +371,27 @@ export const ANOMALY_CATALOGUE = {
     malformed: "none",
     description: "The frame ends inside the TCP options.",
   },
+  "decode.udp-datagram-too-short": {
+    layers: ["decode"],
+    clause: "RFC 768 (the UDP header is 8 bytes)",
+    origin: "peer",
+    malformed: "none",
+    description: "The IP payload is too short to hold a UDP header.",
+  },
+  "decode.truncated-udp": {
+    layers: ["decode"],
+    clause: "none (cut by the snap length)",
+    origin: "capture",
+    malformed: "none",
+    description: "The frame ends inside the UDP header.",
+  },
+  "decode.udp-length": {
+    layers: ["decode"],
+    clause: "RFC 768 (Length counts the 8-byte header and the data; RFC 2675 §4: 0 only in a jumbogram)",
+    origin: "peer",
+    malformed: "none",
+    description: "A UDP length below 8 bytes or beyond the IP payload that carries it.",
+  },
 
   // ── TCP reassembly (reassembly/tcp.ts) ────────────────────────────────────────────────────────
   "tcp.bad-packet-struct": {

@@ -188,8 +188,15 @@ test("IPv4 options are skipped; fragments are reported, not decoded", (t) => {
     t.is(r, DecodeResult.Fragment);
     t.is(ipv4ToString(p.src4), FLOW.src);
   }
-  const udp = ipv4Packet({ src: FLOW.src, dst: FLOW.dst, protocol: 17, payload: Buffer.alloc(8) });
-  t.is(decode(udp, LINKTYPE_RAW)[0], DecodeResult.NotTcp);
+  const udp = ipv4Packet({
+    src: FLOW.src,
+    dst: FLOW.dst,
+    protocol: 17,
+    payload: Buffer.from([0, 1, 0, 2, 0, 8, 0, 0]),
+  });
+  t.is(decode(udp, LINKTYPE_RAW)[0], DecodeResult.Udp);
+  const icmp = ipv4Packet({ src: FLOW.src, dst: FLOW.dst, protocol: 1, payload: Buffer.alloc(8) });
+  t.is(decode(icmp, LINKTYPE_RAW)[0], DecodeResult.NotTcp);
   t.is(
     decode(ethernetFrame({ etherType: 0x0806, payload: Buffer.alloc(28) }), LINKTYPE_ETHERNET)[0],
     DecodeResult.NotTcp,
@@ -287,6 +294,35 @@ test("malformed headers get stable anomaly codes", (t) => {
   const out = new TcpPacket();
   t.is(decodeFrame(Buffer.alloc(10), 5, 20, LINKTYPE_RAW, out), DecodeResult.Malformed);
   t.is(out.anomaly, "decode.bad-bounds");
+});
+
+test("TTL / hop limit, unscaled window and the TCP options' place", (t) => {
+  const options = Buffer.from("020405b40103030801010402", "hex"); // MSS 1460, NOP, WS 8, NOP NOP, SACK-permitted
+  const [r, p] = decode(
+    ethernetIpv4Tcp({ ...FLOW, flags: SYN, window: 64240, options, vlan: 12 }),
+    LINKTYPE_ETHERNET,
+  );
+  t.is(r, DecodeResult.Tcp);
+  t.is(p.ttl, 64);
+  t.is(p.window, 64240);
+  t.is(p.tcpOptionsEnd - p.tcpOptionsStart, 12);
+  t.is(p.tcpOptionsEnd, p.payloadStart);
+  t.deepEqual(p.buf.subarray(p.tcpOptionsStart, p.tcpOptionsEnd), options);
+  const v4 = ipv4Packet({ ...FLOW, ttl: 128, payload: tcpSegment({ ...FLOW, window: 0 }) });
+  const [, q] = decode(v4, LINKTYPE_RAW);
+  t.is(q.ttl, 128);
+  t.is(q.window, 0);
+  t.is(q.tcpOptionsStart, q.tcpOptionsEnd, "no options: an empty range");
+  t.is(q.tcpOptionsStart, 40);
+  const v6 = ipv6Packet({ ...FLOW6, hopLimit: 255, payload: tcpSegment({ ...FLOW6, window: 1234 }) });
+  const [, s6] = decode(v6, LINKTYPE_IPV6);
+  t.is(s6.ttl, 255);
+  t.is(s6.window, 1234);
+  // The struct is reused: a frame that stops early leaves no field of the previous one behind.
+  const out = new TcpPacket();
+  decode(v6, LINKTYPE_IPV6, out);
+  t.is(decode(Buffer.alloc(13), LINKTYPE_ETHERNET, out)[0], DecodeResult.Truncated);
+  t.deepEqual([out.ttl, out.window, out.tcpOptionsStart, out.tcpOptionsEnd], [0, 0, 0, 0]);
 });
 
 test("IPv4 total length 0 (offloaded super-frame) takes the captured length", (t) => {
@@ -388,11 +424,25 @@ function checkBounded(frame: Uint8Array, lt: number, slack: Uint8Array): boolean
     dst6: p.ipVersion === 6 ? p.dst6 - off : 0,
     macSrc: p.macSrc < 0 ? -1 : p.macSrc - off,
     macDst: p.macDst < 0 ? -1 : p.macDst - off,
+    tcpOptionsStart: p.tcpOptionsStart === 0 ? 0 : p.tcpOptionsStart - off,
+    tcpOptionsEnd: p.tcpOptionsEnd === 0 ? 0 : p.tcpOptionsEnd - off,
     payloadStart: p.payloadStart === 0 ? 0 : p.payloadStart - off,
     payloadEnd: p.payloadEnd === 0 ? 0 : p.payloadEnd - off,
   });
   if (ra !== rb) return false;
-  if (ra === DecodeResult.Tcp && !(a.payloadStart <= a.payloadEnd && a.payloadEnd <= exact.length))
+  if (
+    (ra === DecodeResult.Tcp || ra === DecodeResult.Udp) &&
+    !(a.payloadStart <= a.payloadEnd && a.payloadEnd <= exact.length)
+  )
+    return false;
+  if (
+    ra === DecodeResult.Tcp &&
+    !(
+      a.tcpOptionsStart <= a.tcpOptionsEnd &&
+      a.tcpOptionsEnd === a.payloadStart &&
+      a.tcpOptionsEnd - a.tcpOptionsStart <= 40
+    )
+  )
     return false;
   return JSON.stringify(shift(a, 0)) === JSON.stringify(shift(b, slack.length));
 }
