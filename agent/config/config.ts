@@ -29,6 +29,15 @@ export class ConfigError extends Error {
  * RFC 1918, loopback, link-local (IPv4 RFC 3927, where a modality cabled straight to a workstation often
  * ends up; never routed, so never external), unique local (fd00::/8 of RFC 4193's fc00::/7) and link-local IPv6.
  */
+/**
+ * The default capture filter (pcap-filter(7)): all of TCP (DICOM on any port, and the SMB, RDP, VNC, FTP,
+ * Telnet, SSH, HTTP and LDAP sessions that tell a device's system and remote access, issue 11), plus the
+ * two UDP services that describe hosts: DHCP (67, 68: host name, vendor class) and the NetBIOS datagram
+ * service (138: Windows browser announcements with the OS version). Other UDP (DNS, syslog, video) is
+ * left in the kernel.
+ */
+export const DEFAULT_FILTER = "tcp or udp port 67 or udp port 68 or udp port 138";
+
 const DEFAULT_INTERNAL = [
   "10.0.0.0/8",
   "172.16.0.0/12",
@@ -43,7 +52,7 @@ const DEFAULT_INTERNAL = [
 function defaultsWithout(sensor: Config["sensor"]): Config {
   return {
     sensor,
-    capture: { interface: "eth1", filter: "tcp", snaplen: 262144, bufferMiB: 64, tool: "auto" },
+    capture: { interface: "eth1", filter: DEFAULT_FILTER, snaplen: 262144, bufferMiB: 64, tool: "auto" },
     networks: { internal: [...DEFAULT_INTERNAL] },
     policy: {
       knownAeTitles: {},

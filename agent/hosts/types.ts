@@ -138,6 +138,26 @@ export interface TlsStartEvent {
   kind: "tls-start";
 }
 
+/**
+ * What the TLS handshake of such a stream showed (the pipeline's TLS sniffer reads it): the version, and
+ * the server certificate's subject, which for RDP names the host ("CN=WS-CT01.hospital.local").
+ */
+export interface TlsServerEvent {
+  kind: "tls-server";
+  /** The protocol the stream carries ("rdp", "ftp"). */
+  protocol: string;
+  version: string | null;
+  subject: string | null;
+  selfSigned: boolean | null;
+}
+
+/** An SSH identification string (RFC 4253 §4.2), "SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.6": in clear. */
+export interface SshBannerEvent {
+  kind: "ssh-banner";
+  /** softwareversion SP comments, printable ASCII, capped. */
+  software: string;
+}
+
 /** DHCP ([RFC 2131], options [RFC 2132]): what a client says of itself. */
 export interface DhcpEvent {
   kind: "dhcp";
@@ -198,6 +218,8 @@ export type HostEvent =
   | CleartextLoginEvent
   | HttpEvent
   | TlsStartEvent
+  | TlsServerEvent
+  | SshBannerEvent
   | DhcpEvent
   | BrowserEvent
   | TcpFingerprintEvent;

@@ -22,6 +22,7 @@ import type {
 import type { EquipmentAttributes, QueryInfo } from "../dicom/types.js";
 import type { DimseObservation, Observation, TlsObservation } from "./types.js";
 import { microsFromIso } from "../util/time.js";
+import { hostEvent } from "./host-guard.js";
 
 /** Longest text kept from any observation field; DICOM LO is 64 characters, UIDs 64, AE titles 16. */
 const MAX_TEXT = 128;
@@ -412,6 +413,21 @@ function guardWith(o: Observation, endpoints: EndpointCopies): Observation {
     }
     case "tls":
       return tls(r, ts, endpoints);
+    case "host": {
+      const event = hostEvent(r.event);
+      if (event === null)
+        throw new GuardError(
+          `unknown host event ${JSON.stringify(String((r.event as { kind?: unknown } | null)?.kind)).slice(0, 40)}`,
+        );
+      return {
+        kind: "host",
+        tsMicros: ts,
+        host: endpoint(r.host),
+        peer: endpointOrNull(r.peer),
+        hostIsServer: bool(r.hostIsServer),
+        event,
+      };
+    }
     case "anomaly":
       // Anomalies keep no `detail`: codes, layers and flows are all that policy needs.
       return {

@@ -6,6 +6,7 @@
 import type { Endpoint, HandshakeResult } from "../reassembly/types.js";
 import type { AssociationState, DimseMessageRecord } from "../report/types.js";
 import type { EquipmentAttributes, QueryInfo } from "../dicom/types.js";
+import type { HostEvent } from "../hosts/types.js";
 
 /** A TCP connection attempt or pick-up; tells which ports listen (syn-ack) or refuse (rst). */
 export interface ConnectionObservation {
@@ -110,12 +111,31 @@ export interface AnomalyObservation {
   server: Endpoint | null;
 }
 
+/**
+ * What a host's own traffic beside DICOM says about its system or its remote-access services (issue 11):
+ * one decoder event of agent/hosts/, with who sent it. An operating system is attributed only to the
+ * sender of the packets that carried it (`host`), by IP behind its MAC: a router's MAC stands in front of
+ * many hosts.
+ */
+export interface HostObservation {
+  kind: "host";
+  tsMicros: number;
+  /** The sender of what the event describes. */
+  host: Endpoint;
+  /** The other end of its connection or datagram; null for a broadcast. */
+  peer: Endpoint | null;
+  /** `host` is the server side of a TCP connection (it accepted it); false for its client and for UDP. */
+  hostIsServer: boolean;
+  event: HostEvent;
+}
+
 export type Observation =
   | ConnectionObservation
   | AssociationObservation
   | EquipmentObservation
   | DimseObservation
   | TlsObservation
+  | HostObservation
   | AnomalyObservation;
 
 export interface ObservationSink {

@@ -7,7 +7,7 @@
  */
 import type { PacketSink } from "../capture/types.js";
 import { decodeFrame } from "../decode/decode.js";
-import { DecodeResult, TcpPacket } from "../decode/types.js";
+import { DecodeResult, TCP_SYN, TcpPacket } from "../decode/types.js";
 import { DicomConnection } from "../dicom/connection.js";
 import { DimseAssembler } from "../dicom/dimse/assembler.js";
 import { CommandDecoder } from "../dicom/dimse/command.js";
@@ -27,6 +27,7 @@ import type {
 } from "../reassembly/types.js";
 import type { AssociationRecord, AssociationState, ReportStats } from "../report/types.js";
 import { TlsSniffer, type PlaintextSink } from "../tls/sniffer.js";
+import { HostRouter, type HostStream } from "../hosts/router.js";
 import {
   AnomalyCounter,
   type AnomalyCode,
@@ -124,17 +125,25 @@ class ConnectionHandlers implements StreamHandler, PlaintextSink {
   private heldLen: [number, number] = [0, 0];
   /** Whether the NULL cipher's plaintext was recognised (as DICOM or not), so the sniffer was told. */
   private plaintextJudged = false;
+  /** Each side's first bytes were shown to the host router (only when no decoder was chosen by port). */
+  private sniffed: [boolean, boolean] = [false, false];
 
   constructor(
     private readonly dicom: DicomConnection,
     private tls: TlsSniffer | null,
     private readonly counters: Counters,
+    /** The decoder of the system beside DICOM (issue 11): chosen by port, or by first bytes through `hosts`. */
+    private host: HostStream | null = null,
+    private readonly hosts: { router: HostRouter; info: ConnectionInfo } | null = null,
   ) {
     if (tls !== null) tls.plaintextSink = this;
     else this.stream = STREAM_PLAIN;
+    if (host !== null) this.sniffed = [true, true];
   }
 
   data(dir: Direction, buf: Buffer, start: number, end: number, tsMicros: number): void {
+    if (this.host !== null) this.hostData(dir, buf, start, end, tsMicros);
+    else if (!this.sniffed[dir]) this.sniff(dir, buf, start, end, tsMicros);
     if (this.stream === STREAM_PLAIN) {
       this.dicom.data(dir, buf, start, end, tsMicros);
       return;
@@ -155,6 +164,10 @@ class ConnectionHandlers implements StreamHandler, PlaintextSink {
   }
 
   gap(dir: Direction, length: number, tsMicros: number): void {
+    if (this.host !== null) {
+      this.host.gap(dir, length, tsMicros);
+      if (this.host.done) this.host = null;
+    }
     if (this.tls !== null) {
       // A NULL cipher's plaintext stream learns of the gap from the sniffer (plaintextGap).
       this.tls.gap(dir, length, tsMicros);
@@ -165,6 +178,8 @@ class ConnectionHandlers implements StreamHandler, PlaintextSink {
   }
 
   close(reason: CloseReason, tsMicros: number, side?: Direction): void {
+    if (this.host !== null) this.host.close(tsMicros);
+    this.host = null;
     if (this.tls !== null) this.tls.close(reason, tsMicros);
     this.tls = null;
     if (this.stream === STREAM_UNDECIDED) this.plain(tsMicros);
@@ -186,6 +201,23 @@ class ConnectionHandlers implements StreamHandler, PlaintextSink {
 
   plaintextGap(dir: Direction, length: number, tsMicros: number): void {
     this.dicom.gap(dir, length, tsMicros);
+  }
+
+  private hostData(dir: Direction, buf: Buffer, start: number, end: number, tsMicros: number): void {
+    const h = this.host!;
+    h.data(dir, buf, start, end, tsMicros);
+    if (h.done) this.host = null;
+  }
+
+  /** A side's first bytes, on a port no host decoder was chosen for: one look, then never again. */
+  private sniff(dir: Direction, buf: Buffer, start: number, end: number, tsMicros: number): void {
+    this.sniffed[dir] = true;
+    if (this.hosts === null || end <= start) return;
+    this.host = this.hosts.router.sniff(this.hosts.info, dir, buf, start, end);
+    if (this.host !== null) {
+      this.sniffed = [true, true];
+      this.hostData(dir, buf, start, end, tsMicros);
+    }
   }
 
   /** Not TLS after all: the bytes held while undecided go to the DICOM decoder, in order. */
@@ -258,6 +290,8 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
   /** The UID strings of every association record of this pipeline, shared (at most 4096). */
   private readonly uids = new UidInterner();
   private readonly reassembler: TcpReassembler;
+  /** The decoders of the system beside DICOM (issue 11). */
+  private readonly hosts: HostRouter;
   private readonly downstream: ObservationSink | null;
   private readonly associationRecords: AssociationRecord[] = [];
   private readonly maxReportAssociations: number;
@@ -273,6 +307,7 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
     this.counters = { bytesCopied: 0, collectBudget: opts.collectBudget ?? DEFAULT_COLLECT_BUDGET };
     this.maxReportAssociations = opts.maxReportAssociations ?? DEFAULT_MAX_REPORT_ASSOCIATIONS;
     this.maxReportMessages = opts.maxReportMessages ?? DEFAULT_MAX_REPORT_MESSAGES;
+    this.hosts = new HostRouter({ observations: this, anomalies: this, counters: this.counters });
     this.reassembler = new TcpReassembler(
       this,
       { ...BUDGET_REASSEMBLY_LIMITS, ...opts.limits },
@@ -300,7 +335,10 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
     try {
       const r = decodeFrame(buf, start, end, linktype, p);
       if (r === DecodeResult.Tcp) {
+        if ((p.flags & TCP_SYN) !== 0) this.hosts.syn(p, tsMicros);
         this.reassembler.segment(p, tsMicros);
+      } else if (r === DecodeResult.Udp) {
+        this.hosts.datagram(p, tsMicros);
       } else if ((r === DecodeResult.Truncated || r === DecodeResult.Malformed) && p.anomaly !== "") {
         // A frame's anomaly has no flow: the headers that would name it are what is missing or broken.
         this.anomaly(
@@ -358,7 +396,14 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
       keepMessage: this.keepMessage,
     });
     const tls = new TlsSniffer(info, this, { anomalies: this, counters: this.counters });
-    return new ConnectionHandlers(dicom, tls, this.counters);
+    const host = this.hosts.forConnection(info);
+    return new ConnectionHandlers(
+      dicom,
+      tls,
+      this.counters,
+      host,
+      host === null ? { router: this.hosts, info } : null,
+    );
   }
 
   handshake(info: ConnectionInfo, result: HandshakeResult, tsMicros: number): void {

@@ -524,6 +524,16 @@ export const ANOMALY_CATALOGUE = {
     description: "Bytes of a NULL-cipher record stream not captured; its plaintext is not followed further.",
   },
 
+  // ── the system beside DICOM: SSH (hosts/ssh.ts) ───────────────────────────────────────────────
+  "hosts.ssh-bad-identification": {
+    layers: ["hosts"],
+    clause: "RFC 4253 §4.2 (SSH-protoversion-softwareversion, printable US-ASCII)",
+    origin: "peer",
+    malformed: "none",
+    description:
+      "An SSH identification line that does not have the form the RFC gives; not used as evidence.",
+  },
+
   // ── DICOM Upper Layer: PDU framing (dicom/ul/framer.ts, dicom/connection.ts) ──────────────────
   "ul.not-dicom-on-dicom-port": {
     layers: ["ul"],
