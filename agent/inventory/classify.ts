@@ -15,7 +15,8 @@
 import type { EquipmentAttributes } from "../dicom/types.js";
 import type { DeviceState } from "./device.js";
 
-export type DeviceClass = "modality" | "archive" | "workstation" | "unknown";
+/** "other": no DICOM seen; a host of the segment known from its system's own traffic (issue 11). */
+export type DeviceClass = "modality" | "archive" | "workstation" | "unknown" | "other";
 
 /** True when the device behaves as an archive: answers Query/Retrieve or receives C-STOREs from others. */
 function actsAsArchive(d: DeviceState): boolean {
@@ -42,6 +43,7 @@ const enum ClassCase {
   Forwarder,
   TlsOnly,
   EchoOnly,
+  HostOnly,
   Other,
 }
 
@@ -57,6 +59,7 @@ const CASE_CLASS: readonly DeviceClass[] = [
   "unknown",
   "unknown",
   "unknown",
+  "other",
   "unknown",
 ];
 
@@ -71,6 +74,8 @@ function classCase(d: DeviceState): ClassCase {
   if (d.storeReceivedFrom.size === 1) return ClassCase.StoreFromOne;
   if (d.storeSent > 0 && d.equipment.size > 1) return ClassCase.Forwarder;
   if (d.tls.size > 0 && d.aeRoles.size === 0) return ClassCase.TlsOnly;
+  if (d.host !== null && d.aeRoles.size === 0 && d.dicomPorts.size === 0 && d.peers.size === 0)
+    return ClassCase.HostOnly;
   if (d.echoOnly) return ClassCase.EchoOnly;
   return ClassCase.Other;
 }
@@ -104,6 +109,8 @@ function classReason(d: DeviceState, c: ClassCase): string {
       return `serves DICOM TLS on port ${[...d.tls.keys()].join(", ")}; its traffic is encrypted`;
     case ClassCase.EchoOnly:
       return "no DICOM service beyond association or C-ECHO seen";
+    case ClassCase.HostOnly:
+      return "no DICOM seen; known from its own system's traffic (remote access, file sharing, DHCP, announcements)";
     default:
       return "its DICOM traffic does not match a class";
   }

@@ -7,6 +7,7 @@ import type { EquipmentAttributes } from "../dicom/types.js";
 import type { TlsObservation } from "../observations/types.js";
 import type { DeviceRecord } from "../report/types.js";
 import type { ToolkitInfo } from "./toolkit.js";
+import type { HostState } from "./host.js";
 import { microsFromIso } from "../util/time.js";
 
 /** Caps on what one device can accumulate, so hostile or huge traffic cannot grow memory without bound. */
@@ -47,6 +48,8 @@ export class DeviceState {
   implementation: { implementationClassUid: string | null; implementationVersionName: string | null } | null =
     null;
   toolkit: ToolkitInfo | null = null;
+  /** Its system and remote-access services (issue 11), made at the first host observation. */
+  host: HostState | null = null;
   /** Attributes the device stated for itself (MPPS). */
   own: EquipmentAttributes | null = null;
   // Behaviour counters for the class.
@@ -72,6 +75,22 @@ export class DeviceState {
     public first: number,
     public last: number,
   ) {}
+
+  /**
+   * Seen speaking DICOM (associations, messages, datasets, DICOM TLS), or restored as a DICOM device: not
+   * a host known only from its system's own traffic (issue 11), which the DICOM rules must leave alone.
+   */
+  isDicom(): boolean {
+    return (
+      this.aeRoles.size > 0 ||
+      this.dicomPorts.size > 0 ||
+      this.peers.size > 0 ||
+      this.sopClasses.size > 0 ||
+      this.tls.size > 0 ||
+      this.equipment.size > 0 ||
+      (this.restored !== null && this.restored.class !== "other")
+    );
+  }
 }
 
 /** Capture microseconds of a stored ISO time; 0 (the epoch) when it does not parse. */

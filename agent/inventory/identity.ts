@@ -62,7 +62,7 @@ export class DeviceTable {
   /** Hosts not added because the MAX_DEVICES cap was reached. */
   dropped = 0;
 
-  constructor(private readonly maxDevices = MAX_DEVICES) {}
+  constructor(readonly maxDevices = MAX_DEVICES) {}
 
   byId(id: string): DeviceState | undefined {
     return this.byKey.get(id);

@@ -22,6 +22,7 @@ import type {
   ConnectionObservation,
   DimseObservation,
   EquipmentObservation,
+  HostObservation,
   Observation,
   TlsObservation,
 } from "../observations/types.js";
@@ -41,6 +42,9 @@ import {
 import { DeviceTable, deviceIdFor, MAX_DEVICES } from "./identity.js";
 import { deviceRecord, type InventoryDevice } from "./record.js";
 import { formatEndpoint } from "../util/flow.js";
+import { CidrSet } from "../config/cidr.js";
+import { addEvidence, foldService, HostState, setHostName } from "./host.js";
+import { hostNameOf, osEvidenceOf } from "./os.js";
 
 import {
   DICOM_TLS_PORTS,
@@ -99,11 +103,18 @@ export class Inventory {
   private lastEquipment: EquipmentAttributes | null = null;
   private lastEquipmentKey = "";
 
+  /** Devices made from host observations alone (hostDevice), and those turned away at half the table. */
+  private hostOnlyMade = 0;
+  hostOnlyDropped = 0;
+  /** config.networks.internal: hosts known only from their system's traffic are inventoried inside it. */
+  private readonly internal: CidrSet;
+
   constructor(
     readonly config: Config,
     maxDevices = MAX_DEVICES,
   ) {
     this.table = new DeviceTable(maxDevices);
+    this.internal = new CidrSet(config.networks.internal);
   }
 
   /** Hosts not inventoried because the MAX_DEVICES cap was reached. */
@@ -165,8 +176,9 @@ export class Inventory {
   }
 
   /** True when the device at this endpoint has taken part in DICOM. */
+  /** A device seen speaking DICOM (hosts known only from their system's traffic are not). */
   isDicomDevice(ep: { ip: string; mac: string | null }): boolean {
-    return this.table.find(ep) !== undefined;
+    return this.table.find(ep)?.isDicom() === true;
   }
 
   /** Listening ports known for an IP (from devices or the side table). */
@@ -203,6 +215,9 @@ export class Inventory {
         break;
       case "tls":
         this.tlsObserved(o);
+        break;
+      case "host":
+        this.hostObserved(o);
         break;
       default:
         // Anomalies describe flows, not devices; findings handle them.
@@ -396,12 +411,16 @@ export class Inventory {
    */
   private tlsObserved(o: TlsObservation): void {
     const dicomPort = DICOM_TLS_PORTS.has(o.server.port);
-    if (!dicomPort && !this.table.find(o.server)) return;
+    if (!dicomPort && !this.isDicomDevice(o.server)) return;
     const server = this.get(o.server, o.tsMicros);
     if (!server) return;
     // On other ports (a PACS's HTTPS web viewer) the client is any browser: it is not made a DICOM device
     // (which would put the laptop's own SMB or RDP port under net.risky-service).
-    const client = dicomPort ? this.get(o.client, o.tsMicros) : this.table.find(o.client);
+    const client = dicomPort
+      ? this.get(o.client, o.tsMicros)
+      : this.isDicomDevice(o.client)
+        ? this.table.find(o.client)
+        : undefined;
     if (addCapped(server.listeningPorts, o.server.port, MAX_PORTS)) this.dirty.add(server);
     if (client) {
       if (addCapped(server.peers, client.id, MAX_PEERS)) this.dirty.add(server);
@@ -414,6 +433,65 @@ export class Inventory {
     if (!cur || cur.version !== o.version || JSON.stringify(cur.certificate) !== JSON.stringify(certificate))
       this.dirty.add(server);
     server.tls.set(o.server.port, { version: o.version, certificate, last: o.tsMicros });
+  }
+
+  /**
+   * A host's own traffic beside DICOM (issue 11): evidence of its system and host name for the sender,
+   * the service for both ends. A host on the internal networks that shows such evidence becomes a device
+   * (class "other" until it speaks DICOM), so a Windows XP console is listed before it sends an image; a
+   * SYN's TTL alone makes nobody a device (every web server a workstation visits would be one), and
+   * addresses outside the internal networks are never inventoried from this.
+   */
+  private hostObserved(o: HostObservation): void {
+    const e = o.event;
+    const ts = o.tsMicros;
+    const sender = this.hostDevice(o.host, ts, e.kind !== "tcp-syn");
+    if (sender) {
+      const h = (sender.host ??= new HostState());
+      const ev = osEvidenceOf(e);
+      if (ev) {
+        if (addEvidence(h, ev.evidence, ts)) this.dirty.add(sender);
+        if (ev.edition && ev.edition !== h.edition) {
+          h.edition = ev.edition;
+          this.dirty.add(sender);
+        }
+      }
+      const name = hostNameOf(e);
+      if (name && setHostName(h, name.name, name.source)) this.dirty.add(sender);
+    }
+    if (o.peer === null) return;
+    const serverEp = o.hostIsServer ? o.host : o.peer;
+    const clientEp = o.hostIsServer ? o.peer : o.host;
+    const server = o.hostIsServer ? sender : this.hostDevice(serverEp, ts, true);
+    const client = o.hostIsServer ? this.hostDevice(clientEp, ts, true) : sender;
+    if (
+      foldService(
+        o,
+        server ? (server.host ??= new HostState()) : null,
+        client ? (client.host ??= new HostState()) : null,
+      )
+    ) {
+      if (server) this.dirty.add(server);
+      if (client) this.dirty.add(client);
+    }
+  }
+
+  /** The device of a host endpoint; made when `create` and the address is internal (and not 0.0.0.0). */
+  private hostDevice(ep: Endpoint, ts: number, create: boolean): DeviceState | undefined {
+    const known = this.table.find(ep);
+    if (known) {
+      if (ts > known.last) known.last = ts;
+      return known;
+    }
+    if (!create || ep.ip === "0.0.0.0" || ep.ip === "::" || !this.internal.has(ep.ip)) return undefined;
+    // At most half the table: a busy segment's workstations must not crowd out the DICOM devices.
+    if (this.hostOnlyMade >= this.table.maxDevices >> 1) {
+      this.hostOnlyDropped++;
+      return undefined;
+    }
+    const made = this.get(ep, ts);
+    if (made) this.hostOnlyMade++;
+    return made;
   }
 
   private equipmentObserved(o: EquipmentObservation): void {

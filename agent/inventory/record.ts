@@ -9,6 +9,9 @@ import type { DeviceRecord } from "../report/types.js";
 import { classOf, ownEquipment, type DeviceClass } from "./classify.js";
 import { strings, type DeviceState } from "./device.js";
 import type { ToolkitInfo } from "./toolkit.js";
+import type { HostState, RemoteService } from "./host.js";
+import { inferOs, type OsRecord } from "./os.js";
+import { windowsLookup } from "./windows-lookup.js";
 
 export interface EquipmentSeen {
   modality: string | null;
@@ -43,6 +46,41 @@ export interface InventoryDevice extends DeviceRecord {
   dicomPorts: number[];
   /** TLS services: on the DICOM ports of any host, and on any port of a DICOM device; as handshakes showed. */
   tlsServices: TlsService[];
+  /** Its operating system, weighed from its own traffic (issue 11); null when nothing is known. */
+  os: OsRecord | null;
+  /** Remote-access services it offers (role "server") or uses ("client"), as the protocols showed. */
+  remoteAccess: RemoteAccessRecord[];
+  /** The name it goes by (DHCP, NTLM, browser announcements, RDP, a TLS certificate), or null. */
+  hostName: string | null;
+}
+
+export interface RemoteAccessRecord {
+  protocol: RemoteService["protocol"];
+  port: number;
+  role: "server" | "client";
+  security: string | null;
+  loginInClear: boolean;
+  /** Addresses of the other ends (at most 32). */
+  peers: string[];
+  firstSeen: string;
+  lastSeen: string;
+}
+
+/** The remote-access services of a host state, in a stable order. */
+function remoteAccessOf(h: HostState | null): RemoteAccessRecord[] {
+  if (h === null) return [];
+  return [...h.remote.values()]
+    .sort((a, b) => a.protocol.localeCompare(b.protocol) || a.port - b.port || a.role.localeCompare(b.role))
+    .map((r) => ({
+      protocol: r.protocol,
+      port: r.port,
+      role: r.role,
+      security: r.security,
+      loginInClear: r.loginInClear,
+      peers: [...r.peers].sort(),
+      firstSeen: isoFromMicros(r.first),
+      lastSeen: isoFromMicros(r.last),
+    }));
 }
 
 export interface TlsService {
@@ -107,6 +145,9 @@ function liveRecord(d: DeviceState): InventoryDevice {
     })),
     class: cls,
     classReason: reason,
+    os: d.host === null ? null : inferOs(d.host, windowsLookup, d.host.edition),
+    remoteAccess: remoteAccessOf(d.host),
+    hostName: d.host?.hostName ?? null,
     firstSeen: isoFromMicros(d.first),
     lastSeen: isoFromMicros(d.last),
   };
@@ -133,5 +174,10 @@ function withRestored(rec: InventoryDevice, stored: DeviceRecord): InventoryDevi
   }
   if (rec.equipmentSeen.length === 0 && Array.isArray(stored.equipmentSeen))
     rec.equipmentSeen = stored.equipmentSeen as EquipmentSeen[];
+  // What an earlier run learnt of its system stands until this run sees its own evidence.
+  if (rec.os === null && typeof stored.os === "object" && stored.os !== null) rec.os = stored.os as OsRecord;
+  if (rec.remoteAccess.length === 0 && Array.isArray(stored.remoteAccess))
+    rec.remoteAccess = stored.remoteAccess as RemoteAccessRecord[];
+  if (rec.hostName === null) rec.hostName = str(stored.hostName);
   return rec;
 }
