@@ -32,6 +32,22 @@ export const RULES = {
   "tls.weak":
     "Use TLS 1.2 or later with an encrypting, authenticated cipher suite (no NULL, anonymous, export, RC4 or DES) and a certificate from the site's CA with an RSA key of 2048 bits or more, within its validity period.",
   "inventory.new-device": "Confirm the new device is expected and record it in the asset inventory.",
+  "os.unsupported":
+    "Upgrade the system to a supported version (or get the vendor's extended support); until then isolate it: no SMB or RDP from the network, firewall it to its DICOM peers.",
+  "os.vulnerable":
+    "Install the security update that fixes these vulnerabilities (check with the vendor that it is approved for the device), and close SMB and RDP to the network until it is in.",
+  "net.smbv1":
+    "Disable SMBv1 on the device and its peers, and use SMB 3 with signing; ask the vendor for the supported setting.",
+  "net.rdp-weak-security":
+    "Require Network Level Authentication (CredSSP) for RDP, and reach the device only through the vendor's remote-service gateway or a VPN.",
+  "net.vnc-no-auth":
+    "Turn off VNC or require a strong password and TLS (VeNCrypt); reach it only through a VPN or the vendor's gateway.",
+  "net.vnc":
+    "Close VNC on the imaging network, or reach it only through a VPN or the vendor's remote-service gateway.",
+  "net.cleartext-login":
+    "Replace FTP and Telnet with SFTP or SSH (or FTPS), and change the password that crossed the network in clear.",
+  "net.remote-access-external":
+    "Firewall remote access to imaging devices from outside the internal networks; use a VPN or the vendor's remote-service gateway with role-based access.",
   "dicom.duplicate-ae-title":
     "Give every DICOM node its own AE title, and on the SCPs allow each title only from its own address (AE title and IP allowlists).",
 } as const;

@@ -64,6 +64,7 @@ interface Routes {
   onAssociation: Rule[];
   onDimse: Rule[];
   onTls: Rule[];
+  onHost: Rule[];
   onAnomaly: Rule[];
   onNewDevice: Rule[];
   finish: Rule[];
@@ -79,6 +80,11 @@ function connectionOf(o: Observation): AnomalyFlow | null {
     case "dimse":
     case "tls":
       return { flow: formatFlow(o.client, o.server), client: o.client, server: o.server };
+    case "host": {
+      if (o.peer === null) return null;
+      const [client, server] = o.hostIsServer ? [o.peer, o.host] : [o.host, o.peer];
+      return { flow: formatFlow(client, server), client, server };
+    }
     default:
       return null;
   }
@@ -137,6 +143,7 @@ export class FindingsEngine {
       onAssociation: having("onAssociation"),
       onDimse: having("onDimse"),
       onTls: having("onTls"),
+      onHost: having("onHost"),
       onAnomaly: having("onAnomaly"),
       onNewDevice: having("onNewDevice"),
       finish: having("finish"),
@@ -229,6 +236,15 @@ export class FindingsEngine {
         for (const r of routes.onTls) {
           try {
             r.onTls!(o);
+          } catch (err) {
+            this.failed(r, o, err);
+          }
+        }
+        break;
+      case "host":
+        for (const r of routes.onHost) {
+          try {
+            r.onHost!(o);
           } catch (err) {
             this.failed(r, o, err);
           }

@@ -13,6 +13,7 @@ import type {
   AssociationObservation,
   ConnectionObservation,
   DimseObservation,
+  HostObservation,
   TlsObservation,
 } from "../../observations/types.js";
 import type { DeviceRecord } from "../../report/types.js";
@@ -77,6 +78,8 @@ export interface Rule {
   onAssociation?(a: AssociationEvent): void;
   onDimse?(o: DimseObservation): void;
   onTls?(o: TlsObservation): void;
+  /** A host's own traffic beside DICOM (issue 11); the inventory has folded it already. */
+  onHost?(o: HostObservation): void;
   onAnomaly?(o: AnomalyObservation): void;
   /** A device the inventory learnt of since the previous observation. */
   onNewDevice?(d: DeviceRecord, tsMicros: number): void;

@@ -8,6 +8,8 @@
  *   associations seen before, plus this one's calling title;
  * - new-device before risky-service (a new device is announced before its risky ports), risky-service
  *   before default-port (one connection's findings);
+ * - the remote-access rules (issue 11) before os: a host observation's service finding comes before the
+ *   OS findings it makes worse;
  * - at finish(): scanner's silent associations, then C-MOVEs, then port 104, then malformed PDUs.
  * Hits raised in one observation keep this order in the findings list (the report sorts by severity only).
  */
@@ -26,6 +28,12 @@ import { NewDeviceRule } from "./new-device.js";
 import { RiskyServiceRule } from "./risky-service.js";
 import { ScannerRules } from "./scanner.js";
 import { TlsWeakRule } from "./tls-weak.js";
+import { OsRules } from "./os.js";
+import { SmbV1Rule } from "./smbv1.js";
+import { RdpWeakSecurityRule } from "./rdp-weak-security.js";
+import { VncRules } from "./vnc.js";
+import { CleartextLoginRule } from "./cleartext-login.js";
+import { RemoteAccessExternalRule } from "./remote-access-external.js";
 import { UnknownMoveDestinationRule } from "./unknown-move-destination.js";
 import { VulnerableImplementationRule } from "./vulnerable-implementation.js";
 
@@ -51,6 +59,12 @@ export function defaultRules(ctx: RuleContext): Rule[] {
     new DefaultPortRule(ctx),
     new BulkQueryRule(ctx),
     new TlsWeakRule(ctx),
+    new SmbV1Rule(ctx),
+    new RdpWeakSecurityRule(ctx),
+    new VncRules(ctx),
+    new CleartextLoginRule(ctx),
+    new RemoteAccessExternalRule(ctx),
+    new OsRules(ctx),
     new MalformedRule(ctx),
   ];
 }

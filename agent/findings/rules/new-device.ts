@@ -12,6 +12,9 @@ export class NewDeviceRule implements Rule {
   constructor(private readonly ctx: RuleContext) {}
 
   onNewDevice(d: DeviceRecord, ts: number): void {
+    // A host of the segment known only from its system's traffic (issue 11, class "other") is listed in
+    // the inventory but is no new DICOM device: a DHCP renewal must not raise one finding per laptop.
+    if (!this.ctx.inventory.isDicomDevice(d)) return;
     this.ctx.hit({
       rule: "inventory.new-device",
       severity: "info",

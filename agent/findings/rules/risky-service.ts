@@ -32,6 +32,8 @@ export class RiskyServiceRule implements Rule {
   }
 
   onNewDevice(d: DeviceRecord, ts: number): void {
+    // Hosts known only from their system's traffic (issue 11) are no DICOM devices.
+    if (!this.ctx.inventory.isDicomDevice(d)) return;
     for (const port of this.ctx.inventory.listeningPortsOf(d.ip)) this.judge(d.ip, d.mac, port, ts);
   }
 
