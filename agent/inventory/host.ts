@@ -180,6 +180,11 @@ function service(o: HostObservation): { protocol: RemoteProtocol; update: Partia
   }
 }
 
+/** Whether the event belongs to a remote-access service (so both ends of its connection are concerned). */
+export function isServiceEvent(e: HostEvent): boolean {
+  return PROTOCOL_OF_EVENT[e.kind] !== undefined;
+}
+
 /**
  * Folds a host observation's service part into `server` (the state of the service's server) and `client`
  * (its client's); either may be null (not a device of the inventory). Returns whether a published field

@@ -43,7 +43,7 @@ import { DeviceTable, deviceIdFor, MAX_DEVICES } from "./identity.js";
 import { deviceRecord, type InventoryDevice } from "./record.js";
 import { formatEndpoint } from "../util/flow.js";
 import { CidrSet } from "../config/cidr.js";
-import { addEvidence, foldService, HostState, setHostName } from "./host.js";
+import { addEvidence, foldService, HostState, isServiceEvent, setHostName } from "./host.js";
 import { hostNameOf, osEvidenceOf } from "./os.js";
 
 import {
@@ -459,7 +459,8 @@ export class Inventory {
       const name = hostNameOf(e);
       if (name && setHostName(h, name.name, name.source)) this.dirty.add(sender);
     }
-    if (o.peer === null) return;
+    // Only a service concerns the other end (a SYN, DHCP or a user agent says nothing of the peer).
+    if (o.peer === null || !isServiceEvent(e)) return;
     const serverEp = o.hostIsServer ? o.host : o.peer;
     const clientEp = o.hostIsServer ? o.peer : o.host;
     const server = o.hostIsServer ? sender : this.hostDevice(serverEp, ts, true);

@@ -186,3 +186,25 @@ test("a SYN's fingerprint alone makes nobody a device, but is kept as a hint for
   t.is(os.confidence, "low");
   t.is(os.version, null);
 });
+
+test("a host first known from its DHCP request is announced as a new DICOM device when it first speaks DICOM", (t) => {
+  const h = new Harness();
+  const modality = ep("10.1.0.12", 68, "02:00:00:00:00:12");
+  const dhcp = {
+    kind: "dhcp" as const,
+    messageType: 3,
+    clientMac: "02:00:00:00:00:12",
+    hostName: "CT-ROOM-2",
+    vendorClass: "MSFT 5.0",
+    parameterRequestList: [1, 3, 6, 15],
+    requestedAddress: "10.1.0.12",
+    fqdn: null,
+  };
+  h.feed(hostObs(modality, null, dhcp));
+  t.deepEqual(h.rule("inventory.new-device"), [], "a host on the segment is no new DICOM device");
+  t.is(h.inventory.device(h.inventory.idFor(modality))!.class, "other");
+  h.feed(assoc({ ...modality, port: 40000 }, pacs(), { ts: at(30) }));
+  const f = h.rule("inventory.new-device").filter((x) => x.device === h.inventory.idFor(modality));
+  t.is(f.length, 1);
+  t.is(h.inventory.device(h.inventory.idFor(modality))!.hostName, "CT-ROOM-2");
+});

@@ -3,18 +3,42 @@
  * new devices by the inventory's size after each observation and hands each to the rules' onNewDevice.
  * Points to: inventory (DESIGN.md §5).
  */
+import type { AssociationObservation, DimseObservation } from "../../observations/types.js";
 import type { DeviceRecord } from "../../report/types.js";
-import type { Rule, RuleContext } from "./context.js";
+import { MAX_TRACKED, type Rule, type RuleContext } from "./context.js";
 
 export class NewDeviceRule implements Rule {
   readonly ids = ["inventory.new-device"] as const;
+  /**
+   * Hosts that entered the inventory from their system's traffic alone (issue 11, class "other"): no new
+   * DICOM device yet, and a DHCP renewal must not raise one finding per laptop. When one of them later
+   * speaks DICOM it is announced then. Bounded (MAX_TRACKED, oldest forgotten).
+   */
+  private readonly waiting = new Set<string>();
 
   constructor(private readonly ctx: RuleContext) {}
 
+  onEndpoints(o: AssociationObservation | DimseObservation): void {
+    if (this.waiting.size === 0) return;
+    for (const ep of [o.client, o.server]) {
+      const id = this.ctx.id(ep);
+      if (!this.waiting.has(id)) continue;
+      this.waiting.delete(id);
+      const d = this.ctx.inventory.device(id);
+      if (d) this.announce(d, o.tsMicros);
+    }
+  }
+
   onNewDevice(d: DeviceRecord, ts: number): void {
-    // A host of the segment known only from its system's traffic (issue 11, class "other") is listed in
-    // the inventory but is no new DICOM device: a DHCP renewal must not raise one finding per laptop.
-    if (!this.ctx.inventory.isDicomDevice(d)) return;
+    if (!this.ctx.inventory.isDicomDevice(d)) {
+      if (this.waiting.size >= MAX_TRACKED) this.waiting.delete(this.waiting.values().next().value as string);
+      this.waiting.add(d.id);
+      return;
+    }
+    this.announce(d, ts);
+  }
+
+  private announce(d: DeviceRecord, ts: number): void {
     this.ctx.hit({
       rule: "inventory.new-device",
       severity: "info",
