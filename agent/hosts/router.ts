@@ -12,7 +12,7 @@
  * segments give the TCP fingerprint. Each event becomes a HostObservation naming the endpoint that sent
  * it, so an OS is attributed only to the host whose packets carried it.
  */
-import type { TcpPacket } from "../decode/types.js";
+import { TCP_ACK, type TcpPacket } from "../decode/types.js";
 import { ipv4ToString, ipv6ToString, macToString } from "../decode/decode.js";
 import type { HostObservation, ObservationSink } from "../observations/types.js";
 import type { ConnectionInfo, Direction, Endpoint } from "../reassembly/types.js";
@@ -156,11 +156,12 @@ export class HostRouter {
   /** A SYN or SYN/ACK: the sender's TCP fingerprint (weak evidence of its OS family). */
   syn(p: TcpPacket, tsMicros: number): void {
     if (p.ipVersion === 4) {
-      const sig = ((p.flags & 0x10) << 20) | (p.window << 8) | p.ttl;
-      const src = p.src4 >>> 0;
-      if (this.synSeen.get(src) === sig) return;
+      // Per source and role (a host's SYNs and its SYN/ACKs differ; both are kept apart).
+      const key = (p.src4 >>> 0) * 2 + ((p.flags & TCP_ACK) !== 0 ? 1 : 0);
+      const sig = p.window * 256 + p.ttl;
+      if (this.synSeen.get(key) === sig) return;
       if (this.synSeen.size >= MAX_SYN_SOURCES) this.synSeen.clear();
-      this.synSeen.set(src, sig);
+      this.synSeen.set(key, sig);
     }
     const e = tcpFingerprint(p);
     if (e === null) return;

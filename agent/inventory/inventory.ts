@@ -43,7 +43,7 @@ import { DeviceTable, deviceIdFor, MAX_DEVICES } from "./identity.js";
 import { deviceRecord, type InventoryDevice } from "./record.js";
 import { formatEndpoint } from "../util/flow.js";
 import { CidrSet } from "../config/cidr.js";
-import { addEvidence, foldService, HostState, isServiceEvent, setHostName } from "./host.js";
+import { addEvidence, foldService, HostState, isServiceEvent, setHostName, type OsEvidence } from "./host.js";
 import { hostNameOf, osEvidenceOf } from "./os.js";
 
 import {
@@ -103,6 +103,11 @@ export class Inventory {
   private lastEquipment: EquipmentAttributes | null = null;
   private lastEquipmentKey = "";
 
+  /** SYN fingerprints of addresses that are no device yet (MAX_SIDE_IPS), applied when one becomes one. */
+  private readonly sideSyn = new Map<
+    string,
+    { evidence: Omit<OsEvidence, "first" | "last">; ts: number }[]
+  >();
   /** Devices made from host observations alone (hostDevice), and those turned away at half the table. */
   private hostOnlyMade = 0;
   hostOnlyDropped = 0;
@@ -247,6 +252,12 @@ export class Inventory {
       if (!d) return undefined;
       const side = this.sidePorts.get(ep.ip);
       if (side) for (const p of side) addCapped(d.listeningPorts, p, MAX_PORTS);
+      // A host's SYN comes before the association that makes it a device: its fingerprint waited here.
+      const syns = this.sideSyn.get(ep.ip);
+      if (syns) {
+        this.sideSyn.delete(ep.ip);
+        for (const syn of syns) addEvidence((d.host ??= new HostState()), syn.evidence, syn.ts);
+      }
       this.dirty.add(d);
     }
     if (ts < d.first) d.first = ts;
@@ -446,6 +457,21 @@ export class Inventory {
     const e = o.event;
     const ts = o.tsMicros;
     const sender = this.hostDevice(o.host, ts, e.kind !== "tcp-syn");
+    if (!sender && e.kind === "tcp-syn") {
+      // Not a device (yet): the fingerprint waits for it, as listening ports do (bounded the same way).
+      const ev = osEvidenceOf(e);
+      if (!ev) return;
+      let syns = this.sideSyn.get(o.host.ip);
+      if (!syns) {
+        if (this.sideSyn.size >= MAX_SIDE_IPS) return;
+        syns = [];
+        this.sideSyn.set(o.host.ip, syns);
+      }
+      // Its SYN and its SYN/ACK (a host is client and server): two at most.
+      if (syns.length < 2 && !syns.some((x) => x.evidence.detail === ev.evidence.detail))
+        syns.push({ evidence: ev.evidence, ts });
+      return;
+    }
     if (sender) {
       const h = (sender.host ??= new HostState());
       const ev = osEvidenceOf(e);

@@ -56,6 +56,7 @@ export interface OsRecord {
   /** True for a server edition, false for a client one, null when the evidence cannot tell. */
   server: boolean | null;
   confidence: OsConfidence;
+  /** The evidence, strongest first; `time` is when each was first seen. */
   evidence: { source: string; detail: string; time: string }[];
   /**
    * The end of support of the product, read conservatively: the latest of its editions' (LTSC, Embedded,
@@ -84,6 +85,14 @@ export interface WindowsLookup {
 }
 
 const WEIGHT: Record<Strength, number> = { strong: 9, good: 3, hint: 1 };
+
+/** Families a "unix" claim (a TTL of 64, an SMB client below Windows' builds) is compatible with. */
+const UNIX_LIKE: ReadonlySet<OsFamily> = new Set(["unix", "linux", "macos", "android"]);
+
+/** Whether two claims can be the same system: equal, or "unix" beside a Unix-like family. */
+function compatible(a: OsFamily, b: OsFamily): boolean {
+  return a === b || ((a === "unix" || b === "unix") && UNIX_LIKE.has(a) && UNIX_LIKE.has(b));
+}
 const STRENGTH_ORDER: Record<Strength, number> = { strong: 0, good: 1, hint: 2 };
 
 /** The NT version of a Windows build number (RDP's client build carries only the build). */
@@ -296,7 +305,7 @@ export function osEvidenceOf(
     }
     case "tcp-syn": {
       if (e.family === null) return null;
-      const family: OsFamily = e.family === "unix" ? "linux" : e.family;
+      const family: OsFamily = e.family;
       return {
         evidence: {
           source: "tcp-syn",
@@ -347,17 +356,24 @@ export function inferOs(h: HostState, windows: WindowsLookup, edition: string | 
   const weight = new Map<OsFamily, number>();
   for (const e of h.evidence.values())
     weight.set(e.claim.family, (weight.get(e.claim.family) ?? 0) + WEIGHT[e.strength]);
+  // "unix" (a TTL of 64, Samba, a Linux SMB client) backs whichever Unix-like family the rest names.
+  const unix = weight.get("unix") ?? 0;
   let family: OsFamily | null = null;
   let best = 0;
-  for (const [f, w] of weight)
-    if (w > best) {
+  for (const [f, own] of weight) {
+    const w = own + (f !== "unix" && UNIX_LIKE.has(f) ? unix : 0);
+    if (w > best || (w === best && family === "unix")) {
       best = w;
       family = f;
     }
+  }
   if (family === null) return null;
-  const mine = [...h.evidence.values()].filter((e) => e.claim.family === family);
+  const chosen: OsFamily = family;
+  const mine = [...h.evidence.values()].filter((e) => compatible(e.claim.family, chosen));
   // Other families with real weight (not a lone hint): the evidence disagrees.
-  const conflicts = [...weight].filter(([f, w]) => f !== family && w >= WEIGHT.good).map(([f]) => f);
+  const conflicts = [...weight]
+    .filter(([f, w]) => !compatible(f, chosen) && w >= WEIGHT.good)
+    .map(([f]) => f);
   const strongest = Math.min(...mine.map((e) => STRENGTH_ORDER[e.strength]));
   let confidence: OsConfidence = strongest === 0 ? "high" : strongest === 1 ? "medium" : "low";
   if (conflicts.length > 0) confidence = confidence === "high" ? "medium" : "low";
@@ -380,8 +396,8 @@ export function inferOs(h: HostState, windows: WindowsLookup, edition: string | 
     .slice(0, 8)
     .map((e) => ({
       source: e.source,
-      detail: e.claim.family === family ? e.detail : `${e.detail} (disagrees: ${e.claim.family})`,
-      time: isoFromMicros(e.last),
+      detail: compatible(e.claim.family, chosen) ? e.detail : `${e.detail} (disagrees: ${e.claim.family})`,
+      time: isoFromMicros(e.first),
     }));
 
   const record: OsRecord = {

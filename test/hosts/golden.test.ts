@@ -145,12 +145,12 @@ test("DHCP names its clients (zeek's and the lab's dhclient) and lists them as c
   t.is(d.class, "other");
 });
 
-test("the DICOM lab captures: their devices keep their DICOM class, and only SYN hints say Linux", async (t) => {
+test("the DICOM lab captures: their devices keep their DICOM class, and only SYN hints say Unix-like", async (t) => {
   const r = await report("samples/imaging-room.pcap");
   for (const d of r.devices as InventoryDevice[]) {
     t.not(d.class, "other");
     if (d.os) {
-      t.is(d.os.family, "linux");
+      t.is(d.os.family, "unix");
       t.is(d.os.confidence, "low");
     }
     t.deepEqual(d.remoteAccess, []);
