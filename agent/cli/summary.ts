@@ -4,7 +4,7 @@
  * beyond the device-describing attributes the report already holds.
  */
 import type { AnalyzeResult } from "../pipeline/analyze.js";
-import type { AssociationRecord, FindingRecord } from "../report/types.js";
+import type { AssociationRecord, DeviceRecord, FindingRecord } from "../report/types.js";
 import { SEVERITIES } from "../findings/severity.js";
 import { describeUid } from "../dicom/dictionary/names.js";
 
@@ -67,6 +67,8 @@ export function formatSummary(result: AnalyzeResult, opts: { maxAssociations?: n
         `  ports ${d.listeningPorts.join(",") || "-"}${what ? `  ${what}` : ""}`,
     );
     if (d.sopClasses.length > 0) out.push(`      SOP classes: ${named(d.sopClasses)}`);
+    const sys = systemLine(d);
+    if (sys !== null) out.push(`      ${sys}`);
   }
   out.push("");
 
@@ -110,4 +112,27 @@ export function formatSummary(result: AnalyzeResult, opts: { maxAssociations?: n
     out.push(`  ${a.code} ×${a.count}  [${a.layer}] ${a.flow}${a.detail ? `  ${a.detail}` : ""}`);
   }
   return out.join("\n") + "\n";
+}
+
+/**
+ * A device's system and remote access (issue 11), one line: "Windows XP (high confidence), host
+ * TEST-F7DFBC3FE9, offers SMB/445 SMB1, uses RDP/3389 nla"; null when nothing is known.
+ */
+function systemLine(d: DeviceRecord): string | null {
+  const parts: string[] = [];
+  const os = d["os"] as
+    { name: string | null; confidence: string; endOfSupport: string | null } | null | undefined;
+  if (os && os.name)
+    parts.push(
+      `${os.name} (${os.confidence} confidence${os.endOfSupport ? `, support ends ${os.endOfSupport}` : ""})`,
+    );
+  if (typeof d["hostName"] === "string") parts.push(`host ${d["hostName"]}`);
+  const remote = Array.isArray(d["remoteAccess"])
+    ? (d["remoteAccess"] as { protocol: string; port: number; role: string; security: string | null }[])
+    : [];
+  for (const r of remote)
+    parts.push(
+      `${r.role === "server" ? "offers" : "uses"} ${r.protocol.toUpperCase()}/${r.port}${r.security ? ` ${r.security}` : ""}`,
+    );
+  return parts.length === 0 ? null : parts.join(", ");
 }

@@ -17,7 +17,7 @@ import type { RemoteAccessRecord } from "../../inventory/record.js";
 import type { WormableCve } from "../../inventory/os.js";
 import { isoFromMicros } from "../../util/time.js";
 import type { Severity } from "../severity.js";
-import type { Rule, RuleContext } from "./context.js";
+import { MAX_TRACKED, type Rule, type RuleContext } from "./context.js";
 
 /** Whether the service a vulnerability needs is offered by the device. */
 export function conditionMet(condition: string, remote: readonly RemoteAccessRecord[]): boolean {
@@ -39,8 +39,18 @@ export function conditionMet(condition: string, remote: readonly RemoteAccessRec
   }
 }
 
+/** A device still seen is judged again after this much capture time (one hour). */
+const REJUDGE_MICROS = 3_600_000_000;
+
 export class OsRules implements Rule {
   readonly ids = ["os.unsupported", "os.vulnerable"] as const;
+  /**
+   * What each device was last judged on (its OS, the doors it offers, the time's side of its end of
+   * support), and when: a device's every SMB session or SYN does not make its finding count up; a change
+   * of what the finding says does, and so does the device still being seen after REJUDGE_MICROS (so the
+   * finding's lastSeen follows the device). Bounded (MAX_TRACKED, the oldest forgotten).
+   */
+  private readonly judged = new Map<string, { basis: string; ts: number }>();
 
   constructor(private readonly ctx: RuleContext) {}
 
@@ -73,6 +83,18 @@ export class OsRules implements Rule {
       ),
     };
     const today = isoFromMicros(ts).slice(0, 10);
+    const basis = [
+      os.name,
+      os.build,
+      os.confidence,
+      os.endOfSupport !== null && os.endOfSupport < today,
+      ...d.remoteAccess.map((r) => `${r.protocol}/${r.port}/${r.role}/${r.security}`),
+    ].join("|");
+    const last = this.judged.get(id);
+    if (last !== undefined && last.basis === basis && ts - last.ts < REJUDGE_MICROS) return;
+    if (last === undefined && this.judged.size >= MAX_TRACKED)
+      this.judged.delete(this.judged.keys().next().value as string);
+    this.judged.set(id, { basis, ts });
     if (os.endOfSupport !== null && os.endOfSupport.slice(0, 10) < today) {
       const severity: Severity = doors.length > 0 ? "high" : "medium";
       this.ctx.hit({
