@@ -80,6 +80,14 @@ export interface HostRouterOptions {
   counters: Counters;
 }
 
+/**
+ * Host decoders reading at once. Each may hold a message straddling segments (SMB up to 16 KiB, RDP, RFB,
+ * HTTP and FTP lines up to 16 KiB, per direction): 256 of them keep that under 8 MiB whatever a scan or a
+ * flood of SMB sessions does (the memory budget of agent/pipeline/pipeline.ts). A decoder is freed when it
+ * is done, which is within the first messages of a session.
+ */
+export const MAX_HOST_STREAMS = 256;
+
 /** Sources whose SYN fingerprint was emitted, by IPv4 address: bounded, cleared when full. */
 const MAX_SYN_SOURCES = 8192;
 
@@ -90,14 +98,31 @@ export class HostRouter {
    * map entry each, and the map is cleared when full.
    */
   private readonly synSeen = new Map<number, number>();
+  /** Host decoders not yet done (MAX_HOST_STREAMS). */
+  live = 0;
 
   constructor(private readonly o: HostRouterOptions) {}
+
+  /** A stream for `make`, unless MAX_HOST_STREAMS are reading (then counted, and null). */
+  private stream(info: ConnectionInfo, make: Make): HostStream | null {
+    if (this.live >= MAX_HOST_STREAMS) {
+      this.o.anomalies.anomaly(
+        "hosts.decoders-capped",
+        "hosts",
+        info,
+        `${MAX_HOST_STREAMS} decoders reading already`,
+      );
+      return null;
+    }
+    this.live++;
+    return new HostStream(info, make, this.o, () => this.live--);
+  }
 
   /** The host decoder of a connection chosen by its server port, or null (sniff() may still choose one). */
   forConnection(info: ConnectionInfo): HostStream | null {
     const port = info.server.port;
     const make = HTTP_PORTS.has(port) ? this.http() : byPort(port, (c) => this.ntlm(c));
-    return make === null ? null : new HostStream(info, make, this.o);
+    return make === null ? null : this.stream(info, make);
   }
 
   /**
@@ -112,7 +137,12 @@ export class HostRouter {
       else if (looksLikeSsh(buf, start, end)) make = (s) => new SshBannerDecoder(s);
     } else if (looksLikeRfb(buf, start, end)) make = (s) => new RfbStreamDecoder(s);
     else if (looksLikeSsh(buf, start, end)) make = (s) => new SshBannerDecoder(s);
-    return make === null ? null : new HostStream(info, make, this.o);
+    return make === null ? null : this.stream(info, make);
+  }
+
+  /** A host decoder of `info` threw (a bug): counted as internal.exception on its connection. */
+  failed(info: ConnectionInfo, err: unknown): void {
+    this.o.anomalies.anomaly("internal.exception", "hosts", info, err instanceof Error ? err.name : "error");
   }
 
   private http(): Make {
@@ -211,6 +241,8 @@ export class HostStream implements HostStreamSink {
     private readonly info: ConnectionInfo,
     make: Make,
     private readonly o: HostRouterOptions,
+    /** Called once when this stream stops reading (the router's count of live decoders). */
+    private readonly released: () => void,
   ) {
     this.decoder = make(this);
   }
@@ -245,6 +277,7 @@ export class HostStream implements HostStreamSink {
   }
 
   private finish(): void {
+    if (!this.finished) this.released();
     this.finished = true;
     this.tls = null;
   }
@@ -269,6 +302,17 @@ export class HostStream implements HostStreamSink {
 
   anomaly(code: AnomalyCode, detail: string): void {
     this.o.anomalies.anomaly(code, "hosts", this.info, detail);
+  }
+
+  /** The decoder threw (a bug: decoders are written not to): counted; the caller drops this stream. */
+  failed(err: unknown): void {
+    this.finish();
+    this.o.anomalies.anomaly(
+      "internal.exception",
+      "hosts",
+      this.info,
+      err instanceof Error ? err.name : "error",
+    );
   }
 
   private startTls(): void {

@@ -43,7 +43,7 @@ import {
 import type { HostStreamDecoder, HostStreamSink, NtlmEvent, SmbNegotiateEvent } from "./types.js";
 
 /** The most of one NEGOTIATE or SESSION_SETUP collected: real ones are under 2 KiB (a Kerberos ticket, 4-8). */
-export const SMB_MAX_KEPT = 64 * 1024;
+export const SMB_MAX_KEPT = 16 * 1024;
 /** Messages of a direction read before it stops: session setup takes 2-4 each way after NEGOTIATE. */
 export const SMB_MAX_MESSAGES = 64;
 /** Bytes of a direction read before it stops. */

@@ -13,6 +13,9 @@ import type { HostEvent } from "../hosts/types.js";
 /** How much a signal says (issue 11, "Weigh the signals"). */
 export type Strength = "strong" | "good" | "hint";
 
+/** 0 the strongest. */
+const STRENGTH_RANK: Record<Strength, number> = { strong: 0, good: 1, hint: 2 };
+
 export type OsFamily = "windows" | "linux" | "macos" | "unix" | "android" | "network";
 
 /** What one signal claims about the system. */
@@ -58,9 +61,10 @@ export interface RemoteService {
   last: number;
 }
 
-export const MAX_EVIDENCE = 16;
-export const MAX_REMOTE = 16;
-export const MAX_REMOTE_PEERS = 32;
+/** Per host: pieces of OS evidence, remote-access services, peers listed per service (~3 kB at most). */
+export const MAX_EVIDENCE = 12;
+export const MAX_REMOTE = 8;
+export const MAX_REMOTE_PEERS = 8;
 
 export class HostState {
   readonly evidence = new Map<string, OsEvidence>();
@@ -70,6 +74,14 @@ export class HostState {
   hostNameSource: string | null = null;
   /** The edition an SMB1 Native OS string named ("Professional"), or null. */
   edition: string | null = null;
+}
+
+/** Lower is weaker; equal ranks let the newer label stand (SMB 3.0 then 3.1.1). */
+function securityRank(s: string): number {
+  if (s === "none" || s === "SMB1" || s === "standard" || s === "cleartext") return 0;
+  // TLS without more (RDP without NLA); SMB 3.1.1 with compression (SMBGhost's door).
+  if (s === "tls" || s.includes("compression")) return 1;
+  return 2;
 }
 
 /** Remote-access protocols by the well-known port of their server, for the client/server split. */
@@ -132,11 +144,16 @@ export function rfbSecurity(type: number): string {
   }
 }
 
-/** The SMB dialect as a security label: SMB1's are "SMB1", SMB2's "SMB 3.1.1" and so on. */
-function smbSecurity(smb: 1 | 2, dialect: string | undefined): string | null {
-  if (dialect === undefined) return null;
+/**
+ * The SMB dialect chosen as a security label: SMB1's are "SMB1", SMB2's "SMB 3.1.1" and so on, with
+ * " with compression" when SMB 3.1.1 negotiated a compression context ([MS-SMB2] 2.2.4.1.3), which is
+ * what CVE-2020-0796 (SMBGhost) needs. No dialect (0xFFFF, none acceptable) or a wildcard: null.
+ */
+function smbSecurity(smb: 1 | 2, dialect: string | undefined, compression: readonly string[]): string | null {
+  if (dialect === undefined || dialect === "") return null;
   if (smb === 1) return dialect.startsWith("SMB 2") ? null : "SMB1";
-  return dialect.startsWith("0x") ? null : `SMB ${dialect}`;
+  if (dialect.startsWith("0x")) return null;
+  return compression.length > 0 ? `SMB ${dialect} with compression` : `SMB ${dialect}`;
 }
 
 /**
@@ -151,7 +168,7 @@ function service(o: HostObservation): { protocol: RemoteProtocol; update: Partia
     case "smb-negotiate":
       return e.request
         ? { protocol, update: {} }
-        : { protocol, update: { security: smbSecurity(e.smb, e.dialects[0]) } };
+        : { protocol, update: { security: smbSecurity(e.smb, e.dialects[0], e.compression) } };
     case "smb1-native-os":
       return { protocol, update: { security: "SMB1" } };
     case "rdp-confirm":
@@ -227,9 +244,10 @@ function upsert(
   }
   if (ts > r.last) r.last = ts;
   if (ts < r.first) r.first = ts;
-  // "none" (VNC without a password) and a login in clear are kept once seen: the weakest state is the finding.
+  // The weakest state seen is kept (VNC without a password, SMB1, Standard RDP Security, a login in clear):
+  // one client that negotiates better does not make the server safe, and the findings judge the weakest.
   if (update.security !== undefined && update.security !== null && update.security !== r.security) {
-    if (!(r.security === "none" && protocol === "vnc")) {
+    if (r.security === null || securityRank(update.security) <= securityRank(r.security)) {
       r.security = update.security;
       changed = true;
     }
@@ -255,11 +273,20 @@ export function addEvidence(h: HostState, e: Omit<OsEvidence, "first" | "last">,
     return false;
   }
   if (h.evidence.size >= MAX_EVIDENCE) {
-    // Full: a hint gives way to anything; otherwise the new piece is not kept.
+    // Full: the weakest piece, the oldest among those, gives way to one at least as strong; a new piece
+    // weaker than all held is not kept. A flood of hints can never push out an NTLM version.
     let victim: string | null = null;
-    for (const [k, v] of h.evidence)
-      if (v.strength === "hint" && (victim === null || v.last < h.evidence.get(victim)!.last)) victim = k;
-    if (victim === null || e.strength === "hint") return false;
+    let victimRank = -1;
+    let victimLast = Infinity;
+    for (const [k, v] of h.evidence) {
+      const r = STRENGTH_RANK[v.strength];
+      if (r > victimRank || (r === victimRank && v.last < victimLast)) {
+        victim = k;
+        victimRank = r;
+        victimLast = v.last;
+      }
+    }
+    if (victim === null || STRENGTH_RANK[e.strength] > victimRank) return false;
     h.evidence.delete(victim);
   }
   h.evidence.set(key, { ...e, first: ts, last: ts });

@@ -48,8 +48,10 @@ import {
  *   flow table        6 144 connections, ~1 kB each, ~3 kB with decoders (made at the first byte)
  *   held segments     16 MiB of out-of-order data, 32 768 pieces        (reassembly limits below)
  *   collected PDUs    8 MiB of association PDUs straddling segments     (DEFAULT_COLLECT_BUDGET)
+ *   host decoders     256 at once, 16 KiB per direction each: 8 MiB  (hosts/router.ts MAX_HOST_STREAMS)
  *   report lists      5 000 associations (16 MiB), 20 000 messages (analyze only; the agent keeps none)
- *   inventory         2 048 devices, ~2 kB each; findings 2 048, ~1.5 kB each; anomaly rows 10 000;
+ *   inventory         2 048 devices, ~2 kB each (+ ~3 kB of OS evidence and remote-access services);
+ *                     findings 2 048, ~1.5 kB each; anomaly rows 10 000;
  *                     2 048 keys per findings rule (sources, services, AE titles)
  *
  * What a cap turns away is counted (stats, anomalies, health), never silently dropped.
@@ -142,8 +144,13 @@ class ConnectionHandlers implements StreamHandler, PlaintextSink {
   }
 
   data(dir: Direction, buf: Buffer, start: number, end: number, tsMicros: number): void {
+    // DICOM first: whatever the host decoder does, the DICOM stream has had its bytes.
+    this.dicomData(dir, buf, start, end, tsMicros);
     if (this.host !== null) this.hostData(dir, buf, start, end, tsMicros);
     else if (!this.sniffed[dir]) this.sniff(dir, buf, start, end, tsMicros);
+  }
+
+  private dicomData(dir: Direction, buf: Buffer, start: number, end: number, tsMicros: number): void {
     if (this.stream === STREAM_PLAIN) {
       this.dicom.data(dir, buf, start, end, tsMicros);
       return;
@@ -165,8 +172,9 @@ class ConnectionHandlers implements StreamHandler, PlaintextSink {
 
   gap(dir: Direction, length: number, tsMicros: number): void {
     if (this.host !== null) {
-      this.host.gap(dir, length, tsMicros);
-      if (this.host.done) this.host = null;
+      const h = this.host;
+      this.guarded(() => h.gap(dir, length, tsMicros));
+      if (h.done) this.host = null;
     }
     if (this.tls !== null) {
       // A NULL cipher's plaintext stream learns of the gap from the sniffer (plaintextGap).
@@ -178,7 +186,10 @@ class ConnectionHandlers implements StreamHandler, PlaintextSink {
   }
 
   close(reason: CloseReason, tsMicros: number, side?: Direction): void {
-    if (this.host !== null) this.host.close(tsMicros);
+    if (this.host !== null) {
+      const h = this.host;
+      this.guarded(() => h.close(tsMicros));
+    }
     this.host = null;
     if (this.tls !== null) this.tls.close(reason, tsMicros);
     this.tls = null;
@@ -205,15 +216,34 @@ class ConnectionHandlers implements StreamHandler, PlaintextSink {
 
   private hostData(dir: Direction, buf: Buffer, start: number, end: number, tsMicros: number): void {
     const h = this.host!;
-    h.data(dir, buf, start, end, tsMicros);
+    this.guarded(() => h.data(dir, buf, start, end, tsMicros));
     if (h.done) this.host = null;
+  }
+
+  /**
+   * Runs a step of the host decoder. A throw there (a bug: the decoders are written not to) costs that
+   * connection its host decoder, counted as internal.exception, never the DICOM stream or the packet.
+   */
+  private guarded(step: () => void): void {
+    try {
+      step();
+    } catch (err) {
+      const h = this.host;
+      this.host = null;
+      h?.failed(err);
+    }
   }
 
   /** A side's first bytes, on a port no host decoder was chosen for: one look, then never again. */
   private sniff(dir: Direction, buf: Buffer, start: number, end: number, tsMicros: number): void {
     this.sniffed[dir] = true;
     if (this.hosts === null || end <= start) return;
-    this.host = this.hosts.router.sniff(this.hosts.info, dir, buf, start, end);
+    const hosts = this.hosts;
+    try {
+      this.host = hosts.router.sniff(hosts.info, dir, buf, start, end);
+    } catch (err) {
+      hosts.router.failed(hosts.info, err);
+    }
     if (this.host !== null) {
       this.sniffed = [true, true];
       this.hostData(dir, buf, start, end, tsMicros);
@@ -335,8 +365,9 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
     try {
       const r = decodeFrame(buf, start, end, linktype, p);
       if (r === DecodeResult.Tcp) {
-        if ((p.flags & TCP_SYN) !== 0) this.hosts.syn(p, tsMicros);
         this.reassembler.segment(p, tsMicros);
+        // After the segment: the fingerprint is a side line, and must not cost the segment if it fails.
+        if ((p.flags & TCP_SYN) !== 0) this.hosts.syn(p, tsMicros);
       } else if (r === DecodeResult.Udp) {
         this.hosts.datagram(p, tsMicros);
       } else if ((r === DecodeResult.Truncated || r === DecodeResult.Malformed) && p.anomaly !== "") {

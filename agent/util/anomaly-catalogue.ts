@@ -1182,12 +1182,20 @@ export const ANOMALY_CATALOGUE = {
   },
   // ── the sensor itself ─────────────────────────────────────────────────────────────────────────
   "internal.exception": {
-    layers: ["decode", "reassembly"],
+    layers: ["decode", "reassembly", "hosts"],
     clause: "none (a bug of ours, caught at the packet boundary)",
     origin: "sensor",
     malformed: "none",
     description:
       "A decoder threw; the packet boundary caught it and the sensor goes on (the error name is the detail).",
+  },
+  "hosts.decoders-capped": {
+    layers: ["hosts"],
+    clause: "none (the sensor's cap: MAX_HOST_STREAMS decoders at once, agent/hosts/router.ts)",
+    origin: "sensor",
+    malformed: "none",
+    description:
+      "A connection got no OS or remote-access decoder because as many were already reading; its DICOM is unaffected.",
   },
   "findings.rule-failed": {
     layers: ["findings"],

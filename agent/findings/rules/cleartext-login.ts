@@ -31,7 +31,8 @@ export class CleartextLoginRule implements Rule {
       flow: ends.flow,
       counts: { logins: 1 },
       details: { protocol, port: ends.server.port, accepted },
-      signature: `${protocol}|${accepted}`,
+      // The protocol alone: whether one login was accepted does not change what the finding says.
+      signature: protocol,
     });
   }
 }

@@ -1,9 +1,11 @@
 /**
  * os.unsupported and os.vulnerable (issue 11): a device whose own traffic shows an operating system past
  * its end of support, or a Windows build that data/windows-builds.json ties to a wormable vulnerability
- * (MS17-010 EternalBlue, BlueKeep, DejaBlue, SMBGhost). Judged for both ends of every host observation,
- * after the inventory has folded it, so a finding follows the evidence as it grows: a device first known
- * by its NTLM version becomes "high" once it is seen offering SMB or RDP, the doors those flaws come in by.
+ * (MS17-010 EternalBlue, BlueKeep, DejaBlue, SMBGhost). Judged for the sender of every host observation
+ * and for the server of a service, after the inventory has folded it, so a finding follows the evidence
+ * as it grows: a device first known by its NTLM version becomes "high" once it is seen offering SMB or
+ * RDP, the doors those flaws come in by. os.vulnerable is low while no door is seen, medium with one open
+ * on a supported system, high with one open on an unsupported system.
  *
  * Only an OS named with medium or high confidence is judged (a TTL or a DHCP vendor class alone names a
  * family, never a version). End of support is compared with the capture's time, so an old capture is
@@ -17,6 +19,7 @@ import type { RemoteAccessRecord } from "../../inventory/record.js";
 import type { WormableCve } from "../../inventory/os.js";
 import { isoFromMicros } from "../../util/time.js";
 import type { Severity } from "../severity.js";
+import { isServiceEvent } from "../../inventory/host.js";
 import { MAX_TRACKED, type Rule, type RuleContext } from "./context.js";
 
 /** Whether the service a vulnerability needs is offered by the device. */
@@ -29,7 +32,7 @@ export function conditionMet(condition: string, remote: readonly RemoteAccessRec
     case "smbv1":
       return offers("smb", (s) => s === "SMB1");
     case "smb311-compression":
-      return offers("smb", (s) => s === "SMB 3.1.1");
+      return offers("smb", (s) => s === "SMB 3.1.1 with compression");
     case "smb":
       return offers("smb");
     case "rdp":
@@ -55,8 +58,12 @@ export class OsRules implements Rule {
   constructor(private readonly ctx: RuleContext) {}
 
   onHost(o: HostObservation): void {
+    // A SYN's TTL never names a version: nothing to judge (and a SYN flood must cost nothing here).
+    if (o.event.kind === "tcp-syn") return;
     this.judge(o.host, o.tsMicros);
-    if (o.peer !== null) this.judge(o.peer, o.tsMicros);
+    // A service event also changes what its server offers (the doors that make a finding worse).
+    const server = o.hostIsServer ? null : o.peer;
+    if (server !== null && isServiceEvent(o.event)) this.judge(server, o.tsMicros);
   }
 
   private judge(ep: Endpoint, ts: number): void {
@@ -95,14 +102,15 @@ export class OsRules implements Rule {
     if (last === undefined && this.judged.size >= MAX_TRACKED)
       this.judged.delete(this.judged.keys().next().value as string);
     this.judged.set(id, { basis, ts });
-    if (os.endOfSupport !== null && os.endOfSupport.slice(0, 10) < today) {
+    const unsupported = os.endOfSupport !== null && os.endOfSupport.slice(0, 10) < today;
+    if (os.endOfSupport !== null && unsupported) {
       const severity: Severity = doors.length > 0 ? "high" : "medium";
       this.ctx.hit({
         rule: "os.unsupported",
         severity,
         device: id,
         peer: null,
-        key: os.name,
+        key: "os",
         title:
           `${d.ip} runs ${os.name}${os.build !== null ? ` (build ${os.build})` : ""}, out of support since ${os.endOfSupport.slice(0, 10)}` +
           (doors.length > 0 ? `, and offers ${doors.join(" and ")}` : ""),
@@ -113,14 +121,16 @@ export class OsRules implements Rule {
     }
     if (os.wormableCves.length > 0) {
       const reachable = os.wormableCves.filter((c: WormableCve) => conditionMet(c.condition, d.remoteAccess));
-      const severity: Severity = reachable.length > 0 ? "high" : "medium";
+      // A supported build is most likely patched (its updates exist): low unless the vulnerability's door
+      // is open; medium when it is; high when it is and the system gets no updates any more.
+      const severity: Severity = reachable.length === 0 ? "low" : unsupported ? "high" : "medium";
       const ids = os.wormableCves.map((c) => c.id);
       this.ctx.hit({
         rule: "os.vulnerable",
         severity,
         device: id,
         peer: null,
-        key: os.name,
+        key: "os",
         title:
           `${d.ip} (${os.name}${os.build !== null ? ` build ${os.build}` : ""}) is exposed to ${ids.join(", ")} unless patched` +
           (reachable.length > 0

@@ -24,6 +24,16 @@ const PROTOCOL_OF: Record<string, string> = {
   "ftp-login": "FTP",
 };
 
+/** The server's event that opens a session (one per connection), for counting sessions. */
+const SESSION_OPENERS = new Set([
+  "smb-negotiate",
+  "rdp-confirm",
+  "rfb-version",
+  "ssh-banner",
+  "telnet-banner",
+  "ftp-banner",
+]);
+
 /**
  * Remote-support tools recognised by the server port of a connection their client opens: TeamViewer's
  * 5938 (TeamViewer's "Which ports are used by TeamViewer?" article) and AnyDesk's 7070 (AnyDesk's
@@ -40,16 +50,26 @@ export class RemoteAccessExternalRule implements Rule {
     const protocol = PROTOCOL_OF[o.event.kind];
     const ends = serviceEnds(o);
     if (protocol === undefined || ends === null) return;
-    this.judge(protocol, ends.server, ends.client, ends.flow, o.tsMicros);
+    // One session is counted once: on the server's first word of it (its confirm, banner or negotiate).
+    const session = o.hostIsServer && SESSION_OPENERS.has(o.event.kind);
+    this.judge(protocol, ends.server, ends.client, ends.flow, o.tsMicros, session ? 1 : 0);
   }
 
   onConnection(o: ConnectionObservation): void {
     if (o.handshake !== "syn-ack") return;
     const tool = REMOTE_SUPPORT_PORTS[o.server.port];
-    if (tool !== undefined) this.judge(tool, o.server, o.client, formatFlow(o.client, o.server), o.tsMicros);
+    if (tool !== undefined)
+      this.judge(tool, o.server, o.client, formatFlow(o.client, o.server), o.tsMicros, 1);
   }
 
-  private judge(protocol: string, server: Endpoint, client: Endpoint, flow: string, ts: number): void {
+  private judge(
+    protocol: string,
+    server: Endpoint,
+    client: Endpoint,
+    flow: string,
+    ts: number,
+    sessions: number,
+  ): void {
     const inside = (ep: Endpoint): boolean => this.ctx.isInternal(ep.ip);
     // One end is an imaging device inside, the other outside.
     let device: Endpoint;
@@ -71,7 +91,7 @@ export class RemoteAccessExternalRule implements Rule {
         : `Imaging device ${device.ip} opens ${protocol} to ${peer.ip} port ${server.port} outside`,
       ts,
       flow,
-      counts: { sessions: 1 },
+      counts: { sessions },
       details: {
         protocol,
         port: server.port,
