@@ -14,9 +14,18 @@
  * same associations N times over, and every copy is a new set of devices. Checksums must be right: the
  * receiver's GRO (a NIC-like setting of the lab) verifies TCP checksums and coalesces only valid segments.
  *
+ * Addresses that name no host are left alone: IPv4 0.0.0.0/8 and 224.0.0.0 up (multicast, broadcast), IPv6
+ * :: and ff00::/8 (a DHCP DISCOVER from 0.0.0.0 to 255.255.255.255 stays one).
+ *
+ * The mixed capture of the benchmark (bench.ts --only mixed, issue 11) is made the same way from an explicit
+ * list of sources (the lab's DICOM captures, the os lab's SMB/FTP/DHCP/HTTP/VNC captures and zeek's SMB2
+ * file copy) with `pack`: each source then starts FILE_GAP after the previous one ends, whatever its own
+ * time (captures recorded years apart would make a copy span years).
+ *
  * Cached like generate.ts: a manifest next to the file names the sources (size and SHA-256) and the copy
  * count; a rerun with the same inputs reuses the file. Usage:
  *   node dist/scripts/bench/replay-capture.js [--copies 23] [--dir /tmp/dicomtap-bench/live] [--force]
+ *        [--name replay] [--pack] [--fixtures DIR | FILE.pcap ...]
  */
 import { createHash } from "node:crypto";
 import {
@@ -52,6 +61,8 @@ const FILE_GAP_MICROS = 1_000;
 export interface ReplayManifest {
   version: number;
   copies: number;
+  /** Sources laid end to end (ReplayOptions.pack). */
+  packed: boolean;
   sources: { name: string; bytes: number; sha256: string; frames: number }[];
   file: string;
   fileBytes: number;
@@ -78,6 +89,12 @@ export interface ReplayOptions {
   copies: number;
   /** Folder with the lab captures; default test/fixtures/lab of this repository. */
   fixtures?: string;
+  /** The source captures themselves, instead of every .pcap of `fixtures`. */
+  sources?: string[];
+  /** Base name of the capture and its manifest in `dir` (default "replay"). */
+  name?: string;
+  /** Each source FILE_GAP after the previous one's end, instead of at its own time unless they overlap. */
+  pack?: boolean;
   force?: boolean;
   log?: (msg: string) => void;
 }
@@ -136,13 +153,26 @@ function l3(f: Buffer): { off: number; type: number } | null {
   return { off: off + 2, type };
 }
 
-/** The bytes whose values get shifted: IPv4 third octets and IPv6 byte 5, of source and destination. */
+/** An IPv4 address (at `at`) of a host: not 0.0.0.0/8, multicast or broadcast. */
+const hostV4 = (f: Buffer, at: number): boolean => f[at]! !== 0 && f[at]! < 224;
+/** An IPv6 address (at `at`) of a host: not multicast (ff00::/8) or the unspecified address. */
+const hostV6 = (f: Buffer, at: number): boolean => {
+  if (f[at] === 0xff) return false;
+  for (let i = at; i < at + 16; i++) if (f[i] !== 0) return true;
+  return false;
+};
+
+/**
+ * The bytes whose values get shifted: IPv4 third octets and IPv6 byte 5, of source and destination, when
+ * the address names a host.
+ */
 function addressBytes(f: Buffer): { v4: number[]; v6: number[] } {
   const n = l3(f);
   if (n === null) return { v4: [], v6: [] };
   if (n.type === 0x0800 && f.length >= n.off + 20 && f[n.off]! >> 4 === 4)
-    return { v4: [n.off + 14, n.off + 18], v6: [] };
-  if (n.type === 0x86dd && f.length >= n.off + 40) return { v4: [], v6: [n.off + 8 + 5, n.off + 24 + 5] };
+    return { v4: [n.off + 12, n.off + 16].filter((a) => hostV4(f, a)).map((a) => a + 2), v6: [] };
+  if (n.type === 0x86dd && f.length >= n.off + 40)
+    return { v4: [], v6: [n.off + 8, n.off + 24].filter((a) => hostV6(f, a)).map((a) => a + 5) };
   return { v4: [], v6: [] };
 }
 
@@ -250,26 +280,32 @@ export async function ensureReplayCapture(o: ReplayOptions): Promise<ReplayManif
   const t0 = process.hrtime.bigint();
   const log = o.log ?? (() => undefined);
   const fixtures = o.fixtures ?? defaultFixtures();
-  const names = readdirSync(fixtures)
-    .filter((n) => n.endsWith(".pcap"))
-    .sort();
-  if (names.length === 0) throw new Error(`no .pcap files in ${fixtures}`);
+  const paths =
+    o.sources ??
+    readdirSync(fixtures)
+      .filter((n) => n.endsWith(".pcap"))
+      .map((n) => join(fixtures, n));
+  // In name order, as the cache check compares them.
+  paths.sort((a, b) => basename(a).localeCompare(basename(b)));
+  if (paths.length === 0) throw new Error(`no .pcap files in ${fixtures}`);
   if (!Number.isInteger(o.copies) || o.copies < 1) throw new Error(`copies must be a positive integer`);
+  const pack = o.pack ?? false;
   mkdirSync(o.dir, { recursive: true });
-  const file = join(o.dir, "replay.pcap");
-  const manifestPath = join(o.dir, "replay.manifest.json");
-  // The cache key: sizes and hashes of the sources (cheap: about 2 MB), the copy count, the version.
+  const file = join(o.dir, `${o.name ?? "replay"}.pcap`);
+  const manifestPath = join(o.dir, `${o.name ?? "replay"}.manifest.json`);
+  // The cache key: sizes and hashes of the sources (cheap: a few MB), the copy count, the version.
   const keyOf = (p: string): { name: string; bytes: number; sha256: string } => {
-    const raw = readFileSync(join(fixtures, p));
-    return { name: p, bytes: raw.length, sha256: createHash("sha256").update(raw).digest("hex") };
+    const raw = readFileSync(p);
+    return { name: basename(p), bytes: raw.length, sha256: createHash("sha256").update(raw).digest("hex") };
   };
-  const keys = names.map(keyOf);
+  const keys = paths.map(keyOf);
   if (!o.force && existsSync(manifestPath) && existsSync(file)) {
     try {
       const m = JSON.parse(readFileSync(manifestPath, "utf8")) as ReplayManifest;
       const same =
         m.version === REPLAY_VERSION &&
         m.copies === o.copies &&
+        (m.packed === true) === pack &&
         m.sources.length === keys.length &&
         m.sources.every((s, i) => s.name === keys[i]!.name && s.sha256 === keys[i]!.sha256) &&
         statSync(file).size === m.fileBytes;
@@ -281,9 +317,9 @@ export async function ensureReplayCapture(o: ReplayOptions): Promise<ReplayManif
       // unreadable manifest: rebuild
     }
   }
-  log(`building ${file}: ${o.copies.toString()} copies of ${names.length.toString()} lab captures`);
+  log(`building ${file}: ${o.copies.toString()} copies of ${paths.length.toString()} captures`);
   const sources: Source[] = [];
-  for (const n of names) sources.push(await readSource(join(fixtures, n)));
+  for (const p of paths) sources.push(await readSource(p));
   // Sources in the order of their first packets, each after the previous one's end (they already are).
   sources.sort((a, b) => (a.frames[0]?.ts ?? 0) - (b.frames[0]?.ts ?? 0));
   const copy: Frame[] = [];
@@ -292,7 +328,8 @@ export async function ensureReplayCapture(o: ReplayOptions): Promise<ReplayManif
     if (s.frames.length === 0) continue;
     const first = s.frames[0]!.ts;
     const last = s.frames.reduce((m, f) => Math.max(m, f.ts), first);
-    const shift = first <= prevEnd ? prevEnd + FILE_GAP_MICROS - first : 0;
+    const shift =
+      prevEnd === -Infinity ? 0 : pack || first <= prevEnd ? prevEnd + FILE_GAP_MICROS - first : 0;
     for (const f of s.frames) copy.push({ ts: f.ts + shift, bytes: f.bytes });
     prevEnd = last + shift;
   }
@@ -357,6 +394,7 @@ export async function ensureReplayCapture(o: ReplayOptions): Promise<ReplayManif
   const m: ReplayManifest = {
     version: REPLAY_VERSION,
     copies: o.copies,
+    packed: pack,
     sources: sources.map((s) => ({
       name: s.name,
       bytes: s.bytes,
@@ -399,7 +437,10 @@ async function cli(argv: string[]): Promise<void> {
     if (a === "--copies") o.copies = Number(v());
     else if (a === "--dir") o.dir = v();
     else if (a === "--fixtures") o.fixtures = v();
+    else if (a === "--name") o.name = v();
+    else if (a === "--pack") o.pack = true;
     else if (a === "--force") o.force = true;
+    else if (a.endsWith(".pcap") && !a.startsWith("-")) (o.sources ??= []).push(a);
     else throw new Error(`unknown option ${a}`);
   }
   const m = await ensureReplayCapture(o);

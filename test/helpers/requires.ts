@@ -37,6 +37,12 @@ export type Prerequisite =
   | "iptables"
   | "tc"
   | "openssl"
+  | "ethtool"
+  | "samba"
+  | "vsftpd"
+  | "dnsmasq"
+  | "dhclient"
+  | "x11vnc"
   | "gnu-time"
   | "capture-helper"
   | `file:${string}`;
@@ -54,6 +60,14 @@ const TOOLS: Partial<Record<Prerequisite, string[]>> = {
   tc: ["tc"],
   openssl: ["openssl"],
   netns: ["ip", "unshare"],
+  ethtool: ["ethtool"],
+  // The OS lab's peers (scripts/lab/os-lab): Samba's server and client, vsftpd with curl as its client,
+  // dnsmasq's DHCP server and isc-dhcp-client, x11vnc.
+  samba: ["smbd", "smbpasswd", "smbclient"],
+  vsftpd: ["vsftpd", "curl"],
+  dnsmasq: ["dnsmasq"],
+  dhclient: ["dhclient"],
+  x11vnc: ["x11vnc"],
 };
 
 const SBIN = ["/usr/local/sbin", "/usr/sbin", "/sbin"];
