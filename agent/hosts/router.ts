@@ -175,8 +175,9 @@ export class HostRouter {
     let host = endpointOf(p, true);
     // A DHCP client speaks from 0.0.0.0 until it has its lease: the address it asks for (option 50) is
     // the one it will use, and its MAC is in the frame.
+    // Only a REQUEST's: a DISCOVER's is a wish the server may not grant (RFC 2131 §4.3.1).
     if (event.kind === "dhcp" && host.ip === "0.0.0.0") {
-      if (event.requestedAddress === null) return;
+      if (event.requestedAddress === null || event.messageType !== 3) return;
       host = { ip: event.requestedAddress, port: host.port, mac: host.mac };
     }
     const peer = event.kind === "browser" || isBroadcast(p) ? null : endpointOf(p, false);

@@ -74,6 +74,8 @@ export class HostState {
   hostNameSource: string | null = null;
   /** The edition an SMB1 Native OS string named ("Professional"), or null. */
   edition: string | null = null;
+  /** Grows with every change of the above: a rule judges a host again only when it moved. */
+  revision = 0;
 }
 
 /** Lower is weaker; equal ranks let the newer label stand (SMB 3.0 then 3.1.1). */

@@ -124,7 +124,8 @@ export class Inventory {
 
   /** Hosts not inventoried because the MAX_DEVICES cap was reached. */
   get devicesDropped(): number {
-    return this.table.dropped;
+    // With the hosts known only from their system's traffic turned away at their half of the table.
+    return this.table.dropped + this.hostOnlyDropped;
   }
 
   /** Restored devices (in stored order), then the devices first seen in this run, in that order. */
@@ -475,15 +476,20 @@ export class Inventory {
     if (sender) {
       const h = (sender.host ??= new HostState());
       const ev = osEvidenceOf(e);
+      let changed = false;
       if (ev) {
-        if (addEvidence(h, ev.evidence, ts)) this.dirty.add(sender);
+        if (addEvidence(h, ev.evidence, ts)) changed = true;
         if (ev.edition && ev.edition !== h.edition) {
           h.edition = ev.edition;
-          this.dirty.add(sender);
+          changed = true;
         }
       }
       const name = hostNameOf(e);
-      if (name && setHostName(h, name.name, name.source)) this.dirty.add(sender);
+      if (name && setHostName(h, name.name, name.source)) changed = true;
+      if (changed) {
+        h.revision++;
+        this.dirty.add(sender);
+      }
     }
     // Only a service concerns the other end (a SYN, DHCP or a user agent says nothing of the peer).
     if (o.peer === null || !isServiceEvent(e)) return;
@@ -491,16 +497,26 @@ export class Inventory {
     const clientEp = o.hostIsServer ? o.peer : o.host;
     const server = o.hostIsServer ? sender : this.hostDevice(serverEp, ts, true);
     const client = o.hostIsServer ? this.hostDevice(clientEp, ts, true) : sender;
-    if (
-      foldService(
-        o,
-        server ? (server.host ??= new HostState()) : null,
-        client ? (client.host ??= new HostState()) : null,
-      )
-    ) {
-      if (server) this.dirty.add(server);
-      if (client) this.dirty.add(client);
+    const sh = server ? (server.host ??= new HostState()) : null;
+    const ch = client ? (client.host ??= new HostState()) : null;
+    if (foldService(o, sh, ch)) {
+      for (const [d, h] of [
+        [server, sh],
+        [client, ch],
+      ] as const) {
+        if (!d || !h) continue;
+        h.revision++;
+        this.dirty.add(d);
+      }
     }
+  }
+
+  /**
+   * A cheap mark of what the inventory knows of a host's system and services: it changes whenever they
+   * do (0 for an unknown host), so a rule can skip building the device's record when nothing moved.
+   */
+  hostRevision(ep: { ip: string; mac: string | null }): number {
+    return this.table.find(ep)?.host?.revision ?? 0;
   }
 
   /** The device of a host endpoint; made when `create` and the address is internal (and not 0.0.0.0). */

@@ -3,10 +3,11 @@
  * signals"):
  *
  *   strong  NTLMSSP VERSION (MS-NLMP 2.2.2.10), SMB1 Native OS ([MS-CIFS] 2.2.4.53.2)
- *   good    browser announcements ([MS-BRWS] 2.2), Microsoft-CryptoAPI and "Windows NT x.y" user agents,
- *           the RDP client build ([MS-RDPBCGR] 2.2.1.3.2), an SSH banner naming a distribution
- *   hint    DHCP vendor class, a SYN's initial TTL (changed by tuning, counted down by every hop), a
- *           web server's name
+ *   good    browser announcements ([MS-BRWS] 2.2), Microsoft-CryptoAPI user agents, an SSH banner
+ *           naming a distribution
+ *   hint    "Windows NT x.y" user agents (what the application claims), the RDP client build
+ *           ([MS-RDPBCGR] 2.2.1.3.2: rdesktop and FreeRDP send fixed ones), DHCP vendor class, a SYN's
+ *           initial TTL (changed by tuning, counted down by every hop), a web server's name
  *
  * SMB2 dialects are not used: Samba and Linux offer the same ones as Windows, so the dialect says nothing
  * of the family (it is kept as the SMB service's security, where it matters).
@@ -134,20 +135,35 @@ function nativeOsClaim(
   return { claim, edition: edition ? edition[1]! : null };
 }
 
-/** "Windows NT 10.0" in a User-Agent, or Microsoft-CryptoAPI/6.1 (Windows' certificate fetcher). */
-function userAgentClaim(ua: string): { claim: OsClaim; strength: Strength } | null {
+/**
+ * What a User-Agent or Server header says, as the token that says it (never the whole header, which is
+ * free text and may carry an account or tenant name). Microsoft-CryptoAPI/x.y is Windows' own certificate
+ * fetcher, so its version is the system's: good. "Windows NT x.y" is what the application claims, often
+ * hard-coded or capped at 6.2 without a manifest: a hint.
+ */
+function userAgentClaim(ua: string): { claim: OsClaim; strength: Strength; token: string } | null {
   const crypto = /Microsoft-CryptoAPI\/(\d+)\.(\d+)/.exec(ua);
   if (crypto)
     return {
       claim: { family: "windows", major: Number(crypto[1]), minor: Number(crypto[2]) },
       strength: "good",
+      token: crypto[0],
     };
   const nt = /Windows NT (\d+)\.(\d+)/.exec(ua);
   if (nt)
-    return { claim: { family: "windows", major: Number(nt[1]), minor: Number(nt[2]) }, strength: "good" };
-  if (/Android/.test(ua)) return { claim: { family: "android" }, strength: "hint" };
-  if (/Mac OS X|Darwin/.test(ua)) return { claim: { family: "macos" }, strength: "hint" };
-  if (/Linux|Ubuntu|Debian|Red Hat|CentOS/.test(ua)) return { claim: { family: "linux" }, strength: "hint" };
+    return {
+      claim: { family: "windows", major: Number(nt[1]), minor: Number(nt[2]) },
+      strength: "hint",
+      token: nt[0],
+    };
+  const android = /Android/.exec(ua);
+  if (android) return { claim: { family: "android" }, strength: "hint", token: android[0] };
+  const mac = /Mac OS X|Darwin/.exec(ua);
+  if (mac) return { claim: { family: "macos" }, strength: "hint", token: mac[0] };
+  const linux = /Linux|Ubuntu|Debian|Red Hat|CentOS/.exec(ua);
+  if (linux) return { claim: { family: "linux" }, strength: "hint", token: linux[0] };
+  const iis = /Microsoft-IIS\/[\d.]+/.exec(ua);
+  if (iis) return { claim: { family: "windows" }, strength: "hint", token: iis[0] };
   return null;
 }
 
@@ -218,7 +234,18 @@ export function osEvidenceOf(
       };
     }
     case "browser": {
-      if (e.osMajor === 0) return null;
+      // A DomainAnnouncement's version bytes are its BrowserConfigVersion ([MS-BRWS] 2.2.4), not the OS.
+      if (e.osMajor === 0 || e.opcode === 12) return null;
+      // SV_TYPE_SERVER_UNIX ([MS-RAP] 2.5.5.2.1): Samba's nmbd announcing itself (as version 4.9 or so).
+      if ((e.serverType & 0x800) !== 0)
+        return {
+          evidence: {
+            source: "browser",
+            detail: `browser announcement from a Unix server (type 0x${e.serverType.toString(16)})`,
+            strength: "good",
+            claim: { family: "unix", product: "Samba" },
+          },
+        };
       // SV_TYPE_SERVER_NT or a domain controller: a server edition; SV_TYPE_NT alone a workstation.
       const kind = kindFromServerType(e.serverType);
       const claim: OsClaim = { family: "windows", major: e.osMajor, minor: e.osMinor };
@@ -239,7 +266,7 @@ export function osEvidenceOf(
         c && {
           evidence: {
             source: "http-user-agent",
-            detail: `User-Agent "${e.userAgent}"`,
+            detail: `User-Agent ${c.token}`,
             strength: c.strength,
             claim: c.claim,
           },
@@ -248,19 +275,10 @@ export function osEvidenceOf(
     }
     case "http-response": {
       if (e.server === null) return null;
-      const c =
-        userAgentClaim(e.server) ??
-        (/Microsoft-IIS/.test(e.server)
-          ? { claim: { family: "windows" } as OsClaim, strength: "hint" as Strength }
-          : null);
+      const c = userAgentClaim(e.server);
       return (
         c && {
-          evidence: {
-            source: "http-server",
-            detail: `Server "${e.server}"`,
-            strength: "hint",
-            claim: c.claim,
-          },
+          evidence: { source: "http-server", detail: `Server ${c.token}`, strength: "hint", claim: c.claim },
         }
       );
     }
@@ -271,7 +289,8 @@ export function osEvidenceOf(
         evidence: {
           source: "rdp-client",
           detail: `RDP client build ${e.clientBuild}`,
-          strength: "good",
+          // rdesktop and FreeRDP send a fixed Windows build of their own choosing: only a hint.
+          strength: "hint",
           claim: { family: "windows", major: v.major, minor: v.minor, build: e.clientBuild },
         },
       };
@@ -378,13 +397,13 @@ export function inferOs(h: HostState, windows: WindowsLookup, edition: string | 
   let confidence: OsConfidence = strongest === 0 ? "high" : strongest === 1 ? "medium" : "low";
   if (conflicts.length > 0) confidence = confidence === "high" ? "medium" : "low";
 
-  // The most specific claim, then the strongest, then the most recent.
+  // The strongest claim, then the most specific, then the most recent.
   const versioned = mine
     .filter((e) => e.claim.major !== undefined)
     .sort(
       (a, b) =>
-        specificity(b.claim) - specificity(a.claim) ||
         STRENGTH_ORDER[a.strength] - STRENGTH_ORDER[b.strength] ||
+        specificity(b.claim) - specificity(a.claim) ||
         b.last - a.last,
     );
   const top = versioned[0]?.claim;

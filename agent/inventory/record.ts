@@ -66,6 +66,16 @@ export interface RemoteAccessRecord {
   lastSeen: string;
 }
 
+/** The OS of a host state; a failure (a bug) leaves it unknown rather than failing the whole record. */
+function osOf(h: HostState | null): OsRecord | null {
+  if (h === null) return null;
+  try {
+    return inferOs(h, windowsLookup, h.edition);
+  } catch {
+    return null;
+  }
+}
+
 /** The remote-access services of a host state, in a stable order. */
 function remoteAccessOf(h: HostState | null): RemoteAccessRecord[] {
   if (h === null) return [];
@@ -89,6 +99,8 @@ export interface TlsService {
   certificate: TlsObservation["certificate"];
   lastSeen: string;
 }
+
+const CONFIDENCE: Record<string, number> = { low: 1, medium: 2, high: 3 };
 
 /** The record of a device as published (devices(), device(), onChange). */
 export function deviceRecord(d: DeviceState): InventoryDevice {
@@ -145,7 +157,7 @@ function liveRecord(d: DeviceState): InventoryDevice {
     })),
     class: cls,
     classReason: reason,
-    os: d.host === null ? null : inferOs(d.host, windowsLookup, d.host.edition),
+    os: osOf(d.host),
     remoteAccess: remoteAccessOf(d.host),
     hostName: d.host?.hostName ?? null,
     firstSeen: isoFromMicros(d.first),
@@ -174,10 +186,21 @@ function withRestored(rec: InventoryDevice, stored: DeviceRecord): InventoryDevi
   }
   if (rec.equipmentSeen.length === 0 && Array.isArray(stored.equipmentSeen))
     rec.equipmentSeen = stored.equipmentSeen as EquipmentSeen[];
-  // What an earlier run learnt of its system stands until this run sees its own evidence.
-  if (rec.os === null && typeof stored.os === "object" && stored.os !== null) rec.os = stored.os as OsRecord;
-  if (rec.remoteAccess.length === 0 && Array.isArray(stored.remoteAccess))
-    rec.remoteAccess = stored.remoteAccess as RemoteAccessRecord[];
+  // What an earlier run learnt of its system stands until this run knows as much: its OS until this run's
+  // is as confident, its services beside this run's (keyed by protocol, port and role).
+  const storedOs = typeof stored.os === "object" && stored.os !== null ? (stored.os as OsRecord) : null;
+  if (
+    storedOs !== null &&
+    (rec.os === null || (CONFIDENCE[rec.os.confidence] ?? 0) < (CONFIDENCE[storedOs.confidence] ?? 0))
+  )
+    rec.os = storedOs;
+  if (Array.isArray(stored.remoteAccess)) {
+    const key = (r: RemoteAccessRecord): string => `${r.protocol}/${r.port}/${r.role}`;
+    const live = new Set(rec.remoteAccess.map(key));
+    const kept = (stored.remoteAccess as RemoteAccessRecord[]).filter((r) => !live.has(key(r)));
+    if (kept.length > 0)
+      rec.remoteAccess = [...rec.remoteAccess, ...kept].sort((a, b) => key(a).localeCompare(key(b)));
+  }
   if (rec.hostName === null) rec.hostName = str(stored.hostName);
   return rec;
 }

@@ -13,9 +13,10 @@ const MAX_LIST = 64;
 /** Printable text, capped; null when absent, not a string, or empty once cleaned. */
 function text(v: unknown): string | null {
   if (typeof v !== "string") return null;
-  // C0 and C1 controls and DEL: a banner must not carry terminal escapes into a console or a log line.
+  // C0 and C1 controls and DEL: a banner must not carry terminal escapes into a console or a log line;
+  // format characters (bidi overrides, zero-width joiners) must not make a host name read as another.
   // eslint-disable-next-line no-control-regex
-  const s = v.replace(/[\u0000-\u001f\u007f-\u009f]/g, "").slice(0, MAX_TEXT);
+  const s = v.replace(/[\u0000-\u001f\u007f-\u009f]|\p{Cf}/gu, "").slice(0, MAX_TEXT);
   return s === "" ? null : s;
 }
 

@@ -2,6 +2,7 @@
  * Offline analysis (`dicomtap analyze`): the whole pipeline over capture files, then inventory and
  * findings, folded into the version-1 report of DESIGN.md §3.
  */
+import { windowsTable } from "../hosts/windows.js";
 import { readCaptureFile } from "../capture/file.js";
 import type { CaptureSummary } from "../capture/types.js";
 import { defaultConfig } from "../config/config.js";
@@ -47,6 +48,9 @@ export class Analysis implements ObservationSink {
   private readonly guard = new ObservationGuard();
 
   constructor(config: Config) {
+    // The Windows table is read and checked now, not at the first Windows host: a damaged data/ fails
+    // at start with its problems listed, never later inside a record.
+    windowsTable();
     this.inventory = new Inventory(config);
     this.findings = new FindingsEngine(config, this.inventory);
   }

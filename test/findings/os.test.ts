@@ -100,7 +100,7 @@ test("Windows 10 1607 or Server 2016, undecided: not called unsupported on a gue
   t.regex(f[0]!.title, /Windows 10 version 1607/);
 });
 
-test("Windows XP known by its NTLM version alone: unsupported (medium, no SMB or RDP seen offered)", (t) => {
+test("Windows XP known by its NTLM version alone: unsupported medium, vulnerable low (no SMB or RDP seen offered)", (t) => {
   const h = new Harness();
   h.feed(hostObs(ep("10.1.0.41", 50000), ep("10.1.0.5", 445), ntlm(1, 5, 1, 2600)));
   const f = h.rule("os.unsupported");
@@ -110,6 +110,6 @@ test("Windows XP known by its NTLM version alone: unsupported (medium, no SMB or
   );
   t.deepEqual(
     h.rule("os.vulnerable").map((x) => x.severity),
-    ["medium"],
+    ["low"],
   );
 });

@@ -208,3 +208,24 @@ test("a host first known from its DHCP request is announced as a new DICOM devic
   t.is(f.length, 1);
   t.is(h.inventory.device(h.inventory.idFor(modality))!.hostName, "CT-ROOM-2");
 });
+
+test("a modality seen offering SMB before its first association still gets net.risky-service when it speaks DICOM", (t) => {
+  const h = new Harness();
+  const modality = ep("10.1.0.13", 445, "02:00:00:00:00:13");
+  h.feed(
+    {
+      kind: "connection",
+      tsMicros: at(1),
+      client: ep("10.1.0.30", 50010),
+      server: modality,
+      handshake: "syn-ack",
+    },
+    hostObs(modality, ep("10.1.0.30", 50010), smbChosen(2, "3.1.1"), { server: true }),
+  );
+  t.deepEqual(h.rule("net.risky-service"), []);
+  h.feed(assoc({ ...modality, port: 40000 }, pacs(), { ts: at(20) }));
+  t.deepEqual(
+    h.rule("net.risky-service").map((f) => [f.device, f.key, f.severity]),
+    [[h.inventory.idFor(modality), "445", "high"]],
+  );
+});

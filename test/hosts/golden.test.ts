@@ -57,8 +57,10 @@ test("smb_raw_ntlm_in_smb: a Windows XP server (Native OS, NTLM 5.1.2600, browse
   const client = device(r, "192.168.56.1");
   t.is(client.hostName, "BABYBOOK");
   t.is(client.os!.build, 7600);
-  t.deepEqual(rules(r), ["net.smbv1:medium", "os.vulnerable:high", "os.vulnerable:medium"]);
-  const v = r.findings.find((f) => f.rule === "os.vulnerable" && f.severity === "high")!;
+  // At the capture's time XP was still supported (its last Embedded edition ran to 2019): its open SMB1
+  // door makes MS17-010 medium; the Windows 7 client offers nothing: low.
+  t.deepEqual(rules(r), ["net.smbv1:medium", "os.vulnerable:low", "os.vulnerable:medium"]);
+  const v = r.findings.find((f) => f.rule === "os.vulnerable" && f.severity === "medium")!;
   t.is(v.device, xp.id);
   t.regex(v.title, /MS17-010.*reachable through/);
 });
@@ -91,7 +93,8 @@ test("ldap_aduser1-ntlm: Windows Server 2022 from an LDAP NTLM bind; the user's 
 
 test("RDP: Standard RDP Security is high; the client's build and name; TLS/NLA names the server by its certificate", async (t) => {
   const std = await report(`${ZEEK}/rdp_rdp-proprietary-encryption.pcap`);
-  t.deepEqual(rules(std), ["net.rdp-weak-security:high", "os.vulnerable:medium"]);
+  // The client build is only a hint (rdesktop sends a fixed one): no OS finding on it.
+  t.deepEqual(rules(std), ["net.rdp-weak-security:high"]);
   const client = device(std, "172.21.128.16");
   t.is(client.hostName, "FROG-POND");
   t.is(client.os!.build, 6000);

@@ -191,14 +191,14 @@ test("hints alone give the family with low confidence and no version", (t) => {
   t.is(r.name, "Windows");
 });
 
-test("Windows builds to NT versions; RDP's client build is good evidence", (t) => {
+test("Windows builds to NT versions; RDP's client build is only a hint (rdesktop sends a fixed one)", (t) => {
   t.deepEqual(ntVersionOfBuild(2600), { major: 5, minor: 1 });
   t.deepEqual(ntVersionOfBuild(7601), { major: 6, minor: 1 });
   t.deepEqual(ntVersionOfBuild(9600), { major: 6, minor: 3 });
   t.deepEqual(ntVersionOfBuild(19045), { major: 10, minor: 0 });
   t.is(ntVersionOfBuild(0), null);
   const r = os({ kind: "rdp-client-core", version: 0x80004, clientBuild: 7601, clientName: "CT-CONSOLE" })!;
-  t.is(r.confidence, "medium");
+  t.is(r.confidence, "low");
   t.is(r.build, 7601);
 });
 

@@ -20,7 +20,10 @@ import type { DeviceRecord } from "../../report/types.js";
 import type { Evidence, Hit, RuleId } from "../catalogue.js";
 
 /** What rules may ask the inventory (which has seen the observation first): devices, ports, AE titles. */
-export type InventoryView = Pick<Inventory, "device" | "isDicomDevice" | "listeningPortsOf" | "hasAeTitle">;
+export type InventoryView = Pick<
+  Inventory,
+  "device" | "isDicomDevice" | "listeningPortsOf" | "hasAeTitle" | "hostRevision"
+>;
 
 export interface RuleContext {
   readonly config: Config;

@@ -53,7 +53,7 @@ export class OsRules implements Rule {
    * of what the finding says does, and so does the device still being seen after REJUDGE_MICROS (so the
    * finding's lastSeen follows the device). Bounded (MAX_TRACKED, the oldest forgotten).
    */
-  private readonly judged = new Map<string, { basis: string; ts: number }>();
+  private readonly judged = new Map<string, { basis: string; ts: number; revision: number }>();
 
   constructor(private readonly ctx: RuleContext) {}
 
@@ -68,6 +68,11 @@ export class OsRules implements Rule {
 
   private judge(ep: Endpoint, ts: number): void {
     const id = this.ctx.id(ep);
+    // Nothing moved in what the inventory knows of the host: no record to build (the common case).
+    const revision = this.ctx.inventory.hostRevision(ep);
+    const seen = this.judged.get(id);
+    if (revision === 0 || (seen !== undefined && seen.revision === revision && ts - seen.ts < REJUDGE_MICROS))
+      return;
     const d = this.ctx.inventory.device(id);
     const os = d?.os;
     if (!d || !os || os.confidence === "low" || os.name === null) return;
@@ -98,10 +103,13 @@ export class OsRules implements Rule {
       ...d.remoteAccess.map((r) => `${r.protocol}/${r.port}/${r.role}/${r.security}`),
     ].join("|");
     const last = this.judged.get(id);
-    if (last !== undefined && last.basis === basis && ts - last.ts < REJUDGE_MICROS) return;
+    if (last !== undefined && last.basis === basis && ts - last.ts < REJUDGE_MICROS) {
+      last.revision = revision;
+      return;
+    }
     if (last === undefined && this.judged.size >= MAX_TRACKED)
       this.judged.delete(this.judged.keys().next().value as string);
-    this.judged.set(id, { basis, ts });
+    this.judged.set(id, { basis, ts, revision });
     const unsupported = os.endOfSupport !== null && os.endOfSupport.slice(0, 10) < today;
     if (os.endOfSupport !== null && unsupported) {
       const severity: Severity = doors.length > 0 ? "high" : "medium";
