@@ -5,7 +5,7 @@
  */
 import test from "ava";
 import { assoc, at, ep } from "../inventory/build.js";
-import { hostObs, ntlm, smbChosen } from "../hosts/build.js";
+import { browserAnnouncement, hostObs, ntlm, smbChosen } from "../hosts/build.js";
 import { Harness } from "./harness.js";
 
 const pacs = (): ReturnType<typeof ep> => ep("10.1.0.20", 104, "02:00:00:00:00:20");
@@ -83,17 +83,7 @@ test("Windows 10 1607 or Server 2016, undecided: not called unsupported on a gue
   h.feed(hostObs(ep("10.1.0.40", 445), ep("10.1.0.31", 50102), ntlm(2, 10, 0, 14393), { server: true }));
   t.deepEqual(h.rule("os.unsupported"), []);
   // A browser announcement saying workstation decides it: 1607's LTSB ended 2026-10-13.
-  h.feed(
-    hostObs(ep("10.1.0.40", 138), null, {
-      kind: "browser",
-      opcode: 1,
-      serverName: "CT-CONSOLE",
-      osMajor: 10,
-      osMinor: 0,
-      serverType: 0x1003,
-      comment: null,
-    }),
-  );
+  h.feed(hostObs(ep("10.1.0.40", 138), null, browserAnnouncement(10, 0)));
   const f = h.rule("os.unsupported");
   t.is(f.length, 1);
   t.is(f[0]!.severity, "medium");

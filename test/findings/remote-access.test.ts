@@ -5,7 +5,7 @@
  */
 import test from "ava";
 import { assoc, at, ep } from "../inventory/build.js";
-import { hostObs, smbChosen } from "../hosts/build.js";
+import { hostObs, smbChosen, windowsSyn } from "../hosts/build.js";
 import { Harness } from "./harness.js";
 
 const pacs = (): ReturnType<typeof ep> => ep("10.1.0.20", 104, "02:00:00:00:00:20");
@@ -166,17 +166,7 @@ test("hosts outside the internal networks are never inventoried from their syste
 
 test("a SYN's fingerprint alone makes nobody a device, but is kept as a hint for a known one", (t) => {
   const h = new Harness();
-  const syn = {
-    kind: "tcp-syn" as const,
-    synAck: false,
-    ttl: 128,
-    initialTtl: 128,
-    window: 64240,
-    mss: 1460,
-    windowScale: 8,
-    options: "M,N,W,N,N,S",
-    family: "windows" as const,
-  };
+  const syn = windowsSyn();
   h.feed(hostObs(ep("10.1.0.95", 50000), ep("10.1.0.20", 104), syn));
   t.is(h.inventory.device(h.inventory.idFor(ep("10.1.0.95"))), undefined);
   const known = ep("10.1.0.10", 40000);

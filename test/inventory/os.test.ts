@@ -12,7 +12,7 @@ import {
   type WindowsLookup,
 } from "../../agent/inventory/os.js";
 import type { HostEvent } from "../../agent/hosts/types.js";
-import { ntlm } from "../hosts/build.js";
+import { browserAnnouncement, ntlm, windowsSyn } from "../hosts/build.js";
 
 /** 6.1 is Windows 7 (client, 2020-01-14) or Server 2008 R2 (server, 2020-01-14); 10.0.14393 differs. */
 const table: WindowsLookup = {
@@ -139,15 +139,7 @@ test("SMB1 Native OS: 'Windows 5.1', a server's name with its build, an edition"
 });
 
 test("a browser announcement's server bits decide the edition NTLM leaves open", (t) => {
-  const r = os(ntlm(2, 10, 0, 14393), {
-    kind: "browser",
-    opcode: 1,
-    serverName: "CT-CONSOLE",
-    osMajor: 10,
-    osMinor: 0,
-    serverType: 0x1003,
-    comment: null,
-  })!;
+  const r = os(ntlm(2, 10, 0, 14393), browserAnnouncement(10, 0))!;
   t.is(r.server, false);
   t.is(r.name, "Windows 10 1607");
   t.is(r.endOfSupport, "2019-04-09");
@@ -173,17 +165,7 @@ test("hints alone give the family with low confidence and no version", (t) => {
       requestedAddress: null,
       fqdn: null,
     },
-    {
-      kind: "tcp-syn",
-      synAck: false,
-      ttl: 127,
-      initialTtl: 128,
-      window: 64240,
-      mss: 1460,
-      windowScale: 8,
-      options: "M,N,W,N,N,S",
-      family: "windows",
-    },
+    windowsSyn(),
   )!;
   t.is(r.family, "windows");
   t.is(r.confidence, "low");

@@ -13,11 +13,10 @@ import { mkdtemp, readFile, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { analyzeFiles } from "../../agent/pipeline/analyze.js";
-import { validateConfig } from "../../agent/config/config.js";
 import type { InventoryDevice } from "../../agent/inventory/record.js";
 import type { Report } from "../../agent/report/types.js";
 import { requires } from "../helpers/requires.js";
+import { deviceAt, hostRules, reportOf } from "../hosts/build.js";
 
 const execFileAsync = promisify(execFile);
 const osLabTest = requires(
@@ -37,29 +36,8 @@ const canaries = JSON.parse(await readFile("test/fixtures/patient-canaries.json"
   string
 >;
 const SCENES = ["smb1", "smb3", "ftp", "dhcp", "http", "vnc"];
-// As in test/hosts/golden.test.ts (the lab's 10.79.0.0/24 is private anyway).
-const config = validateConfig({
-  sensor: { id: "s", site: "x" },
-  networks: { internal: ["0.0.0.0/0", "::/0"] },
-});
 /** The ports the lab's servers listen on inside their namespace (SMB, FTP, DHCP, HTTP, VNC). */
 const LAB_PORTS = [445, 139, 21, 67, 68, 8080, 5900];
-
-async function report(path: string): Promise<Report> {
-  return (await analyzeFiles([path], { config })).report;
-}
-
-function device(r: Report, ip: string): InventoryDevice {
-  const d = r.devices.find((x) => x.ip === ip) as InventoryDevice | undefined;
-  if (!d) throw new Error(`no device ${ip} in ${r.devices.map((x) => x.ip).join(", ")}`);
-  return d;
-}
-
-const rules = (r: Report): string[] =>
-  r.findings
-    .filter((f) => !f.rule.startsWith("dicom.") && f.rule !== "inventory.new-device")
-    .map((f) => `${f.rule}:${f.severity}`)
-    .sort();
 
 /** Host sockets listening on a lab port (TCP or UDP), in the test's own (the host's) namespace. */
 async function hostListeners(): Promise<string[]> {
@@ -105,28 +83,28 @@ osLabTest.serial(
       t.deepEqual(await hostListeners(), before, "nothing new listens on the host");
 
       const reports = new Map<string, Report>();
-      for (const s of SCENES) reports.set(s, await report(join(dir, `${s}.pcap`)));
+      for (const s of SCENES) reports.set(s, await reportOf(join(dir, `${s}.pcap`)));
       const r = (s: string): Report => reports.get(s)!;
 
       // Samba: NTLM 6.1 build 0 and Native OS "Windows 6.1" are not Windows; SMB1 is still net.smbv1.
-      const samba = device(r("smb1"), "10.79.0.20");
+      const samba = deviceAt(r("smb1"), "10.79.0.20");
       t.is(samba.os?.family, "unix");
       t.is(samba.os?.name, "Samba");
       t.deepEqual(samba.os?.wormableCves, []);
-      t.deepEqual(rules(r("smb1")), ["net.smbv1:medium"]);
+      t.deepEqual(hostRules(r("smb1")), ["net.smbv1:medium"]);
       // SMB 3.1.1 with Samba: the service is recorded, and raises nothing.
-      const smb3 = device(r("smb3"), "10.79.0.20");
+      const smb3 = deviceAt(r("smb3"), "10.79.0.20");
       t.is(smb3.os?.family, "unix");
       t.is(smb3.remoteAccess.find((a) => a.protocol === "smb" && a.role === "server")?.security, "SMB 3.1.1");
-      t.deepEqual(rules(r("smb3")), [], "SMB 3.1.1 with Samba raises nothing");
+      t.deepEqual(hostRules(r("smb3")), [], "SMB 3.1.1 with Samba raises nothing");
       // FTP login in clear: high.
-      t.deepEqual(rules(r("ftp")), ["net.cleartext-login:high"]);
+      t.deepEqual(hostRules(r("ftp")), ["net.cleartext-login:high"]);
       // DHCP names its client, listed as class other.
       const named = r("dhcp").devices.find((x) => (x as InventoryDevice).hostName === "DTO-MODALITY-01");
       t.truthy(named, "DHCP host name DTO-MODALITY-01");
       t.is(named?.class, "other");
       // x11vnc -nopw: VNC without authentication.
-      t.deepEqual(rules(r("vnc")), ["net.vnc-no-auth:high"]);
+      t.deepEqual(hostRules(r("vnc")), ["net.vnc-no-auth:high"]);
 
       // The canary account's password and user name reach no report (FTP PASS, NTLM AUTHENTICATE).
       for (const s of SCENES) {
