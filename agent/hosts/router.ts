@@ -88,6 +88,14 @@ export interface HostRouterOptions {
  */
 export const MAX_HOST_STREAMS = 256;
 
+/**
+ * SYN fingerprints taken per second of capture time, and in a burst. A segment's hosts come and go slowly;
+ * thousands of new sources a second are a scan or a flood, whose fingerprints say nothing of the room's
+ * devices and must cost no more per packet than the rest of the traffic (issue 9).
+ */
+const SYN_RATE = 200;
+const SYN_BURST = 2000;
+
 /** Sources whose SYN fingerprint was emitted, by IPv4 address: bounded, cleared when full. */
 const MAX_SYN_SOURCES = 8192;
 
@@ -100,6 +108,9 @@ export class HostRouter {
   private readonly synSeen = new Map<number, number>();
   /** Host decoders not yet done (MAX_HOST_STREAMS). */
   live = 0;
+  /** Fingerprints that may still be taken now (a token bucket refilled by capture time), and when. */
+  private synTokens = SYN_BURST;
+  private synRefilled = 0;
 
   constructor(private readonly o: HostRouterOptions) {}
 
@@ -186,6 +197,7 @@ export class HostRouter {
 
   /** A SYN or SYN/ACK: the sender's TCP fingerprint (weak evidence of its OS family). */
   syn(p: TcpPacket, tsMicros: number): void {
+    if (!this.synBudget(tsMicros)) return;
     if (p.ipVersion === 4) {
       // Per source and role (a host's SYNs and its SYN/ACKs differ; both are kept apart).
       const key = (p.src4 >>> 0) * 2 + ((p.flags & TCP_ACK) !== 0 ? 1 : 0);
@@ -204,6 +216,18 @@ export class HostRouter {
       hostIsServer: e.synAck,
       event: e,
     });
+  }
+
+  /** One fingerprint's worth of the bucket, if there is one. */
+  private synBudget(tsMicros: number): boolean {
+    const elapsed = tsMicros - this.synRefilled;
+    if (elapsed > 0) {
+      this.synTokens = Math.min(SYN_BURST, this.synTokens + (elapsed / 1e6) * SYN_RATE);
+      this.synRefilled = tsMicros;
+    }
+    if (this.synTokens < 1) return false;
+    this.synTokens--;
+    return true;
   }
 
   private emit(o: HostObservation): void {

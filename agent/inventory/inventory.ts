@@ -60,6 +60,8 @@ export { deviceIdFor, MAX_DEVICES, RESTORE_SHARE } from "./identity.js";
 export { type EquipmentSeen, type InventoryDevice, type TlsService } from "./record.js";
 
 const MAX_SIDE_IPS = 8192;
+/** Addresses whose SYN fingerprints wait to join a device (a few hundred bytes each). */
+const MAX_SIDE_SYN = 1024;
 /** Port entries across the whole side table: 8192 hosts with 256 ports each would be ~2 M set entries. */
 const MAX_SIDE_ENTRIES = 65536;
 const MAX_SERVER_ENDPOINTS = 8192;
@@ -103,7 +105,7 @@ export class Inventory {
   private lastEquipment: EquipmentAttributes | null = null;
   private lastEquipmentKey = "";
 
-  /** SYN fingerprints of addresses that are no device yet (MAX_SIDE_IPS), applied when one becomes one. */
+  /** SYN fingerprints of addresses that are no device yet (MAX_SIDE_SYN), applied when one becomes one. */
   private readonly sideSyn = new Map<
     string,
     { evidence: Omit<OsEvidence, "first" | "last">; ts: number }[]
@@ -464,7 +466,7 @@ export class Inventory {
       if (!ev) return;
       let syns = this.sideSyn.get(o.host.ip);
       if (!syns) {
-        if (this.sideSyn.size >= MAX_SIDE_IPS) return;
+        if (this.sideSyn.size >= MAX_SIDE_SYN) return;
         syns = [];
         this.sideSyn.set(o.host.ip, syns);
       }
