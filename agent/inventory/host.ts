@@ -76,6 +76,8 @@ export class HostState {
   edition: string | null = null;
   /** Grows with every change of the above: a rule judges a host again only when it moved. */
   revision = 0;
+  /** The OS weighed at `revision` (record.ts): a record is built far more often than evidence changes. */
+  osCache: { revision: number; os: unknown } | null = null;
 }
 
 /** Lower is weaker; equal ranks let the newer label stand (SMB 3.0 then 3.1.1). */

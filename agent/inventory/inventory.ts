@@ -259,7 +259,9 @@ export class Inventory {
       const syns = this.sideSyn.get(ep.ip);
       if (syns) {
         this.sideSyn.delete(ep.ip);
-        for (const syn of syns) addEvidence((d.host ??= new HostState()), syn.evidence, syn.ts);
+        const h = (d.host ??= new HostState());
+        for (const syn of syns) addEvidence(h, syn.evidence, syn.ts);
+        h.revision++;
       }
       this.dirty.add(d);
     }

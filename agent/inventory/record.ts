@@ -69,11 +69,15 @@ export interface RemoteAccessRecord {
 /** The OS of a host state; a failure (a bug) leaves it unknown rather than failing the whole record. */
 function osOf(h: HostState | null): OsRecord | null {
   if (h === null) return null;
+  if (h.osCache !== null && h.osCache.revision === h.revision) return h.osCache.os as OsRecord | null;
+  let os: OsRecord | null = null;
   try {
-    return inferOs(h, windowsLookup, h.edition);
+    os = inferOs(h, windowsLookup, h.edition);
   } catch {
-    return null;
+    os = null;
   }
+  h.osCache = { revision: h.revision, os };
+  return os;
 }
 
 /** The remote-access services of a host state, in a stable order. */
