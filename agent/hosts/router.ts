@@ -197,12 +197,17 @@ export class HostRouter {
 
   /** A SYN or SYN/ACK: the sender's TCP fingerprint (weak evidence of its OS family). */
   syn(p: TcpPacket, tsMicros: number): void {
-    if (!this.synBudget(tsMicros)) return;
+    // A host's repeated SYN is dropped first (a map lookup); only a new one spends from the bucket.
+    let key = -1;
+    let sig = 0;
     if (p.ipVersion === 4) {
       // Per source and role (a host's SYNs and its SYN/ACKs differ; both are kept apart).
-      const key = (p.src4 >>> 0) * 2 + ((p.flags & TCP_ACK) !== 0 ? 1 : 0);
-      const sig = p.window * 256 + p.ttl;
+      key = (p.src4 >>> 0) * 2 + ((p.flags & TCP_ACK) !== 0 ? 1 : 0);
+      sig = p.window * 256 + p.ttl;
       if (this.synSeen.get(key) === sig) return;
+    }
+    if (!this.synBudget(tsMicros)) return;
+    if (key >= 0) {
       if (this.synSeen.size >= MAX_SYN_SOURCES) this.synSeen.clear();
       this.synSeen.set(key, sig);
     }
