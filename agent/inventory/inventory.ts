@@ -463,12 +463,13 @@ export class Inventory {
     const ts = o.tsMicros;
     const sender = this.hostDevice(o.host, ts, e.kind !== "tcp-syn");
     if (!sender && e.kind === "tcp-syn") {
-      // Not a device (yet): the fingerprint waits for it, as listening ports do (bounded the same way).
+      // Not a device (yet): the fingerprint waits for it, as listening ports do (bounded, MAX_SIDE_SYN).
       const ev = osEvidenceOf(e);
       if (!ev) return;
       let syns = this.sideSyn.get(o.host.ip);
       if (!syns) {
-        if (this.sideSyn.size >= MAX_SIDE_SYN) return;
+        // Full (a long day of web servers' SYN/ACKs): start afresh rather than refuse new hosts forever.
+        if (this.sideSyn.size >= MAX_SIDE_SYN) this.sideSyn.clear();
         syns = [];
         this.sideSyn.set(o.host.ip, syns);
       }
