@@ -70,6 +70,8 @@ export interface OsRecord {
   wormableCves: WormableCve[];
   /** Families other evidence pointed to, when it disagrees. */
   conflicts: OsFamily[];
+  /** Other versions good or strong evidence of the same family named ("6.1" beside an NTLM 10.0). */
+  versionConflicts: string[];
 }
 
 /** What the Windows table (data/windows-builds.json) answers for a version. */
@@ -407,6 +409,21 @@ export function inferOs(h: HostState, windows: WindowsLookup, edition: string | 
         b.last - a.last,
     );
   const top = versioned[0]?.claim;
+  // Other versions that good or strong evidence of the same family names (an NTLM 10.0 beside a browser
+  // announcement of 6.1): the version stands by the strongest, the disagreement is named and costs a notch.
+  const versionOf = (c: OsClaim): string => `${c.major}.${c.minor ?? 0}`;
+  const versionConflicts =
+    top === undefined
+      ? []
+      : [
+          ...new Set(
+            versioned
+              .filter((e) => e.strength !== "hint" && versionOf(e.claim) !== versionOf(top))
+              .map((e) => versionOf(e.claim)),
+          ),
+        ];
+  if (versionConflicts.length > 0 && conflicts.length === 0)
+    confidence = confidence === "high" ? "medium" : "low";
   const serverVotes = mine.filter((e) => e.claim.server !== undefined);
   const server = serverVotes.length === 0 ? null : serverVotes.some((e) => e.claim.server === true);
 
@@ -415,7 +432,14 @@ export function inferOs(h: HostState, windows: WindowsLookup, edition: string | 
     .slice(0, 8)
     .map((e) => ({
       source: e.source,
-      detail: compatible(e.claim.family, chosen) ? e.detail : `${e.detail} (disagrees: ${e.claim.family})`,
+      detail: !compatible(e.claim.family, chosen)
+        ? `${e.detail} (disagrees: ${e.claim.family})`
+        : e.strength !== "hint" &&
+            e.claim.major !== undefined &&
+            top !== undefined &&
+            versionOf(e.claim) !== versionOf(top)
+          ? `${e.detail} (disagrees: version ${versionOf(e.claim)})`
+          : e.detail,
       time: isoFromMicros(e.first),
     }));
 
@@ -432,6 +456,7 @@ export function inferOs(h: HostState, windows: WindowsLookup, edition: string | 
     supportNote: null,
     wormableCves: [],
     conflicts,
+    versionConflicts,
   };
   if (family === "windows") {
     if (top && top.major !== undefined) {

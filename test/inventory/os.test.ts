@@ -214,3 +214,17 @@ test("host names: NTLM's DNS name beats its NetBIOS name; DHCP's FQDN; a certifi
     { name: "ws-ct01.hospital.local", source: "tls-certificate" },
   );
 });
+
+test("versions that disagree within a family are named and cost a notch; a hint's version does not", (t) => {
+  const r = os(ntlm(2, 10, 0, 19045), browserAnnouncement(6, 1))!;
+  t.is(r.version, "10.0", "the strongest claim names the version");
+  t.deepEqual(r.versionConflicts, ["6.1"]);
+  t.is(r.confidence, "medium");
+  t.true(r.evidence.some((e) => /disagrees: version 6\.1/.test(e.detail)));
+  const quiet = os(ntlm(2, 10, 0, 19045), {
+    kind: "http-request",
+    userAgent: "Mozilla/4.0 (compatible; MSIE 8.0; Windows NT 6.1)",
+  })!;
+  t.deepEqual(quiet.versionConflicts, []);
+  t.is(quiet.confidence, "high");
+});
