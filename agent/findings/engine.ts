@@ -17,7 +17,7 @@
 import { createHash } from "node:crypto";
 import type { Config } from "../config/types.js";
 import { CidrSet } from "../config/cidr.js";
-import type { FindingRecord } from "../report/types.js";
+import type { DeviceRecord, FindingRecord } from "../report/types.js";
 import type { Observation } from "../observations/types.js";
 import type { Inventory } from "../inventory/inventory.js";
 import { isoFromMicros as iso } from "../util/time.js";
@@ -26,7 +26,7 @@ import { formatFlow } from "../util/flow.js";
 import { RULES, type Evidence, type Hit, type RuleId } from "./catalogue.js";
 import { compareSeverity, severityRank } from "./severity.js";
 import type { AssociationEvent, Rule, RuleContext } from "./rules/context.js";
-import { MAX_LIST, trimAe } from "./rules/context.js";
+import { MAX_LIST, MAX_TRACKED, trimAe } from "./rules/context.js";
 import { defaultRules } from "./rules/index.js";
 
 export { RULES, type Evidence, type Hit, type RuleId } from "./catalogue.js";
@@ -115,6 +115,12 @@ export class FindingsEngine {
   private gaps: { count: number; bytes: number } | null = null;
   private readonly internal: CidrSet;
   private knownDevices = 0;
+  /**
+   * New devices not seen speaking DICOM (issue 11: hosts listed from their system's traffic, class
+   * "other"): they are handed to onNewDevice when they first do, not before (a DHCP renewal is no new DICOM
+   * device, and a laptop's SMB port is no imaging device's). Bounded (MAX_TRACKED, oldest forgotten).
+   */
+  private readonly notYetDicom = new Set<string>();
   private readonly routes: Routes;
 
   constructor(
@@ -285,6 +291,7 @@ export class FindingsEngine {
   // ---- routing ----
 
   private endpoints(o: Observation & { kind: "association" | "dimse" }): void {
+    if (this.notYetDicom.size > 0) this.nowDicom(o);
     for (const r of this.routes.onEndpoints) {
       try {
         r.onEndpoints!(o);
@@ -294,19 +301,38 @@ export class FindingsEngine {
     }
   }
 
-  /** inventory.new-device and the checks that wait for a device to appear (onNewDevice). */
+  /** inventory.new-device and the checks that wait for a DICOM device to appear (onNewDevice). */
   private newDevices(ts: number, o: Observation | null): void {
     if (this.inventory.size <= this.knownDevices) return;
     // Only the new devices' records: building them all each time made a capture of n new hosts cost n².
     const fresh = this.inventory.devicesSince(this.knownDevices);
     this.knownDevices = this.inventory.size;
     for (const d of fresh) {
-      for (const r of this.routes.onNewDevice) {
-        try {
-          r.onNewDevice!(d, ts);
-        } catch (err) {
-          this.failed(r, o, err);
-        }
+      if (this.inventory.isDicomDevice(d)) this.newDevice(d, ts, o);
+      else {
+        if (this.notYetDicom.size >= MAX_TRACKED)
+          this.notYetDicom.delete(this.notYetDicom.values().next().value as string);
+        this.notYetDicom.add(d.id);
+      }
+    }
+  }
+
+  /** Ends of an association or message that waited in notYetDicom: they speak DICOM now. */
+  private nowDicom(o: Observation & { kind: "association" | "dimse" }): void {
+    for (const ep of [o.client, o.server]) {
+      const id = this.inventory.idFor(ep);
+      if (!this.notYetDicom.delete(id)) continue;
+      const d = this.inventory.device(id);
+      if (d) this.newDevice(d, o.tsMicros, o);
+    }
+  }
+
+  private newDevice(d: DeviceRecord, ts: number, o: Observation | null): void {
+    for (const r of this.routes.onNewDevice) {
+      try {
+        r.onNewDevice!(d, ts);
+      } catch (err) {
+        this.failed(r, o, err);
       }
     }
   }

@@ -84,7 +84,10 @@ export interface Rule {
   /** A host's own traffic beside DICOM (issue 11); the inventory has folded it already. */
   onHost?(o: HostObservation): void;
   onAnomaly?(o: AnomalyObservation): void;
-  /** A device the inventory learnt of since the previous observation. */
+  /**
+   * A new DICOM device: one the inventory learnt of since the previous observation, or a host it listed
+   * earlier from its system's traffic alone (issue 11) that now speaks DICOM (the engine holds those back).
+   */
   onNewDevice?(d: DeviceRecord, tsMicros: number): void;
   /** End of capture or a periodic tick: settles what waited at least settleMicros (see FindingsEngine.finish). */
   finish?(tsMicros: number, settleMicros: number): void;

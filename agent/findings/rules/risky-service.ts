@@ -5,15 +5,11 @@
  * it becomes known as a DICOM device. Not raised for ports policy.approvedPorts allows on that address.
  * Points to: close unneeded ports (DESIGN.md §5).
  */
-import type {
-  AssociationObservation,
-  ConnectionObservation,
-  DimseObservation,
-} from "../../observations/types.js";
+import type { ConnectionObservation } from "../../observations/types.js";
 import type { DeviceRecord } from "../../report/types.js";
 import { formatFlow } from "../../util/flow.js";
 import type { Severity } from "../severity.js";
-import { MAX_TRACKED, type Rule, type RuleContext } from "./context.js";
+import type { Rule, RuleContext } from "./context.js";
 
 /** Services that must not answer on imaging devices, and how bad it is when they do. */
 const RISKY_PORTS: Record<number, { name: string; severity: Severity }> = {
@@ -26,23 +22,7 @@ const RISKY_PORTS: Record<number, { name: string; severity: Severity }> = {
 
 export class RiskyServiceRule implements Rule {
   readonly ids = ["net.risky-service"] as const;
-  /**
-   * Hosts inventoried before they spoke DICOM (issue 11: known from their system's traffic): their ports
-   * are judged when they first do. Bounded (MAX_TRACKED, oldest forgotten).
-   */
-  private readonly waiting = new Set<string>();
-
   constructor(private readonly ctx: RuleContext) {}
-
-  onEndpoints(o: AssociationObservation | DimseObservation): void {
-    if (this.waiting.size === 0) return;
-    for (const ep of [o.client, o.server]) {
-      const id = this.ctx.id(ep);
-      if (!this.waiting.delete(id)) continue;
-      for (const port of this.ctx.inventory.listeningPortsOf(ep.ip))
-        this.judge(ep.ip, ep.mac, port, o.tsMicros);
-    }
-  }
 
   onConnection(o: ConnectionObservation): void {
     if (o.handshake !== "syn-ack") return;
@@ -51,12 +31,6 @@ export class RiskyServiceRule implements Rule {
   }
 
   onNewDevice(d: DeviceRecord, ts: number): void {
-    // Hosts known only from their system's traffic (issue 11) are no DICOM devices: not yet.
-    if (!this.ctx.inventory.isDicomDevice(d)) {
-      if (this.waiting.size >= MAX_TRACKED) this.waiting.delete(this.waiting.values().next().value as string);
-      this.waiting.add(d.id);
-      return;
-    }
     for (const port of this.ctx.inventory.listeningPortsOf(d.ip)) this.judge(d.ip, d.mac, port, ts);
   }
 
