@@ -28,6 +28,7 @@ import { compareSeverity, severityRank } from "./severity.js";
 import type { AssociationEvent, Rule, RuleContext } from "./rules/context.js";
 import { MAX_LIST, MAX_TRACKED, trimAe } from "./rules/context.js";
 import { defaultRules } from "./rules/index.js";
+import { serviceEnds } from "./rules/host-events.js";
 
 export { RULES, type Evidence, type Hit, type RuleId } from "./catalogue.js";
 export type { Severity } from "./severity.js";
@@ -81,9 +82,8 @@ function connectionOf(o: Observation): AnomalyFlow | null {
     case "tls":
       return { flow: formatFlow(o.client, o.server), client: o.client, server: o.server };
     case "host": {
-      if (o.peer === null) return null;
-      const [client, server] = o.hostIsServer ? [o.peer, o.host] : [o.host, o.peer];
-      return { flow: formatFlow(client, server), client, server };
+      const ends = serviceEnds(o);
+      return ends && { flow: ends.flow, client: ends.client, server: ends.server };
     }
     default:
       return null;

@@ -107,7 +107,7 @@ export class HostRouter {
    */
   private readonly synSeen = new Map<number, number>();
   /** Host decoders not yet done (MAX_HOST_STREAMS). */
-  live = 0;
+  private live = 0;
   /** Fingerprints that may still be taken now (a token bucket refilled by capture time), and when. */
   private synTokens = SYN_BURST;
   private synRefilled = 0;

@@ -9,6 +9,7 @@
  */
 import type { HostObservation } from "../observations/types.js";
 import type { HostEvent } from "../hosts/types.js";
+import type { OsRecord } from "./os.js";
 
 /** How much a signal says (issue 11, "Weigh the signals"). */
 export type Strength = "strong" | "good" | "hint";
@@ -77,7 +78,7 @@ export class HostState {
   /** Grows with every change of the above: a rule judges a host again only when it moved. */
   revision = 0;
   /** The OS weighed at `revision` (record.ts): a record is built far more often than evidence changes. */
-  osCache: { revision: number; os: unknown } | null = null;
+  osCache: { revision: number; os: OsRecord | null } | null = null;
 }
 
 /** Lower is weaker; equal ranks let the newer label stand (SMB 3.0 then 3.1.1). */

@@ -112,7 +112,7 @@ export class Inventory {
   >();
   /** Devices made from host observations alone (hostDevice), and those turned away at half the table. */
   private hostOnlyMade = 0;
-  hostOnlyDropped = 0;
+  private hostOnlyDropped = 0;
   /** config.networks.internal: hosts known only from their system's traffic are inventoried inside it. */
   private readonly internal: CidrSet;
 

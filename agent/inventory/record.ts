@@ -69,7 +69,7 @@ export interface RemoteAccessRecord {
 /** The OS of a host state; a failure (a bug) leaves it unknown rather than failing the whole record. */
 function osOf(h: HostState | null): OsRecord | null {
   if (h === null) return null;
-  if (h.osCache !== null && h.osCache.revision === h.revision) return h.osCache.os as OsRecord | null;
+  if (h.osCache !== null && h.osCache.revision === h.revision) return h.osCache.os;
   let os: OsRecord | null = null;
   try {
     os = inferOs(h, windowsLookup, h.edition);

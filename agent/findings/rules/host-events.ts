@@ -1,6 +1,7 @@
 /**
  * What the remote-access rules (smbv1.ts, rdp-weak-security.ts, vnc.ts, cleartext-login.ts,
- * remote-access-external.ts) need of a host observation: its connection's two ends, whichever sent it.
+ * remote-access-external.ts) and the engine (the connection a failing rule is counted on) need of a host
+ * observation: its connection's two ends, whichever sent it.
  */
 import type { HostObservation } from "../../observations/types.js";
 import type { Endpoint } from "../../reassembly/types.js";
