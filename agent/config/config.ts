@@ -7,8 +7,9 @@
  */
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
+import { hostname } from "node:os";
 import { parseCidr } from "./cidr.js";
-import type { Config } from "./types.js";
+import type { CentralConfig, CentralSection, Config } from "./types.js";
 
 /**
  * A config that cannot be used. `problems` holds one line per problem ("key.path: what is wrong"), in the
@@ -72,6 +73,19 @@ function defaultsWithout(sensor: Config["sensor"]): Config {
     store: { path: "/var/lib/dicomtap/dicomtap.db", maxBytes: 268435456 },
     broker: null,
     health: { intervalSeconds: 60 },
+    central: null,
+  };
+}
+
+/** The central's defaults: loopback HTTP, a 1 GiB store, a year of history. */
+export function defaultCentral(): CentralSection {
+  return {
+    listen: { host: "127.0.0.1", port: 8443 },
+    tls: null,
+    store: { path: "/var/lib/dicomtap-central/central.db", maxBytes: 1 << 30 },
+    retention: { historyDays: 400, healthDays: 31, resolveAfterHours: 168 },
+    shareGroup: "dicomtap-central",
+    clientId: `dicomtap-central-${hostname().replace(/[^A-Za-z0-9._-]/g, "_")}`.slice(0, 64),
   };
 }
 
@@ -82,6 +96,29 @@ export function defaultConfig(): Config {
 
 /** Reads and validates a JSON config file. */
 export function loadConfig(path: string): Config {
+  return validateConfig(readJson(path));
+}
+
+/**
+ * Reads and validates the configuration of `dicomtap central`: a file with `central` and `broker` and no
+ * `sensor` is valid (a sensor's file with a `central` section too). `broker` is required: the central
+ * follows the sensors through it.
+ */
+export function loadCentralConfig(path: string): CentralConfig {
+  return validateCentralConfig(readJson(path));
+}
+
+export function validateCentralConfig(raw: unknown): CentralConfig {
+  const sensorless = isObj(raw) && raw.sensor === undefined;
+  const c = validateConfig(sensorless ? { ...raw, sensor: { id: "central", site: "central" } } : raw);
+  const problems: string[] = [];
+  if (c.central === null) problems.push('central: is required ({ "listen": "127.0.0.1:8443", ... })');
+  if (c.broker === null) problems.push("broker: is required (the central follows the sensors through it)");
+  if (problems.length > 0) throw new ConfigError(problems.join("\n"), problems);
+  return { central: c.central!, broker: c.broker!, networks: c.networks };
+}
+
+function readJson(path: string): unknown {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
@@ -94,7 +131,7 @@ export function loadConfig(path: string): Config {
   } catch (e) {
     throw new ConfigError(`${path}: not valid JSON (${(e as Error).message})`);
   }
-  return validateConfig(raw);
+  return raw;
 }
 
 // ---- validation helpers: each takes the value and its key path, returns the typed value or throws ----
@@ -263,7 +300,12 @@ function section<T extends object>(
  */
 export function validateConfig(raw: unknown): Config {
   const pr = new Problems();
-  const top = object(raw, "", ["sensor", "capture", "networks", "policy", "store", "broker", "health"], pr);
+  const top = object(
+    raw,
+    "",
+    ["sensor", "capture", "networks", "policy", "store", "broker", "health", "central"],
+    pr,
+  );
   // The sensor's problems do not stop the other sections from being checked: a stand-in takes its place.
   const sensor = pr.check(() => checkSensor(top.sensor), { id: "-", site: "-", room: null });
   const d = defaultsWithout(sensor);
@@ -345,8 +387,68 @@ export function validateConfig(raw: unknown): Config {
     d.health,
   );
 
+  const central = pr.check(() => checkCentral(top.central), null);
+
   pr.done();
-  return { sensor, capture, networks, policy, store, broker, health };
+  return { sensor, capture, networks, policy, store, broker, health, central };
+}
+
+const LOOPBACK = /^(127(\.\d{1,3}){3}|::1|localhost)$/;
+
+/**
+ * `central.listen` is HOST:PORT (an IPv6 host in brackets). Without `central.tls` the web application
+ * would send passwords and session cookies in clear, so only a loopback host is accepted then.
+ */
+function checkCentral(raw: unknown): CentralSection | null {
+  if (raw === undefined || raw === null) return null;
+  const d = defaultCentral();
+  const c = section(raw, "central", d, {
+    listen: (v, p) => {
+      const s = str(v, p, { nonEmpty: true });
+      const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(s);
+      if (!m) fail(p, `${show(s)} must be HOST:PORT (an IPv6 host in brackets)`);
+      const host = m[1] ?? m[2]!;
+      if (m[1] !== undefined && isIP(host) !== 6) fail(p, `${show(host)} is not an IPv6 address`);
+      return { host, port: int(Number(m[3]), p, 1, 65535) };
+    },
+    tls: (v, p) => {
+      if (v === null) return null;
+      const pr = new Problems();
+      const o = object(v, p, ["cert", "key"], pr);
+      const file = (k: string): string =>
+        pr.check(() => {
+          if (o[k] === undefined) fail(join(p, k), "is required");
+          return str(o[k], join(p, k), { nonEmpty: true });
+        }, "");
+      const tls = { cert: file("cert"), key: file("key") };
+      pr.done();
+      return tls;
+    },
+    store: (v, p) =>
+      section(v, p, d.store, {
+        path: (x, q) => str(x, q, { nonEmpty: true }),
+        maxBytes: (x, q) => int(x, q, 16 << 20, Number.MAX_SAFE_INTEGER),
+      }),
+    retention: (v, p) =>
+      section(v, p, d.retention, {
+        historyDays: (x, q) => int(x, q, 1, 36500),
+        healthDays: (x, q) => int(x, q, 1, 36500),
+        resolveAfterHours: (x, q) => int(x, q, 1, 24 * 36500),
+      }),
+    shareGroup: (v, p) => {
+      const s = str(v, p, { nonEmpty: true, max: 64 });
+      // MQTT 5 §4.8.2: a ShareName must not contain '/', '+' or '#'.
+      if (/[/+#\s]/.test(s)) fail(p, `${show(s)} must not contain '/', '+', '#' or spaces`);
+      return s;
+    },
+    clientId: (v, p) => str(v, p, { nonEmpty: true, max: 64 }),
+  });
+  if (c.tls === null && !LOOPBACK.test(c.listen.host))
+    fail(
+      "central.listen",
+      `${show(c.listen.host)} is not a loopback address: without central.tls the central listens only on 127.0.0.1, ::1 or localhost`,
+    );
+  return c;
 }
 
 function checkSensor(raw: unknown): Config["sensor"] {

@@ -37,4 +37,37 @@ export interface Config {
   store: { path: string; maxBytes: number };
   broker: { url: string; ca: string; cert: string; key: string } | null;
   health: { intervalSeconds: number };
+  /** `dicomtap central` (issue 12); null when the file has no `central` section. */
+  central: CentralSection | null;
+}
+
+/** The `central` section: the central console service's listener, TLS, store and retention. */
+export interface CentralSection {
+  /** HOST:PORT of the web application and API; without `tls` only a loopback host is accepted. */
+  listen: { host: string; port: number };
+  /** HTTPS certificate and key (PEM files, made by pki/make-central-cert); null: plain HTTP on loopback. */
+  tls: { cert: string; key: string } | null;
+  store: { path: string; maxBytes: number };
+  retention: {
+    /** Device history, finding transitions and actions older than this are deleted (never an open finding). */
+    historyDays: number;
+    /** Sensor health samples older than this are deleted. */
+    healthDays: number;
+    /** An open finding whose sensor sent no new revision for this long is resolved. */
+    resolveAfterHours: number;
+  };
+  /**
+   * MQTT 5 shared subscription group of the event streams (findings, health): several central instances
+   * in one group share the work instead of each counting every event.
+   */
+  shareGroup: string;
+  /** This instance's MQTT client id (persistent session); default `dicomtap-central-HOSTNAME`. */
+  clientId: string;
+}
+
+/** What `dicomtap central` needs: its own section and the broker it follows (with the console certificate). */
+export interface CentralConfig {
+  central: CentralSection;
+  broker: NonNullable<Config["broker"]>;
+  networks: Config["networks"];
 }
