@@ -9,8 +9,11 @@
  * Then the mixed capture of issue 11 (--only mixed): the lab's DICOM captures, the os lab's SMB, FTP, DHCP,
  * HTTP and VNC captures and zeek's SMB2 file copy, copied with shifted addresses (replay-capture.ts), timed
  * like capture a against tshark dissecting DICOM and the same SMB/NTLMSSP/FTP/DHCP/HTTP/VNC fields.
+ * Then the central console of issue 12 (--only central, central.ts): findings per second from 100 sensors
+ * through mosquitto into the central's store against a subscriber that only counts, and page and API
+ * response times (p50/p99) on a store of 10 000 devices and 50 000 findings.
  *
- *   node dist/scripts/bench/bench.js [--quick] [--size 1G] [--count 2000[,4000,...]] [--only a|b|f|live|floods|mixed] [--skip-floods] [--skip-live-floods] [--live-floods-pps 50000] [--skip-tshark]
+ *   node dist/scripts/bench/bench.js [--quick] [--size 1G] [--count 2000[,4000,...]] [--only a|b|f|live|floods|mixed|central] [--skip-central] [--skip-floods] [--skip-live-floods] [--live-floods-pps 50000] [--skip-tshark]
  *        [--skip-mixed] [--mixed-copies 75] [--mixed-smb ../shared/captures/zeek/smb_smb2.pcap]
  *        [--skip-publish] [--hosts 5000] [--rate 200]
  *        [--skip-live] [--live-rates 100,200,500,1000,top] [--live-runs 3] [--live-gro on|off]
@@ -50,12 +53,14 @@ import { DEFAULT_FLOOD_PPS, formatLiveFloods, runLiveFloods, type LiveFloodRow }
 import { formatPublish, runPublish, type PublishResult } from "./publish.js";
 import { DEFAULT_COPIES, defaultFixtures, ensureReplayCapture } from "./replay-capture.js";
 import { installRoot } from "../../agent/util/root.js";
+import { analyzeFiles } from "../../agent/pipeline/analyze.js";
+import { formatCentral, runCentralBench, type CentralBenchResult } from "./central.js";
 
 interface Options {
   sizeBytes: number;
   /** Shape b: C-STOREs on the one association; several values make one capture each (growth curve). */
   counts: number[];
-  only: Shape | "live" | "floods" | "mixed" | null;
+  only: Shape | "live" | "floods" | "mixed" | "central" | null;
   skipTshark: boolean;
   /** No publish phase (capture f, mosquitto). */
   skipPublish: boolean;
@@ -93,6 +98,8 @@ interface Options {
   mixedCopies: number;
   /** The SMB2 file copy of the mixed capture (zeek's); skipped with a note when absent. */
   mixedSmb: string;
+  /** No central phase (issue 12: broker to store with 100 sensors, pages and API on a seeded store). */
+  skipCentral: boolean;
 }
 
 interface RunResult {
@@ -153,7 +160,7 @@ const TSHARK_FIELDS = [
 
 function usage(): never {
   process.stderr.write(
-    "usage: bench.js [--quick] [--size 1G] [--count 2000[,4000,...]] [--only a|b|f|live|floods|mixed] [--skip-floods] [--skip-tshark] [--tshark-timeout SEC]\n" +
+    "usage: bench.js [--quick] [--size 1G] [--count 2000[,4000,...]] [--only a|b|f|live|floods|mixed|central] [--skip-central] [--skip-floods] [--skip-tshark] [--tshark-timeout SEC]\n" +
       "                [--skip-mixed] [--mixed-copies 75] [--mixed-smb ../shared/captures/zeek/smb_smb2.pcap]\n" +
       "                [--skip-live-floods] [--live-floods-pps 50000]\n" +
       "                [--skip-publish] [--hosts 5000] [--rate 200]\n" +
@@ -196,6 +203,7 @@ function parseArgs(argv: string[]): Options {
     skipMixed: false,
     mixedCopies: 75,
     mixedSmb: join(installRoot() ?? ".", "..", "shared", "captures", "zeek", "smb_smb2.pcap"),
+    skipCentral: false,
   };
   let mixedCopiesSet = false;
   let liveRatesSet = false;
@@ -223,10 +231,11 @@ function parseArgs(argv: string[]): Options {
       countSet = true;
     } else if (a === "--only") {
       const s = v();
-      if (s !== "a" && s !== "b" && s !== "f" && s !== "live" && s !== "floods" && s !== "mixed") usage();
-      o.only = s;
+      if (!["a", "b", "f", "live", "floods", "mixed", "central"].includes(s)) usage();
+      o.only = s as Options["only"];
     } else if (a === "--skip-tshark") o.skipTshark = true;
     else if (a === "--skip-mixed") o.skipMixed = true;
+    else if (a === "--skip-central") o.skipCentral = true;
     else if (a === "--mixed-copies") {
       o.mixedCopies = Number(v());
       if (!Number.isInteger(o.mixedCopies) || o.mixedCopies < 1) usage();
@@ -830,7 +839,28 @@ async function run(o: Options): Promise<void> {
         });
     }
   }
+  let central: CentralBenchResult | null = null;
+  if (!o.skipCentral && (o.only === null || o.only === "central")) {
+    const { report: sample } = await analyzeFiles([
+      join(installRoot() ?? ".", "samples", "imaging-room.pcap"),
+      ...readdirSync(defaultFixtures())
+        .filter((f) => f.endsWith(".pcap"))
+        .map((f) => join(defaultFixtures(), f)),
+    ]);
+    central = await runCentralBench({
+      report: sample,
+      sensors: 100,
+      findingsPerSensor: o.quick ? 50 : 200,
+      devices: 10_000,
+      findings: 50_000,
+      requests: o.quick ? 50 : 200,
+      runs: o.quick ? 1 : 3,
+      dir: o.dir,
+      log: (msg) => process.stderr.write(`[bench] central: ${msg}\n`),
+    });
+  }
   let text = rows.length > 0 ? report(rows, o) : "";
+  if (central) text += (text ? "\n" : "") + formatCentral(central);
   if (floods.length > 0) text += (text ? "\n" : "") + formatFloods(floods);
   if (liveFloods.length > 0) text += "\n" + formatLiveFloods(liveFloods);
   else if (liveFloodsSkipped !== null) text += `\nlive floods skipped: ${liveFloodsSkipped}\n`;
@@ -843,7 +873,7 @@ async function run(o: Options): Promise<void> {
   writeFileSync(
     resultPath,
     JSON.stringify(
-      { argv: process.argv.slice(2), options: o, rows, publish, live, floods, liveFloods, table: text },
+      { argv: process.argv.slice(2), options: o, rows, publish, live, floods, liveFloods, central, table: text },
       null,
       2,
     ) + "\n",
