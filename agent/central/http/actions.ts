@@ -6,7 +6,7 @@
  * `reopen` puts a resolved finding back to open: a person who reopens it says it is not done.
  */
 import type { Db } from "./db.js";
-import { BadRequest, bodyObject, bodyString } from "./params.js";
+import { BadRequest, bodyObject, bodyString, hasControl } from "./params.js";
 
 export const ACTIONS = ["acknowledge", "assign", "accept-risk", "reopen"] as const;
 export type ActionName = (typeof ACTIONS)[number];
@@ -42,7 +42,7 @@ export function parseAction(body: unknown, now: Date): FindingAction {
       // null unassigns; a name is free text of the team's choosing (a person, a ticket queue).
       if (o.assignee === null) return { action: "assign", assignee: null, ...optionalReason(o) };
       const assignee = bodyString(o, "assignee", { required: true, max: 64 })!.trim();
-      if (assignee === "" || /[\u0000-\u001f\u007f]/.test(assignee))
+      if (assignee === "" || hasControl(assignee))
         throw new BadRequest("bad-body", "assignee must be a printable name, or null to unassign");
       return { action: "assign", assignee, ...optionalReason(o) };
     }

@@ -16,6 +16,12 @@ export class BadRequest extends Error {
   }
 }
 
+/** True when `s` holds a control character (C0 or DEL): never wanted in a name, a filter or a path. */
+export function hasControl(s: string): boolean {
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
+  return /[\u0000-\u001f\u007f]/.test(s);
+}
+
 /** Parses one query parameter's text; throws BadRequest naming `name` when it does not fit. */
 export type ParamParser<T> = (text: string, name: string) => T;
 
@@ -47,8 +53,7 @@ export function text(max = 200): ParamParser<string> {
   return (v, name) => {
     if (v.length === 0) throw new BadRequest("bad-parameter", `${name} must not be empty`);
     if (v.length > max) throw new BadRequest("bad-parameter", `${name} must be at most ${max} characters`);
-    if (/[\u0000-\u001f\u007f]/.test(v))
-      throw new BadRequest("bad-parameter", `${name} must not contain control characters`);
+    if (hasControl(v)) throw new BadRequest("bad-parameter", `${name} must not contain control characters`);
     return v;
   };
 }

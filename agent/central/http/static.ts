@@ -12,6 +12,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync, realpathSync, statSync } from "node:fs";
 import { extname, join, sep } from "node:path";
+import { hasControl } from "./params.js";
 
 export const CONTENT_TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
@@ -72,7 +73,7 @@ export class StaticFiles {
     const segments = decoded.split("/").slice(1);
     if (segments.length === 0 || segments.length > 8) return null;
     for (const s of segments)
-      if (s === "" || s.startsWith(".") || /[\\\u0000-\u001f:]/.test(s) || s.length > 255) return null;
+      if (s === "" || s.startsWith(".") || /[\\:]/.test(s) || hasControl(s) || s.length > 255) return null;
     const type = CONTENT_TYPES[extname(decoded).toLowerCase()];
     if (type === undefined) return null;
     for (const root of this.roots) {
