@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { authenticate } from "../../agent/central/auth.js";
-import { openCentralDb } from "../../agent/central/http/db.js";
+import { openCentralStore } from "../../agent/central/http/db.js";
 import { CentralHttp } from "../../agent/central/http/server.js";
 import { runCli } from "../helpers/cli.js";
 import { request } from "./helpers.js";
@@ -62,7 +62,8 @@ test("user add reads the password from standard input; short passwords and bad r
     });
     t.is(noRole.status, 2);
 
-    const db = openCentralDb(store);
+    const central = openCentralStore(store);
+    const db = central.db;
     try {
       const stored = db.prepare("SELECT password FROM users WHERE name = 'alice'").get() as {
         password: string;
@@ -71,7 +72,7 @@ test("user add reads the password from standard input; short passwords and bad r
       t.truthy(await authenticate(db, "alice", "correct horse battery staple"));
       t.is(await authenticate(db, "alice", "correct horse battery stapl"), null);
     } finally {
-      db.close();
+      central.close();
     }
     const list = runCli(["central", "user", "list", "--config", config]);
     t.is(list.status, 0);
@@ -99,7 +100,8 @@ test("token add prints the token alone on the last line; it works as a bearer to
     const second = runCli(["central", "token", "add", "asset-sync", "--role", "analyst", "--config", config]);
     const token2 = second.stdout.trimEnd().split("\n").at(-1)!;
 
-    const db = openCentralDb(store);
+    const central = openCentralStore(store);
+    const db = central.db;
     const http = new CentralHttp({ db, listen: { host: "127.0.0.1", port: 0 }, tls: null, webRoots: [] });
     await http.start();
     try {
@@ -126,7 +128,7 @@ test("token add prints the token alone on the last line; it works as a bearer to
       t.is(runCli(["central", "token", "revoke", "asset-sync", "--config", config]).status, 1);
     } finally {
       await http.stop();
-      db.close();
+      central.close();
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -10,7 +10,8 @@ import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { addToken, addUser, revokeToken, type Role } from "../../agent/central/auth.js";
-import { openCentralDb, type Db } from "../../agent/central/http/db.js";
+import { openCentralStore, type Db } from "../../agent/central/http/db.js";
+import type { CentralStore } from "../../agent/central/store.js";
 import { CentralHttp, type CentralHttpOptions } from "../../agent/central/http/server.js";
 import { analyzeCapture, labReport, seedSensor } from "./seed.js";
 
@@ -48,7 +49,9 @@ export function request(url: string, o: RequestOptions = {}): Promise<Response> 
     headers["Content-Length"] = String(body.length);
   }
   return new Promise((resolve, reject) => {
-    const opts = { method: o.method ?? "GET", headers, ...(o.ca ? { ca: o.ca } : {}) };
+    // A connection per request: a kept-alive one may be closed by the server's idle timeout just as it is
+    // reused (a test that blocks in spawnSync for longer), which would fail the test for the wrong reason.
+    const opts = { method: o.method ?? "GET", headers, agent: false, ...(o.ca ? { ca: o.ca } : {}) };
     const req = (u.protocol === "https:" ? httpsRequest : httpRequest)(u, opts, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
@@ -90,6 +93,7 @@ export async function login(base: string, name: string, password: string, ca?: B
 export interface Central {
   http: CentralHttp;
   db: Db;
+  store: CentralStore;
   dir: string;
   base: string;
   tokens: { viewer: string; analyst: string; admin: string; revoked: string };
@@ -113,7 +117,8 @@ export async function startCentral(
   opts: Partial<CentralHttpOptions> & { seed?: boolean } = {},
 ): Promise<Central & { seeded: Seeded }> {
   const dir = mkdtempSync(join(tmpdir(), "dicomtap-central-"));
-  const db = openCentralDb(join(dir, "central.db"));
+  const store = openCentralStore(join(dir, "central.db"));
+  const db = store.db;
   const now = new Date();
   const seeded = { devices: 0, findings: 0 };
   if (opts.seed !== false) {
@@ -123,13 +128,7 @@ export async function startCentral(
       ["st-marys", "lab-qr", labReport("qr")],
       ["county", "lab-store", labReport("store")],
     ] as const) {
-      const s = seedSensor(db, {
-        site,
-        sensor,
-        report,
-        now,
-        state: sensor === "lab-store" ? "offline" : "online",
-      });
+      const s = seedSensor(store, { site, sensor, report, now, offline: sensor === "lab-store" });
       seeded.devices += s.devices;
       seeded.findings += s.findings;
     }
@@ -154,13 +153,14 @@ export async function startCentral(
   return {
     http,
     db,
+    store,
     dir,
     base: http.address().url,
     tokens,
     seeded,
     close: async () => {
       await http.stop();
-      db.close();
+      store.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -13,7 +13,7 @@ import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { validateCentralConfig } from "../../agent/config/config.js";
 import { CentralHttp } from "../../agent/central/http/server.js";
-import { openCentralDb } from "../../agent/central/http/db.js";
+import { openCentralStore } from "../../agent/central/http/db.js";
 import { requires } from "../helpers/requires.js";
 import { PASSWORD, login, request, startCentral } from "./helpers.js";
 
@@ -102,7 +102,8 @@ test("without TLS, only a loopback address: the config refuses others, and so do
   );
 
   const dir = mkdtempSync(join(tmpdir(), "dicomtap-central-lo-"));
-  const db = openCentralDb(join(dir, "central.db"));
+  const store = openCentralStore(join(dir, "central.db"));
+  const db = store.db;
   try {
     for (const host of ["0.0.0.0", "::", "10.1.2.3", "example.org"]) {
       const e = t.throws(
@@ -125,7 +126,7 @@ test("without TLS, only a loopback address: the config refuses others, and so do
       await http.stop();
     }
   } finally {
-    db.close();
+    store.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

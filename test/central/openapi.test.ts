@@ -7,7 +7,7 @@
 import test from "ava";
 import { hashPassword, LoginLimiter, verifyPassword } from "../../agent/central/auth.js";
 import { csvCell, csvRow } from "../../agent/central/http/csv.js";
-import { openCentralDb } from "../../agent/central/http/db.js";
+import { openCentralStore } from "../../agent/central/http/db.js";
 import { openApiDocument } from "../../agent/central/http/openapi.js";
 import {
   DEVICE_EXPORT_PARAMS,
@@ -26,7 +26,8 @@ type Doc = { openapi: string; paths: Record<string, Record<string, Op>> } & Reco
 test("every route is documented, and only those; query parameters match what the server accepts", (t) => {
   const doc = openApiDocument() as Doc;
   t.is(doc.openapi, "3.1.0");
-  const db = openCentralDb(":memory:");
+  const store = openCentralStore(":memory:");
+  const db = store.db;
   try {
     const http = new CentralHttp({ db, listen: { host: "127.0.0.1", port: 0 }, tls: null, webRoots: [] });
     const routes = http
@@ -38,7 +39,7 @@ test("every route is documented, and only those; query parameters match what the
       .sort();
     t.deepEqual(documented, routes);
   } finally {
-    db.close();
+    store.close();
   }
   const names = (path: string): string[] =>
     (doc.paths[path]!.get!.parameters ?? [])
