@@ -610,7 +610,7 @@ test.serial(
     t.deepEqual(f.riskAcceptance, {
       by: "analyst",
       reason: "vendor patch in Q3",
-      expires: `${day}T23:59:59.999Z`,
+      expires: `${day}T23:59:59.999000Z`,
     });
     const listed = await request(`${c.base}/api/v1/findings?state=risk-accepted&limit=1000`, { headers: h });
     t.true(listed.json<Page<FindingItem>>().items.some((x) => x.pk === pk));

@@ -14,6 +14,7 @@ import type { Statement } from "better-sqlite3";
 import { FINDING_STEPS } from "../steps.js";
 import type { Db } from "./db.js";
 import { BadRequest, integer, oneOf, parseQuery, someOf, sortOf, text, type SortKey } from "./params.js";
+import { isoFromDate } from "../../util/time.js";
 
 export const SEVERITIES = ["info", "low", "medium", "high", "critical"] as const;
 export const FINDING_STATES = ["open", "acknowledged", "risk-accepted", "resolved", "any"] as const;
@@ -218,7 +219,8 @@ export function overview(db: Db, days: number, now: Date): Overview {
   const dayList: string[] = [];
   for (let i = days - 1; i >= 0; i--)
     dayList.push(new Date(today - i * 86_400_000).toISOString().slice(0, 10));
-  const since = `${dayList[0]!}T00:00:00.000Z`;
+  // A prefix of every time of that day or later, whatever the fraction's digits (the store writes microseconds).
+  const since = `${dayList[0]!}T00:00:00`;
   const events = new Map(
     (
       stmt(
@@ -272,7 +274,7 @@ export function overview(db: Db, days: number, now: Date): Overview {
     });
   }
   return {
-    now: now.toISOString(),
+    now: isoFromDate(now),
     days,
     sensors: {
       total: sensors.length,
@@ -525,7 +527,7 @@ export function getDevice(db: Db, pk: number, now: Date): DeviceDetail | null {
     stmt(
       db,
       `SELECT ${FINDING_COLUMNS} ${FINDING_FROM} WHERE f.device_pk = @pk ORDER BY f.lifecycle = 'resolved', f.severity_rank DESC, f.last_seen DESC, f.pk LIMIT ${DETAIL_LIMIT}`,
-    ).all({ pk, now: now.toISOString() }) as FindingRow[]
+    ).all({ pk, now: isoFromDate(now) }) as FindingRow[]
   ).map(findingItem);
   const history = stmt(
     db,
@@ -718,7 +720,7 @@ function findingItem(r: FindingRow): FindingItem {
 
 export function listFindings(db: Db, q: FindingQuery, now: Date): Page<FindingItem> {
   const w = findingWhere(q);
-  const params = { ...w.params, now: now.toISOString() };
+  const params = { ...w.params, now: isoFromDate(now) };
   const total = (stmt(db, `SELECT COUNT(*) AS n ${FINDING_FROM} ${w.sql()}`).get(params) as { n: number }).n;
   const rows = stmt(
     db,
@@ -730,7 +732,7 @@ export function listFindings(db: Db, q: FindingQuery, now: Date): Page<FindingIt
 /** Every finding the filters select, in order, in batches (see exportDevices). */
 export function* exportFindings(db: Db, q: FindingQuery, now: Date): Generator<FindingItem[]> {
   const w = findingWhere(q);
-  const params = { ...w.params, now: now.toISOString() };
+  const params = { ...w.params, now: isoFromDate(now) };
   const pks = (
     stmt(
       db,
@@ -771,7 +773,7 @@ export interface FindingDetail extends FindingItem {
 export function getFinding(db: Db, pk: number, now: Date): FindingDetail | null {
   const r = stmt(db, `SELECT ${FINDING_COLUMNS} ${FINDING_FROM} WHERE f.pk = @pk`).get({
     pk,
-    now: now.toISOString(),
+    now: isoFromDate(now),
   }) as FindingRow | undefined;
   if (r === undefined) return null;
   const history = (
