@@ -14,7 +14,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { cleanUpOnExit, freePort, Mosquitto, SitePki, tempDir } from "./lib/mosquitto.js";
+import { freePort, Mosquitto, removeDir, SitePki, tempDir } from "./lib/mosquitto.js";
 
 const SITE = "demo-hospital";
 const BIN = resolve("bin", "dicomtap.js");
@@ -55,23 +55,49 @@ function dicomtap(args: string[], input = ""): Promise<{ code: number; out: stri
   });
 }
 
+// What runs, for the orderly stop at ^C: the central first (it closes its store), then the broker
+// (it saves its persistence file), then the folder; removing it while they still write would leave it.
+let broker: Mosquitto | null = null;
+let central: ChildProcess | null = null;
+let stopping = false;
+async function stop(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    const c = central;
+    if (c !== null && c.exitCode === null && c.signalCode === null) {
+      const exited = new Promise<void>((r) => c.once("exit", () => r()));
+      c.kill("SIGTERM");
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      c.kill("SIGKILL");
+    }
+    await broker?.stop();
+    if (dir !== null) removeDir(dir);
+  }
+  process.exit(code);
+}
+
+let dir: string | null = null;
+
 async function main(): Promise<void> {
   const o = parse(process.argv.slice(2));
-  cleanUpOnExit();
-  const dir = tempDir("dicomtap-demo-");
-  process.stderr.write(`site PKI and broker in ${dir}\n`);
-  const pki = await SitePki.create(dir, SITE);
+  const d = tempDir("dicomtap-demo-");
+  dir = d;
+  for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => void stop(0));
+  process.on("exit", () => central?.kill("SIGKILL"));
+  process.stderr.write(`site PKI and broker in ${d}\n`);
+  const pki = await SitePki.create(d, SITE);
   // The central may be down while sensors publish: its persistent session queues their findings.
-  const broker = await Mosquitto.start({ pki, extra: ["max_queued_messages 100000"] });
+  const b = await Mosquitto.start({ pki, extra: ["max_queued_messages 100000"] });
+  broker = b;
 
   const port = o.port ?? (await freePort());
-  const centralConfig = join(dir, "central.json");
+  const centralConfig = join(d, "central.json");
   writeFileSync(
     centralConfig,
     JSON.stringify(
       {
-        central: { listen: `127.0.0.1:${String(port)}`, store: { path: join(dir, "central.db") } },
-        broker: { url: broker.url(), ca: pki.ca, cert: pki.console.cert, key: pki.console.key },
+        central: { listen: `127.0.0.1:${String(port)}`, store: { path: join(d, "central.db") } },
+        broker: { url: b.url(), ca: pki.ca, cert: pki.console.cert, key: pki.console.key },
       },
       null,
       2,
@@ -84,23 +110,21 @@ async function main(): Promise<void> {
   );
   if (added.code !== 0) throw new Error(`central user add failed: ${added.err}`);
 
-  const children: ChildProcess[] = [];
-  process.on("exit", () => children.forEach((c) => c.kill("SIGTERM")));
-  const central = spawn(process.execPath, [BIN, "central", "--config", centralConfig], {
+  const running = spawn(process.execPath, [BIN, "central", "--config", centralConfig], {
     stdio: ["ignore", "ignore", "inherit"],
   });
-  children.push(central);
+  central = running;
 
   for (let n = 1; n <= o.sensors; n++) {
     const id = `room-${String(n)}`;
     const cert = await pki.sensor(id);
-    const config = join(dir, `${id}.json`);
+    const config = join(d, `${id}.json`);
     writeFileSync(
       config,
       JSON.stringify({
         sensor: { id, site: SITE },
-        store: { path: join(dir, `${id}.db`) },
-        broker: { url: broker.url(), ca: pki.ca, cert: cert.cert, key: cert.key },
+        store: { path: join(d, `${id}.db`) },
+        broker: { url: b.url(), ca: pki.ca, cert: cert.cert, key: cert.key },
       }),
     );
     for (const capture of o.captures) {
@@ -120,12 +144,14 @@ async function main(): Promise<void> {
       "",
     ].join("\n"),
   );
-  await new Promise<void>((res) => central.once("exit", () => res()));
-  process.stderr.write("the central exited\n");
-  process.exit(1);
+  await new Promise<void>((res) => running.once("exit", () => res()));
+  if (!stopping) {
+    process.stderr.write("the central exited\n");
+    await stop(1);
+  }
 }
 
 main().catch((e: unknown) => {
   process.stderr.write(`central-demo: ${e instanceof Error ? e.message : String(e)}\n`);
-  process.exit(1);
+  void stop(1);
 });
