@@ -643,6 +643,10 @@ export class CentralHttp {
         } else text += row(item);
       }
       await write(text);
+      // A batch that fit the socket's buffer resolves at once: yield to the event loop anyway, so a
+      // 100 MB export shares the process with the MQTT ingest and other requests instead of holding
+      // it for seconds (the keepalive of the broker connection among them).
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
     res.end(kind === "json" ? "\n]\n" : "");
   }
