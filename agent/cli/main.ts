@@ -86,6 +86,31 @@ exit status:
   1  the broker could not be reached or refused the console
   2  a usage error or a config error
 `,
+  central: `usage: dicomtap central [--config FILE]
+                        | user add NAME --role ROLE | user list | user remove NAME
+                        | token add NAME --role ROLE | token list | token revoke PK|NAME
+
+The central console service: follows every sensor through the broker, keeps their state and history
+in its store (central.store.path), and serves the web application and the /api/v1/ API on
+central.listen (HTTPS with central.tls, else plain HTTP on a loopback address only). Runs in the
+foreground; stops on SIGINT or SIGTERM.
+
+The user and token commands work on the store directly; the service need not run.
+  user add      reads the password from standard input (at least 12 characters; one line)
+  token add     prints the new token once, alone on the last line of its output
+  token revoke  takes a token's number (token list) or a name (every unrevoked token of that name)
+
+options:
+  --config FILE   the central config (default /etc/dicomtap/central.json): "central" and "broker"
+  --role ROLE     viewer (reads), analyst (acts on findings), admin (users and tokens)
+  -h, --help      this text
+
+exit status:
+  0  stopped cleanly, or the change was made
+  1  the change was refused (a name taken, nothing to revoke), or the service failed
+  2  a usage error or a config error
+
+`,
 };
 
 /** The one line per command that `dicomtap --help` shows under each synopsis. */
@@ -100,6 +125,9 @@ const SUMMARIES: Record<string, string> = {
   console: `Subscribe to the broker and show the live devices and findings of all sensors: a screen
         on a terminal, else (or with --json) one JSON line per event. --once N prints the state
         after N seconds and exits.`,
+  central: `The central console service: follows every sensor through the broker, keeps state and
+        history in its store, serves the web application and /api/v1/ over HTTPS; manages its
+        users and API tokens. Default config: /etc/dicomtap/central.json.`,
 };
 
 function synopsis(command: string): string {
@@ -244,6 +272,16 @@ export async function main(argv: string[]): Promise<number> {
       case "console": {
         const { consoleCommand } = await import("../console/console.js");
         return await consoleCommand(rest, (m) => new UsageError(m, "console"));
+      }
+      case "central": {
+        const { centralCommand } = await import("../central/cli.js");
+        const { runCentral } = await import("../central/run.js");
+        const { centralParts } = await import("../central/parts.js");
+        return await centralCommand(
+          rest,
+          (m) => new UsageError(m, "central"),
+          (config) => runCentral(config, centralParts),
+        );
       }
       case "--version":
       case "-V":
