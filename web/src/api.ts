@@ -17,9 +17,9 @@ export const STEPS: readonly { id: string; label: string; short: string }[] = [
   { id: "firewall", label: "Firewall external access", short: "Firewall" },
   { id: "close-ports", label: "Close unneeded ports", short: "Close ports" },
   { id: "vpn", label: "VPN for remote access", short: "VPN" },
-  { id: "access-control", label: "Role-based access and IP allowlists", short: "Access control" },
+  { id: "access-control", label: "Role-based access, IP allowlists", short: "Access control" },
   { id: "tls", label: "DICOM over TLS", short: "DICOM TLS" },
-  { id: "other", label: "Other: patching, inventory, investigation", short: "Other" },
+  { id: "other", label: "Other: patching, inventory", short: "Other" },
 ];
 
 export function stepLabel(id: string | null | undefined): string {
@@ -131,7 +131,7 @@ export interface FindingRow {
   peer: string | null;
   title: string;
   evidence: unknown;
-  remediation: string;
+  remediation: string | null;
   step: string;
   firstSeen: string;
   lastSeen: string;
@@ -249,7 +249,7 @@ export const api = {
   session: () => request<Session>("GET", "/session"),
   login: (name: string, password: string) => request<Session>("POST", "/session", { body: { name, password } }),
   logout: () => request<unknown>("DELETE", "/session"),
-  overview: (signal?: AbortSignal) => request<unknown>("GET", "/overview", { signal }),
+  overview: (query: { days: number }, signal?: AbortSignal) => request<unknown>("GET", "/overview", { query, signal }),
   sensors: (signal?: AbortSignal) => request<unknown>("GET", "/sensors", { signal }),
   devices: (query: Record<string, string | number>, signal?: AbortSignal) =>
     request<Page<DeviceRow>>("GET", "/devices", { query, signal }),

@@ -48,7 +48,7 @@ export function timeChart(
 ): SVGSVGElement {
   const W = 640;
   const H = opts.height ?? 190;
-  const m = { l: 44, r: 12, t: 10, b: 24 };
+  const m = { l: 44, r: 18, t: 10, b: 24 };
   const fmt = opts.format ?? short;
   const all = series.flatMap((x) => x.points);
   const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": opts.label });
@@ -82,7 +82,8 @@ export function timeChart(
   const ticks = 6;
   for (let i = 0; i <= ticks; i++) {
     const t = t0 + (span * i) / ticks;
-    grid.append(s("text", { x: x(t), y: H - 6, "text-anchor": "middle", class: "axis" }, tickLabel(t, span)));
+    const anchor = i === 0 ? "start" : i === ticks ? "end" : "middle";
+    grid.append(s("text", { x: x(t), y: H - 6, "text-anchor": anchor, class: "axis" }, tickLabel(t, span)));
   }
   svg.append(grid);
 

@@ -189,13 +189,12 @@ function peers(d: DeviceDetail): HTMLElement {
   return section(
     h("span", null, "Peers ", h("span", { class: "muted small" }, `${d.peers.length}`)),
     smallTable(
-      ["Peer", "AE titles", "Class", "Device id"],
+      ["Peer", "AE titles", "Device id"],
       d.peers.map((p) => {
         const label = str(p.ip) ?? p.id;
         return [
           p.pk !== null && p.pk !== undefined ? h("a", { href: href(`/devices/${p.pk}`), class: "mono" }, label) : h("span", { class: "mono", title: "Not in the central's inventory" }, label),
           h("span", { class: "mono" }, list(p.aeTitles).join(", ") || "—"),
-          orDash(p.class),
           h("span", { class: "mono small muted" }, p.id),
         ];
       }),

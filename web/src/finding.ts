@@ -23,6 +23,26 @@ export function evidenceView(v: unknown, depth = 0): Child {
     if (v.every((x) => typeof x !== "object" || x === null)) {
       return h("ul", { class: "ev-list" }, v.slice(0, 200).map((x) => h("li", { class: "mono" }, String(x))), v.length > 200 ? h("li", { class: "muted" }, `… ${v.length - 200} more`) : null);
     }
+    const objects = v.every((x) => x !== null && typeof x === "object" && !Array.isArray(x));
+    const keys = objects ? [...new Set(v.flatMap((x) => Object.keys(x as object)))] : [];
+    if (objects && keys.length <= 8) {
+      // Records of one shape (CVEs, flows with counts): a table reads faster than nested lists.
+      return h(
+        "div",
+        { class: "table-wrap ev-table" },
+        h(
+          "table",
+          { class: "grid compact" },
+          h("thead", null, h("tr", null, keys.map((k) => h("th", { scope: "col" }, humanKey(k))))),
+          h(
+            "tbody",
+            null,
+            v.slice(0, 200).map((x) => h("tr", null, keys.map((k) => h("td", null, evidenceView((x as Record<string, unknown>)[k], depth + 1))))),
+          ),
+        ),
+        v.length > 200 ? h("p", { class: "muted small" }, `… ${v.length - 200} more`) : null,
+      );
+    }
     return h("ol", { class: "ev-objects" }, v.slice(0, 100).map((x) => h("li", null, evidenceView(x, depth + 1))));
   }
   if (depth > 4) return h("code", null, JSON.stringify(v));
@@ -178,9 +198,8 @@ export function findingPage(root: HTMLElement, pk: string, session: Session): ()
         h(
           "div",
           null,
-          section("Remediation", h("p", { class: "remediation" }, f.remediation), h("p", { class: "muted small" }, "Points to: ", h("a", { href: href("/findings", { step: f.step, state: "open" }) }, stepLabel(f.step)))),
+          section("Remediation", h("p", { class: "remediation" }, f.remediation ?? "The sensor gave no remediation for this finding."), h("p", { class: "muted small" }, "Points to: ", h("a", { href: href("/findings", { step: f.step, state: "open" }) }, stepLabel(f.step)))),
           section("Evidence", evidenceView(f.evidence)),
-          section("History", historyView(f.history ?? [])),
         ),
         h(
           "div",
@@ -214,6 +233,7 @@ export function findingPage(root: HTMLElement, pk: string, session: Session): ()
             if (updated && Array.isArray(updated.history)) render(updated);
             else void reload();
           }),
+          section("History", historyView(f.history ?? [])),
         ),
       ),
     );

@@ -5,53 +5,58 @@
  * itself every minute while visible.
  */
 import { h, replace, type Child } from "./dom.js";
-import { api, itemsOf, SEVERITIES, STEPS, type Sensor } from "./api.js";
+import { api, SEVERITIES, STEPS, type Sensor } from "./api.js";
 import { href } from "./router.js";
 import { age, num, timeEl } from "./format.js";
 import { barList, legend, sparkline, timeChart, type Series } from "./charts.js";
 import { empty, errorBox, loading, pageHeader, section } from "./ui.js";
 
-/** One point of a sensor's health series (cumulative capture counters, as the sensor sends them). */
-interface HealthPoint {
+/** One bucket (an hour or a day) of a sensor's health: what it captured and dropped in it. */
+interface TrafficPoint {
   at: string;
-  packets?: number | null;
-  bytes?: number | null;
-  drops?: number | null;
-  outboxDepth?: number | null;
+  packets: number;
+  bytes: number;
+  drops: number;
+  outboxDepth: number | null;
 }
 
 interface SensorSeries {
+  pk?: number;
   site: string;
   sensor: string;
-  points: HealthPoint[];
+  points: TrafficPoint[];
 }
 
-/** GET /api/v1/overview. */
+interface OverviewSensor extends Sensor {
+  devices?: number;
+  openFindings?: number;
+}
+
+/** GET /api/v1/overview?days=N. */
 interface Overview {
-  bySeverity?: Record<string, number>;
-  byStep?: Record<string, number>;
-  sensors?: { online?: number; offline?: number; unknown?: number; total?: number };
-  devices?: { total?: number; external?: number };
-  findingsOverTime?: { day: string; opened: number; resolved: number }[];
-  sensorSeries?: SensorSeries[];
-  [extra: string]: unknown;
+  now: string;
+  days: number;
+  sensors: { total: number; online: number; offline: number; unknown: number; items: OverviewSensor[] };
+  devices: { total: number; external: number };
+  openFindings: { total: number; bySeverity: Record<string, number>; byStep: Record<string, number> };
+  findingsOverTime: { day: string; opened: number; resolved: number }[];
+  traffic: { bucket: "hour" | "day"; sensors: SensorSeries[] };
 }
 
-/** Per-interval values from cumulative counters; a counter that went down (the sensor restarted) starts again. */
-export function deltas(points: HealthPoint[], key: "packets" | "bytes" | "drops"): { t: number; v: number; dt: number }[] {
-  const out: { t: number; v: number; dt: number }[] = [];
-  for (let i = 1; i < points.length; i++) {
-    const a = points[i - 1]!;
-    const b = points[i]!;
-    const va = a[key];
-    const vb = b[key];
-    if (typeof va !== "number" || typeof vb !== "number") continue;
-    const t = new Date(b.at).getTime();
-    const dt = (t - new Date(a.at).getTime()) / 1000;
-    if (!(dt > 0)) continue;
-    out.push({ t, v: vb >= va ? vb - va : vb, dt });
-  }
-  return out;
+/** Days of the findings chart; hours of the traffic charts (hourly buckets). */
+const FINDING_DAYS = 30;
+const TRAFFIC_DAYS = 2;
+
+/**
+ * A bucket's bit rate: its bytes over its length, or over the part of it already past for the current one
+ * (else the last hour would always look like a fall in traffic).
+ */
+function rates(points: TrafficPoint[], bucketMs: number, now: number): { t: number; v: number }[] {
+  return points.map((p) => {
+    const t = new Date(p.at).getTime();
+    const span = Math.min(bucketMs, Math.max(60000, now - t));
+    return { t, v: (p.bytes * 8) / (span / 1000) };
+  });
 }
 
 function kpi(label: string, value: Child, link: string | null, className = ""): HTMLElement {
@@ -59,7 +64,7 @@ function kpi(label: string, value: Child, link: string | null, className = ""): 
   return link ? h("a", { class: `kpi ${className}`, href: link }, body) : h("div", { class: `kpi ${className}` }, body);
 }
 
-function sensorTable(sensors: Sensor[], series: SensorSeries[]): HTMLElement {
+function sensorTable(sensors: OverviewSensor[], series: SensorSeries[], now: number): HTMLElement {
   if (sensors.length === 0) {
     return empty(
       "No sensor has reported yet.",
@@ -67,6 +72,7 @@ function sensorTable(sensors: Sensor[], series: SensorSeries[]): HTMLElement {
     );
   }
   const seriesOf = (x: Sensor): SensorSeries | undefined => series.find((p) => p.site === x.site && p.sensor === x.sensor);
+  const HOUR = 3600000;
   return h(
     "div",
     { class: "table-wrap" },
@@ -79,8 +85,8 @@ function sensorTable(sensors: Sensor[], series: SensorSeries[]): HTMLElement {
         h(
           "tr",
           null,
-          ["Site", "Sensor", "State", "Version", "Last health", "Packets", "Traffic", "Drops", "Drops (series)", "Outbox"].map((l) =>
-            h("th", { scope: "col", class: /Packets|Drops$|Outbox/.test(l) ? "num" : null }, l),
+          ["Site", "Sensor", "State", "Version", "Last health", "Devices", "Open findings", "Packets", "Traffic (48 h)", "Drops", "Drops (48 h)", "Outbox"].map((l) =>
+            h("th", { scope: "col", class: /Packets|Drops$|Outbox|Devices|Open/.test(l) ? "num" : null }, l),
           ),
         ),
       ),
@@ -90,8 +96,8 @@ function sensorTable(sensors: Sensor[], series: SensorSeries[]): HTMLElement {
         sensors.map((x) => {
           const hl = x.health ?? {};
           const ser = seriesOf(x);
-          const traffic = ser ? deltas(ser.points, "bytes").map((p) => (p.v * 8) / p.dt) : [];
-          const dropSeries = ser ? deltas(ser.points, "drops").map((p) => p.v) : [];
+          const traffic = ser ? rates(ser.points, HOUR, now).map((p) => p.v) : [];
+          const dropSeries = ser ? ser.points.map((p) => p.drops) : [];
           const drops = hl.capture?.drops ?? null;
           const outbox = hl.outbox?.depth ?? null;
           const stale = x.healthAt !== null && Date.now() - new Date(x.healthAt).getTime() > 10 * 60 * 1000;
@@ -103,10 +109,12 @@ function sensorTable(sensors: Sensor[], series: SensorSeries[]): HTMLElement {
             h("td", null, h("span", { class: `state state-${x.state === "online" ? "ok" : x.state === "offline" ? "bad" : "unknown"}`, title: x.stateAt ? `since ${x.stateAt}` : null }, x.state)),
             h("td", { class: "mono" }, x.version ?? "—"),
             h("td", { class: stale ? "warn-text" : null, title: x.healthAt ?? null }, x.healthAt ? age(x.healthAt) : "—"),
+            h("td", { class: "num" }, x.devices !== undefined ? h("a", { href: href("/devices", { sensor: x.sensor, site: x.site }) }, num(x.devices)) : "—"),
+            h("td", { class: "num" }, x.openFindings !== undefined ? h("a", { href: href("/findings", { sensor: x.sensor, site: x.site, state: "open" }) }, num(x.openFindings)) : "—"),
             h("td", { class: "num" }, num(hl.capture?.packets)),
             h("td", null, sparkline(traffic, "s-traffic", traffic.length ? `traffic, last ${bitRate(traffic[traffic.length - 1]!)}` : "traffic")),
             h("td", { class: `num${drops ? " bad-text" : ""}` }, num(drops)),
-            h("td", null, sparkline(dropSeries, "s-drops", `drops per interval, last ${num(dropSeries[dropSeries.length - 1])}`)),
+            h("td", null, sparkline(dropSeries, "s-drops", `drops per hour, last ${num(dropSeries[dropSeries.length - 1])}`)),
             h("td", { class: `num${outbox && outbox > 1000 ? " warn-text" : ""}` }, num(outbox)),
           );
         }),
@@ -122,24 +130,24 @@ function bitRate(bps: number): string {
   return `${Math.round(bps)} bit/s`;
 }
 
-function trafficChart(series: SensorSeries[]): HTMLElement {
+function trafficChart(series: SensorSeries[], now: number): HTMLElement {
   const palette = ["c1", "c2", "c3", "c4", "c5", "c6"];
   const traffic: Series[] = series.slice(0, 6).map((ser, i) => ({
     label: `${ser.site}/${ser.sensor}`,
     className: palette[i % palette.length]!,
-    points: deltas(ser.points, "bytes").map((p) => ({ t: p.t, v: (p.v * 8) / p.dt })),
+    points: rates(ser.points, 3600000, now),
   }));
   const drops: Series[] = series.slice(0, 6).map((ser, i) => ({
     label: `${ser.site}/${ser.sensor}`,
     className: palette[i % palette.length]!,
-    points: deltas(ser.points, "drops").map((p) => ({ t: p.t, v: p.v })),
+    points: ser.points.map((p) => ({ t: new Date(p.at).getTime(), v: p.drops })),
   }));
   const more = series.length > 6 ? h("p", { class: "muted small" }, `The first 6 of ${series.length} sensors; the table above lists them all.`) : null;
   return h(
     "div",
     { class: "cols-2" },
-    section("Traffic per sensor", timeChart(traffic, { label: "Traffic per sensor, bits per second", format: (v) => bitRate(v).replace("bit/s", "") }), legend(traffic), more),
-    section("Capture drops per sensor", timeChart(drops, { label: "Frames dropped per health interval" }), legend(drops), more),
+    section(h("span", null, "Traffic per sensor ", h("span", { class: "muted small" }, "bit/s, hourly, last 48 h")), timeChart(traffic, { label: "Traffic per sensor, bits per second", format: (v) => bitRate(v).replace(/ ?bit\/s/, "") }), legend(traffic), more),
+    section(h("span", null, "Capture drops per sensor ", h("span", { class: "muted small" }, "frames per hour, last 48 h")), timeChart(drops, { label: "Frames the capture dropped per hour" }), legend(drops), more),
   );
 }
 
@@ -150,18 +158,23 @@ export function overviewPage(root: HTMLElement): () => void {
 
   async function load(first: boolean): Promise<void> {
     try {
-      const [ov, sensorsRaw] = await Promise.all([api.overview(controller.signal) as Promise<Overview>, api.sensors(controller.signal)]);
+      const [ov, tr] = await Promise.all([
+        api.overview({ days: FINDING_DAYS }, controller.signal) as Promise<Overview>,
+        api.overview({ days: TRAFFIC_DAYS }, controller.signal) as Promise<Overview>,
+      ]);
       if (controller.signal.aborted) return;
-      const sensors = itemsOf<Sensor>(sensorsRaw);
-      const bySev = ov.bySeverity ?? {};
-      const byStep = ov.byStep ?? {};
-      const open = SEVERITIES.reduce((n, sv) => n + (bySev[sv] ?? 0), 0);
-      const online = ov.sensors?.online ?? sensors.filter((x) => x.state === "online").length;
-      const offline = ov.sensors?.offline ?? sensors.filter((x) => x.state === "offline").length;
+      const now = new Date(ov.now).getTime() || Date.now();
+      const sensors = ov.sensors.items ?? [];
+      const bySev = ov.openFindings.bySeverity ?? {};
+      const byStep = ov.openFindings.byStep ?? {};
+      const open = ov.openFindings.total ?? SEVERITIES.reduce((n, sv) => n + (bySev[sv] ?? 0), 0);
+      const online = ov.sensors.online ?? 0;
+      const offline = ov.sensors.offline ?? 0;
+      const series = tr.traffic?.sensors ?? [];
       const days = ov.findingsOverTime ?? [];
       const overTime: Series[] = [
-        { label: "Opened", className: "c-opened", bars: true, points: days.map((d) => ({ t: new Date(`${d.day}T12:00:00`).getTime(), v: d.opened })) },
-        { label: "Resolved", className: "c-resolved", bars: true, points: days.map((d) => ({ t: new Date(`${d.day}T12:00:00`).getTime(), v: d.resolved })) },
+        { label: "Opened", className: "c-opened", bars: true, points: days.map((d) => ({ t: new Date(`${d.day}T12:00:00Z`).getTime(), v: d.opened })) },
+        { label: "Resolved", className: "c-resolved", bars: true, points: days.map((d) => ({ t: new Date(`${d.day}T12:00:00Z`).getTime(), v: d.resolved })) },
       ];
       const updated = new Date().toISOString();
       replace(
@@ -173,11 +186,9 @@ export function overviewPage(root: HTMLElement): () => void {
           kpi("open findings", num(open), href("/findings", { state: "open" })),
           kpi("critical", num(bySev.critical ?? 0), href("/findings", { state: "open", severity: "critical" }), (bySev.critical ?? 0) > 0 ? "kpi-critical" : ""),
           kpi("high", num(bySev.high ?? 0), href("/findings", { state: "open", severity: "high" }), (bySev.high ?? 0) > 0 ? "kpi-high" : ""),
-          ov.devices?.total !== undefined ? kpi("devices", num(ov.devices.total), href("/devices")) : null,
-          ov.devices?.external !== undefined
-            ? kpi("with an external peer", num(ov.devices.external), href("/devices", { exposure: "external" }), ov.devices.external > 0 ? "kpi-warn" : "")
-            : null,
-          kpi("sensors online", `${num(online)} / ${num(online + offline + (ov.sensors?.unknown ?? 0))}`, null, offline > 0 ? "kpi-warn" : "kpi-ok"),
+          kpi("devices", num(ov.devices.total), href("/devices")),
+          kpi("with an external peer", num(ov.devices.external), href("/devices", { exposure: "external" }), ov.devices.external > 0 ? "kpi-warn" : ""),
+          kpi("sensors online", `${num(online)} / ${num(ov.sensors.total)}`, null, offline > 0 ? "kpi-warn" : ov.sensors.total > 0 ? "kpi-ok" : ""),
         ),
         h(
           "div",
@@ -202,8 +213,8 @@ export function overviewPage(root: HTMLElement): () => void {
             legend(overTime),
           ),
         ),
-        section(h("span", null, "Sensors ", h("span", { class: "muted small" }, `${num(online)} online, ${num(offline)} offline`)), sensorTable(sensors, ov.sensorSeries ?? [])),
-        (ov.sensorSeries ?? []).length > 0 ? trafficChart(ov.sensorSeries ?? []) : null,
+        section(h("span", null, "Sensors ", h("span", { class: "muted small" }, `${num(online)} online, ${num(offline)} offline`)), sensorTable(sensors, series, now)),
+        series.some((x) => x.points.length > 0) ? trafficChart(series, now) : null,
       );
     } catch (err) {
       if (controller.signal.aborted) return;
