@@ -13,7 +13,7 @@
  * (CHROMIUM=path to use another); without the browser it fails and says so.
  */
 import test from "ava";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -40,10 +40,13 @@ let dir = "";
 let db: Db;
 let http: CentralHttp;
 let base = "";
+let browser: Browser;
 
 test.before(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`no browser at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM)`);
-  if (!existsSync("dist/web/main.js")) throw new Error("dist/web/main.js is missing: run npm run build first");
+  if (!existsSync(CHROMIUM))
+    throw new Error(`no browser at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM)`);
+  if (!existsSync("dist/web/main.js"))
+    throw new Error("dist/web/main.js is missing: run npm run build first");
   dir = mkdtempSync(join(tmpdir(), "dicomtap-web-"));
   const report = analyzeCapture("samples/imaging-room.pcap", join(dir, "room.json"));
   db = openCentralDb(join(dir, "central.db"));
@@ -60,25 +63,27 @@ test.before(async () => {
   await http.start();
   base = http.address().url;
   mkdirSync(SHOTS, { recursive: true });
+  // One browser (playwright gives it a fresh temporary profile, removed at close); each test gets its own
+  // context, so no cookie passes from one user to the next.
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
 });
 
 test.after.always(async () => {
+  await browser?.close();
   await http?.stop();
   db?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-/** A fresh browser profile; `problems` collects script errors and CSP violations of every page. */
-async function browse(): Promise<{ ctx: BrowserContext; page: Page; problems: string[]; close: () => Promise<void> }> {
-  const profile = mkdtempSync(join(tmpdir(), "dicomtap-chromium-"));
-  const ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ARGS,
-    viewport: { width: 1366, height: 768 },
-    acceptDownloads: true,
-  });
-  const page = ctx.pages()[0] ?? (await ctx.newPage());
+/** A fresh browser context (a laptop's screen); `problems` collects script errors and CSP violations. */
+async function browse(): Promise<{
+  ctx: BrowserContext;
+  page: Page;
+  problems: string[];
+  close: () => Promise<void>;
+}> {
+  const ctx = await browser.newContext({ viewport: { width: 1366, height: 768 }, acceptDownloads: true });
+  const page = await ctx.newPage();
   const problems: string[] = [];
   page.on("pageerror", (e) => problems.push(`script error: ${e.message}`));
   page.on("console", (m) => {
@@ -89,10 +94,7 @@ async function browse(): Promise<{ ctx: BrowserContext; page: Page; problems: st
     ctx,
     page,
     problems,
-    close: async () => {
-      await ctx.close();
-      rmSync(profile, { recursive: true, force: true });
-    },
+    close: () => ctx.close(),
   };
 }
 
@@ -120,97 +122,110 @@ function nav(page: Page, name: string) {
 }
 
 function findingPk(rule: string, device: string): number {
-  return (db.prepare("SELECT pk FROM findings WHERE rule = ? AND device_id LIKE ?").get(rule, `%-${device}`) as { pk: number }).pk;
+  return (
+    db.prepare("SELECT pk FROM findings WHERE rule = ? AND device_id LIKE ?").get(rule, `%-${device}`) as {
+      pk: number;
+    }
+  ).pk;
 }
 
-test.serial("an analyst finds a device by AE title, acknowledges its finding, exports the inventory, logs out", async (t) => {
-  const { page, problems, close } = await browse();
-  try {
-    await page.goto(`${base}/`);
-    await page.locator("#login-name").waitFor();
-    await page.screenshot({ path: `${SHOTS}/login.png` });
+test.serial(
+  "an analyst finds a device by AE title, acknowledges its finding, exports the inventory, logs out",
+  async (t) => {
+    const { page, problems, close } = await browse();
+    try {
+      await page.goto(`${base}/`);
+      await page.locator("#login-name").waitFor();
+      await page.screenshot({ path: `${SHOTS}/login.png` });
 
-    // A wrong password is refused and said so.
-    await page.fill("#login-name", "ana");
-    await page.fill("#login-password", "not the password at all");
-    await page.press("#login-password", "Enter");
-    await page.getByText("Wrong user name or password.").waitFor();
+      // A wrong password is refused and said so.
+      await page.fill("#login-name", "ana");
+      await page.fill("#login-password", "not the password at all");
+      await page.press("#login-password", "Enter");
+      await page.getByText("Wrong user name or password.").waitFor();
 
-    await logIn(page, "ana");
-    t.is(await page.locator(".user-name").textContent(), "ana");
-    t.is(await page.locator(".kpi").first().locator(".kpi-value").textContent(), "15", "15 open findings in the capture");
-    await page.waitForTimeout(200);
-    await page.screenshot({ path: `${SHOTS}/overview.png`, fullPage: true });
+      await logIn(page, "ana");
+      t.is(await page.locator(".user-name").textContent(), "ana");
+      t.is(
+        await page.locator(".kpi").first().locator(".kpi-value").textContent(),
+        "15",
+        "15 open findings in the capture",
+      );
+      await page.waitForTimeout(200);
+      await page.screenshot({ path: `${SHOTS}/overview.png`, fullPage: true });
 
-    // Devices: the whole inventory, then `/` focuses the search and an AE title finds its device.
-    await nav(page, "Devices").click();
-    await page.locator("table.grid tbody tr").first().waitFor();
-    t.is(await page.locator("table.grid tbody tr").count(), 4);
-    await page.screenshot({ path: `${SHOTS}/devices.png` });
-    await page.locator("body").press("/");
-    t.true(await page.evaluate("document.activeElement?.matches('input[data-search]') === true"));
-    await page.keyboard.type("ORTHANC");
-    await rows(page, 1);
-    t.regex(page.url(), /#\/devices\?q=ORTHANC$/, "the search is in the address");
-    const row = page.locator("table.grid tbody tr");
-    t.regex((await row.textContent()) ?? "", /10\.77\.0\.20.*ORTHANC/);
+      // Devices: the whole inventory, then `/` focuses the search and an AE title finds its device.
+      await nav(page, "Devices").click();
+      await page.locator("table.grid tbody tr").first().waitFor();
+      t.is(await page.locator("table.grid tbody tr").count(), 4);
+      await page.screenshot({ path: `${SHOTS}/devices.png` });
+      await page.locator("body").press("/");
+      t.true(await page.evaluate("document.activeElement?.matches('input[data-search]') === true"));
+      await page.keyboard.type("ORTHANC");
+      await rows(page, 1);
+      t.regex(page.url(), /#\/devices\?q=ORTHANC$/, "the search is in the address");
+      const row = page.locator("table.grid tbody tr");
+      t.regex((await row.textContent()) ?? "", /10\.77\.0\.20.*ORTHANC/);
 
-    // The row's link is reached with the keyboard and opened with Enter.
-    await row.locator("a.row-link").focus();
-    await page.keyboard.press("Enter");
-    await page.locator("h2", { hasText: "Identity" }).waitFor();
-    t.regex((await page.locator(".page-head h1").textContent()) ?? "", /10\.77\.0\.20.*ORTHANC/);
-    await page.waitForTimeout(100);
-    await page.screenshot({ path: `${SHOTS}/device.png`, fullPage: true });
+      // The row's link is reached with the keyboard and opened with Enter.
+      await row.locator("a.row-link").focus();
+      await page.keyboard.press("Enter");
+      await page.locator("h2", { hasText: "Identity" }).waitFor();
+      t.regex((await page.locator(".page-head h1").textContent()) ?? "", /10\.77\.0\.20.*ORTHANC/);
+      await page.waitForTimeout(100);
+      await page.screenshot({ path: `${SHOTS}/device.png`, fullPage: true });
 
-    // Its finding: the passcode sent in clear.
-    await page.getByRole("link", { name: /user identity passcode was sent in clear/ }).click();
-    await page.locator("h2", { hasText: "Evidence" }).waitFor();
-    const pk = findingPk("dicom.cleartext-credentials", "10.77.0.20");
-    t.true(page.url().endsWith(`#/findings/${pk}`));
-    t.is(await page.locator(".page-head .state").textContent(), "open");
-    await page.screenshot({ path: `${SHOTS}/finding.png`, fullPage: true });
+      // Its finding: the passcode sent in clear.
+      await page.getByRole("link", { name: /user identity passcode was sent in clear/ }).click();
+      await page.locator("h2", { hasText: "Evidence" }).waitFor();
+      const pk = findingPk("dicom.cleartext-credentials", "10.77.0.20");
+      t.true(page.url().endsWith(`#/findings/${pk}`));
+      t.is(await page.locator(".page-head .state").textContent(), "open");
+      await page.screenshot({ path: `${SHOTS}/finding.png`, fullPage: true });
 
-    await page.locator("button[data-action=acknowledge]").click();
-    await page.locator(".page-head .state-acknowledged").waitFor();
-    t.regex((await page.locator(".timeline").textContent()) ?? "", /acknowledged by ana/);
-    const stored = db.prepare("SELECT acknowledged_by, acknowledged_at FROM findings WHERE pk = ?").get(pk) as {
-      acknowledged_by: string | null;
-      acknowledged_at: string | null;
-    };
-    t.is(stored.acknowledged_by, "ana");
-    t.truthy(stored.acknowledged_at);
-    await page.screenshot({ path: `${SHOTS}/finding-acknowledged.png`, fullPage: true });
+      await page.locator("button[data-action=acknowledge]").click();
+      await page.locator(".page-head .state-acknowledged").waitFor();
+      t.regex((await page.locator(".timeline").textContent()) ?? "", /acknowledged by ana/);
+      const stored = db
+        .prepare("SELECT acknowledged_by, acknowledged_at FROM findings WHERE pk = ?")
+        .get(pk) as {
+        acknowledged_by: string | null;
+        acknowledged_at: string | null;
+      };
+      t.is(stored.acknowledged_by, "ana");
+      t.truthy(stored.acknowledged_at);
+      await page.screenshot({ path: `${SHOTS}/finding-acknowledged.png`, fullPage: true });
 
-    // The findings list (open by default: the acknowledged one has left it).
-    await nav(page, "Findings").click();
-    await page.locator("table.grid tbody tr").first().waitFor();
-    t.is(await page.locator("table.grid tbody tr").count(), 14);
-    await page.screenshot({ path: `${SHOTS}/findings.png` });
+      // The findings list (open by default: the acknowledged one has left it).
+      await nav(page, "Findings").click();
+      await page.locator("table.grid tbody tr").first().waitFor();
+      t.is(await page.locator("table.grid tbody tr").count(), 14);
+      await page.screenshot({ path: `${SHOTS}/findings.png` });
 
-    // Export the inventory as CSV from the devices page and read the file.
-    await nav(page, "Devices").click();
-    await page.locator("table.grid tbody tr").first().waitFor();
-    const [download] = await Promise.all([
-      page.waitForEvent("download"),
-      page.locator(".exports a", { hasText: "CSV" }).click(),
-    ]);
-    t.regex(download.suggestedFilename(), /^dicomtap-devices-.*\.csv$/);
-    const csv = readFileSync((await download.path())!, "utf8");
-    const lines = csv.trim().split(/\r\n/);
-    t.is(lines.length, 5, "a header and the 4 devices");
-    t.regex(lines[0]!, /^pk,site,sensor,id,ip,mac,class/);
-    t.true(lines.some((l) => l.includes("10.77.0.20") && l.includes("ORTHANC")));
+      // Export the inventory as CSV from the devices page and read the file.
+      await nav(page, "Devices").click();
+      await page.locator("table.grid tbody tr").first().waitFor();
+      const [download] = await Promise.all([
+        page.waitForEvent("download"),
+        page.locator(".exports a", { hasText: "CSV" }).click(),
+      ]);
+      t.regex(download.suggestedFilename(), /^dicomtap-devices-.*\.csv$/);
+      const csv = readFileSync((await download.path())!, "utf8");
+      const lines = csv.trim().split(/\r\n/);
+      t.is(lines.length, 5, "a header and the 4 devices");
+      t.regex(lines[0]!, /^pk,site,sensor,id,ip,mac,class/);
+      t.true(lines.some((l) => l.includes("10.77.0.20") && l.includes("ORTHANC")));
 
-    // Log out: back to the login page, and the session is gone on the server.
-    await page.locator("#logout").click();
-    await page.locator("#login-name").waitFor();
-    t.is(await page.evaluate(async () => (await fetch("/api/v1/session")).status), 401);
-    t.deepEqual(problems, []);
-  } finally {
-    await close();
-  }
-});
+      // Log out: back to the login page, and the session is gone on the server.
+      await page.locator("#logout").click();
+      await page.locator("#login-name").waitFor();
+      t.is(await page.evaluate(async () => (await fetch("/api/v1/session")).status), 401);
+      t.deepEqual(problems, []);
+    } finally {
+      await close();
+    }
+  },
+);
 
 test.serial("a viewer sees no action on a finding and cannot acknowledge it", async (t) => {
   const { page, problems, close } = await browse();
@@ -234,7 +249,9 @@ test.serial("a viewer sees no action on a finding and cannot acknowledge it", as
       return res.status;
     }, pk);
     t.is(status, 403);
-    const row = db.prepare("SELECT acknowledged_at FROM findings WHERE pk = ?").get(pk) as { acknowledged_at: string | null };
+    const row = db.prepare("SELECT acknowledged_at FROM findings WHERE pk = ?").get(pk) as {
+      acknowledged_at: string | null;
+    };
     t.is(row.acknowledged_at, null);
     // The browser logs the refused request; nothing else may go wrong.
     t.deepEqual(

@@ -50,7 +50,9 @@ export function stepOfRule(rule: string): string {
 
 /** The report of `dicomtap analyze --json` on a capture, made by the real CLI (bin/dicomtap.js). */
 export function analyzeCapture(pcap: string, outJson: string): Report {
-  execFileSync(process.execPath, ["bin/dicomtap.js", "analyze", pcap, "--json", outJson], { stdio: "ignore" });
+  execFileSync(process.execPath, ["bin/dicomtap.js", "analyze", pcap, "--json", outJson], {
+    stdio: "ignore",
+  });
   return JSON.parse(readFileSync(outJson, "utf8")) as Report;
 }
 
@@ -60,10 +62,15 @@ interface SensorId {
 }
 
 /** The sensor's row (created online with a health record and 48 h of health series). */
-export function seedSensor(db: Db, s: SensorId, now: Date, opts: { state?: string; packets?: number; bytes?: number } = {}): number {
-  const existing = db.prepare("SELECT pk FROM sensors WHERE site = ? AND sensor = ?").get(s.site, s.sensor) as
-    | { pk: number }
-    | undefined;
+export function seedSensor(
+  db: Db,
+  s: SensorId,
+  now: Date,
+  opts: { state?: string; packets?: number; bytes?: number } = {},
+): number {
+  const existing = db
+    .prepare("SELECT pk FROM sensors WHERE site = ? AND sensor = ?")
+    .get(s.site, s.sensor) as { pk: number } | undefined;
   if (existing) return existing.pk;
   const iso = now.toISOString();
   const started = new Date(now.getTime() - 48 * 3600e3).toISOString();
@@ -81,7 +88,8 @@ export function seedSensor(db: Db, s: SensorId, now: Date, opts: { state?: strin
         `INSERT INTO sensors (site, sensor, state, version, started_at, state_at, last_message_at, health, health_at)
          VALUES (?, ?, ?, '0.1.0', ?, ?, ?, ?, ?)`,
       )
-      .run(s.site, s.sensor, opts.state ?? "online", started, started, iso, JSON.stringify(health), iso).lastInsertRowid,
+      .run(s.site, s.sensor, opts.state ?? "online", started, started, iso, JSON.stringify(health), iso)
+      .lastInsertRowid,
   );
   // Cumulative counters every 10 minutes, growing with a day/night shape, as a sensor's health messages do.
   const insert = db.prepare(
@@ -114,12 +122,30 @@ function toolkitOf(rec: DeviceRecord): string | null {
 }
 
 /** Inserts (or replaces) one device row, as the ingest does; returns its pk. */
-export function seedDevice(db: Db, sensorPk: number, rec: DeviceRecord, exposure: "internal" | "external", receivedAt: string): number {
+export function seedDevice(
+  db: Db,
+  sensorPk: number,
+  rec: DeviceRecord,
+  exposure: "internal" | "external",
+  receivedAt: string,
+): number {
   const aes = words(rec.aeTitles);
   const ports = words(rec.listeningPorts);
   const toolkit = toolkitOf(rec);
   const str = (v: unknown): string => (typeof v === "string" ? v : "");
-  const search = [rec.ip, rec.mac, ...aes, rec.manufacturer, rec.model, rec.modality, toolkit, rec.stationName, str(rec.hostName), str(rec.class), ...ports]
+  const search = [
+    rec.ip,
+    rec.mac,
+    ...aes,
+    rec.manufacturer,
+    rec.model,
+    rec.modality,
+    toolkit,
+    rec.stationName,
+    str(rec.hostName),
+    str(rec.class),
+    ...ports,
+  ]
     .filter((x) => x !== null && x !== undefined && x !== "")
     .join(" ")
     .toLowerCase();
@@ -153,9 +179,19 @@ export function seedDevice(db: Db, sensorPk: number, rec: DeviceRecord, exposure
 }
 
 /** Inserts one open finding with its 'opened' event; returns its pk. */
-export function seedFinding(db: Db, sensorPk: number, rec: FindingRecord, receivedAt: string, lifecycle: "open" | "resolved" = "open"): number {
+export function seedFinding(
+  db: Db,
+  sensorPk: number,
+  rec: FindingRecord,
+  receivedAt: string,
+  lifecycle: "open" | "resolved" = "open",
+): number {
   const devicePk = rec.device
-    ? ((db.prepare("SELECT pk FROM devices WHERE sensor_pk = ? AND device_id = ?").get(sensorPk, rec.device) as { pk: number } | undefined)?.pk ?? null)
+    ? ((
+        db
+          .prepare("SELECT pk FROM devices WHERE sensor_pk = ? AND device_id = ?")
+          .get(sensorPk, rec.device) as { pk: number } | undefined
+      )?.pk ?? null)
     : null;
   const r = db
     .prepare(
@@ -183,7 +219,9 @@ export function seedFinding(db: Db, sensorPk: number, rec: FindingRecord, receiv
       receivedAt,
     );
   const pk = Number(r.lastInsertRowid);
-  const ev = db.prepare("INSERT INTO finding_events (finding_pk, at, kind, actor, detail) VALUES (?, ?, ?, NULL, ?)");
+  const ev = db.prepare(
+    "INSERT INTO finding_events (finding_pk, at, kind, actor, detail) VALUES (?, ?, ?, NULL, ?)",
+  );
   ev.run(pk, receivedAt, "opened", JSON.stringify({ revision: 1 }));
   if (lifecycle === "resolved") {
     const later = new Date(new Date(receivedAt).getTime() + 3 * 3600e3).toISOString();
@@ -195,16 +233,22 @@ export function seedFinding(db: Db, sensorPk: number, rec: FindingRecord, receiv
 
 /** Devices with a dicom.external-peer finding are exposed (the ingest decides from networks.internal). */
 function exposures(report: Report): Set<string> {
-  return new Set(report.findings.filter((f) => f.rule === "dicom.external-peer" && f.device).map((f) => f.device!));
+  return new Set(
+    report.findings.filter((f) => f.rule === "dicom.external-peer" && f.device).map((f) => f.device!),
+  );
 }
 
 /** One sensor's report, as its retained devices and findings would arrive. */
 export function seedReport(db: Db, s: SensorId, report: Report, now: Date): void {
   const iso = now.toISOString();
   db.transaction(() => {
-    const sensorPk = seedSensor(db, s, now, { packets: report.stats.packets * 1000, bytes: report.stats.bytes * 1000 });
+    const sensorPk = seedSensor(db, s, now, {
+      packets: report.stats.packets * 1000,
+      bytes: report.stats.bytes * 1000,
+    });
     const external = exposures(report);
-    for (const d of report.devices) seedDevice(db, sensorPk, d, external.has(d.id) ? "external" : "internal", iso);
+    for (const d of report.devices)
+      seedDevice(db, sensorPk, d, external.has(d.id) ? "external" : "internal", iso);
     for (const f of report.findings) seedFinding(db, sensorPk, f, iso);
   })();
 }
@@ -214,13 +258,25 @@ export function seedReport(db: Db, s: SensorId, report: Report, now: Date): void
  * address, and about `findingsPerDevice` findings each (copies of the report's findings of that device's
  * original, rotated through the other rules when it has few), opened over the last 30 days, a tenth resolved.
  */
-export function seedScale(db: Db, report: Report, opts: { devices: number; findings: number; sensors: number }, now: Date): void {
+export function seedScale(
+  db: Db,
+  report: Report,
+  opts: { devices: number; findings: number; sensors: number },
+  now: Date,
+): void {
   const base = report.devices;
   const rules = report.findings;
   db.transaction(() => {
     const sensorPks: number[] = [];
     for (let i = 0; i < opts.sensors; i++) {
-      sensorPks.push(seedSensor(db, { site: `site-${1 + (i % 4)}`, sensor: `room-${String(i + 1).padStart(3, "0")}` }, now, { state: i % 17 === 16 ? "offline" : "online" }));
+      sensorPks.push(
+        seedSensor(
+          db,
+          { site: `site-${1 + (i % 4)}`, sensor: `room-${String(i + 1).padStart(3, "0")}` },
+          now,
+          { state: i % 17 === 16 ? "offline" : "online" },
+        ),
+      );
     }
     const ids: { sensorPk: number; id: string; ip: string }[] = [];
     for (let i = 0; i < opts.devices; i++) {
@@ -229,7 +285,15 @@ export function seedScale(db: Db, report: Report, opts: { devices: number; findi
       const id = `mac-02${i.toString(16).padStart(10, "0")}-${ip}`;
       const sensorPk = sensorPks[i % sensorPks.length]!;
       const aeTitles = [...words(b.aeTitles).map((a) => `${a.slice(0, 10)}_${i}`)];
-      const rec = { ...b, id, ip, mac: `02:00:${[2, 3, 4, 5].map((k) => ((i >> (8 * (5 - k))) & 255).toString(16).padStart(2, "0")).join(":")}`, aeTitles, aeRoles: [], peers: [] };
+      const rec = {
+        ...b,
+        id,
+        ip,
+        mac: `02:00:${[2, 3, 4, 5].map((k) => ((i >> (8 * (5 - k))) & 255).toString(16).padStart(2, "0")).join(":")}`,
+        aeTitles,
+        aeRoles: [],
+        peers: [],
+      };
       seedDevice(db, sensorPk, rec, i % 23 === 0 ? "external" : "internal", now.toISOString());
       ids.push({ sensorPk, id, ip });
     }
@@ -237,7 +301,15 @@ export function seedScale(db: Db, report: Report, opts: { devices: number; findi
       const dev = ids[k % ids.length]!;
       const r = rules[k % rules.length]!;
       const at = new Date(now.getTime() - (k % 30) * 86400e3 - (k % 1440) * 60e3).toISOString();
-      const rec: FindingRecord = { ...r, id: `f-${k.toString(16).padStart(16, "0")}`, device: dev.id, peer: null, title: r.title.replace(/10\.77\.0\.\d+|fd77::\d+/, dev.ip), firstSeen: at, lastSeen: at };
+      const rec: FindingRecord = {
+        ...r,
+        id: `f-${k.toString(16).padStart(16, "0")}`,
+        device: dev.id,
+        peer: null,
+        title: r.title.replace(/10\.77\.0\.\d+|fd77::\d+/, dev.ip),
+        firstSeen: at,
+        lastSeen: at,
+      };
       seedFinding(db, dev.sensorPk, rec, at, k % 10 === 9 ? "resolved" : "open");
     }
   })();

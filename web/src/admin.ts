@@ -11,17 +11,43 @@ import { age, timeEl } from "./format.js";
 const ROLES: Role[] = ["viewer", "analyst", "admin"];
 
 function roleSelect(): HTMLSelectElement {
-  const sel = h("select", { "aria-label": "Role" }, ROLES.map((r) => h("option", { value: r }, r)));
+  const sel = h(
+    "select",
+    { "aria-label": "Role" },
+    ROLES.map((r) => h("option", { value: r }, r)),
+  );
   sel.value = "viewer";
   return sel;
 }
 
 function usersSection(users: User[], reload: () => void): HTMLElement {
-  const name = h("input", { type: "text", placeholder: "name", "aria-label": "New user's name", required: true, autocomplete: "off", maxlength: 64 });
-  const password = h("input", { type: "password", placeholder: "password (12+ characters)", "aria-label": "New user's password", required: true, minlength: 12, autocomplete: "new-password" });
+  const name = h("input", {
+    type: "text",
+    placeholder: "name",
+    "aria-label": "New user's name",
+    required: true,
+    autocomplete: "off",
+    maxlength: 64,
+  });
+  const password = h("input", {
+    type: "password",
+    placeholder: "password (12+ characters)",
+    "aria-label": "New user's password",
+    required: true,
+    minlength: 12,
+    autocomplete: "new-password",
+  });
   const role = roleSelect();
   const status = h("span", { class: "form-status", role: "status" });
-  const form = h("form", { class: "inline-form" }, name, role, password, h("button", { type: "submit", class: "button" }, "Add user"), status);
+  const form = h(
+    "form",
+    { class: "inline-form" },
+    name,
+    role,
+    password,
+    h("button", { type: "submit", class: "button" }, "Add user"),
+    status,
+  );
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     api
@@ -37,11 +63,28 @@ function usersSection(users: User[], reload: () => void): HTMLElement {
     h(
       "table",
       { class: "grid compact" },
-      h("thead", null, h("tr", null, ["Name", "Role", "Created", "State"].map((x) => h("th", { scope: "col" }, x)))),
+      h(
+        "thead",
+        null,
+        h(
+          "tr",
+          null,
+          ["Name", "Role", "Created", "State"].map((x) => h("th", { scope: "col" }, x)),
+        ),
+      ),
       h(
         "tbody",
         null,
-        users.map((u) => h("tr", null, h("td", null, u.name), h("td", null, h("span", { class: `tag role-${u.role}` }, u.role)), h("td", null, timeEl(u.createdAt)), h("td", null, u.disabledAt ? h("span", { class: "muted" }, "disabled") : "active"))),
+        users.map((u) =>
+          h(
+            "tr",
+            null,
+            h("td", null, u.name),
+            h("td", null, h("span", { class: `tag role-${u.role}` }, u.role)),
+            h("td", null, timeEl(u.createdAt)),
+            h("td", null, u.disabledAt ? h("span", { class: "muted" }, "disabled") : "active"),
+          ),
+        ),
       ),
     ),
     form,
@@ -49,10 +92,24 @@ function usersSection(users: User[], reload: () => void): HTMLElement {
 }
 
 function tokensSection(tokens: Token[], reload: () => void): HTMLElement {
-  const name = h("input", { type: "text", placeholder: "what it is for, e.g. asset-db-sync", "aria-label": "New token's name", required: true, autocomplete: "off", maxlength: 64, class: "wide" });
+  const name = h("input", {
+    type: "text",
+    placeholder: "what it is for, e.g. asset-db-sync",
+    "aria-label": "New token's name",
+    required: true,
+    autocomplete: "off",
+    maxlength: 64,
+    class: "wide",
+  });
   const role = roleSelect();
   const status = h("div", { class: "form-status", role: "status" });
-  const form = h("form", { class: "inline-form" }, name, role, h("button", { type: "submit", class: "button" }, "Create token"));
+  const form = h(
+    "form",
+    { class: "inline-form" },
+    name,
+    role,
+    h("button", { type: "submit", class: "button" }, "Create token"),
+  );
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     api
@@ -62,7 +119,16 @@ function tokensSection(tokens: Token[], reload: () => void): HTMLElement {
         // reload() rebuilds the page; show the token in the new one.
         window.setTimeout(() => {
           const slot = document.querySelector("#new-token");
-          if (slot) replace(slot, h("div", { class: "token-once" }, h("p", null, h("strong", null, "Copy this token now: it is not shown again.")), h("code", { class: "token-value" }, res.token)));
+          if (slot)
+            replace(
+              slot,
+              h(
+                "div",
+                { class: "token-once" },
+                h("p", null, h("strong", null, "Copy this token now: it is not shown again.")),
+                h("code", { class: "token-value" }, res.token),
+              ),
+            );
         }, 50);
       })
       .catch((err: unknown) => {
@@ -73,18 +139,36 @@ function tokensSection(tokens: Token[], reload: () => void): HTMLElement {
   return section(
     "API tokens",
     tokens.length === 0
-      ? h("p", { class: "muted small" }, "No token yet. Scripts use one in ", h("code", null, "Authorization: Bearer TOKEN"), ".")
+      ? h(
+          "p",
+          { class: "muted small" },
+          "No token yet. Scripts use one in ",
+          h("code", null, "Authorization: Bearer TOKEN"),
+          ".",
+        )
       : h(
           "table",
           { class: "grid compact" },
-          h("thead", null, h("tr", null, ["Name", "Role", "Created", "Last used", "", ""].map((x) => h("th", { scope: "col" }, x)))),
+          h(
+            "thead",
+            null,
+            h(
+              "tr",
+              null,
+              ["Name", "Role", "Created", "Last used", "", ""].map((x) => h("th", { scope: "col" }, x)),
+            ),
+          ),
           h(
             "tbody",
             null,
             tokens.map((t) => {
               const revoke = t.revokedAt
                 ? h("span", { class: "muted" }, "revoked ", timeEl(t.revokedAt))
-                : h("button", { type: "button", class: "button small danger", title: `Revoke ${t.name}` }, "Revoke");
+                : h(
+                    "button",
+                    { type: "button", class: "button small danger", title: `Revoke ${t.name}` },
+                    "Revoke",
+                  );
               if (revoke instanceof HTMLButtonElement) {
                 revoke.addEventListener("click", () => {
                   if (!window.confirm(`Revoke the token “${t.name}”? Scripts using it stop working.`)) return;
@@ -94,7 +178,16 @@ function tokensSection(tokens: Token[], reload: () => void): HTMLElement {
                     .catch((err: unknown) => window.alert(String(err)));
                 });
               }
-              return h("tr", { class: t.revokedAt ? "row-resolved" : null }, h("td", null, t.name), h("td", null, h("span", { class: `tag role-${t.role}` }, t.role)), h("td", null, timeEl(t.createdAt)), h("td", null, t.lastUsedAt ? age(t.lastUsedAt) : h("span", { class: "muted" }, "never")), h("td", null, ""), h("td", null, revoke));
+              return h(
+                "tr",
+                { class: t.revokedAt ? "row-resolved" : null },
+                h("td", null, t.name),
+                h("td", null, h("span", { class: `tag role-${t.role}` }, t.role)),
+                h("td", null, timeEl(t.createdAt)),
+                h("td", null, t.lastUsedAt ? age(t.lastUsedAt) : h("span", { class: "muted" }, "never")),
+                h("td", null, ""),
+                h("td", null, revoke),
+              );
             }),
           ),
         ),
@@ -111,7 +204,16 @@ export function adminPage(root: HTMLElement): () => void {
     Promise.all([api.users(controller.signal), api.tokens(controller.signal)])
       .then(([u, t]) => {
         if (controller.signal.aborted) return;
-        replace(root, pageHeader("Admin"), h("div", { class: "cols-2" }, usersSection(itemsOf<User>(u), load), tokensSection(itemsOf<Token>(t), load)));
+        replace(
+          root,
+          pageHeader("Admin"),
+          h(
+            "div",
+            { class: "cols-2" },
+            usersSection(itemsOf<User>(u), load),
+            tokensSection(itemsOf<Token>(t), load),
+          ),
+        );
       })
       .catch((err: unknown) => {
         if (!controller.signal.aborted) replace(root, pageHeader("Admin"), errorBox(err));

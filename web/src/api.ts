@@ -207,7 +207,11 @@ export function apiUrl(path: string, query: Record<string, string | number | nul
 export async function request<T>(
   method: "GET" | "POST" | "DELETE",
   path: string,
-  options: { query?: Record<string, string | number | null | undefined>; body?: unknown; signal?: AbortSignal } = {},
+  options: {
+    query?: Record<string, string | number | null | undefined>;
+    body?: unknown;
+    signal?: AbortSignal;
+  } = {},
 ): Promise<T> {
   const headers: Record<string, string> = { Accept: "application/json" };
   if (method !== "GET" && csrf !== null) headers["X-CSRF-Token"] = csrf;
@@ -247,13 +251,16 @@ export async function request<T>(
 
 export const api = {
   session: () => request<Session>("GET", "/session"),
-  login: (name: string, password: string) => request<Session>("POST", "/session", { body: { name, password } }),
+  login: (name: string, password: string) =>
+    request<Session>("POST", "/session", { body: { name, password } }),
   logout: () => request<unknown>("DELETE", "/session"),
-  overview: (query: { days: number }, signal?: AbortSignal) => request<unknown>("GET", "/overview", { query, signal }),
+  overview: (query: { days: number }, signal?: AbortSignal) =>
+    request<unknown>("GET", "/overview", { query, signal }),
   sensors: (signal?: AbortSignal) => request<unknown>("GET", "/sensors", { signal }),
   devices: (query: Record<string, string | number>, signal?: AbortSignal) =>
     request<Page<DeviceRow>>("GET", "/devices", { query, signal }),
-  device: (pk: string, signal?: AbortSignal) => request<DeviceDetail>("GET", `/devices/${encodeURIComponent(pk)}`, { signal }),
+  device: (pk: string, signal?: AbortSignal) =>
+    request<DeviceDetail>("GET", `/devices/${encodeURIComponent(pk)}`, { signal }),
   findings: (query: Record<string, string | number>, signal?: AbortSignal) =>
     request<Page<FindingRow>>("GET", "/findings", { query, signal }),
   finding: (pk: string, signal?: AbortSignal) =>
@@ -264,7 +271,8 @@ export const api = {
   addUser: (name: string, role: Role, password: string) =>
     request<unknown>("POST", "/users", { body: { name, role, password } }),
   tokens: (signal?: AbortSignal) => request<unknown>("GET", "/tokens", { signal }),
-  addToken: (name: string, role: Role) => request<{ token: string }>("POST", "/tokens", { body: { name, role } }),
+  addToken: (name: string, role: Role) =>
+    request<{ token: string }>("POST", "/tokens", { body: { name, role } }),
   revokeToken: (pk: number) => request<unknown>("DELETE", `/tokens/${pk}`),
 };
 

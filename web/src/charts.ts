@@ -53,7 +53,13 @@ export function timeChart(
   const all = series.flatMap((x) => x.points);
   const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": opts.label });
   if (all.length === 0) {
-    svg.append(s("text", { x: W / 2, y: H / 2, class: "chart-empty", "text-anchor": "middle" }, "No data in this period"));
+    svg.append(
+      s(
+        "text",
+        { x: W / 2, y: H / 2, class: "chart-empty", "text-anchor": "middle" },
+        "No data in this period",
+      ),
+    );
     return svg;
   }
   let t0 = Math.min(...all.map((p) => p.t));
@@ -99,7 +105,13 @@ export function timeChart(
         g.append(
           s(
             "rect",
-            { x: bx, y: y(p.v), width: Math.max(1, bw - 1), height: Math.max(0, y(0) - y(p.v)), class: "bar" },
+            {
+              x: bx,
+              y: y(p.v),
+              width: Math.max(1, bw - 1),
+              height: Math.max(0, y(0) - y(p.v)),
+              class: "bar",
+            },
             s("title", null, `${new Date(p.t).toDateString()}: ${fmt(p.v)} ${ser.label.toLowerCase()}`),
           ),
         );
@@ -111,7 +123,11 @@ export function timeChart(
       if (pts.length <= 60) {
         for (const p of pts) {
           g.append(
-            s("circle", { cx: x(p.t), cy: y(p.v), r: 2.5, class: "dot" }, s("title", null, `${new Date(p.t).toLocaleString()}: ${fmt(p.v)}`)),
+            s(
+              "circle",
+              { cx: x(p.t), cy: y(p.v), r: 2.5, class: "dot" },
+              s("title", null, `${new Date(p.t).toLocaleString()}: ${fmt(p.v)}`),
+            ),
           );
         }
       }
@@ -125,7 +141,9 @@ export function legend(series: Series[]): HTMLElement {
   return h(
     "div",
     { class: "legend" },
-    series.map((x) => h("span", { class: `legend-item ${x.className}` }, h("span", { class: "swatch" }), x.label)),
+    series.map((x) =>
+      h("span", { class: `legend-item ${x.className}` }, h("span", { class: "swatch" }), x.label),
+    ),
   );
 }
 
@@ -138,7 +156,10 @@ export function sparkline(values: number[], className: string, title: string): C
   const min = Math.min(0, ...values);
   const range = max - min || 1;
   const d = values
-    .map((v, i) => `${i === 0 ? "M" : "L"}${((i / (values.length - 1)) * (W - 2) + 1).toFixed(1)},${(H - 2 - ((v - min) / range) * (H - 4)).toFixed(1)}`)
+    .map(
+      (v, i) =>
+        `${i === 0 ? "M" : "L"}${((i / (values.length - 1)) * (W - 2) + 1).toFixed(1)},${(H - 2 - ((v - min) / range) * (H - 4)).toFixed(1)}`,
+    )
     .join("");
   return s(
     "svg",
@@ -149,7 +170,10 @@ export function sparkline(values: number[], className: string, title: string): C
 }
 
 /** Horizontal bars: label, bar, count; each a link to the list it counts. */
-export function barList(rows: { label: Child; value: number; href: string; className: string }[], emptyText: string): HTMLElement {
+export function barList(
+  rows: { label: Child; value: number; href: string; className: string }[],
+  emptyText: string,
+): HTMLElement {
   const max = Math.max(0, ...rows.map((r) => r.value));
   if (max === 0) return h("p", { class: "muted small" }, emptyText);
   return h(
@@ -161,7 +185,13 @@ export function barList(rows: { label: Child; value: number; href: string; class
       return h(
         "li",
         null,
-        h("a", { href: r.href }, h("span", { class: "bar-label" }, r.label), h("span", { class: "bar-track" }, fill), h("span", { class: "bar-value" }, num(r.value))),
+        h(
+          "a",
+          { href: r.href },
+          h("span", { class: "bar-label" }, r.label),
+          h("span", { class: "bar-track" }, fill),
+          h("span", { class: "bar-value" }, num(r.value)),
+        ),
       );
     }),
   );

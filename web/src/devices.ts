@@ -70,16 +70,29 @@ export function devicesPage(root: HTMLElement, params: URLSearchParams): () => v
         ["JSON", apiUrl("/devices.json", q)],
       ],
       noun: ["device", "devices"],
-      emptyHint: "Devices appear when a sensor publishes its inventory (dicomtap/v1/{site}/{sensor}/devices/{id}).",
+      emptyHint:
+        "Devices appear when a sensor publishes its inventory (dicomtap/v1/{site}/{sensor}/devices/{id}).",
       columns: [
-        { label: "IP", sort: "ip", cell: (d) => h("span", { class: "mono" }, d.ip ?? d.id), className: "nowrap" },
+        {
+          label: "IP",
+          sort: "ip",
+          cell: (d) => h("span", { class: "mono" }, d.ip ?? d.id),
+          className: "nowrap",
+        },
         {
           label: "AE titles",
           sort: "aeTitles",
           className: "nowrap",
           cell: (d) => {
             const aes = list(d.aeTitles);
-            return aes.length === 0 ? orDash(null) : h("span", { class: "mono", title: aes.join(", ") }, aes.slice(0, 3).join(", "), aes.length > 3 ? ` +${aes.length - 3}` : "");
+            return aes.length === 0
+              ? orDash(null)
+              : h(
+                  "span",
+                  { class: "mono", title: aes.join(", ") },
+                  aes.slice(0, 3).join(", "),
+                  aes.length > 3 ? ` +${aes.length - 3}` : "",
+                );
           },
         },
         { label: "Class", sort: "class", cell: (d) => orDash(d.class) },
@@ -87,7 +100,10 @@ export function devicesPage(root: HTMLElement, params: URLSearchParams): () => v
         {
           label: "Manufacturer / model",
           sort: "manufacturer",
-          cell: (d) => (d.manufacturer || d.model ? [d.manufacturer ?? "", d.model ? h("span", { class: "muted" }, ` ${d.model}`) : ""] : orDash(null)),
+          cell: (d) =>
+            d.manufacturer || d.model
+              ? [d.manufacturer ?? "", d.model ? h("span", { class: "muted" }, ` ${d.model}`) : ""]
+              : orDash(null),
         },
         { label: "Toolkit", sort: "toolkit", cell: (d) => orDash(d.toolkit) },
         {
@@ -95,7 +111,14 @@ export function devicesPage(root: HTMLElement, params: URLSearchParams): () => v
           sort: "ports",
           cell: (d) => {
             const ports = list(d.ports);
-            return ports.length === 0 ? orDash(null) : h("span", { class: "mono", title: ports.join(" ") }, ports.slice(0, 4).join(" "), ports.length > 4 ? " …" : "");
+            return ports.length === 0
+              ? orDash(null)
+              : h(
+                  "span",
+                  { class: "mono", title: ports.join(" ") },
+                  ports.slice(0, 4).join(" "),
+                  ports.length > 4 ? " …" : "",
+                );
           },
         },
         { label: "Peers", sort: "peerCount", cell: (d) => num(d.peerCount), className: "num" },
@@ -105,10 +128,23 @@ export function devicesPage(root: HTMLElement, params: URLSearchParams): () => v
           sort: "openFindings",
           title: "Open findings",
           className: "num",
-          cell: (d) => (d.openFindings > 0 ? h("span", { class: "count-badge" }, num(d.openFindings)) : h("span", { class: "muted" }, "0")),
+          cell: (d) =>
+            d.openFindings > 0
+              ? h("span", { class: "count-badge" }, num(d.openFindings))
+              : h("span", { class: "muted" }, "0"),
         },
-        { label: "Sensor", sort: "sensor", cell: (d) => h("span", { title: `${d.site}/${d.sensor}` }, d.sensor), className: "nowrap" },
-        { label: "Last seen", sort: "lastSeen", cell: (d) => h("span", { title: d.lastSeen ?? "" }, age(d.lastSeen)), className: "nowrap" },
+        {
+          label: "Sensor",
+          sort: "sensor",
+          cell: (d) => h("span", { title: `${d.site}/${d.sensor}` }, d.sensor),
+          className: "nowrap",
+        },
+        {
+          label: "Last seen",
+          sort: "lastSeen",
+          cell: (d) => h("span", { title: d.lastSeen ?? "" }, age(d.lastSeen)),
+          className: "nowrap",
+        },
       ],
     });
   });

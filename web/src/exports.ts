@@ -14,7 +14,11 @@ function row(label: string, note: string, path: string, query: Record<string, st
     null,
     h("th", { scope: "row" }, label, h("div", { class: "muted small" }, note)),
     h("td", null, h("a", { class: "button small", href: apiUrl(`${path}.csv`, query), download: "" }, "CSV")),
-    h("td", null, h("a", { class: "button small", href: apiUrl(`${path}.json`, query), download: "" }, "JSON")),
+    h(
+      "td",
+      null,
+      h("a", { class: "button small", href: apiUrl(`${path}.json`, query), download: "" }, "JSON"),
+    ),
   );
 }
 
@@ -31,7 +35,9 @@ export function exportsPage(root: HTMLElement): () => void {
         h("tbody", null, [
           row("Inventory", "Every device of every sensor", "/devices"),
           row("Devices with an external peer", "Exposure: external", "/devices", { exposure: "external" }),
-          row("Open findings", "State open (not yet acknowledged or accepted)", "/findings", { state: "open" }),
+          row("Open findings", "State open (not yet acknowledged or accepted)", "/findings", {
+            state: "open",
+          }),
           row("All findings", "Every state, resolved included: for audits", "/findings", { state: "any" }),
         ]),
       ),
@@ -39,9 +45,25 @@ export function exportsPage(root: HTMLElement): () => void {
     ),
     section(
       "From a script",
-      h("p", null, "Create an API token (", h("code", null, "dicomtap central token add NAME --role viewer --config FILE"), " or Admin › Tokens), then:"),
-      h("pre", { class: "code" }, `curl -fsS -H "Authorization: Bearer $TOKEN" \\\n  ${origin}/api/v1/devices.csv > inventory.csv`),
-      h("p", { class: "muted small" }, "The API is described at ", h("a", { href: "/api/v1/openapi.json" }, "/api/v1/openapi.json"), "."),
+      h(
+        "p",
+        null,
+        "Create an API token (",
+        h("code", null, "dicomtap central token add NAME --role viewer --config FILE"),
+        " or Admin › Tokens), then:",
+      ),
+      h(
+        "pre",
+        { class: "code" },
+        `curl -fsS -H "Authorization: Bearer $TOKEN" \\\n  ${origin}/api/v1/devices.csv > inventory.csv`,
+      ),
+      h(
+        "p",
+        { class: "muted small" },
+        "The API is described at ",
+        h("a", { href: "/api/v1/openapi.json" }, "/api/v1/openapi.json"),
+        ".",
+      ),
     ),
   );
   return () => undefined;

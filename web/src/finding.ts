@@ -17,11 +17,17 @@ export function evidenceView(v: unknown, depth = 0): Child {
   if (v === null || v === undefined) return h("span", { class: "muted" }, "—");
   if (typeof v === "boolean") return v ? "yes" : "no";
   if (typeof v === "number") return num(v);
-  if (typeof v === "string") return /^\d{4}-\d\d-\d\dT/.test(v) ? timeEl(v) : h("span", { class: "ev-text" }, v);
+  if (typeof v === "string")
+    return /^\d{4}-\d\d-\d\dT/.test(v) ? timeEl(v) : h("span", { class: "ev-text" }, v);
   if (Array.isArray(v)) {
     if (v.length === 0) return h("span", { class: "muted" }, "none");
     if (v.every((x) => typeof x !== "object" || x === null)) {
-      return h("ul", { class: "ev-list" }, v.slice(0, 200).map((x) => h("li", { class: "mono" }, String(x))), v.length > 200 ? h("li", { class: "muted" }, `… ${v.length - 200} more`) : null);
+      return h(
+        "ul",
+        { class: "ev-list" },
+        v.slice(0, 200).map((x) => h("li", { class: "mono" }, String(x))),
+        v.length > 200 ? h("li", { class: "muted" }, `… ${v.length - 200} more`) : null,
+      );
     }
     const objects = v.every((x) => x !== null && typeof x === "object" && !Array.isArray(x));
     const keys = objects ? [...new Set(v.flatMap((x) => Object.keys(x as object)))] : [];
@@ -33,17 +39,35 @@ export function evidenceView(v: unknown, depth = 0): Child {
         h(
           "table",
           { class: "grid compact" },
-          h("thead", null, h("tr", null, keys.map((k) => h("th", { scope: "col" }, humanKey(k))))),
+          h(
+            "thead",
+            null,
+            h(
+              "tr",
+              null,
+              keys.map((k) => h("th", { scope: "col" }, humanKey(k))),
+            ),
+          ),
           h(
             "tbody",
             null,
-            v.slice(0, 200).map((x) => h("tr", null, keys.map((k) => h("td", null, evidenceView((x as Record<string, unknown>)[k], depth + 1))))),
+            v.slice(0, 200).map((x) =>
+              h(
+                "tr",
+                null,
+                keys.map((k) => h("td", null, evidenceView((x as Record<string, unknown>)[k], depth + 1))),
+              ),
+            ),
           ),
         ),
         v.length > 200 ? h("p", { class: "muted small" }, `… ${v.length - 200} more`) : null,
       );
     }
-    return h("ol", { class: "ev-objects" }, v.slice(0, 100).map((x) => h("li", null, evidenceView(x, depth + 1))));
+    return h(
+      "ol",
+      { class: "ev-objects" },
+      v.slice(0, 100).map((x) => h("li", null, evidenceView(x, depth + 1))),
+    );
   }
   if (depth > 4) return h("code", null, JSON.stringify(v));
   const dl = h("dl", { class: "fields ev" });
@@ -55,7 +79,10 @@ export function evidenceView(v: unknown, depth = 0): Child {
 
 /** "userIdentityType" → "user identity type". */
 function humanKey(k: string): string {
-  return k.replace(/([a-z])([A-Z])/g, "$1 $2").replace(/[_-]/g, " ").toLowerCase();
+  return k
+    .replace(/([a-z])([A-Z])/g, "$1 $2")
+    .replace(/[_-]/g, " ")
+    .toLowerCase();
 }
 
 const EVENT_LABEL: Record<string, string> = {
@@ -100,7 +127,14 @@ function historyView(events: FindingEvent[]): HTMLElement {
         "li",
         { class: `ev-${e.kind}` },
         h("span", { class: "tl-when" }, timeEl(e.at)),
-        h("span", { class: "tl-what" }, h("strong", null, EVENT_LABEL[e.kind] ?? e.kind), e.actor ? [" by ", h("span", { class: "actor" }, e.actor)] : h("span", { class: "muted" }, " (automatic)")),
+        h(
+          "span",
+          { class: "tl-what" },
+          h("strong", null, EVENT_LABEL[e.kind] ?? e.kind),
+          e.actor
+            ? [" by ", h("span", { class: "actor" }, e.actor)]
+            : h("span", { class: "muted" }, " (automatic)"),
+        ),
         h("span", { class: "tl-detail" }, eventDetail(e)),
       ),
     ),
@@ -114,15 +148,29 @@ function dayPlus(n: number): string {
   return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
 }
 
-function actionsView(f: FindingDetail, session: Session, onDone: (f: FindingDetail | null) => void): HTMLElement {
+function actionsView(
+  f: FindingDetail,
+  session: Session,
+  onDone: (f: FindingDetail | null) => void,
+): HTMLElement {
   if (session.role === "viewer") {
-    return section("Actions", h("p", { class: "muted small", "data-testid": "read-only" }, "Read-only: your role (viewer) cannot act on findings. Ask an analyst."));
+    return section(
+      "Actions",
+      h(
+        "p",
+        { class: "muted small", "data-testid": "read-only" },
+        "Read-only: your role (viewer) cannot act on findings. Ask an analyst.",
+      ),
+    );
   }
   const status = h("p", { class: "form-status", role: "status", "aria-live": "polite" });
   const busy = (on: boolean): void => {
     for (const b of box.querySelectorAll("button")) (b as HTMLButtonElement).disabled = on;
   };
-  async function act(body: { action: string; assignee?: string; reason?: string; expires?: string }, done: string): Promise<void> {
+  async function act(
+    body: { action: string; assignee?: string; reason?: string; expires?: string },
+    done: string,
+  ): Promise<void> {
     busy(true);
     replace(status);
     try {
@@ -138,24 +186,69 @@ function actionsView(f: FindingDetail, session: Session, onDone: (f: FindingDeta
   }
 
   const resolved = f.lifecycle === "resolved";
-  const ack = h("button", { type: "button", class: "button primary", "data-action": "acknowledge", disabled: f.acknowledgedAt !== null && f.acknowledgedAt !== undefined, title: "Mark as seen: someone is on it" }, f.acknowledgedAt ? "Acknowledged" : "Acknowledge");
+  const ack = h(
+    "button",
+    {
+      type: "button",
+      class: "button primary",
+      "data-action": "acknowledge",
+      disabled: f.acknowledgedAt !== null && f.acknowledgedAt !== undefined,
+      title: "Mark as seen: someone is on it",
+    },
+    f.acknowledgedAt ? "Acknowledged" : "Acknowledge",
+  );
   ack.addEventListener("click", () => void act({ action: "acknowledge" }, "Acknowledged."));
 
-  const assignee = h("input", { type: "text", name: "assignee", placeholder: "user or team", "aria-label": "Assignee", value: f.assignee ?? "", required: true, maxlength: 100, autocomplete: "off" });
-  const assignForm = h("form", { class: "inline-form" }, h("label", null, "Assign to ", assignee), h("button", { type: "submit", class: "button" }, "Assign"));
+  const assignee = h("input", {
+    type: "text",
+    name: "assignee",
+    placeholder: "user or team",
+    "aria-label": "Assignee",
+    value: f.assignee ?? "",
+    required: true,
+    maxlength: 100,
+    autocomplete: "off",
+  });
+  const assignForm = h(
+    "form",
+    { class: "inline-form" },
+    h("label", null, "Assign to ", assignee),
+    h("button", { type: "submit", class: "button" }, "Assign"),
+  );
   assignForm.addEventListener("submit", (e) => {
     e.preventDefault();
     const v = assignee.value.trim();
     if (v) void act({ action: "assign", assignee: v }, `Assigned to ${v}.`);
   });
 
-  const reason = h("textarea", { name: "reason", rows: 2, required: true, maxlength: 1000, placeholder: "Why the risk is accepted (e.g. vendor cannot patch; compensating control: VLAN 40 isolated)", "aria-label": "Reason" });
-  const expires = h("input", { type: "date", name: "expires", required: true, min: dayPlus(1), max: dayPlus(365), value: dayPlus(90), "aria-label": "Expires" });
+  const reason = h("textarea", {
+    name: "reason",
+    rows: 2,
+    required: true,
+    maxlength: 1000,
+    placeholder:
+      "Why the risk is accepted (e.g. vendor cannot patch; compensating control: VLAN 40 isolated)",
+    "aria-label": "Reason",
+  });
+  const expires = h("input", {
+    type: "date",
+    name: "expires",
+    required: true,
+    min: dayPlus(1),
+    max: dayPlus(365),
+    value: dayPlus(90),
+    "aria-label": "Expires",
+  });
   const riskForm = h(
     "form",
     { class: "risk-form" },
     h("label", { class: "block" }, "Reason", reason),
-    h("div", { class: "row" }, h("label", null, "Expires ", expires), h("button", { type: "submit", class: "button warn" }, "Accept risk")),
+    h(
+      "div",
+      { class: "row" },
+      h("label", null, "Expires ", expires),
+      h("button", { type: "submit", class: "button warn" }, "Accept risk"),
+    ),
     h("p", { class: "muted small" }, "At most one year. When it expires the finding counts as open again."),
   );
   riskForm.addEventListener("submit", (e) => {
@@ -163,19 +256,45 @@ function actionsView(f: FindingDetail, session: Session, onDone: (f: FindingDeta
     if (!riskForm.reportValidity()) return;
     // End of the chosen day, local time, as an ISO instant.
     const end = new Date(`${expires.value}T23:59:59`);
-    void act({ action: "accept-risk", reason: reason.value.trim(), expires: end.toISOString() }, "Risk accepted.");
+    void act(
+      { action: "accept-risk", reason: reason.value.trim(), expires: end.toISOString() },
+      "Risk accepted.",
+    );
   });
 
-  const reopen = h("button", { type: "button", class: "button", "data-action": "reopen", title: "Clear the acknowledgement, assignment and risk acceptance" }, "Reopen");
+  const reopen = h(
+    "button",
+    {
+      type: "button",
+      class: "button",
+      "data-action": "reopen",
+      title: "Clear the acknowledgement, assignment and risk acceptance",
+    },
+    "Reopen",
+  );
   reopen.addEventListener("click", () => void act({ action: "reopen" }, "Reopened."));
   const triaged = f.state !== "open" || f.assignee;
 
   const box = section(
     "Actions",
-    resolved ? h("p", { class: "muted small" }, "The sensor no longer sees this finding; the team can still record its triage.") : null,
+    resolved
+      ? h(
+          "p",
+          { class: "muted small" },
+          "The sensor no longer sees this finding; the team can still record its triage.",
+        )
+      : null,
     h("div", { class: "actions" }, ack, triaged ? reopen : null),
     assignForm,
-    f.riskAcceptance ? h("p", { class: "small" }, "Risk accepted until ", h("strong", null, date(f.riskAcceptance.expires)), "; accepting again replaces it.") : null,
+    f.riskAcceptance
+      ? h(
+          "p",
+          { class: "small" },
+          "Risk accepted until ",
+          h("strong", null, date(f.riskAcceptance.expires)),
+          "; accepting again replaces it.",
+        )
+      : null,
     riskForm,
     status,
   );
@@ -190,7 +309,13 @@ export function findingPage(root: HTMLElement, pk: string, session: Session): ()
     const ra = f.riskAcceptance;
     replace(
       root,
-      h("nav", { class: "crumbs" }, h("a", { href: "#/findings" }, "Findings"), " / ", h("span", { class: "mono" }, f.id)),
+      h(
+        "nav",
+        { class: "crumbs" },
+        h("a", { href: "#/findings" }, "Findings"),
+        " / ",
+        h("span", { class: "mono" }, f.id),
+      ),
       pageHeader(h("span", null, severityBadge(f.severity), " ", f.title), stateBadge(f.state)),
       h(
         "div",
@@ -198,7 +323,20 @@ export function findingPage(root: HTMLElement, pk: string, session: Session): ()
         h(
           "div",
           null,
-          section("Remediation", h("p", { class: "remediation" }, f.remediation ?? "The sensor gave no remediation for this finding."), h("p", { class: "muted small" }, "Points to: ", h("a", { href: href("/findings", { step: f.step, state: "open" }) }, stepLabel(f.step)))),
+          section(
+            "Remediation",
+            h(
+              "p",
+              { class: "remediation" },
+              f.remediation ?? "The sensor gave no remediation for this finding.",
+            ),
+            h(
+              "p",
+              { class: "muted small" },
+              "Points to: ",
+              h("a", { href: href("/findings", { step: f.step, state: "open" }) }, stepLabel(f.step)),
+            ),
+          ),
           section("Evidence", evidenceView(f.evidence)),
         ),
         h(
@@ -207,9 +345,20 @@ export function findingPage(root: HTMLElement, pk: string, session: Session): ()
           section(
             "Details",
             fields([
-              ["Rule", h("a", { class: "mono", href: href("/findings", { rule: f.rule, state: "any" }) }, f.rule)],
+              [
+                "Rule",
+                h("a", { class: "mono", href: href("/findings", { rule: f.rule, state: "any" }) }, f.rule),
+              ],
               ["Severity", severityBadge(f.severity)],
-              ["State", [stateBadge(f.state), f.lifecycle === "resolved" ? null : h("span", { class: "muted small" }, " (the sensor still sees it)")]],
+              [
+                "State",
+                [
+                  stateBadge(f.state),
+                  f.lifecycle === "resolved"
+                    ? null
+                    : h("span", { class: "muted small" }, " (the sensor still sees it)"),
+                ],
+              ],
               [
                 "Device",
                 f.device
@@ -225,7 +374,18 @@ export function findingPage(root: HTMLElement, pk: string, session: Session): ()
               ["Count", num(f.count)],
               ["Acknowledged", f.acknowledgedBy ? [f.acknowledgedBy, " · ", timeEl(f.acknowledgedAt)] : null],
               ["Assignee", f.assignee],
-              ["Risk accepted", ra ? h("div", null, `by ${ra.by} until `, h("strong", null, date(ra.expires)), h("div", { class: "small" }, h("q", null, ra.reason))) : null],
+              [
+                "Risk accepted",
+                ra
+                  ? h(
+                      "div",
+                      null,
+                      `by ${ra.by} until `,
+                      h("strong", null, date(ra.expires)),
+                      h("div", { class: "small" }, h("q", null, ra.reason)),
+                    )
+                  : null,
+              ],
               ["Finding id", h("span", { class: "mono small" }, f.id)],
             ]),
           ),
@@ -246,7 +406,12 @@ export function findingPage(root: HTMLElement, pk: string, session: Session): ()
       if (!controller.signal.aborted) render(f);
     } catch (err) {
       if (controller.signal.aborted) return;
-      replace(root, h("nav", { class: "crumbs" }, h("a", { href: "#/findings" }, "Findings")), pageHeader("Finding"), errorBox(err));
+      replace(
+        root,
+        h("nav", { class: "crumbs" }, h("a", { href: "#/findings" }, "Findings")),
+        pageHeader("Finding"),
+        errorBox(err),
+      );
     }
   }
   void reload();

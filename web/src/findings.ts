@@ -29,8 +29,16 @@ export function findingsPage(root: HTMLElement, params: URLSearchParams): () => 
     if (controller.signal.aborted) return;
     const filters: Filter[] = [
       { key: "state", label: "State", options: STATES },
-      { key: "severity", label: "Severity", options: [["", "Any severity"], ...SEVERITIES.map((x): [string, string] => [x, x])] },
-      { key: "step", label: "Remediation step", options: [["", "Any step"], ...STEPS.map((x): [string, string] => [x.id, x.short])] },
+      {
+        key: "severity",
+        label: "Severity",
+        options: [["", "Any severity"], ...SEVERITIES.map((x): [string, string] => [x, x])],
+      },
+      {
+        key: "step",
+        label: "Remediation step",
+        options: [["", "Any step"], ...STEPS.map((x): [string, string] => [x.id, x.short])],
+      },
       { key: "sensor", label: "Sensor", options: sensorOpts },
       { key: "rule", label: "Rule", placeholder: "Rule, e.g. dicom.cleartext" },
       { key: "device", label: "Device (pk or sensor's device id)", placeholder: "Device", width: "narrow" },
@@ -49,24 +57,62 @@ export function findingsPage(root: HTMLElement, params: URLSearchParams): () => 
         ["JSON", apiUrl("/findings.json", q)],
       ],
       noun: ["finding", "findings"],
-      emptyHint: "Findings appear as sensors raise them; resolved ones are under the state filter's “Resolved”.",
+      emptyHint:
+        "Findings appear as sensors raise them; resolved ones are under the state filter's “Resolved”.",
       columns: [
         { label: "Severity", sort: "severity", cell: (f) => severityBadge(f.severity) },
-        { label: "Finding", sort: "title", cell: (f) => h("span", { class: "finding-title", title: f.title }, f.title), className: "wide" },
-        { label: "Rule", sort: "rule", cell: (f) => h("span", { class: "mono small" }, f.rule), className: "nowrap" },
-        { label: "State", sort: "state", className: "nowrap", cell: (f) => [stateBadge(f.state), f.assignee ? h("span", { class: "muted small", title: "Assignee" }, ` → ${f.assignee}`) : null] },
-        { label: "Step", sort: "step", cell: (f) => h("span", { class: "small", title: stepLabel(f.step) }, stepShort(f.step)), className: "nowrap" },
+        {
+          label: "Finding",
+          sort: "title",
+          cell: (f) => h("span", { class: "finding-title", title: f.title }, f.title),
+          className: "wide",
+        },
+        {
+          label: "Rule",
+          sort: "rule",
+          cell: (f) => h("span", { class: "mono small" }, f.rule),
+          className: "nowrap",
+        },
+        {
+          label: "State",
+          sort: "state",
+          className: "nowrap",
+          cell: (f) => [
+            stateBadge(f.state),
+            f.assignee ? h("span", { class: "muted small", title: "Assignee" }, ` → ${f.assignee}`) : null,
+          ],
+        },
+        {
+          label: "Step",
+          sort: "step",
+          cell: (f) => h("span", { class: "small", title: stepLabel(f.step) }, stepShort(f.step)),
+          className: "nowrap",
+        },
         {
           label: "Device",
           sort: "device",
           cell: (f) =>
             f.devicePk !== null && f.devicePk !== undefined
-              ? h("a", { href: href(`/devices/${f.devicePk}`), class: "mono small", title: f.device ?? "" }, deviceLabel(f.device))
+              ? h(
+                  "a",
+                  { href: href(`/devices/${f.devicePk}`), class: "mono small", title: f.device ?? "" },
+                  deviceLabel(f.device),
+                )
               : h("span", { class: "mono small muted", title: f.device ?? "" }, deviceLabel(f.device)),
         },
-        { label: "Sensor", sort: "sensor", cell: (f) => h("span", { title: `${f.site}/${f.sensor}` }, f.sensor), className: "nowrap" },
+        {
+          label: "Sensor",
+          sort: "sensor",
+          cell: (f) => h("span", { title: `${f.site}/${f.sensor}` }, f.sensor),
+          className: "nowrap",
+        },
         { label: "Count", sort: "count", cell: (f) => num(f.count), className: "num" },
-        { label: "Last seen", sort: "lastSeen", cell: (f) => h("span", { title: f.lastSeen }, age(f.lastSeen)), className: "nowrap" },
+        {
+          label: "Last seen",
+          sort: "lastSeen",
+          cell: (f) => h("span", { title: f.lastSeen }, age(f.lastSeen)),
+          className: "nowrap",
+        },
       ],
     });
   });

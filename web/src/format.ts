@@ -38,11 +38,7 @@ export function age(iso: string | null | undefined, now = Date.now()): string {
 /** A <time> showing the local date and time, the ISO time as its title. */
 export function timeEl(iso: string | null | undefined, withAge = false): HTMLElement {
   if (!iso) return h("span", { class: "muted" }, "—");
-  return h(
-    "time",
-    { datetime: iso, title: iso },
-    withAge ? `${age(iso)}` : dateTime(iso),
-  );
+  return h("time", { datetime: iso, title: iso }, withAge ? `${age(iso)}` : dateTime(iso));
 }
 
 /** 1234567 → "1 234 567" (thin spaces keep columns readable). */

@@ -6,15 +6,38 @@
 import { h, replace } from "./dom.js";
 import { api, ApiError, type Session } from "./api.js";
 
-export function loginPage(root: HTMLElement, onLogin: (s: Session) => void, notice: string | null): () => void {
-  const name = h("input", { type: "text", name: "username", id: "login-name", autocomplete: "username", required: true, autocapitalize: "off", spellcheck: "false" });
-  const password = h("input", { type: "password", name: "password", id: "login-password", autocomplete: "current-password", required: true });
+export function loginPage(
+  root: HTMLElement,
+  onLogin: (s: Session) => void,
+  notice: string | null,
+): () => void {
+  const name = h("input", {
+    type: "text",
+    name: "username",
+    id: "login-name",
+    autocomplete: "username",
+    required: true,
+    autocapitalize: "off",
+    spellcheck: "false",
+  });
+  const password = h("input", {
+    type: "password",
+    name: "password",
+    id: "login-password",
+    autocomplete: "current-password",
+    required: true,
+  });
   const status = h("p", { class: "form-status", role: "alert" }, notice ?? "");
   const submit = h("button", { type: "submit", class: "button primary wide" }, "Log in");
   const form = h(
     "form",
     { class: "login-card", "aria-labelledby": "login-title" },
-    h("div", { class: "login-brand" }, h("img", { src: "/favicon.svg", alt: "", width: 28, height: 28 }), h("span", null, "dicomtap central")),
+    h(
+      "div",
+      { class: "login-brand" },
+      h("img", { src: "/favicon.svg", alt: "", width: 28, height: 28 }),
+      h("span", null, "dicomtap central"),
+    ),
     h("h1", { id: "login-title" }, "Log in"),
     h("label", { for: "login-name" }, "User name"),
     name,
@@ -22,7 +45,12 @@ export function loginPage(root: HTMLElement, onLogin: (s: Session) => void, noti
     password,
     status,
     submit,
-    h("p", { class: "muted small" }, "Accounts are created on the central's host: ", h("code", null, "dicomtap central user add NAME --role viewer|analyst|admin")),
+    h(
+      "p",
+      { class: "muted small" },
+      "Accounts are created on the central's host: ",
+      h("code", null, "dicomtap central user add NAME --role viewer|analyst|admin"),
+    ),
   );
   form.addEventListener("submit", (e) => {
     e.preventDefault();
@@ -37,7 +65,8 @@ export function loginPage(root: HTMLElement, onLogin: (s: Session) => void, noti
         status.className = "form-status bad";
         password.value = "";
         if (err instanceof ApiError && err.status === 401) replace(status, "Wrong user name or password.");
-        else if (err instanceof ApiError && err.status === 429) replace(status, "Too many failed attempts. Wait a minute and try again.");
+        else if (err instanceof ApiError && err.status === 429)
+          replace(status, "Too many failed attempts. Wait a minute and try again.");
         else if (err instanceof ApiError) replace(status, err.message);
         else replace(status, "The central service cannot be reached.");
         password.focus();

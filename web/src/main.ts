@@ -42,17 +42,40 @@ function shell(s: Session): void {
       .catch(() => undefined)
       .finally(() => signedOut("You are logged out."));
   });
-  replace(userBox, h("span", { class: "user-name", title: `Logged in as ${s.user}` }, s.user), h("span", { class: `tag role-${s.role}` }, s.role), logout);
+  replace(
+    userBox,
+    h("span", { class: "user-name", title: `Logged in as ${s.user}` }, s.user),
+    h("span", { class: `tag role-${s.role}` }, s.role),
+    logout,
+  );
   replace(
     nav,
-    SECTIONS.filter((x) => !x.admin || s.role === "admin").map((x) => h("a", { href: `#/${x.path}`, "data-section": x.path, title: `${x.label} (g ${x.key})` }, x.label)),
+    SECTIONS.filter((x) => !x.admin || s.role === "admin").map((x) =>
+      h("a", { href: `#/${x.path}`, "data-section": x.path, title: `${x.label} (g ${x.key})` }, x.label),
+    ),
   );
   replace(
     app,
     h("a", { class: "skip", href: "#main" }, "Skip to content"),
-    h("header", { class: "topbar" }, h("a", { class: "brand", href: "#/" }, h("img", { src: "/favicon.svg", alt: "", width: 20, height: 20 }), "dicomtap ", h("span", null, "central")), nav, userBox),
+    h(
+      "header",
+      { class: "topbar" },
+      h(
+        "a",
+        { class: "brand", href: "#/" },
+        h("img", { src: "/favicon.svg", alt: "", width: 20, height: 20 }),
+        "dicomtap ",
+        h("span", null, "central"),
+      ),
+      nav,
+      userBox,
+    ),
     main,
-    h("footer", { class: "footer muted small" }, "Keys: / search · g o overview · g d devices · g f findings · g e exports · ? help"),
+    h(
+      "footer",
+      { class: "footer muted small" },
+      "Keys: / search · g o overview · g d devices · g f findings · g e exports · ? help",
+    ),
   );
   // The skip link must not change the route: focus the content instead.
   app.querySelector(".skip")?.addEventListener("click", (e) => {
@@ -81,7 +104,12 @@ function route(): void {
     else if (first === "findings") stopPage = findingsPage(main, params);
     else if (first === "exports") stopPage = exportsPage(main);
     else if (first === "admin" && session.role === "admin") stopPage = adminPage(main);
-    else replace(main, pageHeader("Not found"), empty("There is no such page.", h("a", { href: "#/" }, "Back to the overview")));
+    else
+      replace(
+        main,
+        pageHeader("Not found"),
+        empty("There is no such page.", h("a", { href: "#/" }, "Back to the overview")),
+      );
   } catch (err) {
     replace(main, errorBox(err));
   }

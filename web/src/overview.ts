@@ -61,7 +61,9 @@ function rates(points: TrafficPoint[], bucketMs: number, now: number): { t: numb
 
 function kpi(label: string, value: Child, link: string | null, className = ""): HTMLElement {
   const body = [h("span", { class: "kpi-value" }, value), h("span", { class: "kpi-label" }, label)];
-  return link ? h("a", { class: `kpi ${className}`, href: link }, body) : h("div", { class: `kpi ${className}` }, body);
+  return link
+    ? h("a", { class: `kpi ${className}`, href: link }, body)
+    : h("div", { class: `kpi ${className}` }, body);
 }
 
 function sensorTable(sensors: OverviewSensor[], series: SensorSeries[], now: number): HTMLElement {
@@ -71,7 +73,8 @@ function sensorTable(sensors: OverviewSensor[], series: SensorSeries[], now: num
       "Sensors appear here when their first status or health message reaches the broker (dicomtap/v1/{site}/{sensor}/status).",
     );
   }
-  const seriesOf = (x: Sensor): SensorSeries | undefined => series.find((p) => p.site === x.site && p.sensor === x.sensor);
+  const seriesOf = (x: Sensor): SensorSeries | undefined =>
+    series.find((p) => p.site === x.site && p.sensor === x.sensor);
   const HOUR = 3600000;
   return h(
     "div",
@@ -85,7 +88,20 @@ function sensorTable(sensors: OverviewSensor[], series: SensorSeries[], now: num
         h(
           "tr",
           null,
-          ["Site", "Sensor", "State", "Version", "Last health", "Devices", "Open findings", "Packets", "Traffic (48 h)", "Drops", "Drops (48 h)", "Outbox"].map((l) =>
+          [
+            "Site",
+            "Sensor",
+            "State",
+            "Version",
+            "Last health",
+            "Devices",
+            "Open findings",
+            "Packets",
+            "Traffic (48 h)",
+            "Drops",
+            "Drops (48 h)",
+            "Outbox",
+          ].map((l) =>
             h("th", { scope: "col", class: /Packets|Drops$|Outbox|Devices|Open/.test(l) ? "num" : null }, l),
           ),
         ),
@@ -105,16 +121,74 @@ function sensorTable(sensors: OverviewSensor[], series: SensorSeries[], now: num
             "tr",
             null,
             h("td", null, x.site),
-            h("td", null, h("a", { href: href("/devices", { sensor: x.sensor, site: x.site }), title: "This sensor's devices" }, x.sensor)),
-            h("td", null, h("span", { class: `state state-${x.state === "online" ? "ok" : x.state === "offline" ? "bad" : "unknown"}`, title: x.stateAt ? `since ${x.stateAt}` : null }, x.state)),
+            h(
+              "td",
+              null,
+              h(
+                "a",
+                {
+                  href: href("/devices", { sensor: x.sensor, site: x.site }),
+                  title: "This sensor's devices",
+                },
+                x.sensor,
+              ),
+            ),
+            h(
+              "td",
+              null,
+              h(
+                "span",
+                {
+                  class: `state state-${x.state === "online" ? "ok" : x.state === "offline" ? "bad" : "unknown"}`,
+                  title: x.stateAt ? `since ${x.stateAt}` : null,
+                },
+                x.state,
+              ),
+            ),
             h("td", { class: "mono" }, x.version ?? "—"),
-            h("td", { class: stale ? "warn-text" : null, title: x.healthAt ?? null }, x.healthAt ? age(x.healthAt) : "—"),
-            h("td", { class: "num" }, x.devices !== undefined ? h("a", { href: href("/devices", { sensor: x.sensor, site: x.site }) }, num(x.devices)) : "—"),
-            h("td", { class: "num" }, x.openFindings !== undefined ? h("a", { href: href("/findings", { sensor: x.sensor, site: x.site, state: "open" }) }, num(x.openFindings)) : "—"),
+            h(
+              "td",
+              { class: stale ? "warn-text" : null, title: x.healthAt ?? null },
+              x.healthAt ? age(x.healthAt) : "—",
+            ),
+            h(
+              "td",
+              { class: "num" },
+              x.devices !== undefined
+                ? h("a", { href: href("/devices", { sensor: x.sensor, site: x.site }) }, num(x.devices))
+                : "—",
+            ),
+            h(
+              "td",
+              { class: "num" },
+              x.openFindings !== undefined
+                ? h(
+                    "a",
+                    { href: href("/findings", { sensor: x.sensor, site: x.site, state: "open" }) },
+                    num(x.openFindings),
+                  )
+                : "—",
+            ),
             h("td", { class: "num" }, num(hl.capture?.packets)),
-            h("td", null, sparkline(traffic, "s-traffic", traffic.length ? `traffic, last ${bitRate(traffic[traffic.length - 1]!)}` : "traffic")),
+            h(
+              "td",
+              null,
+              sparkline(
+                traffic,
+                "s-traffic",
+                traffic.length ? `traffic, last ${bitRate(traffic[traffic.length - 1]!)}` : "traffic",
+              ),
+            ),
             h("td", { class: `num${drops ? " bad-text" : ""}` }, num(drops)),
-            h("td", null, sparkline(dropSeries, "s-drops", `drops per hour, last ${num(dropSeries[dropSeries.length - 1])}`)),
+            h(
+              "td",
+              null,
+              sparkline(
+                dropSeries,
+                "s-drops",
+                `drops per hour, last ${num(dropSeries[dropSeries.length - 1])}`,
+              ),
+            ),
             h("td", { class: `num${outbox && outbox > 1000 ? " warn-text" : ""}` }, num(outbox)),
           );
         }),
@@ -142,18 +216,42 @@ function trafficChart(series: SensorSeries[], now: number): HTMLElement {
     className: palette[i % palette.length]!,
     points: ser.points.map((p) => ({ t: new Date(p.at).getTime(), v: p.drops })),
   }));
-  const more = series.length > 6 ? h("p", { class: "muted small" }, `The first 6 of ${series.length} sensors; the table above lists them all.`) : null;
+  const more =
+    series.length > 6
+      ? h(
+          "p",
+          { class: "muted small" },
+          `The first 6 of ${series.length} sensors; the table above lists them all.`,
+        )
+      : null;
   return h(
     "div",
     { class: "cols-2" },
-    section(h("span", null, "Traffic per sensor ", h("span", { class: "muted small" }, "bit/s, hourly, last 48 h")), timeChart(traffic, { label: "Traffic per sensor, bits per second", format: (v) => bitRate(v).replace(/ ?bit\/s/, "") }), legend(traffic), more),
-    section(h("span", null, "Capture drops per sensor ", h("span", { class: "muted small" }, "frames per hour, last 48 h")), timeChart(drops, { label: "Frames the capture dropped per hour" }), legend(drops), more),
+    section(
+      h("span", null, "Traffic per sensor ", h("span", { class: "muted small" }, "bit/s, hourly, last 48 h")),
+      timeChart(traffic, {
+        label: "Traffic per sensor, bits per second",
+        format: (v) => bitRate(v).replace(/ ?bit\/s/, ""),
+      }),
+      legend(traffic),
+      more,
+    ),
+    section(
+      h(
+        "span",
+        null,
+        "Capture drops per sensor ",
+        h("span", { class: "muted small" }, "frames per hour, last 48 h"),
+      ),
+      timeChart(drops, { label: "Frames the capture dropped per hour" }),
+      legend(drops),
+      more,
+    ),
   );
 }
 
 export function overviewPage(root: HTMLElement): () => void {
   const controller = new AbortController();
-  let timer: number | undefined;
   replace(root, pageHeader("Overview"), loading());
 
   async function load(first: boolean): Promise<void> {
@@ -173,22 +271,55 @@ export function overviewPage(root: HTMLElement): () => void {
       const series = tr.traffic?.sensors ?? [];
       const days = ov.findingsOverTime ?? [];
       const overTime: Series[] = [
-        { label: "Opened", className: "c-opened", bars: true, points: days.map((d) => ({ t: new Date(`${d.day}T12:00:00Z`).getTime(), v: d.opened })) },
-        { label: "Resolved", className: "c-resolved", bars: true, points: days.map((d) => ({ t: new Date(`${d.day}T12:00:00Z`).getTime(), v: d.resolved })) },
+        {
+          label: "Opened",
+          className: "c-opened",
+          bars: true,
+          points: days.map((d) => ({ t: new Date(`${d.day}T12:00:00Z`).getTime(), v: d.opened })),
+        },
+        {
+          label: "Resolved",
+          className: "c-resolved",
+          bars: true,
+          points: days.map((d) => ({ t: new Date(`${d.day}T12:00:00Z`).getTime(), v: d.resolved })),
+        },
       ];
       const updated = new Date().toISOString();
       replace(
         root,
-        pageHeader("Overview", h("span", { class: "muted small" }, "Updated ", timeEl(updated), " · refreshes every minute")),
+        pageHeader(
+          "Overview",
+          h("span", { class: "muted small" }, "Updated ", timeEl(updated), " · refreshes every minute"),
+        ),
         h(
           "div",
           { class: "kpis" },
           kpi("open findings", num(open), href("/findings", { state: "open" })),
-          kpi("critical", num(bySev.critical ?? 0), href("/findings", { state: "open", severity: "critical" }), (bySev.critical ?? 0) > 0 ? "kpi-critical" : ""),
-          kpi("high", num(bySev.high ?? 0), href("/findings", { state: "open", severity: "high" }), (bySev.high ?? 0) > 0 ? "kpi-high" : ""),
+          kpi(
+            "critical",
+            num(bySev.critical ?? 0),
+            href("/findings", { state: "open", severity: "critical" }),
+            (bySev.critical ?? 0) > 0 ? "kpi-critical" : "",
+          ),
+          kpi(
+            "high",
+            num(bySev.high ?? 0),
+            href("/findings", { state: "open", severity: "high" }),
+            (bySev.high ?? 0) > 0 ? "kpi-high" : "",
+          ),
           kpi("devices", num(ov.devices.total), href("/devices")),
-          kpi("with an external peer", num(ov.devices.external), href("/devices", { exposure: "external" }), ov.devices.external > 0 ? "kpi-warn" : ""),
-          kpi("sensors online", `${num(online)} / ${num(ov.sensors.total)}`, null, offline > 0 ? "kpi-warn" : ov.sensors.total > 0 ? "kpi-ok" : ""),
+          kpi(
+            "with an external peer",
+            num(ov.devices.external),
+            href("/devices", { exposure: "external" }),
+            ov.devices.external > 0 ? "kpi-warn" : "",
+          ),
+          kpi(
+            "sensors online",
+            `${num(online)} / ${num(ov.sensors.total)}`,
+            null,
+            offline > 0 ? "kpi-warn" : ov.sensors.total > 0 ? "kpi-ok" : "",
+          ),
         ),
         h(
           "div",
@@ -196,14 +327,24 @@ export function overviewPage(root: HTMLElement): () => void {
           section(
             "Open findings by severity",
             barList(
-              SEVERITIES.map((sv) => ({ label: sv, value: bySev[sv] ?? 0, href: href("/findings", { state: "open", severity: sv }), className: `sev-bg-${sv}` })),
+              SEVERITIES.map((sv) => ({
+                label: sv,
+                value: bySev[sv] ?? 0,
+                href: href("/findings", { state: "open", severity: sv }),
+                className: `sev-bg-${sv}`,
+              })),
               "Nothing open. Findings appear here as sensors raise them.",
             ),
           ),
           section(
             "Open findings by remediation step",
             barList(
-              STEPS.map((st) => ({ label: st.label, value: byStep[st.id] ?? 0, href: href("/findings", { state: "open", step: st.id }), className: "step-bg" })),
+              STEPS.map((st) => ({
+                label: st.label,
+                value: byStep[st.id] ?? 0,
+                href: href("/findings", { state: "open", step: st.id }),
+                className: "step-bg",
+              })),
               "Nothing open.",
             ),
           ),
@@ -213,7 +354,15 @@ export function overviewPage(root: HTMLElement): () => void {
             legend(overTime),
           ),
         ),
-        section(h("span", null, "Sensors ", h("span", { class: "muted small" }, `${num(online)} online, ${num(offline)} offline`)), sensorTable(sensors, series, now)),
+        section(
+          h(
+            "span",
+            null,
+            "Sensors ",
+            h("span", { class: "muted small" }, `${num(online)} online, ${num(offline)} offline`),
+          ),
+          sensorTable(sensors, series, now),
+        ),
         series.some((x) => x.points.length > 0) ? trafficChart(series, now) : null,
       );
     } catch (err) {
@@ -223,7 +372,7 @@ export function overviewPage(root: HTMLElement): () => void {
   }
 
   void load(true);
-  timer = window.setInterval(() => {
+  const timer = window.setInterval(() => {
     if (document.visibilityState === "visible") void load(false);
   }, 60000);
   return () => {

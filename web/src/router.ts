@@ -24,7 +24,10 @@ export function currentRoute(): Route {
 }
 
 /** "#/devices?q=x" from a path and the non-empty params. */
-export function href(path: string, params: Record<string, string | number | null | undefined> | URLSearchParams = {}): string {
+export function href(
+  path: string,
+  params: Record<string, string | number | null | undefined> | URLSearchParams = {},
+): string {
   const qs = new URLSearchParams();
   const entries = params instanceof URLSearchParams ? [...params.entries()] : Object.entries(params);
   for (const [k, v] of entries) {
@@ -34,7 +37,10 @@ export function href(path: string, params: Record<string, string | number | null
   return `#${path}${q ? `?${q}` : ""}`;
 }
 
-export function navigate(path: string, params: Record<string, string | number | null | undefined> = {}): void {
+export function navigate(
+  path: string,
+  params: Record<string, string | number | null | undefined> = {},
+): void {
   location.hash = href(path, params).slice(1);
 }
 

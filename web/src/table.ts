@@ -112,7 +112,11 @@ export function pagedTable<T>(root: HTMLElement, o: TableOptions<T>): () => void
     return { f, el };
   });
 
-  const clear = h("button", { type: "button", class: "link-button", title: "Clear the search and every filter" }, "Clear");
+  const clear = h(
+    "button",
+    { type: "button", class: "link-button", title: "Clear the search and every filter" },
+    "Clear",
+  );
   clear.addEventListener("click", () => {
     search.value = "";
     for (const { f, el } of filterEls) {
@@ -131,7 +135,13 @@ export function pagedTable<T>(root: HTMLElement, o: TableOptions<T>): () => void
 
   replace(
     root,
-    h("div", { class: "toolbar" }, search, filterEls.map(({ el }) => el), clear),
+    h(
+      "div",
+      { class: "toolbar" },
+      search,
+      filterEls.map(({ el }) => el),
+      clear,
+    ),
     h("div", { class: "toolbar-2" }, summary, h("span", { class: "spacer" }), exportsBox),
     body,
     h("div", { class: "table-foot" }, footSummary, pager),
@@ -181,22 +191,35 @@ export function pagedTable<T>(root: HTMLElement, o: TableOptions<T>): () => void
         "tr",
         null,
         o.columns.map((c) => {
-          if (!c.sort) return h("th", { class: c.className ?? null, scope: "col", title: c.title ?? null }, c.label);
+          if (!c.sort)
+            return h("th", { class: c.className ?? null, scope: "col", title: c.title ?? null }, c.label);
           const active = c.sort === key;
           const btn = h(
             "button",
-            { type: "button", class: `sort${active ? " active" : ""}`, title: c.title ?? `Sort by ${c.label.toLowerCase()}` },
+            {
+              type: "button",
+              class: `sort${active ? " active" : ""}`,
+              title: c.title ?? `Sort by ${c.label.toLowerCase()}`,
+            },
             c.label,
             active ? h("span", { class: "arrow", "aria-hidden": "true" }, desc ? "▼" : "▲") : null,
           );
           btn.addEventListener("click", () => {
             // A first click on a time or count column sorts newest/largest first: what one looks for.
-            const next = active ? (desc ? c.sort! : `-${c.sort!}`) : `${/seen|count|findings|severity|at$/i.test(c.sort!) ? "-" : ""}${c.sort!}`;
+            const next = active
+              ? desc
+                ? c.sort!
+                : `-${c.sort!}`
+              : `${/seen|count|findings|severity|at$/i.test(c.sort!) ? "-" : ""}${c.sort!}`;
             set("sort", next, 0);
           });
           return h(
             "th",
-            { class: c.className ?? null, scope: "col", "aria-sort": active ? (desc ? "descending" : "ascending") : null },
+            {
+              class: c.className ?? null,
+              scope: "col",
+              "aria-sort": active ? (desc ? "descending" : "ascending") : null,
+            },
             btn,
           );
         }),
@@ -211,7 +234,11 @@ export function pagedTable<T>(root: HTMLElement, o: TableOptions<T>): () => void
       { class: o.rowClass?.(item) ?? null },
       o.columns.map((c, i) => {
         const content = c.cell(item);
-        return h("td", { class: c.className ?? null }, i === 0 ? h("a", { href: link, class: "row-link" }, content) : content);
+        return h(
+          "td",
+          { class: c.className ?? null },
+          i === 0 ? h("a", { href: link, class: "row-link" }, content) : content,
+        );
       }),
     );
     // The whole row is a target for the mouse; the first cell's link is the keyboard's.
@@ -228,7 +255,10 @@ export function pagedTable<T>(root: HTMLElement, o: TableOptions<T>): () => void
     const off = page.offset || 0;
     const first = page.total === 0 ? 0 : off + 1;
     const last = Math.min(off + page.items.length, page.total);
-    const text = page.total === 0 ? "" : `${num(first)}–${num(last)} of ${num(page.total)} ${page.total === 1 ? o.noun[0] : o.noun[1]}`;
+    const text =
+      page.total === 0
+        ? ""
+        : `${num(first)}–${num(last)} of ${num(page.total)} ${page.total === 1 ? o.noun[0] : o.noun[1]}`;
     replace(summary, text);
     replace(footSummary, text);
     const go = (to: number): void => {
@@ -237,9 +267,17 @@ export function pagedTable<T>(root: HTMLElement, o: TableOptions<T>): () => void
       schedule(0);
       body.scrollTop = 0;
     };
-    const prev = h("button", { type: "button", class: "button small", disabled: off <= 0, title: "Previous page" }, "‹ Prev");
+    const prev = h(
+      "button",
+      { type: "button", class: "button small", disabled: off <= 0, title: "Previous page" },
+      "‹ Prev",
+    );
     prev.addEventListener("click", () => go(off - lim));
-    const next = h("button", { type: "button", class: "button small", disabled: off + lim >= page.total, title: "Next page" }, "Next ›");
+    const next = h(
+      "button",
+      { type: "button", class: "button small", disabled: off + lim >= page.total, title: "Next page" },
+      "Next ›",
+    );
     next.addEventListener("click", () => go(off + lim));
     const size = h(
       "select",
@@ -249,7 +287,13 @@ export function pagedTable<T>(root: HTMLElement, o: TableOptions<T>): () => void
     size.value = String(lim);
     size.addEventListener("change", () => set("limit", size.value === "50" ? "" : size.value, 0));
     const pages = Math.max(1, Math.ceil(page.total / lim));
-    replace(pager, size, prev, h("span", { class: "page-no" }, `page ${num(Math.floor(off / lim) + 1)} of ${num(pages)}`), next);
+    replace(
+      pager,
+      size,
+      prev,
+      h("span", { class: "page-no" }, `page ${num(Math.floor(off / lim) + 1)} of ${num(pages)}`),
+      next,
+    );
   }
 
   async function load(): Promise<void> {

@@ -22,17 +22,32 @@ export function stateBadge(state: FindingState | string): HTMLElement {
 }
 
 export function exposureBadge(exposure: string | null | undefined): Child {
-  if (exposure === "external") return h("span", { class: "tag tag-warn", title: "A DICOM peer outside the internal networks" }, "external");
+  if (exposure === "external")
+    return h(
+      "span",
+      { class: "tag tag-warn", title: "A DICOM peer outside the internal networks" },
+      "external",
+    );
   return h("span", { class: "muted small" }, exposure ?? "internal");
 }
 
 export function pageHeader(title: Child, ...extra: Child[]): HTMLElement {
-  return h("header", { class: "page-head" }, h("h1", null, title), h("div", { class: "page-head-extra" }, ...extra));
+  return h(
+    "header",
+    { class: "page-head" },
+    h("h1", null, title),
+    h("div", { class: "page-head-extra" }, ...extra),
+  );
 }
 
 /** An empty state: what is missing, and why that may be normal. */
 export function empty(title: string, hint?: Child): HTMLElement {
-  return h("div", { class: "empty" }, h("p", { class: "empty-title" }, title), hint ? h("p", { class: "empty-hint" }, hint) : null);
+  return h(
+    "div",
+    { class: "empty" },
+    h("p", { class: "empty-title" }, title),
+    hint ? h("p", { class: "empty-hint" }, hint) : null,
+  );
 }
 
 export function errorBox(err: unknown): HTMLElement {
@@ -60,7 +75,8 @@ export function loading(): HTMLElement {
 export function fields(rows: [string, Child][], keepEmpty = false): HTMLElement {
   const dl = h("dl", { class: "fields" });
   for (const [label, value] of rows) {
-    const emptyValue = value === null || value === undefined || value === "" || (Array.isArray(value) && value.length === 0);
+    const emptyValue =
+      value === null || value === undefined || value === "" || (Array.isArray(value) && value.length === 0);
     if (emptyValue && !keepEmpty) continue;
     dl.append(h("dt", null, label), h("dd", null, emptyValue ? h("span", { class: "muted" }, "—") : value));
   }
