@@ -15,6 +15,7 @@ import { readFileSync } from "node:fs";
 import { ArgWalker } from "../cli/args.js";
 import { loadCentralConfig } from "../config/config.js";
 import type { CentralConfig } from "../config/types.js";
+import type { CentralStore } from "./store.js";
 import { installPath, outputRoot } from "../util/root.js";
 import { join } from "node:path";
 import {
@@ -30,7 +31,7 @@ import {
   revokeToken,
   type Role,
 } from "./auth.js";
-import { openCentralDb, type Db } from "./http/db.js";
+import { openCentralStore, type Db } from "./http/db.js";
 
 /** Where `dicomtap central` reads its configuration unless --config says otherwise. */
 export const DEFAULT_CENTRAL_CONFIG = "/etc/dicomtap/central.json";
@@ -59,9 +60,13 @@ function parse(argv: string[], usage: UsageFn): Parsed {
 }
 
 /** The store of a config file, opened for a management command. */
-function openStore(configPath: string): { config: CentralConfig; db: Db } {
-  const config = loadCentralConfig(configPath);
-  return { config, db: openCentralDb(config.central.store.path) };
+function openStore(configPath: string): CentralStore {
+  const { central, networks } = loadCentralConfig(configPath);
+  return openCentralStore(central.store.path, {
+    maxBytes: central.store.maxBytes,
+    retention: central.retention,
+    internal: networks.internal,
+  });
 }
 
 function role(p: Parsed, usage: UsageFn): Role {
@@ -182,9 +187,9 @@ export async function centralCommand(
 
 /** Opens the store, runs `fn`, closes it; a refused change (AuthError) is exit status 1. */
 async function withStore(configPath: string, fn: (db: Db) => Promise<void> | void): Promise<number> {
-  const { db } = openStore(configPath);
+  const store = openStore(configPath);
   try {
-    await fn(db);
+    await fn(store.db);
     return 0;
   } catch (err) {
     if (err instanceof AuthError) {
@@ -193,7 +198,7 @@ async function withStore(configPath: string, fn: (db: Db) => Promise<void> | voi
     }
     throw err;
   } finally {
-    db.close();
+    store.close();
   }
 }
 

@@ -13,11 +13,11 @@ import type { Db } from "./http/db.js";
 import { CentralHttp } from "./http/server.js";
 import { CentralService, type ServicePart } from "./service.js";
 
-/** The store-side parts of the service, made from the config: its database, ingest and maintenance. */
+/** The store-side parts of the service, made from the config: the store's database, ingest and lifecycle. */
 export interface CentralParts {
   db: Db;
-  ingest: ServicePart;
-  maintenance: (now: Date) => unknown;
+  /** Started in order before HTTP (see CentralService). */
+  parts: ReadonlyArray<readonly [string, ServicePart]>;
   /** Releases what the parts hold (closes the store) after the service stopped. */
   close(): void;
 }
@@ -53,7 +53,7 @@ export async function runCentral(
       status: () => service?.health() ?? null,
       log,
     });
-    service = new CentralService({ db: p.db, http, ingest: p.ingest, maintenance: p.maintenance, log });
+    service = new CentralService({ http, parts: p.parts });
     await service.start();
     const { url } = http.address();
     log(`dicomtap central: serving ${url}, store ${c.store.path}, following ${config.broker.url}`);

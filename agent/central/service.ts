@@ -1,18 +1,16 @@
 /**
- * `dicomtap central` as one long-running service (issue 12): the store, the ingest that follows the
- * sensors through the broker, the maintenance timer (staleness, risk expiry, retention and size cap) and
- * the HTTP server, constructed and started explicitly in that order and stopped in the reverse
- * (DESIGN.md §6 principle 7: nothing happens at import time).
+ * `dicomtap central` as one long-running service (issue 12): the parts that follow the sensors and keep the
+ * store (the ingest from the broker, the lifecycle timer of staleness, risk expiry, retention and size cap)
+ * and the HTTP server in front of the store, constructed by the caller and started here explicitly, in
+ * order, and stopped in the reverse order (DESIGN.md §6 principle 7: nothing happens at import time).
  *
- * The parts are passed in, so the service depends only on what each must do: the ingest is anything with
- * start/stop/health (agent/central/ingest.ts's Ingest), the maintenance a function of the time (the
- * store's sweep and enforceRetention). The database handle is the one both the store and the HTTP
- * server use.
+ * The parts are anything with start/stop/health (agent/central/ingest.ts's Ingest, lifecycle.ts's
+ * Lifecycle), so the service depends only on what each must do. HTTP starts last (a console that answers
+ * is a console whose store is being kept) and stops first (no action accepted while the rest shuts down).
  */
-import type { Db } from "./http/db.js";
 import type { CentralHttp } from "./http/server.js";
 
-/** A part that runs until stopped: the ingest. */
+/** A part that runs until stopped: the ingest, the lifecycle timer. */
 export interface ServicePart {
   start(): Promise<void> | void;
   stop(): Promise<void> | void;
@@ -20,72 +18,46 @@ export interface ServicePart {
 }
 
 export interface CentralServiceOptions {
-  db: Db;
   http: CentralHttp;
-  ingest: ServicePart;
-  /** Called every `maintenanceIntervalMs` and once at start; an error is logged, never fatal. */
-  maintenance: (now: Date) => unknown;
-  maintenanceIntervalMs?: number;
-  log?: (line: string) => void;
-  now?: () => Date;
+  /** Started in this order before HTTP, stopped in the reverse order after it; names key health(). */
+  parts: ReadonlyArray<readonly [name: string, part: ServicePart]>;
 }
 
 export class CentralService {
-  private timer: NodeJS.Timeout | null = null;
-  private lastMaintenance: { at: string; result: unknown; error: string | null } | null = null;
-  private started = false;
-  private readonly log: (line: string) => void;
-  private readonly now: () => Date;
+  private running: Array<readonly [string, ServicePart]> = [];
+  private httpRunning = false;
 
-  constructor(private readonly opts: CentralServiceOptions) {
-    this.log = opts.log ?? (() => undefined);
-    this.now = opts.now ?? (() => new Date());
-  }
+  constructor(private readonly opts: CentralServiceOptions) {}
 
-  /** Starts ingest, maintenance and HTTP; a part that fails to start stops those already started. */
+  /** Starts every part, then HTTP; when one fails, those already started are stopped and the error thrown. */
   async start(): Promise<void> {
-    if (this.started) return;
-    await this.opts.ingest.start();
+    if (this.running.length > 0 || this.httpRunning) return;
     try {
-      this.maintain();
-      this.timer = setInterval(() => this.maintain(), this.opts.maintenanceIntervalMs ?? 60_000);
-      this.timer.unref();
+      for (const entry of this.opts.parts) {
+        await entry[1].start();
+        this.running.push(entry);
+      }
       await this.opts.http.start();
+      this.httpRunning = true;
     } catch (err) {
-      if (this.timer !== null) clearInterval(this.timer);
-      this.timer = null;
-      await this.opts.ingest.stop();
+      await this.stop();
       throw err;
     }
-    this.started = true;
   }
 
-  /** Stops HTTP first (no new actions), then the timer and the ingest; closes nothing it was given. */
+  /** Stops HTTP first, then the parts in reverse order; closes nothing it was given (the store is the caller's). */
   async stop(): Promise<void> {
-    if (!this.started) return;
-    this.started = false;
-    await this.opts.http.stop();
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
-    await this.opts.ingest.stop();
+    if (this.httpRunning) await this.opts.http.stop();
+    this.httpRunning = false;
+    for (const [, part] of this.running.reverse()) await part.stop();
+    this.running = [];
   }
 
-  health(): { ingest: unknown; http: unknown; maintenance: unknown } {
-    return {
-      ingest: this.opts.ingest.health(),
-      http: this.opts.http.health(),
-      maintenance: this.lastMaintenance,
-    };
-  }
-
-  private maintain(): void {
-    const now = this.now();
-    try {
-      const result = this.opts.maintenance(now);
-      this.lastMaintenance = { at: now.toISOString(), result: result ?? null, error: null };
-    } catch (err) {
-      this.lastMaintenance = { at: now.toISOString(), result: null, error: (err as Error).message };
-      this.log(`central: maintenance failed: ${(err as Error).message}`);
-    }
+  /** Each part's health by name, and the HTTP server's. */
+  health(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [name, part] of this.opts.parts) out[name] = part.health();
+    out.http = this.opts.http.health();
+    return out;
   }
 }

@@ -109,7 +109,6 @@ exit status:
   0  stopped cleanly, or the change was made
   1  the change was refused (a name taken, nothing to revoke), or the service failed
   2  a usage error or a config error
-
 `,
 };
 

@@ -18,6 +18,11 @@
  * Bounds: a payload larger than MAX_PAYLOAD_BYTES is refused before parsing; the number of sensors,
  * devices and findings and the bytes of payload kept are capped, and what would exceed a cap is counted
  * as dropped. Nothing here throws on input.
+ *
+ * Findings come on two topics (issue 12): the `findings` event stream and each finding's retained state on
+ * `findings/{findingId}`, with the same payload; both are folded alike (the revision keeps whichever came
+ * second from counting twice). The topic parsing and payload checks (parseTopic, PayloadChecker) are
+ * exported: the central service (agent/central/ingest.ts) takes messages by the same rules.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -27,6 +32,7 @@ import type { DeviceRecord, FindingRecord } from "../report/types.js";
 import { SEVERITIES, type Severity } from "../findings/severity.js";
 import { isoFromMicros } from "../util/time.js";
 import { schemasDir } from "../util/root.js";
+import { topicLevel } from "../store/store.js";
 
 export { SEVERITIES, type Severity };
 
@@ -117,7 +123,7 @@ export type ConsoleEvent =
     }
   | {
       event: "finding";
-      change: "new" | "changed";
+      change: "new" | "changed" | "removed";
       site: string;
       sensor: string;
       revision: number;
@@ -143,11 +149,12 @@ export interface InvalidNote {
   reason: string;
 }
 
-type Kind = "status" | "health" | "finding" | "device";
+/** The payload kinds of DESIGN.md §3 "MQTT", one schema each in schemas/. */
+export type TopicKind = "status" | "health" | "finding" | "device";
 
-type Validators = Record<Kind, ValidateFunction>;
+type Validators = Record<TopicKind, ValidateFunction>;
 
-/** The payload schemas compiled (each ConsoleState compiles its own, once, when it is made). */
+/** The payload schemas compiled (each checker compiles its own, once, when it is made). */
 function compileSchemas(): Validators {
   const dir = schemasDir();
   // ajv is CommonJS: under NodeNext the default import is module.exports, whose `default` is the class.
@@ -163,11 +170,23 @@ function compileSchemas(): Validators {
   };
 }
 
+/** A topic below the root, taken apart. */
+export interface ParsedTopic {
+  site: string;
+  sensor: string;
+  kind: TopicKind;
+  /**
+   * The last level of `devices/{deviceId}` or `findings/{findingId}` (as the sensor wrote it: topicLevel
+   * of the id); "" for status, health and the `findings` event stream.
+   */
+  level: string;
+}
+
 /**
- * The parts of a topic below the root: `dicomtap/v1/{site}/{sensor}/(status|health|findings)` or
- * `…/devices/{deviceId}` (DESIGN.md §3). Anything else is not ours.
+ * The parts of a topic below the root: `dicomtap/v1/{site}/{sensor}/(status|health|findings)`,
+ * `…/devices/{deviceId}` (DESIGN.md §3) or `…/findings/{findingId}` (issue 12). Anything else is not ours.
  */
-function parseTopic(topic: string): { site: string; sensor: string; kind: Kind; level: string } | null {
+export function parseTopic(topic: string): ParsedTopic | null {
   const p = topic.split("/");
   if (p[0] !== "dicomtap" || p[1] !== "v1") return null;
   const site = p[2];
@@ -179,8 +198,63 @@ function parseTopic(topic: string): { site: string; sensor: string; kind: Kind; 
     if (k === "findings") return { site, sensor, kind: "finding", level: "" };
     return null;
   }
-  if (p.length === 6 && k === "devices" && p[5]) return { site, sensor, kind: "device", level: p[5] };
+  if (p.length === 6 && p[5]) {
+    if (k === "devices") return { site, sensor, kind: "device", level: p[5] };
+    if (k === "findings") return { site, sensor, kind: "finding", level: p[5] };
+  }
   return null;
+}
+
+/** What PayloadChecker.check made of a message. */
+export type CheckedMessage =
+  | { ok: false; reason: string }
+  /** An empty (retained) payload: the sender cleared the topic (MQTT 5 §3.3.1.3). */
+  | { ok: true; topic: ParsedTopic; empty: true }
+  /** body: valid against the schema of topic.kind (its shape: StatusPayload, HealthPayload, …). */
+  | { ok: true; topic: ParsedTopic; empty: false; messageId: string; body: unknown };
+
+/**
+ * The checks every consumer applies before it keeps anything of a message: a dicomtap/v1 topic, a size
+ * cap before parsing, JSON, the topic's schema, a bounded messageId, and site/sensor equal to the topic's
+ * (the ACL vouches for the topic only). A finding's state must name the finding of its topic level, so
+ * that an empty message there later withdraws the finding it replaced. Never throws on input.
+ */
+export class PayloadChecker {
+  /** Compiled at construction, so a broken installation fails at start rather than at the first message. */
+  private readonly validators: Validators = compileSchemas();
+
+  check(topic: string, payload: Uint8Array): CheckedMessage {
+    const t = parseTopic(topic);
+    if (!t) return { ok: false, reason: "not a dicomtap/v1 topic" };
+    if (payload.length === 0) return { ok: true, topic: t, empty: true };
+    if (payload.length > MAX_PAYLOAD_BYTES)
+      return { ok: false, reason: `payload over ${MAX_PAYLOAD_BYTES} bytes` };
+    let body: unknown;
+    try {
+      body = JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.length).toString("utf8"));
+    } catch {
+      return { ok: false, reason: "not JSON" };
+    }
+    const v = this.validators[t.kind];
+    if (!v(body)) {
+      const e = v.errors?.[0];
+      return {
+        ok: false,
+        reason: `schema: ${e ? `${e.instancePath || "/"} ${e.message ?? ""}` : "invalid"}`,
+      };
+    }
+    const msg = body as { messageId: string; site?: string; sensor?: string };
+    if (msg.messageId.length > MAX_MESSAGE_ID) return { ok: false, reason: "messageId too long" };
+    // Status carries no site/sensor; the others must name the sender the ACL vouches for.
+    if (t.kind !== "status" && (msg.site !== t.site || msg.sensor !== t.sensor)) {
+      return { ok: false, reason: "site/sensor differ from the topic" };
+    }
+    if (t.kind === "finding" && t.level !== "") {
+      const f = (body as { finding: FindingRecord }).finding;
+      if (topicLevel(f.id) !== t.level) return { ok: false, reason: "finding id differs from the topic" };
+    }
+    return { ok: true, topic: t, empty: false, messageId: msg.messageId, body };
+  }
 }
 
 export class ConsoleState {
@@ -197,12 +271,11 @@ export class ConsoleState {
    * second for the sensors' ages does not sort tens of thousands of entries each time. */
   private listed: Pick<ConsoleSnapshot, "devices" | "findings"> | null = null;
 
-  /** Compiled at construction, so a broken installation fails at start rather than at the first message. */
-  private readonly validators: Validators;
+  private readonly checker: PayloadChecker;
 
   constructor(limits: Partial<ConsoleLimits> = {}) {
     this.limits = { ...DEFAULT_LIMITS, ...limits };
-    this.validators = compileSchemas();
+    this.checker = new PayloadChecker();
   }
 
   get devices(): number {
@@ -220,29 +293,13 @@ export class ConsoleState {
    */
   ingest(topic: string, payload: Uint8Array, now = Date.now()): ConsoleEvent | null {
     this.counters.messages++;
-    const t = parseTopic(topic);
-    if (!t) return this.invalid(topic, "not a dicomtap/v1 topic");
+    const c = this.checker.check(topic, payload);
+    if (!c.ok) return this.invalid(topic, c.reason);
+    const t = c.topic;
     // An empty retained message clears what the broker keeps for the topic (MQTT 5 §3.3.1.3).
-    if (payload.length === 0) return this.cleared(t.site, t.sensor, t.kind, t.level);
-    if (payload.length > MAX_PAYLOAD_BYTES)
-      return this.invalid(topic, `payload over ${MAX_PAYLOAD_BYTES} bytes`);
-    let body: unknown;
-    try {
-      body = JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.length).toString("utf8"));
-    } catch {
-      return this.invalid(topic, "not JSON");
-    }
-    const v = this.validators[t.kind];
-    if (!v(body)) {
-      const e = v.errors?.[0];
-      return this.invalid(topic, `schema: ${e ? `${e.instancePath || "/"} ${e.message ?? ""}` : "invalid"}`);
-    }
-    const msg = body as { messageId: string; site?: string; sensor?: string };
-    if (msg.messageId.length > MAX_MESSAGE_ID) return this.invalid(topic, "messageId too long");
-    // Status carries no site/sensor; the others must name the sender the ACL vouches for.
-    if (t.kind !== "status" && (msg.site !== t.site || msg.sensor !== t.sensor)) {
-      return this.invalid(topic, "site/sensor differ from the topic");
-    }
+    if (c.empty) return this.cleared(t.site, t.sensor, t.kind, t.level);
+    const body = c.body;
+    const msg = { messageId: c.messageId };
     if (this.seenIds.has(msg.messageId)) {
       this.counters.duplicates++;
       return null;
@@ -390,8 +447,11 @@ export class ConsoleState {
     };
   }
 
-  /** An empty retained message: the operator removed a decommissioned device or sensor status. */
-  private cleared(site: string, sensor: string, kind: Kind, level: string): ConsoleEvent | null {
+  /**
+   * An empty retained message: the operator removed a decommissioned device or sensor status, or the
+   * sensor withdrew a finding's state.
+   */
+  private cleared(site: string, sensor: string, kind: TopicKind, level: string): ConsoleEvent | null {
     const s = this.sensors.get(`${site}/${sensor}`);
     if (!s) return null;
     if (kind === "status" && s.status) {
@@ -407,6 +467,24 @@ export class ConsoleState {
         this.heldBytes -= d.bytes;
         this.listed = null;
         return { event: "device", change: "removed", site, sensor, revision: d.revision, device: d.device };
+      }
+    }
+    // A finding's cleared state: the sensor says it is gone (an empty `findings` event is nothing).
+    if (kind === "finding" && level !== "") {
+      for (const [id, f] of s.findings) {
+        if (topicLevel(id) !== level) continue;
+        s.findings.delete(id);
+        this.findingCount--;
+        this.heldBytes -= f.bytes;
+        this.listed = null;
+        return {
+          event: "finding",
+          change: "removed",
+          site,
+          sensor,
+          revision: f.revision,
+          finding: f.finding,
+        };
       }
     }
     return null;

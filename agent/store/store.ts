@@ -15,9 +15,9 @@
  *   1. severity rank, lowest first: findings of severity info, then low, then device records, then
  *      medium, high, critical findings (other messages carry the rank given to enqueue);
  *   2. within a rank, oldest (lowest seq) first.
- * Retained messages (device records) never pile up: enqueueing a retained message deletes the older,
- * unsent rows of the same topic, since the broker would keep only the newest anyway (not counted as
- * evictions). Every evicted row is counted in a persistent counter, published in health.
+ * Retained messages (device records, findings' states) never pile up: enqueueing a retained message
+ * deletes the older, unsent rows of the same topic, since the broker would keep only the newest anyway
+ * (not counted as evictions). Every evicted row is counted in a persistent counter, published in health.
  *
  * The devices and findings tables are the local copy of what was announced; inventory and the findings
  * engine cap what they hold in memory, but over months (and restarts) new ids keep coming (DHCP churn,
@@ -106,7 +106,10 @@ export interface OutboxRow {
   createdAt: string;
 }
 
-/** Envelope of a `findings` message (schemas/finding.schema.json). */
+/**
+ * Envelope of a `findings` event and of a finding's retained state on `findings/{findingId}`
+ * (schemas/finding.schema.json).
+ */
 export interface FindingMessage {
   messageId: string;
   site: string;
@@ -425,8 +428,9 @@ export class Store {
   }
 
   /**
-   * Stores a finding and, when it is new or changed, enqueues one `findings` message (QoS 1) in the same
-   * transaction: the finding and its message are committed together or not at all.
+   * Stores a finding and, when it is new or changed, enqueues in the same transaction one `findings`
+   * event (QoS 1) and the finding's retained state on `findings/{findingId}` (QoS 1, the same payload with
+   * its own messageId): the finding and its messages are committed together or not at all.
    */
   upsertFinding(raw: FindingRecord): boolean {
     const changed = this.tx((): boolean => {
@@ -462,6 +466,16 @@ export class Store {
         rank: SEVERITY_RANK[finding.severity],
         messageId,
       });
+      // The same revision as the finding's retained state (issue 12): a consumer that subscribes later
+      // (a central started after the sensors published) gets every finding's latest revision from the
+      // broker. Its own messageId (the event's plus "/state"): both are in the outbox at once, whose
+      // messageIds are unique. Retained, so it supersedes the finding's older unsent state row.
+      const stateId = `${messageId}/state`;
+      this.insert(
+        this.topicRoot + "findings/" + topicLevel(finding.id),
+        JSON.stringify({ ...msg, messageId: stateId }),
+        { qos: 1, retain: true, rank: SEVERITY_RANK[finding.severity], messageId: stateId },
+      );
       return true;
     });
     if (changed) this.notify();

@@ -215,6 +215,9 @@ export class Mosquitto {
         "use_identity_as_username true",
         "tls_version tlsv1.2",
         `acl_file ${join(dir, "acl")}`,
+        // As pki/mosquitto/dicomtap.conf: a persistent session (a central console away for a while) keeps
+        // its QoS 1 messages instead of mosquitto's default 1000.
+        "max_queued_messages 100000",
         ...(opts.extra ?? []),
         "",
       ].join("\n"),

@@ -135,15 +135,20 @@ test.serial("run --replay at capture speed and in print mode (no broker): the ou
   }
   t.is(printed[0]?.payload.state, "online");
   t.is(printed.at(-1)?.payload.state, "offline");
-  // Nothing was acknowledged: every finding message is still in the outbox, and the newest message of
-  // each device (older retained ones are superseded).
+  // Nothing was acknowledged: every finding event is still in the outbox, and the newest message of
+  // each device and of each finding's retained state (older retained ones are superseded).
   const store = new Store({
     path: config.store.path,
     maxBytes: 64 << 20,
     site: "st-marys",
     sensor: "laptop",
   });
-  const deviceTopics = new Set(printed.filter((p) => p.topic.includes("/devices/")).map((p) => p.topic));
-  t.is(store.depth(), printed.filter((p) => p.topic.endsWith("/findings")).length + deviceTopics.size);
+  const retainedTopics = new Set(
+    printed
+      .filter((p) => p.topic.includes("/devices/") || p.topic.includes("/findings/"))
+      .map((p) => p.topic),
+  );
+  t.is(retainedTopics.size, report.devices.length + report.findings.length);
+  t.is(store.depth(), printed.filter((p) => p.topic.endsWith("/findings")).length + retainedTopics.size);
   store.close();
 });

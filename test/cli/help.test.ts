@@ -6,7 +6,7 @@
 import test from "ava";
 import { runCli } from "../helpers/cli.js";
 
-const COMMANDS = ["analyze", "run", "doctor", "console"];
+const COMMANDS = ["analyze", "run", "doctor", "console", "central"];
 
 test("COMMAND --help and -h print that command's usage and exit 0", (t) => {
   for (const c of COMMANDS) {

@@ -68,6 +68,31 @@ test("findings: duplicates dropped, highest revision kept, events say new/change
   );
 });
 
+test("a finding's retained state (findings/{id}) folds like its event; an empty one withdraws it", (t) => {
+  const s = new ConsoleState();
+  const state = (sensor: string, id: string, revision: number): Buffer => {
+    const m = JSON.parse(findingMsg(sensor, id, revision).toString()) as { messageId: string };
+    return bytes({ ...m, messageId: `${m.messageId}/state` });
+  };
+  // The state first (a console started late), then the same revision's event: not counted twice.
+  t.like(s.ingest(root("a") + "findings/f1", state("a", "f1", 2)), { change: "new", revision: 2 });
+  t.is(s.ingest(root("a") + "findings", findingMsg("a", "f1", 2)), null);
+  t.like(s.ingest(root("a") + "findings", findingMsg("a", "f1", 3)), { change: "changed", revision: 3 });
+  t.is(s.ingest(root("a") + "findings/f1", state("a", "f1", 3)), null);
+  t.is(s.findings, 1);
+  t.like(s.counters, { stale: 2, invalid: 0 });
+  // A state on another finding's topic is refused: an empty message there would withdraw the wrong one.
+  t.is(s.ingest(root("a") + "findings/f2", state("a", "f1", 4)), null);
+  t.like(s.counters, { invalid: 1 });
+  t.regex(s.recentInvalid.at(-1)!.reason, /finding id differs/);
+  // An empty event is nothing; an empty state withdraws the finding.
+  t.is(s.ingest(root("a") + "findings", new Uint8Array()), null);
+  t.is(s.ingest(root("a") + "findings/nope", new Uint8Array()), null);
+  t.like(s.ingest(root("a") + "findings/f1", new Uint8Array()), { event: "finding", change: "removed" });
+  t.is(s.findings, 0);
+  t.deepEqual(s.snapshot().findings, []);
+});
+
 test("status: online, the will's offline, online again; an empty retained message clears", (t) => {
   const s = new ConsoleState();
   s.ingest(root("a") + "status", statusMsg("online", 1));

@@ -119,19 +119,26 @@ brokerTest.serial(
       t.is(m.invalid, null, `${m.topic}: ${m.invalid}`);
       t.is(m.messageId, m.payload.messageId as string, `user property = payload messageId on ${m.topic}`);
     }
-    t.like(pub.health(), { mode: "mqtt", connected: true, published: 7 });
+    // The device, and an event and a retained state per finding.
+    t.like(pub.health(), { mode: "mqtt", connected: true, published: 13 });
     await pub.stop();
     await col.close();
 
-    // A new subscriber gets the retained state: offline (clean stop) and the device record.
+    // A new subscriber gets the retained state: offline (clean stop), the device record and every
+    // finding's state at its latest revision.
     const late = await Collector.connect(broker.url(), pki, { clientId: "console-late" });
-    await until(() => late.got.length >= 2, 10_000, "retained messages");
+    await until(() => late.got.length >= 8, 10_000, "retained messages");
     const retained = new Map(late.got.filter((m) => m.retain).map((m) => [m.topic, m.payload]));
     t.is(retained.get("dicomtap/v1/st-marys/ct-room-1/status")?.state, "offline");
     t.truthy(retained.get("dicomtap/v1/st-marys/ct-room-1/devices/ip-10.1.2.3"));
+    for (let i = 0; i < 6; i++) {
+      const state = retained.get(`dicomtap/v1/st-marys/ct-room-1/findings/f${i}`);
+      t.is(state?.messageId, `st-marys/ct-room-1/finding/f${i}/${rev}/state`);
+      t.is((state?.finding as { id: string } | undefined)?.id, `f${i}`);
+    }
     t.false(
       late.got.some((m) => m.topic.endsWith("/findings")),
-      "findings are not retained",
+      "finding events are not retained",
     );
     await late.close();
     store.close();
@@ -199,7 +206,7 @@ brokerTest.serial("a PUBACK with an error reason code keeps the row in the outbo
   try {
     await until(() => pub.health().connects >= 2, 10_000, "refusal and reconnect");
     t.regex(String(pub.health().lastError), /Not authorized/);
-    t.is(store.depth(), 2);
+    t.is(store.depth(), 4);
     t.is(pub.health().published, 0);
   } finally {
     await pub.stop();
@@ -228,7 +235,7 @@ brokerTest.serial(
       await until(() => pub.health().lastError !== null, 10_000, "an error");
       t.regex(String(pub.health().lastError), /altnames|not in the cert/i);
       t.false(pub.health().connected);
-      t.is(store.depth(), 1);
+      t.is(store.depth(), 2);
     } finally {
       await pub.stop();
       await b.stop();
@@ -259,11 +266,12 @@ brokerTest.serial(
     try {
       await until(() => col.findingIds().ids.length === 3, 10_000, "the findings");
       await until(() => /simulated/.test(String(pub.health().lastError)), 10_000, "the store error");
-      t.is(store.depth(), 3, "the rows stay while the store cannot delete them");
+      // Three events and three retained states.
+      t.is(store.depth(), 6, "the rows stay while the store cannot delete them");
       t.is(pub.health().published, 0);
       other.exec("DROP TRIGGER refuse");
       await until(() => store.depth() === 0, 10_000, "acknowledged rows deleted on the retry");
-      t.is(pub.health().published, 3);
+      t.is(pub.health().published, 6);
     } finally {
       other.close();
       await pub.stop();
@@ -290,19 +298,27 @@ brokerTest.serial(
     });
     pub.start();
     store.upsertFinding(finding("p2", "low"));
-    await until(() => lines.length === 4, 5000, "printed lines");
+    await until(() => lines.length === 6, 5000, "printed lines");
     const parsed = lines.map((l) => JSON.parse(l) as { topic: string; retain: boolean; payload: unknown });
     t.deepEqual(
-      parsed.map((p) => p.topic.split("/").slice(4).join("/")),
-      ["status", "devices/ip-10.9.9.9", "findings", "findings"],
+      parsed.map((p) => [p.topic.split("/").slice(4).join("/"), p.retain]),
+      [
+        ["status", true],
+        ["devices/ip-10.9.9.9", true],
+        ["findings", false],
+        ["findings/p1", true],
+        ["findings", false],
+        ["findings/p2", true],
+      ],
     );
     t.is(schemaErrors("status", parsed[0]!.payload), null);
     t.is(schemaErrors("device", parsed[1]!.payload), null);
     t.is(schemaErrors("finding", parsed[2]!.payload), null);
-    t.is(store.depth(), 3, "nothing acknowledged");
+    t.is(schemaErrors("finding", parsed[3]!.payload), null);
+    t.is(store.depth(), 5, "nothing acknowledged");
     t.is(pub.health().mode, "print");
     await pub.stop();
-    t.is(store.depth(), 3);
+    t.is(store.depth(), 5);
     store.close();
   },
 );

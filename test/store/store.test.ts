@@ -58,17 +58,22 @@ test("a database from a newer agent is refused, not downgraded", (t) => {
   t.throws(() => open(path), { message: /newer/ });
 });
 
-test("upsertFinding stores the finding and enqueues one message per new or changed revision", (t) => {
+test("upsertFinding stores the finding and enqueues an event and its retained state per new or changed revision", (t) => {
   const s = open(tmp(t));
   t.true(s.upsertFinding(finding("f1")));
   t.false(s.upsertFinding(finding("f1")), "unchanged: nothing enqueued");
   t.true(s.upsertFinding(finding("f1", "medium", 2)));
-  t.is(s.depth(), 2);
+  // Two events and the newest state: the second state superseded the first, still unsent.
+  t.is(s.depth(), 3);
   const rows = s.peek(10);
   const first = (JSON.parse(rows[0]!.payload) as FindingMessage).revision;
   t.deepEqual(
     rows.map((r) => r.messageId),
-    [`st-marys/ct-room-1/finding/f1/${first}`, `st-marys/ct-room-1/finding/f1/${first + 1}`],
+    [
+      `st-marys/ct-room-1/finding/f1/${first}`,
+      `st-marys/ct-room-1/finding/f1/${first + 1}`,
+      `st-marys/ct-room-1/finding/f1/${first + 1}/state`,
+    ],
   );
   const msg = JSON.parse(rows[1]!.payload) as FindingMessage;
   t.is(msg.messageId, rows[1]!.messageId);
@@ -77,6 +82,13 @@ test("upsertFinding stores the finding and enqueues one message per new or chang
   t.is(rows[0]!.qos, 1);
   t.false(rows[0]!.retain);
   t.is(rows[0]!.rank, SEVERITY_RANK.medium);
+  // The state: retained on findings/{id}, the event's payload but for its own messageId.
+  const state = rows[2]!;
+  t.is(state.topic, "dicomtap/v1/st-marys/ct-room-1/findings/f1");
+  t.is(state.qos, 1);
+  t.true(state.retain);
+  t.is(state.rank, SEVERITY_RANK.medium);
+  t.deepEqual(JSON.parse(state.payload), { ...msg, messageId: state.messageId });
   t.deepEqual(s.findings(), [finding("f1", "medium", 2)]);
   s.close();
 });
@@ -168,7 +180,8 @@ test("store full: evicts info, then low, then devices, then medium..., oldest fi
   }
   s.upsertDevice({ ...device("d1"), model: big });
   t.is(s.evicted(), 0);
-  t.is(s.depth(), 17);
+  // An event and a retained state per finding, and the device.
+  t.is(s.depth(), 33);
   // Reopened with a cap just above what it holds now.
   const cap = s.bytes() + 3000;
   s.close();
@@ -180,13 +193,21 @@ test("store full: evicts info, then low, then devices, then medium..., oldest fi
   const evicted = s.evicted();
   t.true(evicted > 0);
   const left = new Set(
-    s.peek(100).map((r) => (JSON.parse(r.payload) as FindingMessage).finding?.id ?? "device"),
+    s.peek(100).map((r) => {
+      const id = (JSON.parse(r.payload) as FindingMessage).finding?.id ?? "device";
+      return r.retain && id !== "device" ? `${id}/state` : id;
+    }),
   );
-  // Expected: rows sorted by (rank, seq); the first `evicted` are gone, the rest remain.
+  // Expected: rows sorted by (rank, seq); the first `evicted` are gone, the rest remain. Each finding is
+  // two rows of its rank, its event then its state.
+  const rows = (id: string, rank: number, seq: number): Array<{ id: string; rank: number; seq: number }> => [
+    { id, rank, seq },
+    { id: `${id}/state`, rank, seq: seq + 0.5 },
+  ];
   const all = [
-    ...order.map(([id, sv], i) => ({ id, rank: SEVERITY_RANK[sv], seq: i })),
+    ...order.flatMap(([id, sv], i) => rows(id, SEVERITY_RANK[sv], i)),
     { id: "device", rank: SEVERITY_RANK.device, seq: 16 },
-    ...Array.from({ length: 8 }, (_, k) => ({ id: `f${16 + k}`, rank: SEVERITY_RANK.critical, seq: 17 + k })),
+    ...Array.from({ length: 8 }, (_, k) => rows(`f${16 + k}`, SEVERITY_RANK.critical, 17 + k)).flat(),
   ].sort((a, b) => a.rank - b.rank || a.seq - b.seq);
   t.deepEqual(
     all
@@ -195,15 +216,15 @@ test("store full: evicts info, then low, then devices, then medium..., oldest fi
       .sort(),
     [...left].sort(),
   );
-  // info and low all went first: 4 of them, so eviction needed more and took the device, then medium.
-  t.true(evicted >= 4);
+  // info and low all went first: 8 rows of 4 findings, so eviction needed more and took the device, then medium.
+  t.true(evicted >= 8);
   for (const r of all.slice(0, evicted)) t.false(left.has(r.id));
   // Findings whose message is evicted stay in the findings table, except what its own budget prunes.
   t.is(s.findings().length + s.devices().length + s.pruned(), 25);
   s.close();
   const again = open(path, cap);
   t.is(again.evicted(), evicted, "evicted counter persisted");
-  t.is(again.depth(), 24 + 1 - evicted);
+  t.is(again.depth(), 2 * 24 + 1 - evicted);
   again.close();
 });
 
@@ -236,23 +257,19 @@ test("property: the byte count survives any sequence of operations and a reopen;
         for (const o of ops) {
           if (o.op === "finding") {
             const before = s.depth() + s.evicted();
+            // The finding's unsent retained state, which the new one supersedes.
+            const stateTopic = `dicomtap/v1/st-marys/ct-room-1/findings/f${o.id}`;
+            const superseded = s.peek(1000).filter((r) => r.topic === stateTopic).length;
             if (
               s.upsertFinding({
                 ...finding(`f${o.id}`, o.sev as FindingRecord["severity"]),
                 evidence: "e".repeat(o.size),
               })
             ) {
-              t.is(s.depth() + s.evicted(), before + 1);
+              t.is(s.depth() + s.evicted(), before + 2 - superseded);
             }
           } else if (o.op === "device") {
-            if (s.upsertDevice({ ...device(`d${o.id}`), model: "m".repeat(o.size) })) {
-              // at most one outbox row per retained device topic
-              const topics = s
-                .peek(1000)
-                .filter((r) => r.retain)
-                .map((r) => r.topic);
-              t.is(new Set(topics).size, topics.length);
-            }
+            s.upsertDevice({ ...device(`d${o.id}`), model: "m".repeat(o.size) });
           } else {
             const before = s.depth();
             const rows = s.peek(o.k);
@@ -260,6 +277,12 @@ test("property: the byte count survives any sequence of operations and a reopen;
             t.is(s.depth(), before - rows.length);
           }
           t.true(s.bytes() <= cap || s.depth() === 0);
+          // At most one outbox row per retained topic (device records, findings' states).
+          const topics = s
+            .peek(1000)
+            .filter((r) => r.retain)
+            .map((r) => r.topic);
+          t.is(new Set(topics).size, topics.length);
         }
         const bytes = s.bytes();
         s.close();
@@ -325,8 +348,9 @@ test("records over half the cap are pruned, oldest first, so new messages are ne
     };
     t.true(s.upsertFinding(f));
     const rows = s.peek(10);
-    t.is(rows.length, 1, `the message of f${i} is in the outbox`);
+    t.is(rows.length, 2, `the messages of f${i} are in the outbox`);
     t.is(rows[0]!.messageId.split("/")[3], `f${i}`);
+    t.is(rows[1]!.messageId, `${rows[0]!.messageId}/state`);
     if (i === 0) firstRevision = (JSON.parse(rows[0]!.payload) as FindingMessage).revision;
     for (const r of rows) s.ack(r.seq);
     t.true(s.bytes() <= cap / 2);

@@ -1,47 +1,23 @@
 /**
- * Opens the central store's database for the HTTP side and the `dicomtap central user|token` commands:
- * better-sqlite3 with the pragmas of the central store (WAL, NORMAL sync, foreign keys, busy timeout) and
- * the schema's migrations (agent/central/schema.ts) applied by `PRAGMA user_version`.
- *
- * Why here: the HTTP part only needs a Database handle; the full CentralStore (retention, size cap, write
- * API of ingest) is built beside it. Both run the same MIGRATIONS list the same way, so either may create
- * the file first; a database newer than this build knows is refused rather than misread.
+ * The central store's database as the HTTP side and the `dicomtap central user|token` commands see it: the
+ * better-sqlite3 connection of a CentralStore (agent/central/store.ts), which owns the pragmas and the
+ * migrations. One opener for every reader, so a database is always created the store's way (auto_vacuum
+ * chosen before the first table, WAL, every migration) whoever opens it first.
  */
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { MIGRATIONS } from "../schema.js";
+import { defaultCentral } from "../../config/config.js";
+import { CentralStore, type CentralStoreOptions } from "../store.js";
 
 export type Db = Database.Database;
 
-/** Opens (creating if needed) the store at `path`, migrated to the latest schema version. */
-export function openCentralDb(path: string): Db {
+/**
+ * Opens (creating its folder and file if needed) the store at `path`. The options matter only to the
+ * write side (retention, size cap, internal networks); the defaults of the config fill what is not given.
+ */
+export function openCentralStore(path: string, opts: Partial<CentralStoreOptions> = {}): CentralStore {
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
-  const db = new Database(path);
-  try {
-    db.pragma("journal_mode = WAL");
-    db.pragma("synchronous = NORMAL");
-    db.pragma("foreign_keys = ON");
-    db.pragma("busy_timeout = 5000");
-    migrate(db);
-    return db;
-  } catch (err) {
-    db.close();
-    throw err;
-  }
-}
-
-/** Applies the migrations the database has not had yet, each in its own transaction. */
-export function migrate(db: Db): void {
-  const version = db.pragma("user_version", { simple: true }) as number;
-  if (version > MIGRATIONS.length)
-    throw new Error(
-      `the central store is at schema version ${version}, newer than this dicomtap knows (${MIGRATIONS.length})`,
-    );
-  for (let v = version; v < MIGRATIONS.length; v++) {
-    db.transaction(() => {
-      db.exec(MIGRATIONS[v]!);
-      db.pragma(`user_version = ${v + 1}`);
-    })();
-  }
+  const d = defaultCentral();
+  return CentralStore.open(path, { maxBytes: d.store.maxBytes, retention: d.retention, ...opts });
 }

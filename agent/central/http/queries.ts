@@ -11,13 +11,14 @@
  * complete statements, so a slow client never holds a statement open on the shared connection.
  */
 import type { Statement } from "better-sqlite3";
+import { FINDING_STEPS } from "../steps.js";
 import type { Db } from "./db.js";
 import { BadRequest, integer, oneOf, parseQuery, someOf, sortOf, text, type SortKey } from "./params.js";
 
 export const SEVERITIES = ["info", "low", "medium", "high", "critical"] as const;
 export const FINDING_STATES = ["open", "acknowledged", "risk-accepted", "resolved", "any"] as const;
-/** The remediation steps a finding points to (agent/central/steps.ts REMEDIATION_STEPS, plus "other"). */
-export const STEP_IDS = ["firewall", "close-ports", "vpn", "access-control", "tls", "other"] as const;
+/** The remediation steps a finding points to (agent/central/steps.ts), plus "other". */
+export const STEP_IDS = FINDING_STEPS;
 export const MAX_LIMIT = 1000;
 export const DEFAULT_LIMIT = 50;
 
