@@ -52,7 +52,7 @@ import {
   type HealthPayload,
   type StatusPayload,
 } from "../console/state.js";
-import { topicLevel } from "../store/store.js";
+import { topicLevel } from "../util/topic.js";
 import { isoFromDate } from "../util/time.js";
 import { MIGRATIONS as SCHEMA_MIGRATIONS } from "./schema.js";
 import { stepOf } from "./steps.js";

@@ -32,7 +32,7 @@ import type { DeviceRecord, FindingRecord } from "../report/types.js";
 import { SEVERITIES, type Severity } from "../findings/severity.js";
 import { isoFromMicros } from "../util/time.js";
 import { schemasDir } from "../util/root.js";
-import { topicLevel } from "../store/store.js";
+import { topicLevel } from "../util/topic.js";
 
 export { SEVERITIES, type Severity };
 

@@ -64,6 +64,7 @@ import Database from "better-sqlite3";
 import type { DeviceRecord, FindingRecord } from "../report/types.js";
 import type { Severity } from "../findings/severity.js";
 import { isoFromDate, isoNow } from "../util/time.js";
+import { topicLevel } from "../util/topic.js";
 
 export type { Severity };
 
@@ -127,17 +128,8 @@ export interface DeviceMessage {
   device: DeviceRecord;
 }
 
-/**
- * A device id as one topic level. Inventory's ids (ip-…, mac-…-IP) never hold MQTT's level separator or
- * wildcards (MQTT 5 §4.7), but an id is data: anything else would move the message to another topic or
- * make the PUBLISH invalid, so such characters are percent-encoded.
- */
-export function topicLevel(id: string): string {
-  if (id === "") return "_";
-  // U+0000 is forbidden in MQTT strings (MQTT 5 §1.5.4).
-  // eslint-disable-next-line no-control-regex
-  return /[/+#\u0000]/.test(id) ? encodeURIComponent(id) : id;
-}
+/** Re-exported: the agent's tests and tools take it from here. */
+export { topicLevel };
 
 /** What the engine last reported for a finding, kept in its row (see the file comment). */
 interface EngineState {

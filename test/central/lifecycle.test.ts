@@ -1,0 +1,77 @@
+// The central's housekeeping timer (agent/central/lifecycle.ts) on a real store: it resolves what the
+// sensors stopped reporting and applies retention on its own, and survives a store that refuses.
+import test from "ava";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CentralStore } from "../../agent/central/store.js";
+import { Lifecycle } from "../../agent/central/lifecycle.js";
+import { finding } from "../store/records.js";
+import { waitFor } from "../helpers/wait.js";
+
+const RETENTION = { historyDays: 90, healthDays: 30, resolveAfterHours: 72 };
+const T0 = new Date("2026-06-01T12:00:00.000Z");
+
+function tmpStore(t: { teardown(fn: () => void): void }): CentralStore {
+  const d = mkdtempSync(join(tmpdir(), "dicomtap-central-lc-"));
+  const s = CentralStore.open(join(d, "central.db"), { maxBytes: 1 << 30, retention: RETENTION });
+  t.teardown(() => {
+    s.close();
+    rmSync(d, { recursive: true, force: true });
+  });
+  return s;
+}
+
+const msg = (id: string, revision: number) => ({
+  messageId: `st-marys/ct-1/finding/${id}/${revision}`,
+  site: "st-marys",
+  sensor: "ct-1",
+  revision,
+  finding: finding(id),
+});
+
+test("each run resolves findings not seen for resolveAfterHours and applies retention; totals in health", (t) => {
+  const s = tmpStore(t);
+  let now = T0;
+  const logs: Array<[string, Record<string, unknown>]> = [];
+  const lc = new Lifecycle(s, { now: () => now, log: (e, d) => logs.push([e, d]) });
+  s.finding("st-marys", "ct-1", msg("f1", 1), T0);
+  s.finding("st-marys", "ct-1", msg("f2", 1), new Date(T0.getTime() + 48 * 3_600_000));
+  now = new Date(T0.getTime() + 73 * 3_600_000);
+  t.like(lc.runOnce()?.sweep, { resolved: 1 });
+  t.deepEqual(s.db.prepare("SELECT finding_id, lifecycle FROM findings ORDER BY finding_id").all(), [
+    { finding_id: "f1", lifecycle: "resolved" },
+    { finding_id: "f2", lifecycle: "open" },
+  ]);
+  // 91 days later the resolved finding is past the history retention and goes; f2 was resolved meanwhile.
+  now = new Date(T0.getTime() + (73 + 91 * 24) * 3_600_000);
+  const r = lc.runOnce();
+  t.like(r?.sweep, { resolved: 1 });
+  t.like(r?.retention.expired, { findings: 1 });
+  t.like(lc.health(), { runs: 2, failures: 0, resolved: 2, riskExpired: 0, overCap: false });
+  t.true(logs.every(([e]) => e === "swept"));
+  // Logs carry counts, never a record.
+  t.false(JSON.stringify(logs).includes("DICOM association"));
+});
+
+test("a store that refuses is logged and counted, never thrown; the timer runs on its own", async (t) => {
+  const s = tmpStore(t);
+  const logs: string[] = [];
+  const lc = new Lifecycle(s, { intervalMs: 20, log: (e) => logs.push(e) });
+  lc.start();
+  await waitFor(() => lc.health().runs >= 3, "three runs of the timer");
+  s.db.exec(`CREATE TRIGGER refuse BEFORE UPDATE ON findings
+             BEGIN SELECT RAISE(ABORT, 'simulated write failure'); END`);
+  s.finding("st-marys", "ct-1", msg("f1", 1), T0);
+  await waitFor(() => lc.health().failures >= 1, "a failed run");
+  t.regex(String(lc.health().lastError), /simulated write failure/);
+  t.true(logs.includes("failed"));
+  s.db.exec("DROP TRIGGER refuse");
+  const runs = lc.health().runs;
+  await waitFor(() => lc.health().runs > runs, "a run after the store works again");
+  t.is(lc.health().resolved, 1);
+  lc.stop();
+  const stopped = lc.health().runs;
+  await new Promise((r) => setTimeout(r, 100));
+  t.is(lc.health().runs, stopped, "no run after stop");
+});
