@@ -1,12 +1,14 @@
 /**
  * The central console in a real browser (issue 12): Debian's chromium, driven headless by playwright-core
- * (nothing downloaded: the system browser), against the real HTTP server (agent/central/http/server.ts)
- * over a store seeded with the devices and findings of `dicomtap analyze` on samples/imaging-room.pcap.
+ * (nothing downloaded: the system browser), against the real HTTP server over a real store that holds
+ * three sensors' records as the ingest writes them (helpers.ts startCentral: samples/imaging-room.pcap
+ * analysed now, and the lab's query/retrieve and store captures; the last sensor offline).
  *
- * An analyst logs in, finds a device by its AE title, opens one of its findings, acknowledges it (the store
- * records who), exports the inventory as CSV (the downloaded file is read) and logs out (the session is
- * gone). A viewer sees no action on a finding, and the API refuses the action it could forge (403, nothing
- * changes). Every page must load without a Content-Security-Policy violation or a script error.
+ * An analyst logs in, finds a device by its AE title, sees its drift, opens one of its findings,
+ * acknowledges it (the store records who), exports the inventory as CSV (the downloaded file is read) and
+ * logs out (the session is gone). A viewer sees no action on a finding, and the API refuses the action it
+ * could forge (403, nothing changes). An admin creates an API token, sees it once, and revokes it. Every
+ * page must load without a Content-Security-Policy violation or a script error.
  *
  * Screenshots of the main pages at 1366x768 (a laptop) go to artifacts/screenshots/, the CI artefacts the
  * README names. It needs `npm run build` (dist/web is the compiled app) and /usr/bin/chromium
@@ -14,17 +16,14 @@
  */
 import test from "ava";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { openCentralDb, type Db } from "../../agent/central/http/db.js";
-import { CentralHttp } from "../../agent/central/http/server.js";
-import { addUser } from "../../agent/central/auth.js";
-import { analyzeCapture, seedReport } from "./web-seed.js";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { loadReport } from "../../agent/central/store.js";
+import type { DeviceRecord } from "../../agent/report/types.js";
+import { PASSWORD, startCentral, type Central } from "./helpers.js";
+import { analyzeCapture } from "./seed.js";
 
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const SHOTS = "artifacts/screenshots";
-const PASSWORD = "correct horse battery staple";
 const ARGS = [
   "--headless",
   "--no-sandbox",
@@ -36,32 +35,29 @@ const ARGS = [
   "--disable-sync",
 ];
 
-let dir = "";
-let db: Db;
-let http: CentralHttp;
-let base = "";
+let central: Central;
 let browser: Browser;
+const ARCHIVE = "mac-daaa73ebfd57-10.77.0.20";
 
 test.before(async () => {
   if (!existsSync(CHROMIUM))
     throw new Error(`no browser at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM)`);
   if (!existsSync("dist/web/main.js"))
     throw new Error("dist/web/main.js is missing: run npm run build first");
-  dir = mkdtempSync(join(tmpdir(), "dicomtap-web-"));
-  const report = analyzeCapture("samples/imaging-room.pcap", join(dir, "room.json"));
-  db = openCentralDb(join(dir, "central.db"));
-  seedReport(db, { site: "st-marys", sensor: "ct-room-1" }, report, new Date());
-  await addUser(db, "ana", "analyst", PASSWORD);
-  await addUser(db, "vera", "viewer", PASSWORD);
-  await addUser(db, "alma", "admin", PASSWORD);
-  http = new CentralHttp({
-    db,
-    listen: { host: "127.0.0.1", port: 0 },
-    tls: null,
-    webRoots: ["web/static", "dist/web"],
-  });
-  await http.start();
-  base = http.address().url;
+  central = await startCentral({ webRoots: ["web/static", "dist/web"] });
+  // Drift: the imaging room's sensor publishes a second revision of its archive with a new AE title and a
+  // new listening port, as when someone adds a DICOM TLS service to it.
+  const archive = analyzeCapture("samples/imaging-room.pcap").devices.find((d) => d.id === ARCHIVE)!;
+  const changed: DeviceRecord = {
+    ...archive,
+    aeTitles: [...archive.aeTitles, "ARCHIVE_TLS"],
+    listeningPorts: [...archive.listeningPorts, 2762],
+  };
+  loadReport(
+    central.store,
+    { devices: [changed], findings: [] },
+    { site: "st-marys", sensor: "ct-room-1", revision: 2, version: null },
+  );
   mkdirSync(SHOTS, { recursive: true });
   // One browser (playwright gives it a fresh temporary profile, removed at close); each test gets its own
   // context, so no cookie passes from one user to the next.
@@ -70,9 +66,7 @@ test.before(async () => {
 
 test.after.always(async () => {
   await browser?.close();
-  await http?.stop();
-  db?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await central?.close();
 });
 
 /** A fresh browser context (a laptop's screen); `problems` collects script errors and CSP violations. */
@@ -98,11 +92,12 @@ async function browse(): Promise<{
   };
 }
 
-async function logIn(page: Page, name: string): Promise<void> {
-  await page.goto(`${base}/`);
+/** Logs in as the user of that role (helpers.ts makes one user per role, named after it). */
+async function logIn(page: Page, role: keyof typeof PASSWORD): Promise<void> {
+  await page.goto(`${central.base}/`);
   await page.locator("#login-name").waitFor();
-  await page.fill("#login-name", name);
-  await page.fill("#login-password", PASSWORD);
+  await page.fill("#login-name", role);
+  await page.fill("#login-password", PASSWORD[role]);
   await page.press("#login-password", "Enter");
   await page.locator(".kpis").waitFor();
 }
@@ -121,12 +116,19 @@ function nav(page: Page, name: string) {
   return page.locator("nav.nav a", { hasText: name });
 }
 
-function findingPk(rule: string, device: string): number {
-  return (
-    db.prepare("SELECT pk FROM findings WHERE rule = ? AND device_id LIKE ?").get(rule, `%-${device}`) as {
-      pk: number;
-    }
-  ).pk;
+/** The pk of the imaging room's finding of `rule` on the device `id`. */
+function findingPk(rule: string, id: string): number {
+  const row = central.db
+    .prepare(
+      `SELECT f.pk FROM findings f JOIN sensors s ON s.pk = f.sensor_pk
+       WHERE s.sensor = 'ct-room-1' AND f.rule = ? AND f.device_id = ?`,
+    )
+    .get(rule, id) as { pk: number };
+  return row.pk;
+}
+
+function count(sql: string): number {
+  return (central.db.prepare(sql).get() as { n: number }).n;
 }
 
 test.serial(
@@ -134,37 +136,37 @@ test.serial(
   async (t) => {
     const { page, problems, close } = await browse();
     try {
-      await page.goto(`${base}/`);
+      await page.goto(`${central.base}/`);
       await page.locator("#login-name").waitFor();
       await page.screenshot({ path: `${SHOTS}/login.png` });
 
       // A wrong password is refused and said so.
-      await page.fill("#login-name", "ana");
+      await page.fill("#login-name", "analyst");
       await page.fill("#login-password", "not the password at all");
       await page.press("#login-password", "Enter");
       await page.getByText("Wrong user name or password.").waitFor();
 
-      await logIn(page, "ana");
-      t.is(await page.locator(".user-name").textContent(), "ana");
-      t.is(
-        await page.locator(".kpi").first().locator(".kpi-value").textContent(),
-        "15",
-        "15 open findings in the capture",
+      await logIn(page, "analyst");
+      t.is(await page.locator(".user-name").textContent(), "analyst");
+      const open = count(
+        "SELECT COUNT(*) AS n FROM findings WHERE lifecycle = 'open' AND acknowledged_at IS NULL",
       );
+      t.is(await page.locator(".kpi-value").first().textContent(), String(open), "the open findings");
+      t.is(await page.locator("table.grid tbody tr").count(), 3, "three sensors");
       await page.waitForTimeout(200);
       await page.screenshot({ path: `${SHOTS}/overview.png`, fullPage: true });
 
-      // Devices: the whole inventory, then `/` focuses the search and an AE title finds its device.
+      // Devices: the whole inventory, then `/` focuses the search and an AE title finds the device; two
+      // sensors saw it (the imaging room and the lab's query/retrieve capture).
       await nav(page, "Devices").click();
-      await page.locator("table.grid tbody tr").first().waitFor();
-      t.is(await page.locator("table.grid tbody tr").count(), 4);
+      await rows(page, count("SELECT COUNT(*) AS n FROM devices"));
       await page.screenshot({ path: `${SHOTS}/devices.png` });
       await page.locator("body").press("/");
       t.true(await page.evaluate("document.activeElement?.matches('input[data-search]') === true"));
       await page.keyboard.type("ORTHANC");
-      await rows(page, 1);
+      await rows(page, 2);
       t.regex(page.url(), /#\/devices\?q=ORTHANC$/, "the search is in the address");
-      const row = page.locator("table.grid tbody tr");
+      const row = page.locator("table.grid tbody tr", { hasText: "ct-room-1" });
       t.regex((await row.textContent()) ?? "", /10\.77\.0\.20.*ORTHANC/);
 
       // The row's link is reached with the keyboard and opened with Enter.
@@ -172,34 +174,37 @@ test.serial(
       await page.keyboard.press("Enter");
       await page.locator("h2", { hasText: "Identity" }).waitFor();
       t.regex((await page.locator(".page-head h1").textContent()) ?? "", /10\.77\.0\.20.*ORTHANC/);
+      // Its drift: the second revision's new AE title and port.
+      const history = (await page.locator("section.panel", { hasText: "History" }).textContent()) ?? "";
+      t.regex(history, /aeTitles\s*added\s*ARCHIVE_TLS/);
+      t.regex(history, /listeningPorts\s*added\s*2762/);
       await page.waitForTimeout(100);
       await page.screenshot({ path: `${SHOTS}/device.png`, fullPage: true });
 
       // Its finding: the passcode sent in clear.
       await page.getByRole("link", { name: /user identity passcode was sent in clear/ }).click();
       await page.locator("h2", { hasText: "Evidence" }).waitFor();
-      const pk = findingPk("dicom.cleartext-credentials", "10.77.0.20");
+      const pk = findingPk("dicom.cleartext-credentials", ARCHIVE);
       t.true(page.url().endsWith(`#/findings/${pk}`));
       t.is(await page.locator(".page-head .state").textContent(), "open");
       await page.screenshot({ path: `${SHOTS}/finding.png`, fullPage: true });
 
       await page.locator("button[data-action=acknowledge]").click();
       await page.locator(".page-head .state-acknowledged").waitFor();
-      t.regex((await page.locator(".timeline").textContent()) ?? "", /acknowledged by ana/);
-      const stored = db
+      t.regex((await page.locator(".timeline").textContent()) ?? "", /acknowledged by analyst/);
+      const stored = central.db
         .prepare("SELECT acknowledged_by, acknowledged_at FROM findings WHERE pk = ?")
         .get(pk) as {
         acknowledged_by: string | null;
         acknowledged_at: string | null;
       };
-      t.is(stored.acknowledged_by, "ana");
+      t.is(stored.acknowledged_by, "analyst");
       t.truthy(stored.acknowledged_at);
       await page.screenshot({ path: `${SHOTS}/finding-acknowledged.png`, fullPage: true });
 
-      // The findings list (open by default: the acknowledged one has left it).
+      // The findings list: open by default, so the acknowledged one has left it.
       await nav(page, "Findings").click();
-      await page.locator("table.grid tbody tr").first().waitFor();
-      t.is(await page.locator("table.grid tbody tr").count(), 14);
+      await rows(page, open - 1);
       await page.screenshot({ path: `${SHOTS}/findings.png` });
 
       // Export the inventory as CSV from the devices page and read the file.
@@ -212,9 +217,11 @@ test.serial(
       t.regex(download.suggestedFilename(), /^dicomtap-devices-.*\.csv$/);
       const csv = readFileSync((await download.path())!, "utf8");
       const lines = csv.trim().split(/\r\n/);
-      t.is(lines.length, 5, "a header and the 4 devices");
+      t.is(lines.length, 1 + count("SELECT COUNT(*) AS n FROM devices"), "a header and every device");
       t.regex(lines[0]!, /^pk,site,sensor,id,ip,mac,class/);
-      t.true(lines.some((l) => l.includes("10.77.0.20") && l.includes("ORTHANC")));
+      t.true(
+        lines.some((l) => l.includes("ct-room-1") && l.includes("10.77.0.20") && l.includes("ARCHIVE_TLS")),
+      );
 
       // Log out: back to the login page, and the session is gone on the server.
       await page.locator("#logout").click();
@@ -230,10 +237,10 @@ test.serial(
 test.serial("a viewer sees no action on a finding and cannot acknowledge it", async (t) => {
   const { page, problems, close } = await browse();
   try {
-    await logIn(page, "vera");
+    await logIn(page, "viewer");
     t.is(await nav(page, "Admin").count(), 0, "no admin section for a viewer");
-    const pk = findingPk("dicom.bulk-query", "10.77.0.10");
-    await page.goto(`${base}/#/findings/${pk}`);
+    const pk = findingPk("dicom.bulk-query", "mac-ca8d87f44b73-10.77.0.10");
+    await page.goto(`${central.base}/#/findings/${pk}`);
     await page.locator("h2", { hasText: "Evidence" }).waitFor();
     t.is(await page.locator("button[data-action]").count(), 0);
     t.true(await page.locator("[data-testid=read-only]").isVisible());
@@ -249,7 +256,7 @@ test.serial("a viewer sees no action on a finding and cannot acknowledge it", as
       return res.status;
     }, pk);
     t.is(status, 403);
-    const row = db.prepare("SELECT acknowledged_at FROM findings WHERE pk = ?").get(pk) as {
+    const row = central.db.prepare("SELECT acknowledged_at FROM findings WHERE pk = ?").get(pk) as {
       acknowledged_at: string | null;
     };
     t.is(row.acknowledged_at, null);
@@ -263,16 +270,51 @@ test.serial("a viewer sees no action on a finding and cannot acknowledge it", as
   }
 });
 
-test.serial("an admin sees users and tokens", async (t) => {
+test.serial("an admin sees users, creates an API token that is shown once, and revokes it", async (t) => {
   const { page, problems, close } = await browse();
   try {
-    await logIn(page, "alma");
+    await logIn(page, "admin");
     await nav(page, "Admin").click();
     await page.locator("h2", { hasText: "Users" }).waitFor();
-    const users = (await page.locator("table.grid").first().textContent()) ?? "";
-    for (const name of ["alma", "ana", "vera"]) t.true(users.includes(name));
+    const users = (await page.locator("section.panel", { hasText: "Users" }).textContent()) ?? "";
+    for (const name of ["admin", "analyst", "viewer"]) t.true(users.includes(name));
+
+    await page.fill('input[aria-label="New token\'s name"]', "asset-db-sync");
+    await page.locator("button", { hasText: "Create token" }).click();
+    const secret = (await page.locator(".token-value").textContent()) ?? "";
+    t.regex(secret, /^dtc_[A-Za-z0-9_-]{20,}$/);
     await page.screenshot({ path: `${SHOTS}/admin.png` });
-    t.deepEqual(problems, []);
+    const viaToken = await page.evaluate(
+      async (tok) =>
+        (
+          await fetch("/api/v1/devices?limit=1", {
+            credentials: "omit",
+            headers: { Authorization: `Bearer ${tok}` },
+          })
+        ).status,
+      secret,
+    );
+    t.is(viaToken, 200);
+
+    page.once("dialog", (d) => void d.accept());
+    await page.locator("tr", { hasText: "asset-db-sync" }).locator("button", { hasText: "Revoke" }).click();
+    await page.locator("tr", { hasText: "asset-db-sync" }).getByText("revoked").waitFor();
+    t.is(await page.locator(".token-value").count(), 0, "the secret is not shown again");
+    const revoked = await page.evaluate(
+      async (tok) =>
+        (
+          await fetch("/api/v1/devices?limit=1", {
+            credentials: "omit",
+            headers: { Authorization: `Bearer ${tok}` },
+          })
+        ).status,
+      secret,
+    );
+    t.is(revoked, 401);
+    t.deepEqual(
+      problems.filter((p) => !/status of 401/.test(p)),
+      [],
+    );
   } finally {
     await close();
   }

@@ -91,7 +91,11 @@ function usersSection(users: User[], reload: () => void): HTMLElement {
   );
 }
 
-function tokensSection(tokens: Token[], reload: () => void): HTMLElement {
+function tokensSection(
+  tokens: Token[],
+  reload: (newToken?: string) => void,
+  newToken: string | undefined,
+): HTMLElement {
   const name = h("input", {
     type: "text",
     placeholder: "what it is for, e.g. asset-db-sync",
@@ -114,23 +118,7 @@ function tokensSection(tokens: Token[], reload: () => void): HTMLElement {
     e.preventDefault();
     api
       .addToken(name.value.trim(), role.value as Role)
-      .then((res) => {
-        reload();
-        // reload() rebuilds the page; show the token in the new one.
-        window.setTimeout(() => {
-          const slot = document.querySelector("#new-token");
-          if (slot)
-            replace(
-              slot,
-              h(
-                "div",
-                { class: "token-once" },
-                h("p", null, h("strong", null, "Copy this token now: it is not shown again.")),
-                h("code", { class: "token-value" }, res.token),
-              ),
-            );
-        }, 50);
-      })
+      .then((res) => reload(res.token))
       .catch((err: unknown) => {
         status.className = "form-status bad";
         replace(status, err instanceof ApiError ? err.message : String(err));
@@ -191,7 +179,14 @@ function tokensSection(tokens: Token[], reload: () => void): HTMLElement {
             }),
           ),
         ),
-    h("div", { id: "new-token" }),
+    newToken
+      ? h(
+          "div",
+          { class: "token-once", role: "status" },
+          h("p", null, h("strong", null, "Copy this token now: it is not shown again.")),
+          h("code", { class: "token-value" }, newToken),
+        )
+      : null,
     form,
     status,
   );
@@ -200,7 +195,7 @@ function tokensSection(tokens: Token[], reload: () => void): HTMLElement {
 export function adminPage(root: HTMLElement): () => void {
   const controller = new AbortController();
   replace(root, pageHeader("Admin"), loading());
-  const load = (): void => {
+  const load = (newToken?: string): void => {
     Promise.all([api.users(controller.signal), api.tokens(controller.signal)])
       .then(([u, t]) => {
         if (controller.signal.aborted) return;
@@ -211,7 +206,7 @@ export function adminPage(root: HTMLElement): () => void {
             "div",
             { class: "cols-2" },
             usersSection(itemsOf<User>(u), load),
-            tokensSection(itemsOf<Token>(t), load),
+            tokensSection(itemsOf<Token>(t), load, newToken),
           ),
         );
       })
