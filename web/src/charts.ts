@@ -44,7 +44,7 @@ function tickLabel(t: number, span: number): string {
 /** A time series chart; `format` writes a value for the axis and the hover titles. */
 export function timeChart(
   series: Series[],
-  opts: { height?: number; label: string; format?: (v: number) => string; unit?: string } = { label: "" },
+  opts: { height?: number; label: string; format?: (v: number) => string; tooShort?: string } = { label: "" },
 ): SVGSVGElement {
   const W = 640;
   const H = opts.height ?? 190;

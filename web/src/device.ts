@@ -126,6 +126,21 @@ function equipment(r: Rec): HTMLElement {
   );
 }
 
+/** AE titles with their roles where the record says, and any title it lists without roles. */
+function aeChips(aeRoles: Rec[], aeTitles: string[]): Child {
+  const withRoles = new Set(aeRoles.map((a) => str(a.aeTitle)));
+  const chipsOut: Child[] = aeRoles.map((a) =>
+    h(
+      "span",
+      { class: "chip" },
+      str(a.aeTitle) ?? "?",
+      h("span", { class: "chip-note" }, ` ${list(a.roles).join("/")}`),
+    ),
+  );
+  for (const ae of aeTitles) if (!withRoles.has(ae)) chipsOut.push(h("span", { class: "chip" }, ae));
+  return chipsOut.length ? chipsOut : null;
+}
+
 function dicom(r: Rec): HTMLElement {
   const impl = obj(r.implementation);
   const tk = obj(r.toolkit);
@@ -138,21 +153,7 @@ function dicom(r: Rec): HTMLElement {
   return section(
     "DICOM",
     fields([
-      [
-        "AE titles",
-        aeRoles.length
-          ? aeRoles.map((a) =>
-              h(
-                "span",
-                { class: "chip" },
-                str(a.aeTitle) ?? "?",
-                h("span", { class: "chip-note" }, ` ${list(a.roles).join("/")}`),
-              ),
-            )
-          : list(r.aeTitles).length
-            ? chips(list(r.aeTitles))
-            : null,
-      ],
+      ["AE titles", aeChips(aeRoles, list(r.aeTitles))],
       ["Roles", list(r.roles).join(", ") || null],
       ["Listening ports", list(r.listeningPorts).length ? chips(list(r.listeningPorts)) : null],
       ["DICOM ports", list(r.dicomPorts).length ? chips(list(r.dicomPorts)) : null],

@@ -230,6 +230,7 @@ function trafficChart(series: SensorSeries[], now: number): HTMLElement {
     section(
       h("span", null, "Traffic per sensor ", h("span", { class: "muted small" }, "bit/s, hourly, last 48 h")),
       timeChart(traffic, {
+        tooShort: "Not enough history yet: a line needs two hours of health reports",
         label: "Traffic per sensor, bits per second",
         format: (v) => bitRate(v).replace(/ ?bit\/s/, ""),
       }),
@@ -243,7 +244,10 @@ function trafficChart(series: SensorSeries[], now: number): HTMLElement {
         "Capture drops per sensor ",
         h("span", { class: "muted small" }, "frames per hour, last 48 h"),
       ),
-      timeChart(drops, { label: "Frames the capture dropped per hour" }),
+      timeChart(drops, {
+        tooShort: "Not enough history yet: a line needs two hours of health reports",
+        label: "Frames the capture dropped per hour",
+      }),
       legend(drops),
       more,
     ),
