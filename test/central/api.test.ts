@@ -744,6 +744,22 @@ test("static files: index at /, content types, ETag and 304, no traversal, no do
   }
 });
 
+test("plain HTTP answers only to loopback host names (DNS rebinding)", async (t) => {
+  const c = await startCentral({ seed: false });
+  try {
+    const port = c.http.address().port;
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, "LOCALHOST"])
+      t.is((await request(`${c.base}/api/v1/openapi.json`, { headers: { Host: host } })).status, 200, host);
+    for (const host of [`evil.example:${port}`, "10.0.0.1", "127.0.0.1.evil.example"]) {
+      const r = await request(`${c.base}/api/v1/openapi.json`, { headers: { Host: host } });
+      t.is(r.status, 421, host);
+      t.is(r.headers["content-security-policy"], CONTENT_SECURITY_POLICY);
+    }
+  } finally {
+    await c.close();
+  }
+});
+
 test("wrong method is 405 with Allow", async (t) => {
   const c = await startCentral({ seed: false });
   try {

@@ -235,6 +235,16 @@ export class CentralHttp {
       this.sendError(res, new HttpError(400, "bad-url", "the request URL cannot be parsed"));
       return;
     }
+    // DNS rebinding: over plain HTTP the listener is on loopback, and a page of another site whose name
+    // its owner points at 127.0.0.1 would reach it as its own origin. A browser always sends the name it
+    // resolved as Host, so only loopback names are served.
+    if (!this.https && !isLoopbackHost(hostOf(req.headers.host))) {
+      this.sendError(
+        res,
+        new HttpError(421, "misdirected", "over plain HTTP the central answers only to a loopback host name"),
+      );
+      return;
+    }
     try {
       if (url.pathname.startsWith("/api/")) {
         res.setHeader("Cache-Control", "no-store");
@@ -686,6 +696,13 @@ function matchPath(pattern: string, path: string): string[] | null {
     else if (a[i] !== b[i]) return null;
   }
   return params;
+}
+
+/** The host name of a Host header (without the port, an IPv6 address without its brackets); "" if none. */
+function hostOf(header: string | undefined): string {
+  if (header === undefined) return "";
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:]*))(?::\d{1,5})?$/.exec(header.trim());
+  return m === null ? "" : (m[1] ?? m[2] ?? "").toLowerCase();
 }
 
 function sessionCookie(req: IncomingMessage): string | null {
