@@ -58,10 +58,14 @@ export class Lifecycle {
         process.stderr.write(JSON.stringify({ component: "central-lifecycle", event, ...detail }) + "\n"));
   }
 
-  /** Runs once now (a restarted service catches up at once), then every interval. */
+  /**
+   * Runs every interval, the first time one interval after start: a central that was down longer than
+   * resolveAfterHours first takes what the broker kept for it (queued events, retained states, a few
+   * seconds after ingest subscribed) before staleness is judged. Run at once, the sweep would resolve every
+   * finding the central had not heard of while it was down, and the catch-up would reopen them.
+   */
   start(): void {
     if (this.timer) return;
-    this.runOnce();
     this.timer = setInterval(() => this.runOnce(), this.intervalMs);
     this.timer.unref();
   }

@@ -297,12 +297,13 @@ export class CentralStore {
   static open(path: string, opts: CentralStoreOptions): CentralStore {
     const db = new Database(path);
     try {
+      // First: the pragmas below and the migrations wait for another instance's lock instead of failing.
+      db.pragma("busy_timeout = 5000");
       // Before any table exists: auto_vacuum can only be chosen for an empty database.
       if ((db.pragma("page_count", { simple: true }) as number) === 0) db.pragma("auto_vacuum = INCREMENTAL");
       db.pragma("journal_mode = WAL");
       db.pragma("synchronous = NORMAL");
       db.pragma("foreign_keys = ON");
-      db.pragma("busy_timeout = 5000");
       migrate(db);
       return new CentralStore(db, opts);
     } catch (e) {
@@ -789,19 +790,29 @@ export class CentralStore {
 /** What apply did with a message. */
 export type ApplyResult = DeviceResult | FindingResult | "changed" | "withdrawn" | "ignored";
 
-/** Brings the schema to CENTRAL_SCHEMA_VERSION by PRAGMA user_version, one transaction per migration. */
+/**
+ * Brings the schema to CENTRAL_SCHEMA_VERSION by PRAGMA user_version, one transaction per migration. The
+ * version is read inside each BEGIN IMMEDIATE transaction, so two instances opening one new file at once
+ * do not both run a migration: the second waits for the first and finds it done.
+ */
 function migrate(db: Database.Database): void {
-  const version = db.pragma("user_version", { simple: true }) as number;
-  if (version > MIGRATIONS.length)
-    throw new Error(
-      `central store: database schema version ${version} is newer than this version's ${MIGRATIONS.length}`,
-    );
-  for (let v = version; v < MIGRATIONS.length; v++) {
-    db.transaction(() => {
-      db.exec(MIGRATIONS[v]!);
-      // PRAGMA takes no parameters; v + 1 is an integer of ours.
-      db.pragma(`user_version = ${v + 1}`);
-    }).immediate();
+  const version = (): number => db.pragma("user_version", { simple: true }) as number;
+  for (;;) {
+    const done = db
+      .transaction((): boolean => {
+        const v = version();
+        if (v > MIGRATIONS.length)
+          throw new Error(
+            `central store: database schema version ${v} is newer than this version's ${MIGRATIONS.length}`,
+          );
+        if (v === MIGRATIONS.length) return true;
+        db.exec(MIGRATIONS[v]!);
+        // PRAGMA takes no parameters; v + 1 is an integer of ours.
+        db.pragma(`user_version = ${v + 1}`);
+        return false;
+      })
+      .immediate();
+    if (done) return;
   }
 }
 

@@ -2,6 +2,7 @@
 // sweep, retention and the size cap, and loading a lab report through the ingest write path.
 import test from "ava";
 import Database from "better-sqlite3";
+import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -110,6 +111,32 @@ test("a new database gets every migration; WAL, synchronous=NORMAL, foreign keys
   const again = open(path);
   t.is(again.stats().findings.open, 1);
   again.close();
+});
+
+test("instances opening one new file at once migrate it once", async (t) => {
+  const path = tmp(t);
+  const mod = new URL("../../agent/central/store.js", import.meta.url).href;
+  const code = `import { CentralStore } from ${JSON.stringify(mod)};
+    const s = CentralStore.open(process.argv[1], { maxBytes: 1 << 30, retention: ${JSON.stringify(RETENTION)} });
+    s.close();`;
+  const runs = await Promise.all(
+    Array.from(
+      { length: 4 },
+      () =>
+        new Promise<{ code: number | null; stderr: string }>((resolve) => {
+          const p = spawn(process.execPath, ["--input-type=module", "-e", code, path], {
+            stdio: ["ignore", "ignore", "pipe"],
+          });
+          let stderr = "";
+          p.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+          p.on("close", (c) => resolve({ code: c, stderr }));
+        }),
+    ),
+  );
+  for (const r of runs) t.is(r.code, 0, r.stderr);
+  const s = open(path);
+  t.is(s.db.pragma("user_version", { simple: true }), CENTRAL_SCHEMA_VERSION);
+  s.close();
 });
 
 test("a database at version 1 (schema.ts only) is migrated and keeps its rows", (t) => {
