@@ -11,18 +11,20 @@
  * page must load without a Content-Security-Policy violation or a script error.
  *
  * Screenshots of the main pages at 1366x768 (a laptop) go to artifacts/screenshots/, the CI artefacts the
- * README names. It needs `npm run build` (dist/web is the compiled app) and /usr/bin/chromium
- * (CHROMIUM=path to use another); without the browser it fails and says so.
+ * README names. It needs `npm run build` (dist/web is the compiled app) and Debian's chromium at
+ * /usr/bin/chromium (CHROMIUM=path to use another): without the browser the tests are skipped under a title
+ * that says so, and fail in CI (test/helpers/requires.ts).
  */
-import test from "ava";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { loadReport } from "../../agent/central/store.js";
 import type { DeviceRecord } from "../../agent/report/types.js";
 import { PASSWORD, startCentral, type Central } from "./helpers.js";
 import { analyzeCapture } from "./seed.js";
+import { requires } from "../helpers/requires.js";
 
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const test = requires(`file:${CHROMIUM}`);
 const SHOTS = "artifacts/screenshots";
 const ARGS = [
   "--headless",

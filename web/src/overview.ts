@@ -260,10 +260,11 @@ export function overviewPage(root: HTMLElement): () => void {
 
   async function load(first: boolean): Promise<void> {
     try {
-      const [ov, tr] = await Promise.all([
-        api.overview({ days: FINDING_DAYS }, controller.signal) as Promise<Overview>,
-        api.overview({ days: TRAFFIC_DAYS }, controller.signal) as Promise<Overview>,
-      ]);
+      // The counts first; the hourly traffic of the last two days (a second, heavier answer) fills the
+      // sensor table's sparklines and the traffic charts when it comes.
+      const trafficAnswer = api.overview({ days: TRAFFIC_DAYS }, controller.signal) as Promise<Overview>;
+      trafficAnswer.catch(() => undefined);
+      const ov = (await api.overview({ days: FINDING_DAYS }, controller.signal)) as Overview;
       if (controller.signal.aborted) return;
       const now = new Date(ov.now).getTime() || Date.now();
       const sensors = ov.sensors.items ?? [];
@@ -272,7 +273,8 @@ export function overviewPage(root: HTMLElement): () => void {
       const open = ov.openFindings.total ?? SEVERITIES.reduce((n, sv) => n + (bySev[sv] ?? 0), 0);
       const online = ov.sensors.online ?? 0;
       const offline = ov.sensors.offline ?? 0;
-      const series = tr.traffic?.sensors ?? [];
+      const sensorBox = h("div", null, sensorTable(sensors, [], now));
+      const trafficBox = h("div");
       const days = ov.findingsOverTime ?? [];
       const overTime: Series[] = [
         {
@@ -365,10 +367,15 @@ export function overviewPage(root: HTMLElement): () => void {
             "Sensors ",
             h("span", { class: "muted small" }, `${num(online)} online, ${num(offline)} offline`),
           ),
-          sensorTable(sensors, series, now),
+          sensorBox,
         ),
-        series.some((x) => x.points.length > 0) ? trafficChart(series, now) : null,
+        trafficBox,
       );
+      const tr = await trafficAnswer;
+      if (controller.signal.aborted) return;
+      const series = tr.traffic?.sensors ?? [];
+      replace(sensorBox, sensorTable(sensors, series, now));
+      replace(trafficBox, series.some((x) => x.points.length > 0) ? trafficChart(series, now) : null);
     } catch (err) {
       if (controller.signal.aborted) return;
       if (first) replace(root, pageHeader("Overview"), errorBox(err));
