@@ -173,7 +173,6 @@ function tokensSection(
                 h("td", null, h("span", { class: `tag role-${t.role}` }, t.role)),
                 h("td", null, timeEl(t.createdAt)),
                 h("td", null, t.lastUsedAt ? age(t.lastUsedAt) : h("span", { class: "muted" }, "never")),
-                h("td", null, ""),
                 h("td", null, revoke),
               );
             }),

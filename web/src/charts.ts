@@ -52,12 +52,15 @@ export function timeChart(
   const fmt = opts.format ?? short;
   const all = series.flatMap((x) => x.points);
   const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": opts.label });
-  if (all.length === 0) {
+  // A line needs two moments: a sensor that has reported for less than one bucket says so instead.
+  const moments = new Set(all.map((p) => p.t)).size;
+  const drawable = series.some((x) => x.bars) ? all.length > 0 : moments > 1;
+  if (!drawable) {
     svg.append(
       s(
         "text",
         { x: W / 2, y: H / 2, class: "chart-empty", "text-anchor": "middle" },
-        "No data in this period",
+        all.length === 0 ? "No data in this period" : (opts.tooShort ?? "Not enough history yet"),
       ),
     );
     return svg;
