@@ -206,12 +206,16 @@ function bitRate(bps: number): string {
 
 function trafficChart(series: SensorSeries[], now: number): HTMLElement {
   const palette = ["c1", "c2", "c3", "c4", "c5", "c6"];
-  const traffic: Series[] = series.slice(0, 6).map((ser, i) => ({
+  // Six lines stay readable: the busiest sensors for traffic, those that dropped most for drops.
+  const total = (ser: SensorSeries, k: "bytes" | "drops"): number => ser.points.reduce((n, p) => n + p[k], 0);
+  const top = (k: "bytes" | "drops"): SensorSeries[] =>
+    [...series].sort((a, b) => total(b, k) - total(a, k)).slice(0, 6);
+  const traffic: Series[] = top("bytes").map((ser, i) => ({
     label: `${ser.site}/${ser.sensor}`,
     className: palette[i % palette.length]!,
     points: rates(ser.points, 3600000, now),
   }));
-  const drops: Series[] = series.slice(0, 6).map((ser, i) => ({
+  const drops: Series[] = top("drops").map((ser, i) => ({
     label: `${ser.site}/${ser.sensor}`,
     className: palette[i % palette.length]!,
     points: ser.points.map((p) => ({ t: new Date(p.at).getTime(), v: p.drops })),
@@ -221,7 +225,7 @@ function trafficChart(series: SensorSeries[], now: number): HTMLElement {
       ? h(
           "p",
           { class: "muted small" },
-          `The first 6 of ${series.length} sensors; the table above lists them all.`,
+          `The 6 sensors with the most of it, of ${series.length}; the table above lists them all.`,
         )
       : null;
   return h(
@@ -267,7 +271,9 @@ export function overviewPage(root: HTMLElement): () => void {
       const ov = (await api.overview({ days: FINDING_DAYS }, controller.signal)) as Overview;
       if (controller.signal.aborted) return;
       const now = new Date(ov.now).getTime() || Date.now();
-      const sensors = ov.sensors.items ?? [];
+      // What needs attention first: sensors offline or never heard from, then the rest by site and name.
+      const rank = (x: Sensor): number => (x.state === "online" ? 1 : 0);
+      const sensors = [...(ov.sensors.items ?? [])].sort((a, b) => rank(a) - rank(b));
       const bySev = ov.openFindings.bySeverity ?? {};
       const byStep = ov.openFindings.byStep ?? {};
       const open = ov.openFindings.total ?? SEVERITIES.reduce((n, sv) => n + (bySev[sv] ?? 0), 0);
