@@ -11,6 +11,7 @@
  */
 import { createHash, randomBytes, scrypt, timingSafeEqual } from "node:crypto";
 import type { Db } from "./http/db.js";
+import { isoFromDate } from "../util/time.js";
 
 export const ROLES = ["viewer", "analyst", "admin"] as const;
 export type Role = (typeof ROLES)[number];
@@ -163,8 +164,8 @@ export async function addUser(
   if (exists !== undefined) throw new AuthError(`a user named ${name} exists`, "exists");
   const r = db
     .prepare("INSERT INTO users (name, role, password, created_at) VALUES (?, ?, ?, ?)")
-    .run(name, role, hash, now.toISOString());
-  return { pk: Number(r.lastInsertRowid), name, role, createdAt: now.toISOString(), disabledAt: null };
+    .run(name, role, hash, isoFromDate(now));
+  return { pk: Number(r.lastInsertRowid), name, role, createdAt: isoFromDate(now), disabledAt: null };
 }
 
 export function listUsers(db: Db): UserInfo[] {
@@ -227,13 +228,13 @@ export function addToken(
   const secret = TOKEN_PREFIX + randomSecret();
   const r = db
     .prepare("INSERT INTO tokens (name, role, hash, created_at) VALUES (?, ?, ?, ?)")
-    .run(name, role, secretHash(secret), now.toISOString());
+    .run(name, role, secretHash(secret), isoFromDate(now));
   return {
     token: {
       pk: Number(r.lastInsertRowid),
       name,
       role,
-      createdAt: now.toISOString(),
+      createdAt: isoFromDate(now),
       lastUsedAt: null,
       revokedAt: null,
     },
@@ -256,7 +257,7 @@ export function revokeToken(db: Db, which: number | string, now = new Date()): T
       : db.prepare("SELECT * FROM tokens WHERE name = ? AND revoked_at IS NULL").all(which)
   ) as TokenRow[];
   if (rows.length === 0) throw new AuthError(`no unrevoked token ${String(which)}`, "not-found");
-  const at = now.toISOString();
+  const at = isoFromDate(now);
   const stmt = db.prepare("UPDATE tokens SET revoked_at = ? WHERE pk = ?");
   db.transaction(() => {
     for (const r of rows) stmt.run(at, r.pk);
@@ -283,7 +284,7 @@ export function tokenPrincipal(db: Db, secret: string, now = new Date()): Princi
     .prepare("SELECT * FROM tokens WHERE hash = ? AND revoked_at IS NULL")
     .get(secretHash(secret)) as TokenRow | undefined;
   if (row === undefined || !isRole(row.role)) return null;
-  db.prepare("UPDATE tokens SET last_used_at = ? WHERE pk = ?").run(now.toISOString(), row.pk);
+  db.prepare("UPDATE tokens SET last_used_at = ? WHERE pk = ?").run(isoFromDate(now), row.pk);
   return { kind: "token", name: row.name, role: row.role, csrf: null, pk: row.pk };
 }
 
@@ -303,13 +304,13 @@ export function createSession(
 ): { cookie: string; csrf: string; expiresAt: string } {
   const cookie = randomSecret();
   const csrf = randomSecret();
-  const expiresAt = new Date(now.getTime() + SESSION_TTL_MS).toISOString();
+  const expiresAt = isoFromDate(new Date(now.getTime() + SESSION_TTL_MS));
   db.transaction(() => {
     // Expired sessions are dropped here, at each login, so the table stays as small as the live ones.
-    db.prepare("DELETE FROM sessions WHERE expires_at <= ?").run(now.toISOString());
+    db.prepare("DELETE FROM sessions WHERE expires_at <= ?").run(isoFromDate(now));
     db.prepare(
       "INSERT INTO sessions (hash, user_pk, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-    ).run(secretHash(cookie), userPk, csrf, now.toISOString(), expiresAt);
+    ).run(secretHash(cookie), userPk, csrf, isoFromDate(now), expiresAt);
   })();
   return { cookie, csrf, expiresAt };
 }
@@ -322,7 +323,7 @@ export function sessionPrincipal(db: Db, cookie: string, now = new Date()): Prin
       `SELECT u.pk AS pk, u.name AS name, u.role AS role, s.csrf AS csrf FROM sessions s JOIN users u ON u.pk = s.user_pk
        WHERE s.hash = ? AND s.expires_at > ? AND u.disabled_at IS NULL`,
     )
-    .get(secretHash(cookie), now.toISOString()) as
+    .get(secretHash(cookie), isoFromDate(now)) as
     { pk: number; name: string; role: string; csrf: string } | undefined;
   if (row === undefined || !isRole(row.role)) return null;
   return { kind: "session", name: row.name, role: row.role, csrf: row.csrf, pk: row.pk };

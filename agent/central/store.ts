@@ -77,6 +77,19 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX findings_sensor_device ON findings (sensor_pk, device_id);
   CREATE INDEX findings_lifecycle_at ON findings (lifecycle, lifecycle_at);
   `,
+  // 3: the read side's (agent/central/http/queries.ts) covering indexes. A row's JSON record comes before
+  // the filter columns in migration 1's tables, so filtering or counting from the table reads every
+  // record's overflow pages (about 18 kB a device): with 10 000 devices a search read 180 MB. These
+  // indexes hold every column the lists filter, sort and count by, so a page is chosen from the index
+  // alone and only its 50 rows are read from the table. findings_device_open makes a device's open
+  // findings a count within the index.
+  `
+  CREATE INDEX devices_list ON devices (last_seen, sensor_pk, device_id, ip, mac, class, modality, manufacturer,
+    model, toolkit, ae_titles, ports, peer_count, exposure, first_seen, search);
+  CREATE INDEX findings_list ON findings (severity_rank, last_seen, sensor_pk, finding_id, rule, severity, step,
+    device_id, device_pk, lifecycle, lifecycle_at, first_seen, count, acknowledged_at, assignee, risk_expires, title);
+  CREATE INDEX findings_device_open ON findings (device_pk, lifecycle);
+  `,
 ];
 
 /** The schema version this code writes; a newer database is refused. */

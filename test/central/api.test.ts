@@ -7,7 +7,7 @@
  */
 import anyTest, { type TestFn } from "ava";
 import { createHash } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CONTENT_SECURITY_POLICY, MAX_BODY_BYTES } from "../../agent/central/http/server.js";
 import type { DeviceItem, FindingDetail, FindingItem, Page } from "../../agent/central/http/queries.js";
@@ -27,8 +27,11 @@ type Caller = "none" | "viewer" | "analyst" | "admin" | "token-viewer" | "token-
 const CALLERS: Caller[] = ["none", "viewer", "analyst", "admin", "token-viewer", "token-analyst", "revoked"];
 const RANK = { viewer: 0, analyst: 1, admin: 2 } as const;
 
+/** The server's log lines (logins, changes, errors): checked for secrets. */
+const serviceLog: string[] = [];
+
 test.before(async (t) => {
-  const c = await startCentral();
+  const c = await startCentral({ log: (line) => serviceLog.push(line) });
   const creds: Record<string, Credentials> = { none: { headers: {}, csrf: null } };
   for (const role of ["viewer", "analyst", "admin"] as const)
     creds[role] = await login(c.base, role, PASSWORD[role]);
@@ -610,7 +613,7 @@ test.serial(
     t.deepEqual(f.riskAcceptance, {
       by: "analyst",
       reason: "vendor patch in Q3",
-      expires: `${day}T23:59:59.999Z`,
+      expires: `${day}T23:59:59.999000Z`,
     });
     const listed = await request(`${c.base}/api/v1/findings?state=risk-accepted&limit=1000`, { headers: h });
     t.true(listed.json<Page<FindingItem>>().items.some((x) => x.pk === pk));
@@ -692,6 +695,71 @@ test.serial(
     );
     const fcsv = await request(`${c.base}/api/v1/findings.csv?state=any`, { headers: h });
     t.is(fcsv.text.split("\r\n").filter((l) => /^\d+,/.test(l)).length, c.seeded.findings);
+  },
+);
+
+test.serial(
+  "no patient data or passcode in any answer, export or the service log (lab canaries)",
+  async (t) => {
+    const { c, creds } = t.context;
+    const canaries = JSON.parse(readFileSync("test/fixtures/patient-canaries.json", "utf8")) as Record<
+      string,
+      string
+    >;
+    const secrets = [
+      "patientName",
+      "patientId",
+      "patientBirthDate",
+      "accessionNumber",
+      "studyDescription",
+      "referringPhysicianName",
+      "otherPatientIds",
+      "userIdentityPasscode",
+    ]
+      .map((k) => canaries[k]!)
+      .flatMap((v) => [v, v.replaceAll("^", " ")]);
+    const h = creds.admin!.headers;
+    let seen = "";
+    for (const path of [
+      "/devices.json",
+      "/devices.csv",
+      "/findings.json",
+      "/findings.csv",
+      "/overview",
+      "/sensors",
+      "/status",
+      "/users",
+      "/tokens",
+    ]) {
+      const r = await request(`${c.base}/api/v1${path}`, { headers: h });
+      t.is(r.status, 200, path);
+      seen += r.text;
+    }
+    for (const pk of [1, 2, 3])
+      seen += (await request(`${c.base}/api/v1/devices/${pk}`, { headers: h })).text;
+    for (const pk of [1, 2, 3])
+      seen += (await request(`${c.base}/api/v1/findings/${pk}`, { headers: h })).text;
+    t.true(
+      seen.includes("dicom.cleartext-credentials"),
+      "the identity finding is there, without its passcode",
+    );
+    for (const secret of secrets) t.false(seen.toLowerCase().includes(secret.toLowerCase()), secret);
+    // Passwords and tokens are never answered back (only their hashes are stored, and those are not shown).
+    t.false(seen.includes(PASSWORD.admin));
+    t.false(seen.includes(c.tokens.viewer));
+    t.false(/scrypt\$/.test(seen));
+    const log = serviceLog.join("\n");
+    t.regex(log, /analyst logged in from 127\.0\.0\.1/);
+    t.regex(log, /failed login for "viewer"/);
+    for (const secret of [
+      ...secrets,
+      ...Object.values(PASSWORD),
+      c.tokens.viewer,
+      c.tokens.analyst,
+      "wrong-password-here",
+    ])
+      t.false(log.includes(secret), secret);
+    t.false(/dtc_|dicomtap_session=/.test(log));
   },
 );
 

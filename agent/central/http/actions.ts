@@ -7,6 +7,7 @@
  */
 import type { Db } from "./db.js";
 import { BadRequest, bodyObject, bodyString, hasControl } from "./params.js";
+import { isoFromDate } from "../../util/time.js";
 
 export const ACTIONS = ["acknowledge", "assign", "accept-risk", "reopen"] as const;
 export type ActionName = (typeof ACTIONS)[number];
@@ -65,7 +66,7 @@ export function parseAction(body: unknown, now: Date): FindingAction {
       if (m.getTime() <= now.getTime()) throw new BadRequest("bad-body", "expires must be in the future");
       if (m.getTime() > now.getTime() + MAX_RISK_ACCEPTANCE_MS)
         throw new BadRequest("bad-body", "expires must be at most one year ahead");
-      return { action: "accept-risk", reason, expires: m.toISOString() };
+      return { action: "accept-risk", reason, expires: isoFromDate(m) };
     }
   }
 }
@@ -77,7 +78,7 @@ function optionalReason(o: Record<string, unknown>): { reason?: string } {
 
 /** Applies an action by `actor`; false when no finding has that pk. */
 export function applyAction(db: Db, pk: number, a: FindingAction, actor: string, now: Date): boolean {
-  const at = now.toISOString();
+  const at = isoFromDate(now);
   return db.transaction((): boolean => {
     const row = db.prepare("SELECT lifecycle FROM findings WHERE pk = ?").get(pk) as
       { lifecycle: string } | undefined;

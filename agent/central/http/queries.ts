@@ -14,6 +14,7 @@ import type { Statement } from "better-sqlite3";
 import { FINDING_STEPS } from "../steps.js";
 import type { Db } from "./db.js";
 import { BadRequest, integer, oneOf, parseQuery, someOf, sortOf, text, type SortKey } from "./params.js";
+import { isoFromDate } from "../../util/time.js";
 
 export const SEVERITIES = ["info", "low", "medium", "high", "critical"] as const;
 export const FINDING_STATES = ["open", "acknowledged", "risk-accepted", "resolved", "any"] as const;
@@ -67,6 +68,15 @@ class Where {
   sql(): string {
     return this.parts.length === 0 ? "" : `WHERE ${this.parts.join(" AND ")}`;
   }
+}
+
+/**
+ * The FROM of a count or page-choosing query: the sensors table joined only when the query names it (a
+ * site or sensor filter or sort), so the rest is answered from the devices' or findings' indexes alone.
+ */
+function fromFor(table: "devices d" | "findings f", sql: string): string {
+  const alias = table.slice(-1);
+  return /\bs\./.test(sql) ? `FROM ${table} JOIN sensors s ON s.pk = ${alias}.sensor_pk` : `FROM ${table}`;
 }
 
 /** `%text%` for LIKE, with LIKE's own wildcards in the text escaped (used with ESCAPE '\'). */
@@ -187,24 +197,18 @@ export interface Overview {
 export function overview(db: Db, days: number, now: Date): Overview {
   const sensors = listSensors(db);
   const count = (state: string): number => sensors.filter((s) => s.state === state).length;
+  // One pass over the covering index findings_list (the unary + keeps the planner off the lifecycle
+  // index, whose rows would send it to the table's records for the step).
   const bySeverity: Record<string, number> = Object.fromEntries(SEVERITIES.map((s) => [s, 0]));
-  for (const r of stmt(
-    db,
-    "SELECT severity, COUNT(*) AS n FROM findings WHERE lifecycle = 'open' GROUP BY severity",
-  ).all() as Array<{
-    severity: string;
-    n: number;
-  }>)
-    bySeverity[r.severity] = r.n;
   const byStep: Record<string, number> = Object.fromEntries(STEP_IDS.map((s) => [s, 0]));
   for (const r of stmt(
     db,
-    "SELECT step, COUNT(*) AS n FROM findings WHERE lifecycle = 'open' GROUP BY step",
-  ).all() as Array<{
-    step: string;
-    n: number;
-  }>)
-    byStep[r.step] = r.n;
+    "SELECT severity_rank AS rank, step, COUNT(*) AS n FROM findings WHERE +lifecycle = 'open' GROUP BY severity_rank, step",
+  ).all() as Array<{ rank: number; step: string; n: number }>) {
+    const sev = SEVERITIES[r.rank];
+    if (sev !== undefined) bySeverity[sev] = (bySeverity[sev] ?? 0) + r.n;
+    byStep[r.step] = (byStep[r.step] ?? 0) + r.n;
+  }
   const devices = stmt(
     db,
     "SELECT COUNT(*) AS total, COALESCE(SUM(exposure = 'external'), 0) AS external FROM devices",
@@ -218,7 +222,8 @@ export function overview(db: Db, days: number, now: Date): Overview {
   const dayList: string[] = [];
   for (let i = days - 1; i >= 0; i--)
     dayList.push(new Date(today - i * 86_400_000).toISOString().slice(0, 10));
-  const since = `${dayList[0]!}T00:00:00.000Z`;
+  // A prefix of every time of that day or later, whatever the fraction's digits (the store writes microseconds).
+  const since = `${dayList[0]!}T00:00:00`;
   const events = new Map(
     (
       stmt(
@@ -272,7 +277,7 @@ export function overview(db: Db, days: number, now: Date): Overview {
     });
   }
   return {
-    now: now.toISOString(),
+    now: isoFromDate(now),
     days,
     sensors: {
       total: sensors.length,
@@ -371,9 +376,10 @@ function deviceWhere(q: DeviceQuery): Where {
   return w;
 }
 
+/** A device's open findings: a count within the index findings_device_open. */
+const OPEN_FINDINGS = "(SELECT COUNT(*) FROM findings f WHERE f.device_pk = d.pk AND f.lifecycle = 'open')";
 const DEVICE_COLUMNS = `d.pk, d.device_id, s.site, s.sensor, d.ip, d.mac, d.class, d.modality, d.manufacturer, d.model,
-  d.toolkit, d.ae_titles, d.ports, d.peer_count, d.exposure, d.first_seen, d.last_seen,
-  (SELECT COUNT(*) FROM findings f WHERE f.device_pk = d.pk AND f.lifecycle = 'open') AS open_findings`;
+  d.toolkit, d.ae_titles, d.ports, d.peer_count, d.exposure, d.first_seen, d.last_seen, ${OPEN_FINDINGS} AS open_findings`;
 const DEVICE_FROM = "FROM devices d JOIN sensors s ON s.pk = d.sensor_pk";
 
 interface DeviceRow {
@@ -445,14 +451,39 @@ function deviceItem(r: DeviceRow): DeviceItem {
   return item;
 }
 
+/**
+ * A list page in two steps: the page's pks from the filters, sort and paging alone (which the covering
+ * indexes of the store's migration 3 answer without reading a row's JSON record), then those rows.
+ */
 export function listDevices(db: Db, q: DeviceQuery): Page<DeviceItem> {
   const w = deviceWhere(q);
-  const total = (stmt(db, `SELECT COUNT(*) AS n ${DEVICE_FROM} ${w.sql()}`).get(w.params) as { n: number }).n;
+  const order = orderBy(q.sort, DEVICE_SORT, "d.pk");
+  const total = (
+    stmt(db, `SELECT COUNT(*) AS n ${fromFor("devices d", w.sql())} ${w.sql()}`).get(w.params) as {
+      n: number;
+    }
+  ).n;
+  const pks = (
+    stmt(
+      db,
+      `SELECT d.pk, ${OPEN_FINDINGS} AS open_findings ${fromFor("devices d", w.sql() + order)} ${w.sql()} ${order} LIMIT @limit OFFSET @offset`,
+    ).all({ ...w.params, limit: q.limit, offset: q.offset }) as Array<{ pk: number }>
+  ).map((r) => r.pk);
+  return { items: devicesByPks(db, pks, false), total, limit: q.limit, offset: q.offset };
+}
+
+/** The devices of `pks`, in that order (with their records when `records`). */
+function devicesByPks(db: Db, pks: number[], records: boolean): DeviceItem[] {
+  if (pks.length === 0) return [];
   const rows = stmt(
     db,
-    `SELECT ${DEVICE_COLUMNS} ${DEVICE_FROM} ${w.sql()} ${orderBy(q.sort, DEVICE_SORT, "d.pk")} LIMIT @limit OFFSET @offset`,
-  ).all({ ...w.params, limit: q.limit, offset: q.offset }) as DeviceRow[];
-  return { items: rows.map(deviceItem), total, limit: q.limit, offset: q.offset };
+    `SELECT ${DEVICE_COLUMNS}${records ? ", d.record" : ""} ${DEVICE_FROM} WHERE d.pk IN (SELECT value FROM json_each(@pks))`,
+  ).all({ pks: JSON.stringify(pks) }) as DeviceRow[];
+  const byPk = new Map(rows.map((r) => [r.pk, r]));
+  return pks.flatMap((pk) => {
+    const r = byPk.get(pk);
+    return r === undefined ? [] : [deviceItem(r)];
+  });
 }
 
 /** Batches of the export: each a complete statement, so none stays open while the client reads. */
@@ -464,23 +495,11 @@ export function* exportDevices(db: Db, q: DeviceQuery): Generator<DeviceItem[]> 
   const pks = (
     stmt(
       db,
-      `SELECT d.pk, (SELECT COUNT(*) FROM findings f WHERE f.device_pk = d.pk AND f.lifecycle = 'open') AS open_findings ${DEVICE_FROM} ${w.sql()} ${orderBy(q.sort, DEVICE_SORT, "d.pk")}`,
+      `SELECT d.pk, ${OPEN_FINDINGS} AS open_findings ${DEVICE_FROM} ${w.sql()} ${orderBy(q.sort, DEVICE_SORT, "d.pk")}`,
     ).all(w.params) as Array<{ pk: number }>
   ).map((r) => r.pk);
-  for (let i = 0; i < pks.length; i += EXPORT_BATCH) {
-    const batch = pks.slice(i, i + EXPORT_BATCH);
-    const rows = stmt(
-      db,
-      `SELECT ${DEVICE_COLUMNS}, d.record ${DEVICE_FROM} WHERE d.pk IN (SELECT value FROM json_each(@pks))`,
-    ).all({
-      pks: JSON.stringify(batch),
-    }) as DeviceRow[];
-    const byPk = new Map(rows.map((r) => [r.pk, r]));
-    yield batch.flatMap((pk) => {
-      const r = byPk.get(pk);
-      return r === undefined ? [] : [deviceItem(r)];
-    });
-  }
+  for (let i = 0; i < pks.length; i += EXPORT_BATCH)
+    yield devicesByPks(db, pks.slice(i, i + EXPORT_BATCH), true);
 }
 
 export interface DeviceDetail extends DeviceItem {
@@ -525,7 +544,7 @@ export function getDevice(db: Db, pk: number, now: Date): DeviceDetail | null {
     stmt(
       db,
       `SELECT ${FINDING_COLUMNS} ${FINDING_FROM} WHERE f.device_pk = @pk ORDER BY f.lifecycle = 'resolved', f.severity_rank DESC, f.last_seen DESC, f.pk LIMIT ${DETAIL_LIMIT}`,
-    ).all({ pk, now: now.toISOString() }) as FindingRow[]
+    ).all({ pk, now: isoFromDate(now) }) as FindingRow[]
   ).map(findingItem);
   const history = stmt(
     db,
@@ -600,7 +619,9 @@ function findingWhere(q: FindingQuery): Where {
   if (q.state !== "any") w.add(`(${STATE_SQL}) = ?`, q.state);
   if (q.severity !== undefined)
     w.add("f.severity IN (SELECT value FROM json_each(?))", JSON.stringify(q.severity));
-  if (q.rule !== undefined) w.add("f.rule = ?", q.rule);
+  // Unary +: chosen from the covering index findings_list in the order of the page, not through the
+  // rule index and the table's records.
+  if (q.rule !== undefined) w.add("+f.rule = ?", q.rule);
   if (q.step !== undefined) w.add("f.step = ?", q.step);
   if (q.sensor !== undefined) w.add("s.sensor = ?", q.sensor);
   if (q.site !== undefined) w.add("s.site = ?", q.site);
@@ -718,42 +739,49 @@ function findingItem(r: FindingRow): FindingItem {
 
 export function listFindings(db: Db, q: FindingQuery, now: Date): Page<FindingItem> {
   const w = findingWhere(q);
-  const params = { ...w.params, now: now.toISOString() };
-  const total = (stmt(db, `SELECT COUNT(*) AS n ${FINDING_FROM} ${w.sql()}`).get(params) as { n: number }).n;
+  const params = { ...w.params, now: isoFromDate(now) };
+  const order = orderBy(q.sort, FINDING_SORT, "f.pk");
+  const total = (
+    stmt(db, `SELECT COUNT(*) AS n ${fromFor("findings f", w.sql())} ${w.sql()}`).get(params) as { n: number }
+  ).n;
+  const pks = (
+    stmt(
+      db,
+      `SELECT f.pk, ${STATE_SQL} AS state ${fromFor("findings f", w.sql() + order)} ${w.sql()} ${order} LIMIT @limit OFFSET @offset`,
+    ).all({ ...params, limit: q.limit, offset: q.offset }) as Array<{ pk: number }>
+  ).map((r) => r.pk);
+  return { items: findingsByPks(db, pks, params.now), total, limit: q.limit, offset: q.offset };
+}
+
+/** The findings of `pks`, in that order. */
+function findingsByPks(db: Db, pks: number[], now: string): FindingItem[] {
+  if (pks.length === 0) return [];
   const rows = stmt(
     db,
-    `SELECT ${FINDING_COLUMNS} ${FINDING_FROM} ${w.sql()} ${orderBy(q.sort, FINDING_SORT, "f.pk")} LIMIT @limit OFFSET @offset`,
-  ).all({ ...params, limit: q.limit, offset: q.offset }) as FindingRow[];
-  return { items: rows.map(findingItem), total, limit: q.limit, offset: q.offset };
+    `SELECT ${FINDING_COLUMNS} ${FINDING_FROM} WHERE f.pk IN (SELECT value FROM json_each(@pks))`,
+  ).all({
+    pks: JSON.stringify(pks),
+    now,
+  }) as FindingRow[];
+  const byPk = new Map(rows.map((r) => [r.pk, r]));
+  return pks.flatMap((pk) => {
+    const r = byPk.get(pk);
+    return r === undefined ? [] : [findingItem(r)];
+  });
 }
 
 /** Every finding the filters select, in order, in batches (see exportDevices). */
 export function* exportFindings(db: Db, q: FindingQuery, now: Date): Generator<FindingItem[]> {
   const w = findingWhere(q);
-  const params = { ...w.params, now: now.toISOString() };
+  const params = { ...w.params, now: isoFromDate(now) };
   const pks = (
     stmt(
       db,
       `SELECT f.pk, ${STATE_SQL} AS state ${FINDING_FROM} ${w.sql()} ${orderBy(q.sort, FINDING_SORT, "f.pk")}`,
-    ).all(params) as Array<{
-      pk: number;
-    }>
+    ).all(params) as Array<{ pk: number }>
   ).map((r) => r.pk);
-  for (let i = 0; i < pks.length; i += EXPORT_BATCH) {
-    const batch = pks.slice(i, i + EXPORT_BATCH);
-    const rows = stmt(
-      db,
-      `SELECT ${FINDING_COLUMNS} ${FINDING_FROM} WHERE f.pk IN (SELECT value FROM json_each(@pks))`,
-    ).all({
-      pks: JSON.stringify(batch),
-      now: params.now,
-    }) as FindingRow[];
-    const byPk = new Map(rows.map((r) => [r.pk, r]));
-    yield batch.flatMap((pk) => {
-      const r = byPk.get(pk);
-      return r === undefined ? [] : [findingItem(r)];
-    });
-  }
+  for (let i = 0; i < pks.length; i += EXPORT_BATCH)
+    yield findingsByPks(db, pks.slice(i, i + EXPORT_BATCH), params.now);
 }
 
 export interface FindingEvent {
@@ -771,7 +799,7 @@ export interface FindingDetail extends FindingItem {
 export function getFinding(db: Db, pk: number, now: Date): FindingDetail | null {
   const r = stmt(db, `SELECT ${FINDING_COLUMNS} ${FINDING_FROM} WHERE f.pk = @pk`).get({
     pk,
-    now: now.toISOString(),
+    now: isoFromDate(now),
   }) as FindingRow | undefined;
   if (r === undefined) return null;
   const history = (

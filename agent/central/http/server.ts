@@ -623,8 +623,13 @@ export class CentralHttp {
     const write = async (s: string): Promise<void> => {
       if (!res.write(s) && !res.destroyed)
         await new Promise<void>((resolve) => {
-          res.once("drain", resolve);
-          res.once("close", resolve);
+          const done = (): void => {
+            res.off("drain", done);
+            res.off("close", done);
+            resolve();
+          };
+          res.on("drain", done);
+          res.on("close", done);
         });
     };
     await write(kind === "csv" ? header : "[");
