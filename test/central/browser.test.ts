@@ -272,20 +272,19 @@ test.serial("a viewer sees no action on a finding and cannot acknowledge it", as
   }
 });
 
-test.serial("an admin sees users, creates an API token that is shown once, and revokes it", async (t) => {
+test.serial("an admin creates an API token that is shown once, revokes it, and removes a user", async (t) => {
   const { page, problems, close } = await browse();
   try {
     await logIn(page, "admin");
     await nav(page, "Admin").click();
     await page.locator("h2", { hasText: "Users" }).waitFor();
-    const users = (await page.locator("section.panel", { hasText: "Users" }).textContent()) ?? "";
-    for (const name of ["admin", "analyst", "viewer"]) t.true(users.includes(name));
+    const userList = (await page.locator("section.panel", { hasText: "Users" }).textContent()) ?? "";
+    for (const name of ["admin", "analyst", "viewer"]) t.true(userList.includes(name));
 
     await page.fill('input[aria-label="New token\'s name"]', "asset-db-sync");
     await page.locator("button", { hasText: "Create token" }).click();
     const secret = (await page.locator(".token-value").textContent()) ?? "";
     t.regex(secret, /^dtc_[A-Za-z0-9_-]{20,}$/);
-    await page.screenshot({ path: `${SHOTS}/admin.png` });
     const viaToken = await page.evaluate(
       async (tok) =>
         (
@@ -302,6 +301,17 @@ test.serial("an admin sees users, creates an API token that is shown once, and r
     await page.locator("tr", { hasText: "asset-db-sync" }).locator("button", { hasText: "Revoke" }).click();
     await page.locator("tr", { hasText: "asset-db-sync" }).getByText("revoked").waitFor();
     t.is(await page.locator(".token-value").count(), 0, "the secret is not shown again");
+
+    // Removing a user (the viewer, whose test ran before this one); an admin cannot remove itself.
+    const users = page.locator("section.panel", { hasText: "Users" });
+    page.once("dialog", (d) => void d.accept());
+    await users.locator("tr", { hasText: "viewer" }).first().locator("button", { hasText: "Remove" }).click();
+    await users.locator("tbody tr").nth(1).waitFor();
+    while ((await users.locator("tbody tr").count()) !== 2) await page.waitForTimeout(50);
+    t.is(count("SELECT COUNT(*) AS n FROM users WHERE name = 'viewer'"), 0);
+    t.is(await users.locator("tr", { hasText: "you" }).locator("button").count(), 0, "no Remove on oneself");
+    // After the revocation: no token secret in the CI artefacts.
+    await page.screenshot({ path: `${SHOTS}/admin.png` });
     const revoked = await page.evaluate(
       async (tok) =>
         (

@@ -20,7 +20,25 @@ function roleSelect(): HTMLSelectElement {
   return sel;
 }
 
-function usersSection(users: User[], reload: () => void): HTMLElement {
+function usersSection(users: User[], reload: () => void, self: string): HTMLElement {
+  const removeButton = (u: User): HTMLElement => {
+    const b = h(
+      "button",
+      { type: "button", class: "button small danger", title: `Remove ${u.name}` },
+      "Remove",
+    );
+    b.addEventListener("click", () => {
+      if (!window.confirm(`Remove the user “${u.name}”? Their sessions end now.`)) return;
+      api
+        .removeUser(u.pk)
+        .then(() => reload())
+        .catch((err: unknown) => {
+          status.className = "form-status bad";
+          replace(status, err instanceof ApiError ? err.message : String(err));
+        });
+    });
+    return b;
+  };
   const name = h("input", {
     type: "text",
     placeholder: "name",
@@ -69,7 +87,7 @@ function usersSection(users: User[], reload: () => void): HTMLElement {
         h(
           "tr",
           null,
-          ["Name", "Role", "Created", "State"].map((x) => h("th", { scope: "col" }, x)),
+          ["Name", "Role", "Created", "State", ""].map((x) => h("th", { scope: "col" }, x)),
         ),
       ),
       h(
@@ -83,6 +101,7 @@ function usersSection(users: User[], reload: () => void): HTMLElement {
             h("td", null, h("span", { class: `tag role-${u.role}` }, u.role)),
             h("td", null, timeEl(u.createdAt)),
             h("td", null, u.disabledAt ? h("span", { class: "muted" }, "disabled") : "active"),
+            h("td", null, u.name === self ? h("span", { class: "muted small" }, "you") : removeButton(u)),
           ),
         ),
       ),
@@ -191,7 +210,7 @@ function tokensSection(
   );
 }
 
-export function adminPage(root: HTMLElement): () => void {
+export function adminPage(root: HTMLElement, self: string): () => void {
   const controller = new AbortController();
   replace(root, pageHeader("Admin"), loading());
   const load = (newToken?: string): void => {
@@ -204,7 +223,7 @@ export function adminPage(root: HTMLElement): () => void {
           h(
             "div",
             { class: "cols-2" },
-            usersSection(itemsOf<User>(u), load),
+            usersSection(itemsOf<User>(u), load, self),
             tokensSection(itemsOf<Token>(t), load, newToken),
           ),
         );

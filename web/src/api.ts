@@ -274,6 +274,7 @@ export const api = {
   addToken: (name: string, role: Role) =>
     request<{ token: string }>("POST", "/tokens", { body: { name, role } }),
   revokeToken: (pk: number) => request<unknown>("DELETE", `/tokens/${pk}`),
+  removeUser: (pk: number) => request<unknown>("DELETE", `/users/${pk}`),
 };
 
 /** A list answer that may be a bare array or wrapped ({items}). */

@@ -103,7 +103,7 @@ function route(): void {
     else if (first === "findings" && second) stopPage = findingPage(main, second, session);
     else if (first === "findings") stopPage = findingsPage(main, params);
     else if (first === "exports") stopPage = exportsPage(main);
-    else if (first === "admin" && session.role === "admin") stopPage = adminPage(main);
+    else if (first === "admin" && session.role === "admin") stopPage = adminPage(main, session.user);
     else
       replace(
         main,
