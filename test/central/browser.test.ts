@@ -202,7 +202,26 @@ test.serial(
       };
       t.is(stored.acknowledged_by, "analyst");
       t.truthy(stored.acknowledged_at);
-      await page.screenshot({ path: `${SHOTS}/finding-acknowledged.png`, fullPage: true });
+
+      // Assign it, then accept the risk with a reason (the expiry the form proposes: 90 days).
+      await page.fill("input[name=assignee]", "pacs-team");
+      await page.locator("button", { hasText: "Assign" }).click();
+      await page.locator(".timeline", { hasText: "assigned" }).waitFor();
+      await page.fill(
+        "textarea[name=reason]",
+        "Vendor update booked; the archive VLAN is isolated meanwhile",
+      );
+      await page.locator("button", { hasText: "Accept risk" }).click();
+      await page.locator(".page-head .state-risk-accepted").waitFor();
+      const risk = central.db
+        .prepare("SELECT assignee, risk_accepted_by, risk_reason, risk_expires FROM findings WHERE pk = ?")
+        .get(pk) as { assignee: string; risk_accepted_by: string; risk_reason: string; risk_expires: string };
+      t.is(risk.assignee, "pacs-team");
+      t.is(risk.risk_accepted_by, "analyst");
+      t.regex(risk.risk_reason, /^Vendor update booked/);
+      const days = (new Date(risk.risk_expires).getTime() - Date.now()) / 86400e3;
+      t.true(days > 88 && days < 92, `expires in ${days} days`);
+      await page.screenshot({ path: `${SHOTS}/finding-triaged.png`, fullPage: true });
 
       // The findings list: open by default, so the acknowledged one has left it.
       await nav(page, "Findings").click();
