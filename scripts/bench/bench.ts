@@ -10,9 +10,9 @@
  * HTTP and VNC captures and zeek's SMB2 file copy, copied with shifted addresses (replay-capture.ts), timed
  * like capture a against tshark dissecting DICOM and the same SMB/NTLMSSP/FTP/DHCP/HTTP/VNC fields.
  *
- *   node dist/scripts/bench/bench.js [--quick] [--size 1G] [--count 2000[,4000,...]] [--only a|b|f|live|floods|mixed] [--skip-floods] [--skip-live-floods] [--live-floods-pps 50000] [--skip-tshark]
+ *   node dist/scripts/bench/bench.js [--quick] [--size 1G] [--count 2000[,4000,...]] [--only a|b|f|live|floods|mixed|central] [--skip-floods] [--skip-live-floods] [--live-floods-pps 50000] [--skip-tshark]
  *        [--skip-mixed] [--mixed-copies 75] [--mixed-smb ../shared/captures/zeek/smb_smb2.pcap]
- *        [--skip-publish] [--hosts 5000] [--rate 200]
+ *        [--skip-publish] [--hosts 5000] [--rate 200] [--skip-central]
  *        [--skip-live] [--live-rates 100,200,500,1000,top] [--live-runs 3] [--live-gro on|off]
  *        [--live-copies 23] [--live-capturers dicomtap,tcpdump,tshark]
  *        [--tshark-timeout SEC] [--timeout SEC] [--dir D] [--seed N] [--cpu N] [--runs N] [--profile]
@@ -48,6 +48,12 @@ import {
 import { FLOOD_SIZES, formatFloods, runFloods, type FloodRow } from "./flow-floods.js";
 import { DEFAULT_FLOOD_PPS, formatLiveFloods, runLiveFloods, type LiveFloodRow } from "./live-floods.js";
 import { formatPublish, runPublish, type PublishResult } from "./publish.js";
+import {
+  formatCentralApi,
+  runCentralApi,
+  type CentralApiOptions,
+  type CentralApiResult,
+} from "./central-api.js";
 import { DEFAULT_COPIES, defaultFixtures, ensureReplayCapture } from "./replay-capture.js";
 import { installRoot } from "../../agent/util/root.js";
 
@@ -55,10 +61,12 @@ interface Options {
   sizeBytes: number;
   /** Shape b: C-STOREs on the one association; several values make one capture each (growth curve). */
   counts: number[];
-  only: Shape | "live" | "floods" | "mixed" | null;
+  only: Shape | "live" | "floods" | "mixed" | "central" | null;
   skipTshark: boolean;
   /** No publish phase (capture f, mosquitto). */
   skipPublish: boolean;
+  /** No central API phase (issue 12: page and API times with 10 000 devices and 50 000 findings). */
+  skipCentral: boolean;
   /** Capture f: distinct client hosts, and associations per second of capture time. */
   hosts: number;
   rate: number;
@@ -153,10 +161,10 @@ const TSHARK_FIELDS = [
 
 function usage(): never {
   process.stderr.write(
-    "usage: bench.js [--quick] [--size 1G] [--count 2000[,4000,...]] [--only a|b|f|live|floods|mixed] [--skip-floods] [--skip-tshark] [--tshark-timeout SEC]\n" +
+    "usage: bench.js [--quick] [--size 1G] [--count 2000[,4000,...]] [--only a|b|f|live|floods|mixed|central] [--skip-floods] [--skip-tshark] [--tshark-timeout SEC]\n" +
       "                [--skip-mixed] [--mixed-copies 75] [--mixed-smb ../shared/captures/zeek/smb_smb2.pcap]\n" +
       "                [--skip-live-floods] [--live-floods-pps 50000]\n" +
-      "                [--skip-publish] [--hosts 5000] [--rate 200]\n" +
+      "                [--skip-publish] [--hosts 5000] [--rate 200] [--skip-central]\n" +
       "                [--skip-live] [--live-rates 100,200,500,1000,top] [--live-runs 3] [--live-gro on|off]\n" +
       "                [--live-copies 23] [--live-capturers dicomtap,tcpdump,tshark]\n" +
       "                [--timeout SEC] [--dir D] [--seed N] [--cpu N] [--ack-every N] [--runs N] [--profile]\n" +
@@ -172,6 +180,7 @@ function parseArgs(argv: string[]): Options {
     only: null,
     skipTshark: false,
     skipPublish: false,
+    skipCentral: false,
     hosts: DEFAULTS.hosts,
     rate: DEFAULTS.rate,
     tsharkTimeout: 1800,
@@ -223,7 +232,16 @@ function parseArgs(argv: string[]): Options {
       countSet = true;
     } else if (a === "--only") {
       const s = v();
-      if (s !== "a" && s !== "b" && s !== "f" && s !== "live" && s !== "floods" && s !== "mixed") usage();
+      if (
+        s !== "a" &&
+        s !== "b" &&
+        s !== "f" &&
+        s !== "live" &&
+        s !== "floods" &&
+        s !== "mixed" &&
+        s !== "central"
+      )
+        usage();
       o.only = s;
     } else if (a === "--skip-tshark") o.skipTshark = true;
     else if (a === "--skip-mixed") o.skipMixed = true;
@@ -233,6 +251,7 @@ function parseArgs(argv: string[]): Options {
       mixedCopiesSet = true;
     } else if (a === "--mixed-smb") o.mixedSmb = resolve(v());
     else if (a === "--skip-publish") o.skipPublish = true;
+    else if (a === "--skip-central") o.skipCentral = true;
     else if (a === "--skip-live") o.skipLive = true;
     else if (a === "--skip-floods") o.skipFloods = true;
     else if (a === "--skip-live-floods") o.skipLiveFloods = true;
@@ -830,11 +849,21 @@ async function run(o: Options): Promise<void> {
         });
     }
   }
+  // Issue 12: the central console's page and API response times over a store of real records.
+  let central: { options: CentralApiOptions; result: CentralApiResult } | null = null;
+  if (!o.skipCentral && (o.only === null || o.only === "central")) {
+    const options: CentralApiOptions = o.quick
+      ? { devices: 1000, findings: 5000, sensors: 10, runs: 10 }
+      : { devices: 10_000, findings: 50_000, sensors: 100, runs: 50 };
+    process.stderr.write(`[bench] central API: ${options.devices} devices, ${options.findings} findings\n`);
+    central = { options, result: await runCentralApi(options) };
+  }
   let text = rows.length > 0 ? report(rows, o) : "";
   if (floods.length > 0) text += (text ? "\n" : "") + formatFloods(floods);
   if (liveFloods.length > 0) text += "\n" + formatLiveFloods(liveFloods);
   else if (liveFloodsSkipped !== null) text += `\nlive floods skipped: ${liveFloodsSkipped}\n`;
   if (publish) text += (text ? "\n" : "") + formatPublish(publish, o.cpu);
+  if (central) text += (text ? "\n" : "") + formatCentralApi(central.options, central.result);
   if (live) text += (text ? "\n" : "") + formatLive(live);
   else if (liveSkipped !== null) text += (text ? "\n" : "") + `live phase skipped: ${liveSkipped}\n`;
   process.stdout.write("\n" + text);
@@ -843,7 +872,17 @@ async function run(o: Options): Promise<void> {
   writeFileSync(
     resultPath,
     JSON.stringify(
-      { argv: process.argv.slice(2), options: o, rows, publish, live, floods, liveFloods, table: text },
+      {
+        argv: process.argv.slice(2),
+        options: o,
+        rows,
+        publish,
+        live,
+        floods,
+        liveFloods,
+        central,
+        table: text,
+      },
       null,
       2,
     ) + "\n",

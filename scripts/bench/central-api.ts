@@ -147,18 +147,24 @@ export async function runCentralApi(o: CentralApiOptions): Promise<CentralApiRes
     await http.start();
     try {
       const base = http.address().url;
+      // A sensor in the middle: its devices' addresses are 10.{sensor}.x.y.
+      const mid = Math.floor(o.sensors / 2);
       const requests: Array<[string, string, number]> = [
         ["devices: first page", "/api/v1/devices", o.runs],
-        ["devices: page 100", "/api/v1/devices?offset=5000&limit=50&sort=ip", o.runs],
-        ["devices: search", "/api/v1/devices?q=10.42.", o.runs],
+        [
+          "devices: a middle page by IP",
+          `/api/v1/devices?offset=${Math.floor(o.devices / 2)}&limit=50&sort=ip`,
+          o.runs,
+        ],
+        ["devices: search", `/api/v1/devices?q=10.${mid}.`, o.runs],
         ["devices: by AE title", "/api/v1/devices?ae=ARCHIVE_7", o.runs],
         ["devices: most open findings", "/api/v1/devices?sort=-openFindings", o.runs],
-        ["device page", "/api/v1/devices/4321", o.runs],
+        ["device page", `/api/v1/devices/${Math.ceil(o.devices / 2)}`, o.runs],
         ["findings: first page", "/api/v1/findings", o.runs],
         ["findings: open, high+critical", "/api/v1/findings?state=open&severity=high,critical", o.runs],
         ["findings: by rule, by step", "/api/v1/findings?rule=dicom.cleartext&step=tls", o.runs],
-        ["findings: search", "/api/v1/findings?q=10.42.", o.runs],
-        ["finding page", "/api/v1/findings/25000", o.runs],
+        ["findings: search", `/api/v1/findings?q=10.${mid}.`, o.runs],
+        ["finding page", `/api/v1/findings/${Math.ceil(o.findings / 2)}`, o.runs],
         ["overview (30 days)", "/api/v1/overview", o.runs],
         ["sensors", "/api/v1/sensors", o.runs],
         ["devices.csv (all)", "/api/v1/devices.csv", Math.max(3, Math.floor(o.runs / 10))],

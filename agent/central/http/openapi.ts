@@ -5,7 +5,15 @@
  * accepts is described here, so the document cannot fall behind.
  */
 import { ACTIONS } from "./actions.js";
-import { FINDING_STATES, MAX_LIMIT, DEFAULT_LIMIT, SEVERITIES, STEP_IDS } from "./queries.js";
+import {
+  DEFAULT_LIMIT,
+  DEVICE_SORT_KEYS,
+  FINDING_SORT_KEYS,
+  FINDING_STATES,
+  MAX_LIMIT,
+  SEVERITIES,
+  STEP_IDS,
+} from "./queries.js";
 
 type Json = Record<string, unknown>;
 
@@ -17,46 +25,6 @@ const time = (description: string): Json => ({ type: ["string", "null"], format:
 function query(name: string, schema: Json, description: string): Json {
   return { name, in: "query", required: false, schema, description };
 }
-
-const DEVICE_SORT_KEYS = [
-  "pk",
-  "id",
-  "site",
-  "sensor",
-  "ip",
-  "mac",
-  "class",
-  "modality",
-  "manufacturer",
-  "model",
-  "toolkit",
-  "aeTitles",
-  "ports",
-  "peerCount",
-  "exposure",
-  "firstSeen",
-  "lastSeen",
-  "openFindings",
-];
-const FINDING_SORT_KEYS = [
-  "pk",
-  "id",
-  "site",
-  "sensor",
-  "rule",
-  "severity",
-  "state",
-  "lifecycle",
-  "step",
-  "device",
-  "title",
-  "firstSeen",
-  "lastSeen",
-  "count",
-  "assignee",
-  "acknowledgedAt",
-  "lifecycleAt",
-];
 
 const sortParam = (keys: string[], dflt: string): Json =>
   query(
@@ -395,6 +363,73 @@ const SCHEMAS: Json = {
     type: "object",
     description:
       "Sensors online/offline, open findings by severity and step, findings over time, traffic per sensor.",
+    properties: {
+      now: { type: "string", format: "date-time" },
+      days: { type: "integer" },
+      sensors: {
+        type: "object",
+        properties: {
+          total: { type: "integer" },
+          online: { type: "integer" },
+          offline: { type: "integer" },
+          unknown: { type: "integer" },
+          items: { type: "array", items: ref("Sensor") },
+        },
+      },
+      devices: { type: "object", properties: { total: { type: "integer" }, external: { type: "integer" } } },
+      openFindings: {
+        type: "object",
+        properties: {
+          total: { type: "integer" },
+          bySeverity: { type: "object", additionalProperties: { type: "integer" } },
+          byStep: { type: "object", additionalProperties: { type: "integer" } },
+        },
+      },
+      findingsOverTime: {
+        type: "array",
+        description: "Per day (UTC), oldest first: findings opened or reopened, and resolved.",
+        items: {
+          type: "object",
+          properties: {
+            day: { type: "string", format: "date" },
+            opened: { type: "integer" },
+            resolved: { type: "integer" },
+          },
+        },
+      },
+      traffic: {
+        type: "object",
+        properties: {
+          bucket: { type: "string", enum: ["hour", "day"] },
+          sensors: {
+            type: "array",
+            items: {
+              type: "object",
+              properties: {
+                pk: { type: "integer" },
+                site: { type: "string" },
+                sensor: { type: "string" },
+                points: {
+                  type: "array",
+                  description:
+                    "Per bucket: increases of the sensor's packet, byte and drop counters; the largest outbox depth.",
+                  items: {
+                    type: "object",
+                    properties: {
+                      at: { type: "string", format: "date-time" },
+                      packets: { type: "integer" },
+                      bytes: { type: "integer" },
+                      drops: { type: "integer" },
+                      outboxDepth: { type: ["integer", "null"] },
+                    },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
   },
 };
 

@@ -325,6 +325,9 @@ const DEVICE_SORT: Record<string, string> = {
   openFindings: "open_findings",
 };
 
+/** The device list's sort keys (the OpenAPI document lists them). */
+export const DEVICE_SORT_KEYS = Object.keys(DEVICE_SORT);
+
 const DEVICE_FILTERS = {
   q: text(200),
   class: text(64),
@@ -579,6 +582,9 @@ const FINDING_SORT: Record<string, string> = {
   acknowledgedAt: "f.acknowledged_at",
   lifecycleAt: "f.lifecycle_at",
 };
+
+/** The finding list's sort keys (the OpenAPI document lists them). */
+export const FINDING_SORT_KEYS = Object.keys(FINDING_SORT);
 
 const FINDING_FILTERS = {
   state: oneOf(FINDING_STATES),
