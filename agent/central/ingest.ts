@@ -22,11 +22,14 @@
  * when its callback is called (handlers/publish.js: callback → emit 'message' → handleMessage → PUBACK).
  * The message is written to the store inside that handler, synchronously (better-sqlite3), and the
  * callback is called after the commit returned: a PUBACK never leaves for a message the store does not
- * hold. When the write fails (disk full, a lock held past busy_timeout) the callback gets the error, so no
- * PUBACK is sent; the connection is dropped and made again after the backoff, and the broker resends what
- * was not acknowledged (MQTT 5 §4.4). The default 'message' path would also run before the PUBACK, but an
- * exception there would escape into mqtt.js; the explicit handler says what happens. An invalid message is
- * acknowledged (sending it again would not make it valid) and counted.
+ * hold. When the write fails for a reason that passes (disk full, an I/O error, a lock held past
+ * busy_timeout) the callback gets the error, so no PUBACK is sent; the connection is dropped and made again
+ * after the backoff, and the broker resends what was not acknowledged (MQTT 5 §4.4). The default 'message'
+ * path would also run before the PUBACK, but an exception there would escape into mqtt.js; the explicit
+ * handler says what happens. A message that can never be stored (a constraint the store refuses it by,
+ * which sending it again would not change) is acknowledged and counted as rejected: withheld, it would come
+ * back after every reconnect and stall the session behind it. An invalid message is likewise acknowledged
+ * and counted.
  *
  * Checks: the console's (agent/console/state.ts PayloadChecker): a dicomtap/v1 topic, a payload size cap
  * (also announced to the broker as the MQTT 5 Maximum Packet Size, so larger packets are not even sent),
@@ -76,8 +79,10 @@ export interface IngestHealth {
   invalid: number;
   /** What the store did with the valid ones (new, changed, opened, stale, …). */
   results: Partial<Record<ApplyResult, number>>;
-  /** Writes the store refused (the message was not acknowledged and comes again). */
+  /** Writes that failed for a passing reason (the message was not acknowledged and comes again). */
   storeFailures: number;
+  /** Messages the store refused for good (a constraint): acknowledged, not kept. */
+  rejected: number;
   lastMessageAt: string | null;
   lastError: string | null;
   lastErrorAt: string | null;
@@ -95,6 +100,19 @@ export function subscriptions(shareGroup: string): Array<{ filter: string; qos: 
     { filter: "dicomtap/v1/+/+/devices/+", qos: 1 },
     { filter: "dicomtap/v1/+/+/findings/+", qos: 1 },
   ];
+}
+
+/**
+ * True for a store error that may pass (the same write can succeed later): SQLite's busy, locked, full,
+ * I/O, out-of-memory, read-only and corruption codes. Constraint and type errors, and errors that are not
+ * SQLite's, come from the message itself and would come again.
+ */
+export function passing(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  if (!(e instanceof Error) || e.name !== "SqliteError" || typeof code !== "string") return false;
+  return /^SQLITE_(BUSY|LOCKED|FULL|IOERR|NOMEM|READONLY|CANTOPEN|PROTOCOL|CORRUPT|NOTADB|INTERRUPT)/.test(
+    code,
+  );
 }
 
 /** Room for the MQTT header and properties around the largest payload taken. */
@@ -122,6 +140,7 @@ export class Ingest {
     invalid: 0,
     results: {},
     storeFailures: 0,
+    rejected: 0,
     lastMessageAt: null,
     lastError: null,
     lastErrorAt: null,
@@ -288,6 +307,14 @@ export class Ingest {
     try {
       this.take(topic, payload);
     } catch (e) {
+      if (!passing(e)) {
+        // Sending it again would fail again: acknowledged, counted (see the file comment).
+        this.h.rejected++;
+        this.fail(`store refused a message on ${topic.slice(0, 200)}: ${(e as Error).message}`);
+        this.log("rejected", { topic: topic.slice(0, 200), error: (e as Error).message });
+        done(0);
+        return;
+      }
       this.storeFailed(e);
       done(e instanceof Error ? e : new Error(String(e)));
       this.drop();

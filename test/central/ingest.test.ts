@@ -211,6 +211,24 @@ function findingEvent(sensorId: string, id: string, revision: number): string {
 
 const centralDb = (name: string): string => join(dir, `${name}.db`);
 
+/** Waits until no message has come for 500 ms. */
+async function quiet(ingest: Ingest): Promise<void> {
+  let last = -1;
+  let since = Date.now();
+  await waitFor(
+    () => {
+      const n = ingest.health().messages;
+      if (n !== last) {
+        last = n;
+        since = Date.now();
+      }
+      return Date.now() - since >= 500;
+    },
+    "ingest to go quiet",
+    { timeoutMs: 30_000, everyMs: 50 },
+  );
+}
+
 test.serial("the subscriptions: events shared by the group, retained topics for each instance", (t) => {
   t.deepEqual(subscriptions("g"), [
     { filter: "$share/g/dicomtap/v1/+/+/findings", qos: 1 },
@@ -378,43 +396,76 @@ test.serial(
 );
 
 test.serial(
-  "a write the store refuses is not acknowledged: the broker sends it again and it is kept once",
+  "a write that fails for a while is not acknowledged: the broker sends it again and it is kept once",
   async (t) => {
     const path = centralDb("refuse");
     const c = await startCentral(path, "central-refuse", "refuse");
-    // As a full disk would, SQLite refuses the write of this finding.
+    // The retained catch-up first, so that the write that fails below is the finding's.
+    await caughtUp(c.store, ["s1", "s2", "s3", "s4", "s5", "s6"]);
+    await quiet(c.ingest);
+    // Another writer holds the lock past busy_timeout (5 s): the write fails with SQLITE_BUSY.
     const other = new Database(path);
-    other.exec(`CREATE TRIGGER refuse BEFORE INSERT ON findings WHEN NEW.finding_id LIKE 'refused-%'
-              BEGIN SELECT RAISE(ABORT, 'simulated write failure'); END`);
+    other.exec("BEGIN IMMEDIATE");
     const raw = await rawSensor("s8", await pki.sensor("s8"));
     // Only on the event stream: if the first delivery was acknowledged and lost, nothing would bring it back.
     await raw.publishAsync(`dicomtap/v1/${SITE}/s8/findings`, findingEvent("s8", "refused-1", 1), { qos: 1 });
-    await waitFor(() => c.ingest.health().storeFailures > 0, "the refused write");
-    t.regex(String(c.ingest.health().lastError), /simulated write failure/);
+    await waitFor(() => c.ingest.health().storeFailures > 0, "the refused write", { timeoutMs: 30_000 });
+    t.regex(String(c.ingest.health().lastError), /locked|busy/i);
+    other.exec("COMMIT");
     t.is(held(c.store, "s8").findings.size, 0);
-    other.exec("DROP TRIGGER refuse");
-    other.close();
     await waitFor(() => held(c.store, "s8").findings.size === 1, "the message sent again", {
-      timeoutMs: 20_000,
+      timeoutMs: 30_000,
     });
     t.true(c.ingest.health().connects >= 2, "reconnected to have it sent again");
+    t.is(c.ingest.health().rejected, 0);
     // (The other sensors' retained findings came too.)
     t.deepEqual(openedOnce(c.store, "s8"), { findings: 1, opened: 1, maxOpenedPerFinding: 1 });
 
+    // A message the store refuses for good (here a trigger's constraint) is acknowledged and counted: it
+    // does not come back after a reconnect, and what follows it is taken.
+    other.exec(`CREATE TRIGGER refuse BEFORE INSERT ON findings WHEN NEW.finding_id LIKE 'poison-%'
+                BEGIN SELECT RAISE(ABORT, 'simulated constraint'); END`);
+    await raw.publishAsync(`dicomtap/v1/${SITE}/s8/findings`, findingEvent("s8", "poison-1", 1), { qos: 1 });
+    await raw.publishAsync(`dicomtap/v1/${SITE}/s8/findings`, findingEvent("s8", "behind-1", 1), { qos: 1 });
+    await waitFor(() => held(c.store, "s8").findings.has("behind-1"), "the message behind the refused one");
+    t.is(c.ingest.health().rejected, 1);
+    t.regex(String(c.ingest.health().lastError), /simulated constraint/);
+    const connects = c.ingest.health().connects;
+    await raw.endAsync();
+    await broker.restart();
+    await waitFor(
+      () => c.ingest.health().connects > connects && c.ingest.health().subscribed,
+      "a new connection",
+    );
+    const again = await rawSensor("s8", await pki.sensor("s8"));
+    // Resent messages come before new ones on the resumed session (MQTT 5 §4.4).
+    await again.publishAsync(`dicomtap/v1/${SITE}/s8/findings`, findingEvent("s8", "behind-2", 1), {
+      qos: 1,
+    });
+    await waitFor(() => held(c.store, "s8").findings.has("behind-2"), "a message after the reconnect");
+    t.is(c.ingest.health().rejected, 1, "the refused message was acknowledged: not sent again");
+    other.exec("DROP TRIGGER refuse");
+    other.close();
+
     // Hostile or broken messages are counted, never stored, never fatal.
     const invalid = c.ingest.health().invalid;
-    await raw.publishAsync(`dicomtap/v1/${SITE}/s8/findings`, findingEvent("s9", "spoof", 1), { qos: 1 });
-    await raw.publishAsync(`dicomtap/v1/${SITE}/s8/findings`, "{not json", { qos: 1 });
-    await raw.publishAsync(`dicomtap/v1/${SITE}/s8/findings/other`, findingEvent("s8", "mismatch", 1), {
+    await again.publishAsync(`dicomtap/v1/${SITE}/s8/findings`, findingEvent("s9", "spoof", 1), { qos: 1 });
+    await again.publishAsync(`dicomtap/v1/${SITE}/s8/findings`, "{not json", { qos: 1 });
+    await again.publishAsync(`dicomtap/v1/${SITE}/s8/findings/other`, findingEvent("s8", "mismatch", 1), {
       qos: 1,
       retain: true,
     });
-    await raw.publishAsync(`dicomtap/v1/${SITE}/s8/findings`, "x".repeat(MAX_PAYLOAD_BYTES + 1), { qos: 1 });
+    await again.publishAsync(`dicomtap/v1/${SITE}/s8/findings`, "x".repeat(MAX_PAYLOAD_BYTES + 1), {
+      qos: 1,
+    });
     // Far larger than the Maximum Packet Size ingest announced: the broker does not even send it.
     const huge = "x".repeat(MAX_PAYLOAD_BYTES + (256 << 10));
-    await raw.publishAsync(`dicomtap/v1/${SITE}/s8/findings`, huge, { qos: 1 });
-    await raw.publishAsync(`dicomtap/v1/${SITE}/s8/findings`, findingEvent("s8", "after", 1), { qos: 1 });
-    await waitFor(() => held(c.store, "s8").findings.size === 2, "the valid message after the hostile ones");
+    await again.publishAsync(`dicomtap/v1/${SITE}/s8/findings`, huge, { qos: 1 });
+    await again.publishAsync(`dicomtap/v1/${SITE}/s8/findings`, findingEvent("s8", "after", 1), { qos: 1 });
+    await waitFor(
+      () => held(c.store, "s8").findings.has("after"),
+      "the valid message after the hostile ones",
+    );
     t.is(c.ingest.health().invalid - invalid, 4, JSON.stringify(c.ingest.health().recentInvalid));
     t.deepEqual(
       c.ingest
@@ -428,15 +479,20 @@ test.serial(
         `payload over ${MAX_PAYLOAD_BYTES} bytes`,
       ],
     );
-    t.deepEqual([...held(c.store, "s8").findings.keys()].sort(), ["after", "refused-1"]);
+    t.deepEqual([...held(c.store, "s8").findings.keys()].sort(), [
+      "after",
+      "behind-1",
+      "behind-2",
+      "refused-1",
+    ]);
     t.false(c.store.db.prepare("SELECT 1 FROM sensors WHERE sensor = 's9'").get() !== undefined);
     // An empty retained state withdraws the finding: resolved.
-    await raw.publishAsync(`dicomtap/v1/${SITE}/s8/findings/other`, "", { qos: 1, retain: true });
-    await raw.publishAsync(`dicomtap/v1/${SITE}/s8/findings/after`, findingEvent("s8", "after", 2), {
+    await again.publishAsync(`dicomtap/v1/${SITE}/s8/findings/other`, "", { qos: 1, retain: true });
+    await again.publishAsync(`dicomtap/v1/${SITE}/s8/findings/after`, findingEvent("s8", "after", 2), {
       qos: 1,
       retain: true,
     });
-    await raw.publishAsync(`dicomtap/v1/${SITE}/s8/findings/after`, "", { qos: 1, retain: true });
+    await again.publishAsync(`dicomtap/v1/${SITE}/s8/findings/after`, "", { qos: 1, retain: true });
     await waitFor(
       () =>
         (
@@ -446,7 +502,7 @@ test.serial(
         ).lifecycle === "resolved",
       "the withdrawn finding resolved",
     );
-    await raw.endAsync();
+    await again.endAsync();
     await c.stop();
   },
 );
