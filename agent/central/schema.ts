@@ -159,4 +159,18 @@ export const MIGRATIONS: readonly string[] = [
     expires_at    TEXT NOT NULL
   );
   `,
+  // 2: what the write side (store.ts) needs beyond the first schema: persistent eviction counters; indexes for the
+  // retention of health samples by time, for linking findings to a device that arrives after them, and
+  // for evicting resolved findings oldest first.
+  `
+  CREATE TABLE counters (
+    name          TEXT PRIMARY KEY,
+    value         INTEGER NOT NULL
+  );
+  INSERT INTO counters (name, value) VALUES
+    ('evicted_health', 0), ('evicted_history', 0), ('evicted_events', 0), ('evicted_findings', 0);
+  CREATE INDEX sensor_health_time ON sensor_health (at);
+  CREATE INDEX findings_sensor_device ON findings (sensor_pk, device_id);
+  CREATE INDEX findings_lifecycle_at ON findings (lifecycle, lifecycle_at);
+  `,
 ];

@@ -54,30 +54,11 @@ import {
 } from "../console/state.js";
 import { topicLevel } from "../util/topic.js";
 import { isoFromDate } from "../util/time.js";
-import { MIGRATIONS as SCHEMA_MIGRATIONS } from "./schema.js";
+import { MIGRATIONS } from "./schema.js";
 import { stepOf } from "./steps.js";
 
-/**
- * The migrations this code knows: schema.ts's, then the ones the write side needs. Appended, never
- * edited (see schema.ts).
- */
-export const MIGRATIONS: readonly string[] = [
-  ...SCHEMA_MIGRATIONS,
-  // 2: what the write side needs beyond the first schema: persistent eviction counters; indexes for the
-  // retention of health samples by time, for linking findings to a device that arrives after them, and
-  // for evicting resolved findings oldest first.
-  `
-  CREATE TABLE counters (
-    name          TEXT PRIMARY KEY,
-    value         INTEGER NOT NULL
-  );
-  INSERT INTO counters (name, value) VALUES
-    ('evicted_health', 0), ('evicted_history', 0), ('evicted_events', 0), ('evicted_findings', 0);
-  CREATE INDEX sensor_health_time ON sensor_health (at);
-  CREATE INDEX findings_sensor_device ON findings (sensor_pk, device_id);
-  CREATE INDEX findings_lifecycle_at ON findings (lifecycle, lifecycle_at);
-  `,
-];
+/** The migrations (schema.ts), re-exported for the store's users and tests. */
+export { MIGRATIONS };
 
 /** The schema version this code writes; a newer database is refused. */
 export const CENTRAL_SCHEMA_VERSION = MIGRATIONS.length;
