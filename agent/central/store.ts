@@ -54,43 +54,11 @@ import {
 } from "../console/state.js";
 import { topicLevel } from "../util/topic.js";
 import { isoFromDate } from "../util/time.js";
-import { MIGRATIONS as SCHEMA_MIGRATIONS } from "./schema.js";
+import { MIGRATIONS } from "./schema.js";
 import { stepOf } from "./steps.js";
 
-/**
- * The migrations this code knows: schema.ts's, then the ones the write side needs. Appended, never
- * edited (see schema.ts).
- */
-export const MIGRATIONS: readonly string[] = [
-  ...SCHEMA_MIGRATIONS,
-  // 2: what the write side needs beyond the first schema: persistent eviction counters; indexes for the
-  // retention of health samples by time, for linking findings to a device that arrives after them, and
-  // for evicting resolved findings oldest first.
-  `
-  CREATE TABLE counters (
-    name          TEXT PRIMARY KEY,
-    value         INTEGER NOT NULL
-  );
-  INSERT INTO counters (name, value) VALUES
-    ('evicted_health', 0), ('evicted_history', 0), ('evicted_events', 0), ('evicted_findings', 0);
-  CREATE INDEX sensor_health_time ON sensor_health (at);
-  CREATE INDEX findings_sensor_device ON findings (sensor_pk, device_id);
-  CREATE INDEX findings_lifecycle_at ON findings (lifecycle, lifecycle_at);
-  `,
-  // 3: the read side's (agent/central/http/queries.ts) covering indexes. A row's JSON record comes before
-  // the filter columns in migration 1's tables, so filtering or counting from the table reads every
-  // record's overflow pages (about 18 kB a device): with 10 000 devices a search read 180 MB. These
-  // indexes hold every column the lists filter, sort and count by, so a page is chosen from the index
-  // alone and only its 50 rows are read from the table. findings_device_open makes a device's open
-  // findings a count within the index.
-  `
-  CREATE INDEX devices_list ON devices (last_seen, sensor_pk, device_id, ip, mac, class, modality, manufacturer,
-    model, toolkit, ae_titles, ports, peer_count, exposure, first_seen, search);
-  CREATE INDEX findings_list ON findings (severity_rank, last_seen, sensor_pk, finding_id, rule, severity, step,
-    device_id, device_pk, lifecycle, lifecycle_at, first_seen, count, acknowledged_at, assignee, risk_expires, title);
-  CREATE INDEX findings_device_open ON findings (device_pk, lifecycle);
-  `,
-];
+/** The migrations (schema.ts), re-exported for the store's users and tests. */
+export { MIGRATIONS };
 
 /** The schema version this code writes; a newer database is refused. */
 export const CENTRAL_SCHEMA_VERSION = MIGRATIONS.length;
@@ -844,7 +812,9 @@ export interface LoadReportOptions {
  * Loads an `analyze --json` report as if one sensor had published it: its status, each device on
  * `devices/{id}` and each finding on `findings`, as the agent's payloads, through the checks and the
  * dispatch ingest uses (PayloadChecker, CentralStore.apply). For tests and benchmarks that need real
- * records in the store. Returns what apply said for each message, in order (status first).
+ * records in the store. The whole report is one transaction (each message's own is a savepoint in it), so
+ * seeding tens of thousands of records commits once. Returns what apply said for each message, in order
+ * (status first).
  */
 export function loadReport(
   store: CentralStore,
@@ -855,8 +825,23 @@ export function loadReport(
   const revision = opts.revision ?? 1;
   const now = opts.now ?? new Date();
   const checker = opts.checker ?? new PayloadChecker();
-  const root = `dicomtap/v1/${site}/${sensor}/`;
   const out: ApplyResult[] = [];
+  store.db
+    .transaction(() =>
+      loadInto(store, report, { site, sensor, revision, now, checker, version: opts.version }, out),
+    )
+    .immediate();
+  return out;
+}
+
+function loadInto(
+  store: CentralStore,
+  report: Pick<Report, "devices" | "findings">,
+  opts: Required<Omit<LoadReportOptions, "version">> & { version: string | null | undefined },
+  out: ApplyResult[],
+): void {
+  const { site, sensor, revision, now, checker } = opts;
+  const root = `dicomtap/v1/${site}/${sensor}/`;
   const put = (topic: string, payload: object): void => {
     const c = checker.check(topic, Buffer.from(JSON.stringify(payload)));
     if (!c.ok) throw new Error(`loadReport: ${topic}: ${c.reason}`);
@@ -887,5 +872,4 @@ export function loadReport(
       revision,
       finding,
     });
-  return out;
 }

@@ -13,7 +13,7 @@ import type { Config } from "../../agent/config/types.js";
 import { analyzeFiles } from "../../agent/pipeline/analyze.js";
 import { Store } from "../../agent/store/store.js";
 import { CentralStore } from "../../agent/central/store.js";
-import { Ingest, subscriptions } from "../../agent/central/ingest.js";
+import { Ingest, passing, subscriptions } from "../../agent/central/ingest.js";
 import { MAX_PAYLOAD_BYTES } from "../../agent/console/state.js";
 import { Mosquitto, SitePki, removeDir, tempDir, type ClientPki } from "../helpers/mosquitto.js";
 import { waitFor } from "../helpers/wait.js";
@@ -238,6 +238,45 @@ test.serial("the subscriptions: events shared by the group, retained topics for 
     { filter: "dicomtap/v1/+/+/findings/+", qos: 1 },
   ]);
 });
+
+test.serial(
+  "store errors: busy and full pass (not acknowledged), a constraint or a type error does not",
+  (t) => {
+    const path = join(dir, "errors.db");
+    const a = new Database(path);
+    a.exec("CREATE TABLE t (k INTEGER PRIMARY KEY)");
+    a.prepare("INSERT INTO t VALUES (1)").run();
+    const err = (f: () => unknown): unknown => {
+      try {
+        f();
+      } catch (e) {
+        return e;
+      }
+      return null;
+    };
+    const constraint = err(() => a.prepare("INSERT INTO t VALUES (1)").run());
+    t.is((constraint as { code?: string }).code, "SQLITE_CONSTRAINT_PRIMARYKEY");
+    t.false(passing(constraint));
+    const b = new Database(path, { timeout: 0 });
+    a.exec("BEGIN IMMEDIATE");
+    const busy = err(() => b.prepare("INSERT INTO t VALUES (2)").run());
+    a.exec("ROLLBACK");
+    t.is((busy as { code?: string }).code, "SQLITE_BUSY");
+    t.true(passing(busy));
+    a.pragma(`max_page_count = ${String(a.pragma("page_count", { simple: true }))}`);
+    const full = err(() => a.prepare("INSERT INTO t VALUES (?)").run(...[]));
+    t.false(passing(full), "a binding error (missing parameter) is the message's");
+    const fill = err(() => {
+      for (let i = 10; ; i++) a.prepare("INSERT INTO t VALUES (?)").run(i * 1000);
+    });
+    t.is((fill as { code?: string }).code, "SQLITE_FULL");
+    t.true(passing(fill));
+    t.false(passing(new TypeError("x")));
+    t.false(passing(null));
+    a.close();
+    b.close();
+  },
+);
 
 test.serial("started after the sensors published: every device and finding, counts right", async (t) => {
   const plan: Array<[string, string]> = [
