@@ -873,7 +873,17 @@ async function run(o: Options): Promise<void> {
   writeFileSync(
     resultPath,
     JSON.stringify(
-      { argv: process.argv.slice(2), options: o, rows, publish, live, floods, liveFloods, central, table: text },
+      {
+        argv: process.argv.slice(2),
+        options: o,
+        rows,
+        publish,
+        live,
+        floods,
+        liveFloods,
+        central,
+        table: text,
+      },
       null,
       2,
     ) + "\n",

@@ -147,7 +147,13 @@ async function publishAll(
         const revision = 1;
         const messageId = `${SITE}/${sensor}/finding/${finding.id}/${String(revision)}`;
         const payload = JSON.stringify({ messageId, site: SITE, sensor, revision, finding });
-        const state = JSON.stringify({ messageId: messageId + "/state", site: SITE, sensor, revision, finding });
+        const state = JSON.stringify({
+          messageId: messageId + "/state",
+          site: SITE,
+          sensor,
+          revision,
+          finding,
+        });
         await Promise.all([
           c.publishAsync(root + "findings", payload, { qos: 1 }),
           c.publishAsync(root + "findings/" + finding.id, state, { qos: 1, retain: true }),
@@ -223,7 +229,8 @@ async function ingestRun(o: CentralBenchOptions, side: "central" | "reference"):
       const t0 = performance.now();
       const messages = await publishAll(clients, o.report.findings, o.findingsPerSensor);
       while (done() < total) {
-        if (performance.now() - t0 > 600_000) throw new Error(`${side}: only ${String(done())} of ${String(total)}`);
+        if (performance.now() - t0 > 600_000)
+          throw new Error(`${side}: only ${String(done())} of ${String(total)}`);
         await new Promise((r) => setTimeout(r, 5));
       }
       const seconds = (performance.now() - t0) / 1000;
@@ -280,7 +287,9 @@ async function apiRun(o: CentralBenchOptions): Promise<Pick<CentralBenchResult, 
     const findings = Array.from({ length: perSensorFindings }, (_, n) =>
       findingFor(o.report.findings, s, n, perSensorDevices),
     );
-    store.db.transaction(() => loadReport(store, { devices, findings }, { site: SITE, sensor: `s${String(s)}` }))();
+    store.db.transaction(() =>
+      loadReport(store, { devices, findings }, { site: SITE, sensor: `s${String(s)}` }),
+    )();
   }
   const seeded = {
     devices: (store.db.prepare("SELECT count(*) AS n FROM devices").get() as { n: number }).n,
@@ -288,7 +297,9 @@ async function apiRun(o: CentralBenchOptions): Promise<Pick<CentralBenchResult, 
     seconds: (performance.now() - t0) / 1000,
     storeBytes: store.usedBytes(),
   };
-  o.log(`seeded ${String(seeded.devices)} devices, ${String(seeded.findings)} findings in ${seeded.seconds.toFixed(1)} s`);
+  o.log(
+    `seeded ${String(seeded.devices)} devices, ${String(seeded.findings)} findings in ${seeded.seconds.toFixed(1)} s`,
+  );
   const { secret } = addToken(store.db, "bench", "analyst");
   const http = new CentralHttp({
     db: store.db,
@@ -330,7 +341,8 @@ async function apiRun(o: CentralBenchOptions): Promise<Pick<CentralBenchResult, 
     for (const r of routes) {
       const n = r.requests ?? o.requests;
       const first = await get(agent, port, r.path, secret);
-      if (first.status !== 200) throw new Error(`${r.path}: HTTP ${String(first.status)} ${first.body.slice(0, 200)}`);
+      if (first.status !== 200)
+        throw new Error(`${r.path}: HTTP ${String(first.status)} ${first.body.slice(0, 200)}`);
       const ms: number[] = [];
       let bytes = 0;
       for (let i = 0; i < n; i++) {
@@ -352,7 +364,14 @@ async function apiRun(o: CentralBenchOptions): Promise<Pick<CentralBenchResult, 
         sqlMs.sort((a, b) => a - b);
         sqlP50Ms = percentile(sqlMs, 50);
       }
-      timings.push({ route: r.path, requests: n, p50Ms: percentile(ms, 50), p99Ms: percentile(ms, 99), sqlP50Ms, bytes });
+      timings.push({
+        route: r.path,
+        requests: n,
+        p50Ms: percentile(ms, 50),
+        p99Ms: percentile(ms, 99),
+        sqlP50Ms,
+        bytes,
+      });
       o.log(`${r.path}: p50 ${percentile(ms, 50).toFixed(1)} ms, p99 ${percentile(ms, 99).toFixed(1)} ms`);
     }
   } finally {
