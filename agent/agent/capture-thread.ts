@@ -46,8 +46,13 @@ export function workerExecArgv(argv: readonly string[]): string[] {
   return out;
 }
 
-/** How long stop() waits for the worker's last word before it terminates the thread. */
+/**
+ * How long stop() waits for the worker's next word before it terminates the thread. The worker hands its
+ * devices and findings over in acknowledged batches at stop (capture-worker.ts), so each message re-arms
+ * the wait; STOP_LIMIT_MS bounds the whole stop, within the unit's TimeoutStopSec (20 s).
+ */
 const STOP_TIMEOUT_MS = 5000;
+const STOP_LIMIT_MS = 15_000;
 
 export class CaptureThread {
   private readonly worker: Worker;
@@ -56,6 +61,8 @@ export class CaptureThread {
   private stopped: Promise<void> | null = null;
   private resolveStopped: (() => void) | null = null;
   private exited = false;
+  /** Re-arms the stop timeout (set while stopping). */
+  private stopAlive: (() => void) | null = null;
 
   constructor(private readonly o: CaptureThreadOptions) {
     const tool = o.config.capture.tool;
@@ -110,12 +117,24 @@ export class CaptureThread {
     if (this.stopped !== null) return this.stopped;
     this.stopped = new Promise<void>((resolve) => {
       if (this.exited) return resolve();
-      const timer = setTimeout(() => {
-        this.o.log(`capture thread did not stop within ${STOP_TIMEOUT_MS} ms: terminated`);
+      const start = Date.now();
+      const expire = (): void => {
+        this.o.log(
+          `capture thread did not stop (silent ${STOP_TIMEOUT_MS} ms, or ${STOP_LIMIT_MS} ms in all): terminated`,
+        );
         void this.worker.terminate();
-      }, STOP_TIMEOUT_MS);
+      };
+      let timer = setTimeout(expire, STOP_TIMEOUT_MS);
+      this.stopAlive = () => {
+        clearTimeout(timer);
+        timer = setTimeout(
+          expire,
+          Math.min(STOP_TIMEOUT_MS, Math.max(0, start + STOP_LIMIT_MS - Date.now())),
+        );
+      };
       this.resolveStopped = () => {
         clearTimeout(timer);
+        this.stopAlive = null;
         resolve();
       };
       this.send({ t: "stop" });
@@ -129,6 +148,7 @@ export class CaptureThread {
 
   private message(m: FromWorker): void {
     this.lastHeardMs = Date.now();
+    this.stopAlive?.();
     switch (m.t) {
       case "changes":
         this.o.onChanges(m.devices, m.findings);

@@ -77,10 +77,10 @@ function main(): void {
     finding: (id) => core.findingRecord(id),
   });
   let changeTimer: NodeJS.Timeout | null = null;
-  const sendChanges = (force = false): void => {
+  const sendChanges = (): void => {
     if (changeTimer !== null) clearTimeout(changeTimer);
     changeTimer = null;
-    const batch = queue.take(force);
+    const batch = queue.take();
     if (batch === null) return;
     post({ t: "changes", ...batch });
     const dropped = queue.takeDropped();
@@ -106,6 +106,12 @@ function main(): void {
     },
     data.restored,
   );
+  /** Every device and finding queued by id (the queue looks each record up when it sends it). */
+  const syncAll = (): void =>
+    core.syncIds(
+      (id) => queue.device(id),
+      (id) => queue.finding(id),
+    );
   if (core.restoredCount > 0) log(`restored ${core.restoredCount} devices from ${config.store.path}`);
 
   const bufferKiB = config.capture.bufferMiB * 1024;
@@ -145,13 +151,29 @@ function main(): void {
   }, data.tickMs);
 
   let stopping = false;
+  /** Set once capture has stopped and every record is queued: the queue drains batch by batch, then "stopped". */
+  let draining = false;
+  const drain = (): void => {
+    // The last word goes in the same acknowledged batches as the flood before it (MAX_BATCH records
+    // each), not as one message: every device and finding at once (up to 4 096 records with their
+    // evidence) was a structured clone of several MiB on each side, a short peak of the agent's RSS
+    // (issue 9).
+    if (queue.inFlight) return;
+    if (queue.size > 0) return sendChanges();
+    sendCounters();
+    loop.stop();
+    post({ t: "stopped" });
+    port.close();
+  };
   port.on("message", (m: ToWorker) => {
     if (m.t === "sync") {
-      core.syncAll();
+      if (draining) return;
+      syncAll();
       sendChanges();
     } else if (m.t === "ack") {
       queue.ack();
-      changed();
+      if (draining) drain();
+      else changed();
     } else if (m.t === "loop-reset") {
       window = null;
       heap.take();
@@ -161,13 +183,12 @@ function main(): void {
       // Final counters come from the child's exit lines, so stop it first, then say everything.
       void live.stop().then(() => {
         core.finish();
-        core.syncAll();
-        // The last word goes whatever is in flight: the main thread reads every message before "stopped".
-        sendChanges(true);
-        sendCounters();
-        loop.stop();
-        post({ t: "stopped" });
-        port.close();
+        syncAll();
+        if (changeTimer !== null) clearTimeout(changeTimer);
+        changeTimer = null;
+        draining = true;
+        // A batch in flight is acknowledged first; its ack carries on the drain.
+        if (!queue.inFlight) drain();
       });
     }
   });

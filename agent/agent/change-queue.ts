@@ -60,15 +60,19 @@ export class ChangeQueue {
     return this.devices.size + this.findings.size;
   }
 
+  /** A batch was taken and not acknowledged yet. */
+  get inFlight(): boolean {
+    return this.awaitingAck;
+  }
+
   /**
    * The batch to post (then in flight until ack), at most `batch` records, oldest first; null when nothing
-   * waits or one is in flight. `all` (at stop) takes everything, whatever is in flight.
+   * waits or one is in flight. At stop too: the worker drains the queue batch by batch (capture-worker.ts).
    */
-  take(all = false): { devices: DeviceRecord[]; findings: FindingRecord[] } | null {
-    if ((this.awaitingAck && !all) || this.size === 0) return null;
-    const limit = all ? Infinity : this.batch;
-    const devices = this.drain(this.devices, limit, (id) => this.lookup.device(id));
-    const findings = this.drain(this.findings, limit - devices.length, (id) => this.lookup.finding(id));
+  take(): { devices: DeviceRecord[]; findings: FindingRecord[] } | null {
+    if (this.awaitingAck || this.size === 0) return null;
+    const devices = this.drain(this.devices, this.batch, (id) => this.lookup.device(id));
+    const findings = this.drain(this.findings, this.batch - devices.length, (id) => this.lookup.finding(id));
     this.awaitingAck = true;
     return { devices, findings };
   }

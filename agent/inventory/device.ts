@@ -33,18 +33,67 @@ export interface EquipmentState {
   last: number;
 }
 
+export interface TlsServiceState {
+  version: string | null;
+  certificate: TlsObservation["certificate"];
+  last: number;
+}
+
+/**
+ * What an unfilled lazy collection reads as (see DeviceState). Shared by every device, so it must never be
+ * written: it is typed read-only, and the writable collection is made by the writable*() methods.
+ */
+export const EMPTY_SET: ReadonlySet<never> = new Set<never>();
+export const EMPTY_MAP: ReadonlyMap<never, never> = new Map<never, never>();
+
 export class DeviceState {
   readonly aeRoles = new Map<string, Set<string>>();
-  readonly listeningPorts = new Set<number>();
-  readonly dicomPorts = new Set<number>();
   readonly sopClasses = new Set<string>();
   readonly transferSyntaxes = new Set<string>();
   readonly peers = new Set<string>();
-  readonly equipment = new Map<string, EquipmentState>();
-  readonly tls = new Map<
-    number,
-    { version: string | null; certificate: TlsObservation["certificate"]; last: number }
-  >();
+  /*
+   * Collections most devices never fill are made at their first entry; until then they read as the shared
+   * EMPTY_SET / EMPTY_MAP. A DICOM client has no listening or DICOM port, no TLS service, no equipment
+   * and stores to nobody: under a flood of new hosts the 2 048 devices' empty sets and maps were 2 MiB of
+   * the capture thread's heap (a V8 Set costs ~150 bytes, a Map ~180, before any entry), issue 9.
+   */
+  private listening: Set<number> | null = null;
+  private dicom: Set<number> | null = null;
+  private equipmentState: Map<string, EquipmentState> | null = null;
+  private tlsState: Map<number, TlsServiceState> | null = null;
+  private receivedFrom: Set<string> | null = null;
+
+  get listeningPorts(): ReadonlySet<number> {
+    return this.listening ?? EMPTY_SET;
+  }
+  writableListeningPorts(): Set<number> {
+    return (this.listening ??= new Set());
+  }
+  get dicomPorts(): ReadonlySet<number> {
+    return this.dicom ?? EMPTY_SET;
+  }
+  writableDicomPorts(): Set<number> {
+    return (this.dicom ??= new Set());
+  }
+  get equipment(): ReadonlyMap<string, EquipmentState> {
+    return this.equipmentState ?? EMPTY_MAP;
+  }
+  writableEquipment(): Map<string, EquipmentState> {
+    return (this.equipmentState ??= new Map());
+  }
+  get tls(): ReadonlyMap<number, TlsServiceState> {
+    return this.tlsState ?? EMPTY_MAP;
+  }
+  writableTls(): Map<number, TlsServiceState> {
+    return (this.tlsState ??= new Map());
+  }
+  /** Devices that sent this one C-STORE (as requestor), by id. */
+  get storeReceivedFrom(): ReadonlySet<string> {
+    return this.receivedFrom ?? EMPTY_SET;
+  }
+  writableStoreReceivedFrom(): Set<string> {
+    return (this.receivedFrom ??= new Set());
+  }
   implementation: { implementationClassUid: string | null; implementationVersionName: string | null } | null =
     null;
   toolkit: ToolkitInfo | null = null;
@@ -55,7 +104,6 @@ export class DeviceState {
   // Behaviour counters for the class.
   storeSent = 0;
   storeSentNotAsRequestor = 0;
-  storeReceivedFrom = new Set<string>();
   qrScp = 0;
   qrScu = 0;
   worklistScu = 0;

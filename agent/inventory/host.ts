@@ -10,6 +10,7 @@
 import type { HostObservation } from "../observations/types.js";
 import type { HostEvent } from "../hosts/types.js";
 import type { OsRecord } from "./os.js";
+import { EMPTY_MAP } from "./device.js";
 
 /** How much a signal says (issue 11, "Weigh the signals"). */
 export type Strength = "strong" | "good" | "hint";
@@ -69,7 +70,14 @@ export const MAX_REMOTE_PEERS = 8;
 
 export class HostState {
   readonly evidence = new Map<string, OsEvidence>();
-  readonly remote = new Map<string, RemoteService>();
+  /** Made at the first service, like DeviceState's lazy collections: most hosts have none. */
+  private remoteState: Map<string, RemoteService> | null = null;
+  get remote(): ReadonlyMap<string, RemoteService> {
+    return this.remoteState ?? EMPTY_MAP;
+  }
+  writableRemote(): Map<string, RemoteService> {
+    return (this.remoteState ??= new Map());
+  }
   hostName: string | null = null;
   /** Where the host name came from ("dhcp", "ntlmssp", "rdp", "browser", "tls"). */
   hostNameSource: string | null = null;
@@ -244,7 +252,7 @@ function upsert(
   if (!r) {
     if (h.remote.size >= MAX_REMOTE) return false;
     r = { protocol, port, role, security: null, loginInClear: false, peers: new Set(), first: ts, last: ts };
-    h.remote.set(key, r);
+    h.writableRemote().set(key, r);
     changed = true;
   }
   if (ts > r.last) r.last = ts;

@@ -171,8 +171,8 @@ function restoredState(r: DeviceRecord, indexAe: (ae: string) => void): DeviceSt
     d.aeRoles.set(e.aeTitle, new Set(strings(e.roles)));
     indexAe(e.aeTitle);
   }
-  for (const p of numbers(r.listeningPorts)) addCapped(d.listeningPorts, p, MAX_PORTS);
-  for (const p of numbers(r.dicomPorts)) addCapped(d.dicomPorts, p, MAX_PORTS);
+  for (const p of numbers(r.listeningPorts)) addCapped(d.writableListeningPorts(), p, MAX_PORTS);
+  for (const p of numbers(r.dicomPorts)) addCapped(d.writableDicomPorts(), p, MAX_PORTS);
   for (const x of strings(r.sopClasses)) addCapped(d.sopClasses, x, MAX_SOP);
   for (const x of strings(r.transferSyntaxes)) addCapped(d.transferSyntaxes, x, MAX_TS);
   for (const x of strings(r.peers)) addCapped(d.peers, x, MAX_PEERS);
@@ -182,7 +182,7 @@ function restoredState(r: DeviceRecord, indexAe: (ae: string) => void): DeviceSt
   if (Array.isArray(r.tlsServices))
     for (const t of r.tlsServices as Partial<TlsService>[]) {
       if (typeof t.port !== "number" || d.tls.size >= MAX_PORTS) continue;
-      d.tls.set(t.port, {
+      d.writableTls().set(t.port, {
         version: t.version ?? null,
         certificate: t.certificate ?? null,
         last: micros(t.lastSeen),

@@ -138,6 +138,12 @@ export class Inventory {
     return out;
   }
 
+  /** The ids of devices(), in the same order, without building their records. */
+  *deviceIds(): Generator<string> {
+    for (const d of this.table.restoredOrder) yield d.id;
+    for (const d of this.table.order) yield d.id;
+  }
+
   /**
    * Seeds the inventory with devices an earlier run stored (the agent calls it at start, before any
    * observation), so that a restart does not take every known device for a new one. A restored device is
@@ -254,7 +260,7 @@ export class Inventory {
       d = this.table.add(ep, ts);
       if (!d) return undefined;
       const side = this.sidePorts.get(ep.ip);
-      if (side) for (const p of side) addCapped(d.listeningPorts, p, MAX_PORTS);
+      if (side) for (const p of side) addCapped(d.writableListeningPorts(), p, MAX_PORTS);
       // A host's SYN comes before the association that makes it a device: its fingerprint waited here.
       const syns = this.sideSyn.get(ep.ip);
       if (syns) {
@@ -274,7 +280,7 @@ export class Inventory {
     if (o.handshake !== "syn-ack") return;
     const d = this.table.find(o.server);
     if (d) {
-      if (addCapped(d.listeningPorts, o.server.port, MAX_PORTS)) this.dirty.add(d);
+      if (addCapped(d.writableListeningPorts(), o.server.port, MAX_PORTS)) this.dirty.add(d);
       if (o.tsMicros > d.last) d.last = o.tsMicros;
     }
     let side = this.sidePorts.get(o.server.ip);
@@ -349,8 +355,8 @@ export class Inventory {
     if (accepted) {
       this.role(server, r.calledAE, "SCP");
       this.noteServer(o.server);
-      if (addCapped(server.dicomPorts, o.server.port, MAX_PORTS)) this.dirty.add(server);
-      if (addCapped(server.listeningPorts, o.server.port, MAX_PORTS)) this.dirty.add(server);
+      if (addCapped(server.writableDicomPorts(), o.server.port, MAX_PORTS)) this.dirty.add(server);
+      if (addCapped(server.writableListeningPorts(), o.server.port, MAX_PORTS)) this.dirty.add(server);
     }
     for (const pc of r.presentationContexts) {
       if (pc.result !== "acceptance" && !(o.midStream && pc.result === null)) continue;
@@ -370,8 +376,8 @@ export class Inventory {
     const server = this.get(o.server, o.tsMicros);
     if (!client || !server) return;
     this.noteServer(o.server);
-    if (addCapped(server.dicomPorts, o.server.port, MAX_PORTS)) this.dirty.add(server);
-    if (addCapped(server.listeningPorts, o.server.port, MAX_PORTS)) this.dirty.add(server);
+    if (addCapped(server.writableDicomPorts(), o.server.port, MAX_PORTS)) this.dirty.add(server);
+    if (addCapped(server.writableListeningPorts(), o.server.port, MAX_PORTS)) this.dirty.add(server);
     if (addCapped(client.peers, server.id, MAX_PEERS)) this.dirty.add(client);
     if (addCapped(server.peers, client.id, MAX_PEERS)) this.dirty.add(server);
     const m = o.message;
@@ -395,7 +401,7 @@ export class Inventory {
         sender.storeSent++;
         // A C-STORE from the acceptor's side is a C-GET sub-operation (PS3.4 C.4.3): not its own images.
         if (o.direction !== 0) sender.storeSentNotAsRequestor++;
-        if (receiver.storeReceivedFrom.size < MAX_PEERS) receiver.storeReceivedFrom.add(sender.id);
+        if (receiver.storeReceivedFrom.size < MAX_PEERS) receiver.writableStoreReceivedFrom().add(sender.id);
         break;
       case "C-FIND-RQ":
       case "C-MOVE-RQ":
@@ -437,7 +443,7 @@ export class Inventory {
       : this.isDicomDevice(o.client)
         ? this.table.find(o.client)
         : undefined;
-    if (addCapped(server.listeningPorts, o.server.port, MAX_PORTS)) this.dirty.add(server);
+    if (addCapped(server.writableListeningPorts(), o.server.port, MAX_PORTS)) this.dirty.add(server);
     if (client) {
       if (addCapped(server.peers, client.id, MAX_PEERS)) this.dirty.add(server);
       if (addCapped(client.peers, server.id, MAX_PEERS)) this.dirty.add(client);
@@ -448,7 +454,7 @@ export class Inventory {
     const certificate = o.certificate ?? cur?.certificate ?? null;
     if (!cur || cur.version !== o.version || JSON.stringify(cur.certificate) !== JSON.stringify(certificate))
       this.dirty.add(server);
-    server.tls.set(o.server.port, { version: o.version, certificate, last: o.tsMicros });
+    server.writableTls().set(o.server.port, { version: o.version, certificate, last: o.tsMicros });
   }
 
   /**
@@ -578,7 +584,9 @@ export class Inventory {
       return;
     }
     if (sender.equipment.size >= MAX_EQUIPMENT) return;
-    sender.equipment.set(key, { attrs: a, acquisition, count: 1, first: o.tsMicros, last: o.tsMicros });
+    sender
+      .writableEquipment()
+      .set(key, { attrs: a, acquisition, count: 1, first: o.tsMicros, last: o.tsMicros });
     // A C-STORE from the association's acceptor is a C-GET sub-operation, not the sender's own image.
     if (this.serverEndpoints.has(formatEndpoint(o.sender))) sender.storeSentNotAsRequestor++;
     this.dirty.add(sender);

@@ -25,7 +25,7 @@ test("the first rule that holds classes the device, and says why", (t) => {
   d.echoOnly = false;
   t.deepEqual(classOf(d), { cls: "unknown", reason: "its DICOM traffic does not match a class" });
   d.storeSent = 3;
-  d.equipment.set("ct", { attrs: CT, acquisition: true, count: 3, first: 0, last: 0 });
+  d.writableEquipment().set("ct", { attrs: CT, acquisition: true, count: 3, first: 0, last: 0 });
   t.deepEqual(classOf(d), {
     cls: "modality",
     reason: "stores images as association requestor naming one equipment (modality CT)",
@@ -43,7 +43,7 @@ test("the first rule that holds classes the device, and says why", (t) => {
 test("equipment is not the sender's own when it came only with derived objects or from C-GET sub-operations", (t) => {
   const d = device();
   d.storeSent = 1;
-  d.equipment.set("ct", { attrs: CT, acquisition: false, count: 1, first: 0, last: 0 });
+  d.writableEquipment().set("ct", { attrs: CT, acquisition: false, count: 1, first: 0, last: 0 });
   t.is(ownEquipment(d), null);
   d.equipment.get("ct")!.acquisition = true;
   t.is(ownEquipment(d), CT);
@@ -60,15 +60,35 @@ test("classFor gives classOf's class", (t) => {
   const d = device();
   const steps: ((x: DeviceState) => void)[] = [
     (x) => (x.echoOnly = false),
-    (x) => x.tls.set(2762, { version: "TLS 1.3", certificate: null, last: 0 }),
+    (x) => x.writableTls().set(2762, { version: "TLS 1.3", certificate: null, last: 0 }),
     (x) => (x.qrScu = 1),
-    (x) => x.storeReceivedFrom.add("ip-10.1.0.6"),
+    (x) => x.writableStoreReceivedFrom().add("ip-10.1.0.6"),
     (x) => (x.worklistScu = 1),
-    (x) => x.storeReceivedFrom.add("ip-10.1.0.7"),
+    (x) => x.writableStoreReceivedFrom().add("ip-10.1.0.7"),
   ];
   for (const step of steps) {
     step(d);
     t.is(classFor(d), classOf(d).cls);
   }
   t.is(classFor(d), "archive");
+});
+
+test("collections most devices never fill read empty until their first entry, which makes the device's own", (t) => {
+  const a = device();
+  const b = device();
+  t.is(a.listeningPorts.size, 0);
+  t.is(a.tls.size, 0);
+  t.false(a.isDicom());
+  a.writableListeningPorts().add(104);
+  a.writableDicomPorts().add(104);
+  a.writableEquipment().set("ct", { attrs: CT, acquisition: true, count: 1, first: 0, last: 0 });
+  a.writableStoreReceivedFrom().add("ip-10.1.0.6");
+  t.deepEqual([...a.listeningPorts], [104]);
+  t.is(a.writableListeningPorts(), a.writableListeningPorts(), "made once");
+  t.true(a.isDicom());
+  // The shared empty collections stayed empty: another device sees none of it.
+  t.is(b.listeningPorts.size, 0);
+  t.is(b.dicomPorts.size, 0);
+  t.is(b.equipment.size, 0);
+  t.is(b.storeReceivedFrom.size, 0);
 });

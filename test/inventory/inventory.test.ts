@@ -74,6 +74,16 @@ test("a modality that stores its own images gets its equipment attributes and cl
   t.deepEqual(p.transferSyntaxes, ["1.2.840.10008.1.2.1"]);
 });
 
+test("deviceIds lists the ids of devices(), in the same order, without building records", (t) => {
+  const inv = new Inventory(defaultConfig());
+  store(inv, ep("10.1.0.5", 50001, MAC_CT), ep("10.1.0.10", 104, "00:11:22:33:44:55"));
+  t.deepEqual(
+    [...inv.deviceIds()],
+    inv.devices().map((d) => d.id),
+  );
+  t.is([...inv.deviceIds()].length, 2);
+});
+
 test("a PACS forwarding studies of several modalities keeps them apart from its own attributes", (t) => {
   const inv = new Inventory(defaultConfig());
   const ws = ep("10.1.0.30", 50010);
