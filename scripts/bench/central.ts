@@ -310,7 +310,6 @@ async function apiRun(o: CentralBenchOptions): Promise<Pick<CentralBenchResult, 
   });
   await http.start();
   const port = http.address().port;
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const somePk = (sql: string): number => (store.db.prepare(sql).get() as { pk: number }).pk;
   const devicePk = somePk("SELECT pk FROM devices ORDER BY pk LIMIT 1 OFFSET 5000");
   const findingPk = somePk("SELECT pk FROM findings ORDER BY pk LIMIT 1 OFFSET 25000");
@@ -340,6 +339,9 @@ async function apiRun(o: CentralBenchOptions): Promise<Pick<CentralBenchResult, 
   try {
     for (const r of routes) {
       const n = r.requests ?? o.requests;
+      // A connection of its own per route, kept alive across its requests: one left idle while the previous
+      // route's SQL reference ran would meet the server's keep-alive timeout (a reset on reuse).
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
       const first = await get(agent, port, r.path, secret);
       if (first.status !== 200)
         throw new Error(`${r.path}: HTTP ${String(first.status)} ${first.body.slice(0, 200)}`);
@@ -364,6 +366,7 @@ async function apiRun(o: CentralBenchOptions): Promise<Pick<CentralBenchResult, 
         sqlMs.sort((a, b) => a - b);
         sqlP50Ms = percentile(sqlMs, 50);
       }
+      agent.destroy();
       timings.push({
         route: r.path,
         requests: n,
@@ -375,7 +378,6 @@ async function apiRun(o: CentralBenchOptions): Promise<Pick<CentralBenchResult, 
       o.log(`${r.path}: p50 ${percentile(ms, 50).toFixed(1)} ms, p99 ${percentile(ms, 99).toFixed(1)} ms`);
     }
   } finally {
-    agent.destroy();
     await http.stop();
     store.close();
   }
