@@ -439,6 +439,40 @@ test("login rate limit: after 5 failures per address or per name, 429 with Retry
   }
 });
 
+test("login rate limit holds for guesses sent in parallel: at most 5 reach the password check", async (t) => {
+  // Each check takes scrypt's tenth of a second: guesses sent at once must not all pass the limiter
+  // before the first failure is counted.
+  const c = await startCentral({ seed: false, loginFailures: 5, loginWindowMs: 60_000 });
+  try {
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        request(`${c.base}/api/v1/session`, {
+          method: "POST",
+          body: { name: "admin", password: `parallel-guess-${i}` },
+        }),
+      ),
+    );
+    const statuses = answers.map((a) => a.status);
+    t.is(statuses.filter((s) => s === 401).length, 5, statuses.join(" "));
+    t.is(statuses.filter((s) => s === 429).length, 15, statuses.join(" "));
+  } finally {
+    await c.close();
+  }
+});
+
+test("a successful login frees its name and its address's place for that success", async (t) => {
+  const c = await startCentral({ seed: false, loginFailures: 2, loginWindowMs: 60_000 });
+  try {
+    const attempt = (name: string, password: string) =>
+      request(`${c.base}/api/v1/session`, { method: "POST", body: { name, password } });
+    for (let i = 0; i < 3; i++) t.is((await attempt("viewer", PASSWORD.viewer)).status, 200);
+    t.is((await attempt("viewer", "wrong-guess-1-pass")).status, 401);
+    t.is((await attempt("analyst", PASSWORD.analyst)).status, 200);
+  } finally {
+    await c.close();
+  }
+});
+
 test("the rate limit forgets failures after its window", async (t) => {
   // The server's clock, moved by the test: scrypt's time under a loaded test run must not age the window.
   let clock = Date.now();
