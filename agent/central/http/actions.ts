@@ -108,12 +108,14 @@ export function applyAction(db: Db, pk: number, a: FindingAction, actor: string,
         break;
       case "reopen":
         // Back to untriaged: acknowledgement and risk acceptance cleared (their events stay), the
-        // assignee kept (the person still owns it), and a resolved finding open again.
+        // assignee kept (the person still owns it), and a resolved finding open again. Its staleness
+        // clock (received_at) restarts: else the next sweep would resolve it again within a minute.
         db.prepare(
           `UPDATE findings SET acknowledged_by = NULL, acknowledged_at = NULL, risk_accepted_by = NULL, risk_reason = NULL,
-           risk_expires = NULL, lifecycle = 'open', lifecycle_at = CASE WHEN lifecycle = 'open' THEN lifecycle_at ELSE ? END
+           risk_expires = NULL, lifecycle = 'open', lifecycle_at = CASE WHEN lifecycle = 'open' THEN lifecycle_at ELSE ? END,
+           received_at = CASE WHEN lifecycle = 'open' THEN received_at ELSE ? END
            WHERE pk = ?`,
-        ).run(at, pk);
+        ).run(at, at, pk);
         kind = "reopen";
         if (row.lifecycle !== "open") detail = { from: row.lifecycle };
         break;
