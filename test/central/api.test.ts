@@ -271,11 +271,21 @@ test.serial("bad input is 400 with the reason, and changes nothing", async (t) =
     [{ action: "assign" }, "assignee"],
     [{ action: "assign", assignee: 7 }, "assignee"],
     [{ action: "acknowledge", assignee: "bob" }, "assignee"],
-    [{ action: "accept-risk", expires: "2099-01-01" }, "reason"],
+    [
+      { action: "accept-risk", expires: new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10) },
+      "reason",
+    ],
     [{ action: "accept-risk", reason: "vendor fix due", expires: "2020-01-01" }, "future"],
     [{ action: "accept-risk", reason: "vendor fix due", expires: inAYear }, "one year"],
     [{ action: "accept-risk", reason: "vendor fix due", expires: "next week" }, "expires"],
-    [{ action: "accept-risk", reason: "   ", expires: "2099-01-01" }, "reason"],
+    [
+      {
+        action: "accept-risk",
+        reason: "   ",
+        expires: new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10),
+      },
+      "reason",
+    ],
     [[1, 2], "object"],
     ["null", "object"],
     ["{not json", "JSON"],
@@ -468,6 +478,41 @@ test("a successful login frees its name and its address's place for that success
     for (let i = 0; i < 3; i++) t.is((await attempt("viewer", PASSWORD.viewer)).status, 200);
     t.is((await attempt("viewer", "wrong-guess-1-pass")).status, 401);
     t.is((await attempt("analyst", PASSWORD.analyst)).status, 200);
+  } finally {
+    await c.close();
+  }
+});
+
+test("the overview's open counts are what its links list: state=unresolved, acknowledged and accepted included", async (t) => {
+  const c = await startCentral({});
+  try {
+    const h = { authorization: `Bearer ${c.tokens.analyst}` };
+    const get = async <T>(path: string): Promise<T> =>
+      (await request(`${c.base}/api/v1${path}`, { headers: h })).json<T>();
+    const open = await get<Page<FindingItem>>("/findings?state=open&limit=2");
+    for (const [i, body] of [
+      { action: "acknowledge" },
+      {
+        action: "accept-risk",
+        reason: "vendor cannot patch",
+        expires: new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10),
+      },
+    ].entries()) {
+      const r = await request(`${c.base}/api/v1/findings/${open.items[i]!.pk}/actions`, {
+        method: "POST",
+        headers: h,
+        body,
+      });
+      t.is(r.status, 200);
+    }
+    const ov = await get<{ openFindings: { total: number; bySeverity: Record<string, number> } }>(
+      "/overview",
+    );
+    const unresolved = await get<Page<FindingItem>>("/findings?state=unresolved&limit=1");
+    t.is(unresolved.total, ov.openFindings.total);
+    t.is((await get<Page<FindingItem>>("/findings?state=open&limit=1")).total, ov.openFindings.total - 2);
+    const high = await get<Page<FindingItem>>("/findings?state=unresolved&severity=high&limit=1");
+    t.is(high.total, ov.openFindings.bySeverity.high ?? -1);
   } finally {
     await c.close();
   }

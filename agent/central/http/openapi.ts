@@ -69,7 +69,7 @@ export const FINDING_FILTER_PARAMS = [
   query(
     "state",
     { type: "string", enum: [...FINDING_STATES], default: "any" },
-    "The finding's state (see Finding.state).",
+    "The finding's state (see Finding.state); unresolved: open, acknowledged or risk-accepted, every finding the sensor still sees (what the overview counts as open).",
   ),
   query(
     "severity",
