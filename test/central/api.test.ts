@@ -559,6 +559,8 @@ test.serial("lists: real devices and findings, filters, sort, paging; totals mat
   t.true(ae.total >= 1);
   for (const d of ae.items) t.true(d.aeTitles.includes("MODALITY1"));
   t.is((await get<Page<DeviceItem>>("/devices?ae=MODALITY")).total, 0);
+  // Typed in lower case, as an analyst would: the same devices.
+  t.is((await get<Page<DeviceItem>>("/devices?ae=modality1")).total, ae.total);
   const dcmtk = await get<Page<DeviceItem>>("/devices?toolkit=dcmtk&sensor=ct-room-1");
   t.true(dcmtk.total >= 1);
   for (const d of dcmtk.items) t.regex(d.toolkit ?? "", /DCMTK/i);
