@@ -384,8 +384,7 @@ function deviceWhere(q: DeviceQuery): Where {
   if (q.toolkit !== undefined) w.add("lower(d.toolkit) LIKE ? ESCAPE '\\'", contains(q.toolkit));
   // Whole words of the space-separated lists: ae=PACS finds "PACS", not "PACS2".
   // Whole title, any case: an analyst types "orthanc" for ORTHANC (titles are ASCII; upper() is too).
-  if (q.ae !== undefined)
-    w.add("instr(' ' || upper(d.ae_titles) || ' ', ?) > 0", ` ${q.ae.toUpperCase()} `);
+  if (q.ae !== undefined) w.add("instr(' ' || upper(d.ae_titles) || ' ', ?) > 0", ` ${q.ae.toUpperCase()} `);
   if (q.port !== undefined) w.add("instr(' ' || d.ports || ' ', ?) > 0", ` ${q.port} `);
   if (q.exposure !== undefined) w.add("d.exposure = ?", q.exposure);
   if (q.sensor !== undefined) w.add("s.sensor = ?", q.sensor);
