@@ -525,6 +525,23 @@ test("the overview's open counts are what its links list: state=unresolved, ackn
   }
 });
 
+test("a failed login logs the name only when it is a user's: a password typed into the name box stays out of the log", async (t) => {
+  const lines: string[] = [];
+  const c = await startCentral({ seed: false, log: (l) => lines.push(l) });
+  try {
+    const attempt = (name: string, password: string) =>
+      request(`${c.base}/api/v1/session`, { method: "POST", body: { name, password } });
+    t.is((await attempt("Tr0ub4dor&3-horse", "x")).status, 401);
+    t.is((await attempt("viewer", "wrong-guess-1-pass")).status, 401);
+    const log = lines.join("\n");
+    t.false(log.includes("Tr0ub4dor"), log);
+    t.regex(log, /failed login for an unknown user from 127\.0\.0\.1/);
+    t.regex(log, /failed login for "viewer" from 127\.0\.0\.1/);
+  } finally {
+    await c.close();
+  }
+});
+
 test("the rate limit forgets failures after its window", async (t) => {
   // The server's clock, moved by the test: scrypt's time under a loaded test run must not age the window.
   let clock = Date.now();

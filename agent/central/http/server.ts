@@ -530,7 +530,9 @@ export class CentralHttp {
     const user = await authenticate(this.db, name, password);
     if (user === null) {
       this.counters.loginsFailed++;
-      this.log(`central: failed login for ${JSON.stringify(name)} from ${ip}`);
+      // The name only when it is a user's: people type their password into the name box.
+      const known = this.db.prepare("SELECT 1 FROM users WHERE name = ?").get(name) !== undefined;
+      this.log(`central: failed login for ${known ? JSON.stringify(name) : "an unknown user"} from ${ip}`);
       throw new HttpError(401, "bad-login", "wrong user name or password");
     }
     this.limiter.reset(`user:${name}`);
