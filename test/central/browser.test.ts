@@ -189,6 +189,8 @@ test.serial(
       const pk = findingPk("dicom.cleartext-credentials", ARCHIVE);
       t.true(page.url().endsWith(`#/findings/${pk}`));
       t.is(await page.locator(".page-head .state").textContent(), "open");
+      // Why it matters, beside what to do.
+      t.regex((await page.locator("p.why").textContent()) ?? "", /Why it matters: .*reused/);
       await page.screenshot({ path: `${SHOTS}/finding.png`, fullPage: true });
 
       await page.locator("button[data-action=acknowledge]").click();
