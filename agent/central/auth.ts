@@ -369,6 +369,15 @@ export class LoginLimiter {
     }
   }
 
+  /** Takes back one failure recorded at `at` (an attempt counted before its check, which succeeded). */
+  forgive(key: string, at: number): void {
+    const list = this.failures.get(key);
+    if (list === undefined) return;
+    const i = list.lastIndexOf(at);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) this.failures.delete(key);
+  }
+
   reset(key: string): void {
     this.failures.delete(key);
   }

@@ -11,7 +11,8 @@
  * Passwords are read from standard input (never an argument: argv is visible to every local user in
  * /proc), and a token is printed once, alone on the last line, so `| tail -n 1` captures it.
  */
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { readFileSync, readSync } from "node:fs";
 import { ArgWalker } from "../cli/args.js";
 import { loadCentralConfig } from "../config/config.js";
 import type { CentralConfig } from "../config/types.js";
@@ -75,10 +76,39 @@ function role(p: Parsed, usage: UsageFn): Role {
   return p.role;
 }
 
-/** The password on standard input: its first line, without the line end. */
+/**
+ * The password on standard input: its first line, without the line end. At a terminal it asks for it on
+ * standard error and turns the terminal's echo off while it is typed (else the command seemed to hang,
+ * waiting for end of input, with the password shown on the screen).
+ */
 function readPassword(): string {
-  const input = readFileSync(0, "utf8");
-  return input.replace(/\r?\n[\s\S]*$/, "");
+  if (!process.stdin.isTTY) {
+    const input = readFileSync(0, "utf8");
+    return input.replace(/\r?\n[\s\S]*$/, "");
+  }
+  process.stderr.write("password (at least 12 characters, not shown): ");
+  const stty = (arg: string): void =>
+    void spawnSync("stty", [arg], { stdio: ["inherit", "ignore", "ignore"] });
+  stty("-echo");
+  try {
+    const bytes: number[] = [];
+    const one = Buffer.alloc(1);
+    for (;;) {
+      let n: number;
+      try {
+        n = readSync(0, one, 0, 1, null);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "EAGAIN") continue;
+        throw e;
+      }
+      if (n === 0 || one[0] === 0x0a || one[0] === 0x0d) break;
+      bytes.push(one[0]!);
+    }
+    return Buffer.from(bytes).toString("utf8");
+  } finally {
+    stty("echo");
+    process.stderr.write("\n");
+  }
 }
 
 function table(rows: string[][]): string {

@@ -19,7 +19,8 @@
  *
  * Lifecycle of a finding (the sensor's view; the team's triage sits beside it in other columns):
  *   new revision of an unknown finding       → open, event 'opened'
- *   new revision of a resolved finding       → open, event 'reopened'
+ *   new revision of a resolved finding       → open, event 'reopened'; its acknowledgement is cleared
+ *                                              (the team must see it again), assignee and risk kept
  *   empty retained findings/{id} (withdraw)  → resolved, event 'resolved' {reason: "withdrawn"}
  *   no new revision for resolveAfterHours    → resolved, event 'resolved' {reason: "not-seen"} (sweep)
  * A risk acceptance past its expiry is cleared by sweep, event 'risk-expired'. Every event carries the
@@ -364,6 +365,8 @@ export class CentralStore {
            severity_rank = @severity_rank, step = @step, device_id = @device_id, device_pk = @device_pk,
            peer_id = @peer_id, title = @title, first_seen = @first_seen, last_seen = @last_seen,
            count = @count, received_at = @now,
+           acknowledged_by = CASE WHEN lifecycle = 'open' THEN acknowledged_by END,
+           acknowledged_at = CASE WHEN lifecycle = 'open' THEN acknowledged_at END,
            lifecycle = 'open', lifecycle_at = CASE WHEN lifecycle = 'open' THEN lifecycle_at ELSE @now END
          WHERE pk = @pk`,
       ),

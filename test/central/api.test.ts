@@ -263,6 +263,8 @@ test.serial("bad input is 400 with the reason, and changes nothing", async (t) =
   const post = (body: string | object, headers: Record<string, string> = {}) =>
     request(`${c.base}/api/v1/findings/1/actions`, { method: "POST", headers: { ...h, ...headers }, body });
   const inAYear = new Date(Date.now() + 400 * 86_400_000).toISOString();
+  const now = new Date();
+  const nextApril = `${now.getUTCFullYear() + (now.getUTCMonth() >= 3 ? 1 : 0)}-04`;
   for (const [body, mention] of [
     [{ action: 5 }, "action"],
     [{ action: "delete" }, "action"],
@@ -271,11 +273,26 @@ test.serial("bad input is 400 with the reason, and changes nothing", async (t) =
     [{ action: "assign" }, "assignee"],
     [{ action: "assign", assignee: 7 }, "assignee"],
     [{ action: "acknowledge", assignee: "bob" }, "assignee"],
-    [{ action: "accept-risk", expires: "2099-01-01" }, "reason"],
+    [
+      { action: "accept-risk", expires: new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10) },
+      "reason",
+    ],
     [{ action: "accept-risk", reason: "vendor fix due", expires: "2020-01-01" }, "future"],
     [{ action: "accept-risk", reason: "vendor fix due", expires: inAYear }, "one year"],
     [{ action: "accept-risk", reason: "vendor fix due", expires: "next week" }, "expires"],
-    [{ action: "accept-risk", reason: "   ", expires: "2099-01-01" }, "reason"],
+    // A day that does not exist (JavaScript's Date would roll it over to May 1), both forms.
+    [{ action: "accept-risk", reason: "vendor fix due", expires: `${nextApril}-31` }, "expires"],
+    [{ action: "accept-risk", reason: "vendor fix due", expires: `${nextApril}-31T10:00:00Z` }, "expires"],
+    // Bidirectional overrides would show another name in the history than the one stored.
+    [{ action: "assign", assignee: "mallory\u202eecila" }, "assignee"],
+    [
+      {
+        action: "accept-risk",
+        reason: "   ",
+        expires: new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10),
+      },
+      "reason",
+    ],
     [[1, 2], "object"],
     ["null", "object"],
     ["{not json", "JSON"],
@@ -439,6 +456,92 @@ test("login rate limit: after 5 failures per address or per name, 429 with Retry
   }
 });
 
+test("login rate limit holds for guesses sent in parallel: at most 5 reach the password check", async (t) => {
+  // Each check takes scrypt's tenth of a second: guesses sent at once must not all pass the limiter
+  // before the first failure is counted.
+  const c = await startCentral({ seed: false, loginFailures: 5, loginWindowMs: 60_000 });
+  try {
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        request(`${c.base}/api/v1/session`, {
+          method: "POST",
+          body: { name: "admin", password: `parallel-guess-${i}` },
+        }),
+      ),
+    );
+    const statuses = answers.map((a) => a.status);
+    t.is(statuses.filter((s) => s === 401).length, 5, statuses.join(" "));
+    t.is(statuses.filter((s) => s === 429).length, 15, statuses.join(" "));
+  } finally {
+    await c.close();
+  }
+});
+
+test("a successful login frees its name and its address's place for that success", async (t) => {
+  const c = await startCentral({ seed: false, loginFailures: 2, loginWindowMs: 60_000 });
+  try {
+    const attempt = (name: string, password: string) =>
+      request(`${c.base}/api/v1/session`, { method: "POST", body: { name, password } });
+    for (let i = 0; i < 3; i++) t.is((await attempt("viewer", PASSWORD.viewer)).status, 200);
+    t.is((await attempt("viewer", "wrong-guess-1-pass")).status, 401);
+    t.is((await attempt("analyst", PASSWORD.analyst)).status, 200);
+  } finally {
+    await c.close();
+  }
+});
+
+test("the overview's open counts are what its links list: state=unresolved, acknowledged and accepted included", async (t) => {
+  const c = await startCentral({});
+  try {
+    const h = { authorization: `Bearer ${c.tokens.analyst}` };
+    const get = async <T>(path: string): Promise<T> =>
+      (await request(`${c.base}/api/v1${path}`, { headers: h })).json<T>();
+    const open = await get<Page<FindingItem>>("/findings?state=open&limit=2");
+    for (const [i, body] of [
+      { action: "acknowledge" },
+      {
+        action: "accept-risk",
+        reason: "vendor cannot patch",
+        expires: new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10),
+      },
+    ].entries()) {
+      const r = await request(`${c.base}/api/v1/findings/${open.items[i]!.pk}/actions`, {
+        method: "POST",
+        headers: h,
+        body,
+      });
+      t.is(r.status, 200);
+    }
+    const ov = await get<{ openFindings: { total: number; bySeverity: Record<string, number> } }>(
+      "/overview",
+    );
+    const unresolved = await get<Page<FindingItem>>("/findings?state=unresolved&limit=1");
+    t.is(unresolved.total, ov.openFindings.total);
+    t.is((await get<Page<FindingItem>>("/findings?state=open&limit=1")).total, ov.openFindings.total - 2);
+    const high = await get<Page<FindingItem>>("/findings?state=unresolved&severity=high&limit=1");
+    t.is(high.total, ov.openFindings.bySeverity.high ?? -1);
+  } finally {
+    await c.close();
+  }
+});
+
+test("a failed login logs the name only when it is a user's: a password typed into the name box stays out of the log", async (t) => {
+  const lines: string[] = [];
+  const c = await startCentral({ seed: false, log: (l) => lines.push(l) });
+  try {
+    const attempt = (name: string, password: string) =>
+      request(`${c.base}/api/v1/session`, { method: "POST", body: { name, password } });
+    t.is((await attempt("Tr0ub4dor&3-horse", "x")).status, 401);
+    t.is((await attempt("viewer", "wrong-guess-1-pass")).status, 401);
+    const log = lines.join("\n");
+    t.false(log.includes("Tr0ub4dor"), log);
+    t.regex(log, /failed login for an unknown user from 127\.0\.0\.1/);
+    t.regex(log, /failed login for "viewer" from 127\.0\.0\.1/);
+  } finally {
+    await c.close();
+  }
+});
+
 test("the rate limit forgets failures after its window", async (t) => {
   // The server's clock, moved by the test: scrypt's time under a loaded test run must not age the window.
   let clock = Date.now();
@@ -480,6 +583,8 @@ test.serial("lists: real devices and findings, filters, sort, paging; totals mat
   t.true(ae.total >= 1);
   for (const d of ae.items) t.true(d.aeTitles.includes("MODALITY1"));
   t.is((await get<Page<DeviceItem>>("/devices?ae=MODALITY")).total, 0);
+  // Typed in lower case, as an analyst would: the same devices.
+  t.is((await get<Page<DeviceItem>>("/devices?ae=modality1")).total, ae.total);
   const dcmtk = await get<Page<DeviceItem>>("/devices?toolkit=dcmtk&sensor=ct-room-1");
   t.true(dcmtk.total >= 1);
   for (const d of dcmtk.items) t.regex(d.toolkit ?? "", /DCMTK/i);

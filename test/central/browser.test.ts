@@ -157,6 +157,13 @@ test.serial(
       t.is(await page.locator("table.grid tbody tr").count(), 3, "three sensors");
       await page.waitForTimeout(200);
       await page.screenshot({ path: `${SHOTS}/overview.png`, fullPage: true });
+      // The findings chart's last day label is today, the UTC day of its last bar (the axis's end, tomorrow,
+      // was labelled before).
+      const dayLabels = (
+        await page.locator(".panel", { hasText: "Findings over time" }).locator("text.axis").allTextContents()
+      ).filter((l) => l.includes("/"));
+      const today = new Date();
+      t.is(dayLabels.at(0), `${today.getUTCMonth() + 1}/${today.getUTCDate()}`, dayLabels.join(" "));
 
       // Devices: the whole inventory, then `/` focuses the search and an AE title finds the device; two
       // sensors saw it (the imaging room and the lab's query/retrieve capture).
@@ -189,6 +196,8 @@ test.serial(
       const pk = findingPk("dicom.cleartext-credentials", ARCHIVE);
       t.true(page.url().endsWith(`#/findings/${pk}`));
       t.is(await page.locator(".page-head .state").textContent(), "open");
+      // Why it matters, beside what to do.
+      t.regex((await page.locator("p.why").textContent()) ?? "", /Why it matters: .*reused/);
       await page.screenshot({ path: `${SHOTS}/finding.png`, fullPage: true });
 
       await page.locator("button[data-action=acknowledge]").click();

@@ -5,6 +5,7 @@
  * their secrets and revoked by number or name (then refused with 401), and usage errors exit 2.
  */
 import test from "ava";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -162,4 +163,24 @@ test("central --help on each command exits 0 with the usage; usage errors exit 2
   const missing = runCli(["central", "user", "list", "--config", "/nonexistent/central.json"]);
   t.is(missing.status, 2);
   t.regex(missing.stderr, /config/);
+});
+
+test("user add at a terminal asks for the password and does not echo it", async (t) => {
+  const { dir, config } = setup();
+  try {
+    // script(1) gives the command a pseudo-terminal; the line is typed 3 s later, after the prompt (a
+    // terminal echoes what arrives before the echo is turned off, as it would for a person typing ahead).
+    const cmd = `node bin/dicomtap.js central user add tty-user --role viewer --config ${config}`;
+    const r = spawnSync(
+      "sh",
+      ["-c", `(sleep 3; printf 'a terminal typed password\\n') | script -qec "${cmd}" /dev/null`],
+      { encoding: "utf8", timeout: 30_000 },
+    );
+    t.is(r.status, 0, r.stdout + r.stderr);
+    t.regex(r.stdout, /password \(at least 12 characters, not shown\)/);
+    t.regex(r.stdout, /user tty-user added \(viewer\)/);
+    t.false(r.stdout.includes("a terminal typed password"), r.stdout);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CentralStore } from "../../agent/central/store.js";
 import { Lifecycle } from "../../agent/central/lifecycle.js";
+import { applyAction } from "../../agent/central/http/actions.js";
 import { finding } from "../store/records.js";
 import { waitFor } from "../helpers/wait.js";
 
@@ -74,4 +75,22 @@ test("a store that refuses is logged and counted, never thrown; the timer runs o
   const stopped = lc.health().runs;
   await new Promise((r) => setTimeout(r, 100));
   t.is(lc.health().runs, stopped, "no run after stop");
+});
+
+test("a finding an analyst reopens after the staleness rule resolved it stays open for another resolveAfterHours", (t) => {
+  const s = tmpStore(t);
+  let now = T0;
+  const lc = new Lifecycle(s, { now: () => now, log: () => undefined });
+  s.finding("st-marys", "ct-1", msg("f1", 1), T0);
+  now = new Date(T0.getTime() + 73 * 3_600_000);
+  t.like(lc.runOnce()?.sweep, { resolved: 1 });
+  const pk = (s.db.prepare("SELECT pk FROM findings").get() as { pk: number }).pk;
+  t.true(
+    applyAction(s.db, pk, { action: "reopen", reason: "not fixed: the port is still open" }, "ana", now),
+  );
+  now = new Date(now.getTime() + 60_000);
+  t.like(lc.runOnce()?.sweep, { resolved: 0 }, "the next sweep, a minute later, leaves it open");
+  t.is((s.db.prepare("SELECT lifecycle FROM findings").get() as { lifecycle: string }).lifecycle, "open");
+  now = new Date(now.getTime() + 73 * 3_600_000);
+  t.like(lc.runOnce()?.sweep, { resolved: 1 }, "without a sensor's new revision, resolved again later");
 });

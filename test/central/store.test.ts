@@ -16,6 +16,7 @@ import {
   type FindingMessage,
 } from "../../agent/central/store.js";
 import { MIGRATIONS as SCHEMA_MIGRATIONS } from "../../agent/central/schema.js";
+import { applyAction } from "../../agent/central/http/actions.js";
 import { FINDING_STEPS, REMEDIATION_STEPS, stepOf, type FindingStep } from "../../agent/central/steps.js";
 import type { HealthPayload } from "../../agent/console/state.js";
 import type { DeviceRecord, FindingRecord, Report } from "../../agent/report/types.js";
@@ -229,6 +230,24 @@ test("lifecycle: opened, withdrawn (resolved), reopened, not seen (resolved), re
     at.map((r) => r.at),
     [T0, hours(1), hours(3), hours(3 + 73), hours(80)].map((d) => d.toISOString().replace("Z", "000Z")),
   );
+  s.close();
+});
+
+test("a finding the sensor reports again after it was resolved is untriaged again: its acknowledgement is cleared", (t) => {
+  const s = open(tmp(t));
+  t.is(s.finding(SITE, "ct-1", fmsg("ct-1", finding("f1"), 1), T0), "opened");
+  const pk = (s.db.prepare("SELECT pk FROM findings").get() as { pk: number }).pk;
+  t.true(applyAction(s.db, pk, { action: "acknowledge" }, "ana", hours(1)));
+  t.true(applyAction(s.db, pk, { action: "assign", assignee: "pacs-team" }, "ana", hours(1)));
+  // Still seen, acknowledged: a new revision keeps the acknowledgement.
+  t.is(s.finding(SITE, "ct-1", fmsg("ct-1", finding("f1", "medium", 2), 2), hours(2)), "updated");
+  const triage = () =>
+    s.db.prepare("SELECT acknowledged_by, acknowledged_at, assignee FROM findings WHERE pk = ?").get(pk);
+  t.like(triage(), { acknowledged_by: "ana", assignee: "pacs-team" });
+  t.is(s.withdraw(SITE, "ct-1", "f1", hours(3)), 1);
+  // Back weeks later: the team must see it again in the open list; the owner stays.
+  t.is(s.finding(SITE, "ct-1", fmsg("ct-1", finding("f1", "medium", 3), 3), hours(500)), "reopened");
+  t.deepEqual(triage(), { acknowledged_by: null, acknowledged_at: null, assignee: "pacs-team" });
   s.close();
 });
 

@@ -89,11 +89,23 @@ export function timeChart(
   }
   const span = t1 - t0;
   const ticks = 6;
-  for (let i = 0; i <= ticks; i++) {
-    const t = t0 + (span * i) / ticks;
-    const anchor = i === 0 ? "start" : i === ticks ? "end" : "middle";
-    grid.append(s("text", { x: x(t), y: H - 6, "text-anchor": anchor, class: "axis" }, tickLabel(t, span)));
-  }
+  if (hasBars) {
+    // Daily bars: label bar centres, counted back from the last day (so today has its label); the
+    // axis's ends are half a day outside the first and last bar and would name a day with no bar.
+    const days = Math.round(span / DAY);
+    const every = Math.max(1, Math.ceil(days / ticks));
+    for (let k = 0; k < days; k += every) {
+      const t = t1 - DAY / 2 - k * DAY;
+      grid.append(
+        s("text", { x: x(t), y: H - 6, "text-anchor": "middle", class: "axis" }, tickLabel(t, span)),
+      );
+    }
+  } else
+    for (let i = 0; i <= ticks; i++) {
+      const t = t0 + (span * i) / ticks;
+      const anchor = i === 0 ? "start" : i === ticks ? "end" : "middle";
+      grid.append(s("text", { x: x(t), y: H - 6, "text-anchor": anchor, class: "axis" }, tickLabel(t, span)));
+    }
   svg.append(grid);
 
   const barSeries = series.filter((x) => x.bars);

@@ -8,6 +8,7 @@
 import { h, replace, type Child } from "./dom.js";
 import { api, ApiError, stepLabel, type FindingDetail, type FindingEvent, type Session } from "./api.js";
 import { href } from "./router.js";
+import { WHY } from "./why.js";
 import { age, date, num, timeEl } from "./format.js";
 import { deviceLabel } from "./findings.js";
 import { errorBox, fields, loading, pageHeader, section, severityBadge, stateBadge } from "./ui.js";
@@ -325,6 +326,8 @@ export function findingPage(root: HTMLElement, pk: string, session: Session): ()
           null,
           section(
             "Remediation",
+            WHY[f.rule] !== undefined &&
+              h("p", { class: "why" }, h("strong", null, "Why it matters: "), WHY[f.rule]),
             h(
               "p",
               { class: "remediation" },

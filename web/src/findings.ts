@@ -16,6 +16,7 @@ export const STATES: [string, string][] = [
   ["acknowledged", "Acknowledged"],
   ["risk-accepted", "Risk accepted"],
   ["resolved", "Resolved"],
+  ["unresolved", "Unresolved (open, acknowledged, accepted)"],
   ["any", "Any state"],
 ];
 

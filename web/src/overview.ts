@@ -164,7 +164,7 @@ function sensorTable(sensors: OverviewSensor[], series: SensorSeries[], now: num
               x.openFindings !== undefined
                 ? h(
                     "a",
-                    { href: href("/findings", { sensor: x.sensor, site: x.site, state: "open" }) },
+                    { href: href("/findings", { sensor: x.sensor, site: x.site, state: "unresolved" }) },
                     num(x.openFindings),
                   )
                 : "—",
@@ -306,17 +306,17 @@ export function overviewPage(root: HTMLElement): () => void {
         h(
           "div",
           { class: "kpis" },
-          kpi("open findings", num(open), href("/findings", { state: "open" })),
+          kpi("open findings", num(open), href("/findings", { state: "unresolved" })),
           kpi(
             "critical",
             num(bySev.critical ?? 0),
-            href("/findings", { state: "open", severity: "critical" }),
+            href("/findings", { state: "unresolved", severity: "critical" }),
             (bySev.critical ?? 0) > 0 ? "kpi-critical" : "",
           ),
           kpi(
             "high",
             num(bySev.high ?? 0),
-            href("/findings", { state: "open", severity: "high" }),
+            href("/findings", { state: "unresolved", severity: "high" }),
             (bySev.high ?? 0) > 0 ? "kpi-high" : "",
           ),
           kpi("devices", num(ov.devices.total), href("/devices")),
@@ -342,7 +342,7 @@ export function overviewPage(root: HTMLElement): () => void {
               SEVERITIES.map((sv) => ({
                 label: sv,
                 value: bySev[sv] ?? 0,
-                href: href("/findings", { state: "open", severity: sv }),
+                href: href("/findings", { state: "unresolved", severity: sv }),
                 className: `sev-bg-${sv}`,
               })),
               "Nothing open. Findings appear here as sensors raise them.",
@@ -354,7 +354,7 @@ export function overviewPage(root: HTMLElement): () => void {
               STEPS.map((st) => ({
                 label: st.label,
                 value: byStep[st.id] ?? 0,
-                href: href("/findings", { state: "open", step: st.id }),
+                href: href("/findings", { state: "unresolved", step: st.id }),
                 className: "step-bg",
               })),
               "Nothing open.",

@@ -58,7 +58,8 @@ export function parseAction(body: unknown, now: Date): FindingAction {
         : /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/.test(text)
           ? new Date(text)
           : null;
-      if (m === null || Number.isNaN(m.getTime()))
+      // A day that does not exist (2027-02-30) is refused, not rolled over to the next month by Date.
+      if (m === null || Number.isNaN(m.getTime()) || !realDay(text.slice(0, 10)))
         throw new BadRequest(
           "bad-body",
           "expires must be a date (YYYY-MM-DD) or an ISO 8601 time with a zone",
@@ -69,6 +70,12 @@ export function parseAction(body: unknown, now: Date): FindingAction {
       return { action: "accept-risk", reason, expires: isoFromDate(m) };
     }
   }
+}
+
+/** True when YYYY-MM-DD names a day of the calendar (not 2027-02-30, which Date rolls over). */
+function realDay(ymd: string): boolean {
+  const [y, m, d] = ymd.split("-").map(Number) as [number, number, number];
+  return new Date(Date.UTC(y, m - 1, d)).toISOString().slice(0, 10) === ymd;
 }
 
 function optionalReason(o: Record<string, unknown>): { reason?: string } {
@@ -108,12 +115,14 @@ export function applyAction(db: Db, pk: number, a: FindingAction, actor: string,
         break;
       case "reopen":
         // Back to untriaged: acknowledgement and risk acceptance cleared (their events stay), the
-        // assignee kept (the person still owns it), and a resolved finding open again.
+        // assignee kept (the person still owns it), and a resolved finding open again. Its staleness
+        // clock (received_at) restarts: else the next sweep would resolve it again within a minute.
         db.prepare(
           `UPDATE findings SET acknowledged_by = NULL, acknowledged_at = NULL, risk_accepted_by = NULL, risk_reason = NULL,
-           risk_expires = NULL, lifecycle = 'open', lifecycle_at = CASE WHEN lifecycle = 'open' THEN lifecycle_at ELSE ? END
+           risk_expires = NULL, lifecycle = 'open', lifecycle_at = CASE WHEN lifecycle = 'open' THEN lifecycle_at ELSE ? END,
+           received_at = CASE WHEN lifecycle = 'open' THEN received_at ELSE ? END
            WHERE pk = ?`,
-        ).run(at, pk);
+        ).run(at, at, pk);
         kind = "reopen";
         if (row.lifecycle !== "open") detail = { from: row.lifecycle };
         break;

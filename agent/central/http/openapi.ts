@@ -53,7 +53,7 @@ export const DEVICE_FILTER_PARAMS = [
   query("manufacturer", { type: "string" }, "Part of the manufacturer's name (case-insensitive)."),
   query("model", { type: "string" }, "Part of the model name (case-insensitive)."),
   query("toolkit", { type: "string" }, "Part of the DICOM toolkit name and version, e.g. dcmtk 3.6."),
-  query("ae", { type: "string" }, "An AE title the device uses (whole title)."),
+  query("ae", { type: "string" }, "An AE title the device uses (whole title, any case)."),
   query("port", { type: "integer", minimum: 1, maximum: 65535 }, "A port the device listens on."),
   query(
     "exposure",
@@ -69,7 +69,7 @@ export const FINDING_FILTER_PARAMS = [
   query(
     "state",
     { type: "string", enum: [...FINDING_STATES], default: "any" },
-    "The finding's state (see Finding.state).",
+    "The finding's state (see Finding.state); unresolved: open, acknowledged or risk-accepted, every finding the sensor still sees (what the overview counts as open).",
   ),
   query(
     "severity",

@@ -16,10 +16,11 @@ export class BadRequest extends Error {
   }
 }
 
-/** True when `s` holds a control character (C0 or DEL): never wanted in a name, a filter or a path. */
+/** True when `s` holds a control or bidi/invisible format character: never wanted in a name, a filter or a path. */
 export function hasControl(s: string): boolean {
+  // C0, DEL, C1, and the invisible and bidirectional format characters (a name shown reversed).
   // eslint-disable-next-line no-control-regex -- finding control characters is the point
-  return /[\u0000-\u001f\u007f]/.test(s);
+  return /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/.test(s);
 }
 
 /** Parses one query parameter's text; throws BadRequest naming `name` when it does not fit. */

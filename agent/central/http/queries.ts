@@ -17,7 +17,19 @@ import { BadRequest, integer, oneOf, parseQuery, someOf, sortOf, text, type Sort
 import { isoFromDate } from "../../util/time.js";
 
 export const SEVERITIES = ["info", "low", "medium", "high", "critical"] as const;
-export const FINDING_STATES = ["open", "acknowledged", "risk-accepted", "resolved", "any"] as const;
+/**
+ * The `state` filter: one of the states a finding shows (Finding.state), `unresolved` for every finding the
+ * sensor still sees whatever its triage (open, acknowledged or risk-accepted: what the overview counts as
+ * open), or `any`.
+ */
+export const FINDING_STATES = [
+  "open",
+  "acknowledged",
+  "risk-accepted",
+  "resolved",
+  "unresolved",
+  "any",
+] as const;
 /** The remediation steps a finding points to (agent/central/steps.ts), plus "other". */
 export const STEP_IDS = FINDING_STEPS;
 export const MAX_LIMIT = 1000;
@@ -371,7 +383,8 @@ function deviceWhere(q: DeviceQuery): Where {
   if (q.model !== undefined) w.add("lower(d.model) LIKE ? ESCAPE '\\'", contains(q.model));
   if (q.toolkit !== undefined) w.add("lower(d.toolkit) LIKE ? ESCAPE '\\'", contains(q.toolkit));
   // Whole words of the space-separated lists: ae=PACS finds "PACS", not "PACS2".
-  if (q.ae !== undefined) w.add("instr(' ' || d.ae_titles || ' ', ?) > 0", ` ${q.ae} `);
+  // Whole title, any case: an analyst types "orthanc" for ORTHANC (titles are ASCII; upper() is too).
+  if (q.ae !== undefined) w.add("instr(' ' || upper(d.ae_titles) || ' ', ?) > 0", ` ${q.ae.toUpperCase()} `);
   if (q.port !== undefined) w.add("instr(' ' || d.ports || ' ', ?) > 0", ` ${q.port} `);
   if (q.exposure !== undefined) w.add("d.exposure = ?", q.exposure);
   if (q.sensor !== undefined) w.add("s.sensor = ?", q.sensor);
@@ -622,7 +635,8 @@ export function parseFindingQuery(params: URLSearchParams, paged: boolean) {
 
 function findingWhere(q: FindingQuery): Where {
   const w = new Where();
-  if (q.state !== "any") w.add(`(${STATE_SQL}) = ?`, q.state);
+  if (q.state === "unresolved") w.add("f.lifecycle = 'open'");
+  else if (q.state !== "any") w.add(`(${STATE_SQL}) = ?`, q.state);
   if (q.severity !== undefined)
     w.add("f.severity IN (SELECT value FROM json_each(?))", JSON.stringify(q.severity));
   // Unary +: chosen from the covering index findings_list in the order of the page, not through the

@@ -523,14 +523,20 @@ export class CentralHttp {
         "Retry-After": String(Math.ceil(wait / 1000)),
       });
     }
+    // Counted as a failure before the password check: scrypt takes a tenth of a second, and guesses sent
+    // in parallel would otherwise all pass the limiter before the first failure is recorded. A success
+    // takes its count back below.
+    for (const k of keys) this.limiter.fail(k, t);
     const user = await authenticate(this.db, name, password);
     if (user === null) {
-      for (const k of keys) this.limiter.fail(k, t);
       this.counters.loginsFailed++;
-      this.log(`central: failed login for ${JSON.stringify(name)} from ${ip}`);
+      // The name only when it is a user's: people type their password into the name box.
+      const known = this.db.prepare("SELECT 1 FROM users WHERE name = ?").get(name) !== undefined;
+      this.log(`central: failed login for ${known ? JSON.stringify(name) : "an unknown user"} from ${ip}`);
       throw new HttpError(401, "bad-login", "wrong user name or password");
     }
     this.limiter.reset(`user:${name}`);
+    this.limiter.forgive(`ip:${ip}`, t);
     const s = createSession(this.db, user.pk, ctx.now);
     ctx.res.setHeader("Set-Cookie", this.cookie(s.cookie, SESSION_TTL_MS / 1000));
     this.log(`central: ${name} logged in from ${ip}`);
