@@ -22,7 +22,11 @@
  *   new revision of a resolved finding       → open, event 'reopened'; its acknowledgement is cleared
  *                                              (the team must see it again), assignee and risk kept
  *   empty retained findings/{id} (withdraw)  → resolved, event 'resolved' {reason: "withdrawn"}
- *   no new revision for resolveAfterHours    → resolved, event 'resolved' {reason: "not-seen"} (sweep)
+ *   no new revision for resolveAfterHours    → resolved, event 'resolved' {reason: "not-seen"} (sweep),
+ *     while its sensor was watching           only when the sensor's agent ran for resolveAfterHours after
+ *                                              that revision arrived (its last health record and uptime
+ *                                              say so): a sensor that is off (unplugged, broken, its broker
+ *                                              link down) or just restarted has not "not seen" anything
  * A risk acceptance past its expiry is cleared by sweep, event 'risk-expired'. Every event carries the
  * central's time (`at`), not the sensor's capture times, which may be months old in a replay.
  *
@@ -380,8 +384,16 @@ export class CentralStore {
       resolve: db.prepare<[string, number]>(
         "UPDATE findings SET lifecycle = 'resolved', lifecycle_at = ? WHERE pk = ? AND lifecycle = 'open'",
       ),
-      staleOpen: db.prepare<[string], { pk: number; received_at: string }>(
-        "SELECT pk, received_at FROM findings WHERE lifecycle = 'open' AND received_at < ?",
+      // The sensor watched for the whole window: its last health record (QoS 0, never retained: only a
+      // running agent sends it) is `window` days after the later of the revision's arrival and the agent's
+      // start (health's uptimeSeconds), so an agent that was off, or restarted and has not yet had the time
+      // to see the finding again, resolves nothing. health_at is the sensor's clock, received_at the
+      // central's: both set by NTP on a site's hosts, and hours of window dwarf their skew.
+      staleOpen: db.prepare<[string, number], { pk: number; received_at: string }>(
+        `SELECT f.pk, f.received_at FROM findings f JOIN sensors s ON s.pk = f.sensor_pk
+         WHERE f.lifecycle = 'open' AND f.received_at < ? AND s.health_at IS NOT NULL
+           AND julianday(s.health_at) - max(julianday(f.received_at),
+                 julianday(s.health_at) - coalesce(json_extract(s.health, '$.uptimeSeconds'), 0) / 86400.0) >= ?`,
       ),
       expiredRisk: db.prepare<[string], { pk: number; risk_expires: string }>(
         `SELECT pk, risk_expires FROM findings
@@ -599,14 +611,15 @@ export class CentralStore {
 
   /**
    * Staleness and expiries (run by the lifecycle timer): open findings without a new revision for
-   * resolveAfterHours are resolved ('not-seen'); risk acceptances past their expiry are cleared.
+   * resolveAfterHours while their sensor kept sending health are resolved ('not-seen'); risk acceptances
+   * past their expiry are cleared.
    */
   sweep(now = new Date()): SweepResult {
     return this.tx(() => {
       const at = iso(now);
       const cutoff = iso(new Date(now.getTime() - this.retention.resolveAfterHours * 3_600_000));
       let resolved = 0;
-      for (const r of this.stmt.staleOpen.all(cutoff)) {
+      for (const r of this.stmt.staleOpen.all(cutoff, this.retention.resolveAfterHours / 24)) {
         if (this.stmt.resolve.run(at, r.pk).changes === 0) continue;
         this.stmt.event.run(
           r.pk,

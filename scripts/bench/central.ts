@@ -12,8 +12,9 @@
  *    (100 sensors; records made from the real ones `dicomtap analyze` reports for the bundled sample and
  *    lab captures, with their ids, addresses and AE titles varied), served by CentralHttp on loopback;
  *    p50 and p99 response times of the pages the web application loads and of the API routes, with a
- *    bearer token, sequential requests on a kept-alive connection. Beside each API list, the reference:
- *    the same page's SQL alone (the floor the HTTP layer adds to).
+ *    bearer token, sequential requests on a kept-alive connection. Beside three lists, a naive reference:
+ *    the same page selected straight from the table (`SELECT * ... ORDER BY ... LIMIT 50`, what a list
+ *    costs without the covering indexes of store migration 3), SQL alone without HTTP or JSON.
  *
  * Timing is wall clock on a shared machine: the best of the runs is reported for throughput, and
  * percentiles over many requests for latency. Nothing here is a test; tests check behaviour.
@@ -59,7 +60,7 @@ export interface RouteTiming {
   requests: number;
   p50Ms: number;
   p99Ms: number;
-  /** The SQL of the same page alone (the reference), where the route is a list; else null. */
+  /** The naive reference: the same page straight from the table, SQL alone (three lists); else null. */
   sqlP50Ms: number | null;
   bytes: number;
 }

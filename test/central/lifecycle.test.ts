@@ -23,6 +23,29 @@ function tmpStore(t: { teardown(fn: () => void): void }): CentralStore {
   return s;
 }
 
+/**
+ * A health record of ct-1 taken at `at`, its agent running since `since` (default: long before): the
+ * staleness rule needs to know the sensor was watching.
+ */
+function alive(s: CentralStore, at: Date, since = new Date(0)): void {
+  const time = at.toISOString();
+  s.health(
+    "st-marys",
+    "ct-1",
+    {
+      messageId: `st-marys/ct-1/health/${time}`,
+      site: "st-marys",
+      sensor: "ct-1",
+      time,
+      uptimeSeconds: Math.round((at.getTime() - since.getTime()) / 1000),
+      capture: { packets: 10, bytes: 1000, drops: 0 },
+      anomalies: 0,
+      outbox: { depth: 0, evicted: 0, bytes: 0 },
+    },
+    at,
+  );
+}
+
 const msg = (id: string, revision: number) => ({
   messageId: `st-marys/ct-1/finding/${id}/${revision}`,
   site: "st-marys",
@@ -39,6 +62,7 @@ test("each run resolves findings not seen for resolveAfterHours and applies rete
   s.finding("st-marys", "ct-1", msg("f1", 1), T0);
   s.finding("st-marys", "ct-1", msg("f2", 1), new Date(T0.getTime() + 48 * 3_600_000));
   now = new Date(T0.getTime() + 73 * 3_600_000);
+  alive(s, now);
   t.like(lc.runOnce()?.sweep, { resolved: 1 });
   t.deepEqual(s.db.prepare("SELECT finding_id, lifecycle FROM findings ORDER BY finding_id").all(), [
     { finding_id: "f1", lifecycle: "resolved" },
@@ -46,6 +70,7 @@ test("each run resolves findings not seen for resolveAfterHours and applies rete
   ]);
   // 91 days later the resolved finding is past the history retention and goes; f2 was resolved meanwhile.
   now = new Date(T0.getTime() + (73 + 91 * 24) * 3_600_000);
+  alive(s, now);
   const r = lc.runOnce();
   t.like(r?.sweep, { resolved: 1 });
   t.like(r?.retention.expired, { findings: 1 });
@@ -64,6 +89,7 @@ test("a store that refuses is logged and counted, never thrown; the timer runs o
   s.db.exec(`CREATE TRIGGER refuse BEFORE UPDATE ON findings
              BEGIN SELECT RAISE(ABORT, 'simulated write failure'); END`);
   s.finding("st-marys", "ct-1", msg("f1", 1), T0);
+  alive(s, new Date());
   await waitFor(() => lc.health().failures >= 1, "a failed run");
   t.regex(String(lc.health().lastError), /simulated write failure/);
   t.true(logs.includes("failed"));
@@ -83,6 +109,7 @@ test("a finding an analyst reopens after the staleness rule resolved it stays op
   const lc = new Lifecycle(s, { now: () => now, log: () => undefined });
   s.finding("st-marys", "ct-1", msg("f1", 1), T0);
   now = new Date(T0.getTime() + 73 * 3_600_000);
+  alive(s, now);
   t.like(lc.runOnce()?.sweep, { resolved: 1 });
   const pk = (s.db.prepare("SELECT pk FROM findings").get() as { pk: number }).pk;
   t.true(
@@ -92,5 +119,27 @@ test("a finding an analyst reopens after the staleness rule resolved it stays op
   t.like(lc.runOnce()?.sweep, { resolved: 0 }, "the next sweep, a minute later, leaves it open");
   t.is((s.db.prepare("SELECT lifecycle FROM findings").get() as { lifecycle: string }).lifecycle, "open");
   now = new Date(now.getTime() + 73 * 3_600_000);
+  alive(s, now);
   t.like(lc.runOnce()?.sweep, { resolved: 1 }, "without a sensor's new revision, resolved again later");
+});
+
+test("a sensor that is off resolves nothing: its findings stay open until it is heard from again", (t) => {
+  const s = tmpStore(t);
+  let now = T0;
+  const lc = new Lifecycle(s, { now: () => now, log: () => undefined });
+  s.finding("st-marys", "ct-1", msg("f1", 1), T0);
+  alive(s, new Date(T0.getTime() + 3_600_000));
+  // The sensor goes quiet an hour later; ten days on, nothing says it stopped seeing f1.
+  now = new Date(T0.getTime() + 240 * 3_600_000);
+  t.like(lc.runOnce()?.sweep, { resolved: 0 });
+  // It comes back (its agent restarted): it must watch a whole window before f1 counts as not seen.
+  const back = now;
+  alive(s, now, back);
+  t.like(lc.runOnce()?.sweep, { resolved: 0 }, "just restarted");
+  now = new Date(back.getTime() + 71 * 3_600_000);
+  alive(s, now, back);
+  t.like(lc.runOnce()?.sweep, { resolved: 0 }, "71 hours of 72");
+  now = new Date(back.getTime() + 73 * 3_600_000);
+  alive(s, now, back);
+  t.like(lc.runOnce()?.sweep, { resolved: 1 }, "a whole window watched without f1");
 });

@@ -210,8 +210,17 @@ test("lifecycle: opened, withdrawn (resolved), reopened, not seen (resolved), re
   t.is(s.finding(SITE, "ct-1", fmsg("ct-1", f, 1), hours(2)), "stale", "the old revision does not reopen");
   t.is(s.finding(SITE, "ct-1", fmsg("ct-1", finding("f1", "medium", 2), 2), hours(3)), "reopened");
   t.is(lifecycle(s, "f1").lifecycle, "open");
-  // No new revision for resolveAfterHours (72): the sweep resolves it, not before.
+  // No new revision for resolveAfterHours (72) while the sensor kept watching: the sweep resolves it, not
+  // before. Without a health record that late, the sensor may have been off: nothing is resolved.
+  t.deepEqual(s.sweep(hours(3 + 73)), { resolved: 0, riskExpired: 0 }, "no health: the sensor may be off");
+  const watching = (h: number): HealthPayload => ({
+    ...healthPayload("ct-1", hours(h).toISOString()),
+    uptimeSeconds: (h + 10) * 3600, // its agent running since before T0
+  });
+  s.health(SITE, "ct-1", watching(3 + 71), hours(3 + 71));
   t.deepEqual(s.sweep(hours(3 + 71)), { resolved: 0, riskExpired: 0 });
+  t.deepEqual(s.sweep(hours(3 + 73)), { resolved: 0, riskExpired: 0 }, "watched for 71 hours only");
+  s.health(SITE, "ct-1", watching(3 + 72.5), hours(3 + 72.5));
   t.deepEqual(s.sweep(hours(3 + 73)), { resolved: 1, riskExpired: 0 });
   t.deepEqual(s.sweep(hours(3 + 74)), { resolved: 0, riskExpired: 0 }, "once");
   t.is(s.finding(SITE, "ct-1", fmsg("ct-1", finding("f1", "medium", 3), 3), hours(80)), "reopened");
