@@ -549,8 +549,13 @@ export class CentralHttp {
     });
   }
 
+  /**
+   * Secure always, as the issue asks: over HTTPS the browser then never sends the cookie in clear; over
+   * plain HTTP the central listens only on loopback, which browsers treat as a secure context (W3C Secure
+   * Contexts §3.2, "potentially trustworthy" 127.0.0.0/8, ::1 and localhost), so the cookie still comes back.
+   */
   private cookie(value: string, maxAgeSeconds: number): string {
-    return `${SESSION_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${this.https ? "; Secure" : ""}`;
+    return `${SESSION_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}; Secure`;
   }
 
   // ------------------------------------------------------------------------------------------ helpers
