@@ -28,6 +28,7 @@ import { Store } from "../store/store.js";
 import { CaptureThread } from "./capture-thread.js";
 import { SensorCore, type SensorCounters } from "./sensor.js";
 import { SystemdNotifier } from "./sdnotify.js";
+import { signalled } from "../util/signals.js";
 
 export interface RunOptions {
   config: Config;
@@ -311,18 +312,6 @@ export class PendingChanges {
     this.findings.clear();
     return true;
   }
-}
-
-function signalled(): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      process.off("SIGINT", done);
-      process.off("SIGTERM", done);
-      resolve();
-    };
-    process.on("SIGINT", done);
-    process.on("SIGTERM", done);
-  });
 }
 
 async function waitDrained(

@@ -12,6 +12,7 @@ import { defaultWebRoots } from "./cli.js";
 import type { Db } from "./http/db.js";
 import { CentralHttp } from "./http/server.js";
 import { CentralService, type ServicePart } from "./service.js";
+import { signalled } from "../util/signals.js";
 
 /** The store-side parts of the service, made from the config: the store's database, ingest and lifecycle. */
 export interface CentralParts {
@@ -71,16 +72,4 @@ export async function runCentral(
   } finally {
     p.close();
   }
-}
-
-function signalled(): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      process.off("SIGINT", done);
-      process.off("SIGTERM", done);
-      resolve();
-    };
-    process.on("SIGINT", done);
-    process.on("SIGTERM", done);
-  });
 }
