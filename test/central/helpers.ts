@@ -128,7 +128,16 @@ export async function startCentral(
       ["st-marys", "lab-qr", labReport("qr")],
       ["county", "lab-store", labReport("store")],
     ] as const) {
-      const s = seedSensor(store, { site, sensor, report, now, offline: sensor === "lab-store" });
+      // Two days of health every half hour: the overview's hourly traffic and drops charts have lines.
+      const s = seedSensor(store, {
+        site,
+        sensor,
+        report,
+        now,
+        offline: sensor === "lab-store",
+        healthSamples: 96,
+        healthEveryMinutes: 30,
+      });
       seeded.devices += s.devices;
       seeded.findings += s.findings;
     }

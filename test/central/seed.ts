@@ -41,8 +41,10 @@ export interface SeedOptions {
   now: Date;
   /** A sensor that said goodbye (its last will) after publishing. */
   offline?: boolean;
-  /** Health samples, one a minute, ending at `now` (capture counters growing to the report's totals). */
+  /** Health samples ending at `now` (capture counters growing to the report's totals). */
   healthSamples?: number;
+  /** Minutes between health samples (default 1; the overview's hourly charts need hours of them). */
+  healthEveryMinutes?: number;
 }
 
 /** Publishes one sensor's report into the store, as the sensor and the ingest would. */
@@ -56,8 +58,9 @@ export function seedSensor(store: CentralStore, o: SeedOptions): { devices: numb
   if (results.includes("stale"))
     throw new Error(`seed ${o.sensor}: a record was stale: ${results.join(" ")}`);
   const samples = o.healthSamples ?? 5;
+  const every = (o.healthEveryMinutes ?? 1) * 60_000;
   for (let i = 0; i < samples; i++) {
-    const time = new Date(o.now.getTime() - (samples - 1 - i) * 60_000).toISOString();
+    const time = new Date(o.now.getTime() - (samples - 1 - i) * every).toISOString();
     const share = (i + 1) / samples;
     store.health(
       o.site,
@@ -65,7 +68,7 @@ export function seedSensor(store: CentralStore, o: SeedOptions): { devices: numb
       {
         messageId: `${o.site}/${o.sensor}/health/${time}`,
         time,
-        uptimeSeconds: 60 * (i + 1),
+        uptimeSeconds: (every / 1000) * (i + 1),
         capture: {
           packets: Math.round(o.report.stats.packets * share),
           bytes: Math.round(o.report.stats.bytes * share),
