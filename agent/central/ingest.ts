@@ -36,14 +36,14 @@
  * JSON, the payload schema, site/sensor equal to the topic's (the ACL vouches for the topic only).
  *
  * Reconnects: mqtt.js's own are off; a new client after an exponential backoff with jitter, like the
- * agent's publisher (backoffDelay).
+ * agent's publisher (Reconnect).
  *
  * Logs carry topics, counts and errors, never a payload.
  */
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from "mqtt";
 import type { CentralConfig } from "../config/types.js";
 import { MAX_PAYLOAD_BYTES, PayloadChecker, type InvalidNote } from "../console/state.js";
-import { backoffDelay } from "../publish/publisher.js";
+import { Reconnect } from "../publish/publisher.js";
 import { mutualTlsOptions, readTlsFiles, type MqttTlsOptions, type TlsMaterial } from "../publish/tls.js";
 import type { ApplyResult, CentralStore } from "./store.js";
 import { isoNow } from "../util/time.js";
@@ -122,15 +122,13 @@ export class Ingest {
   private readonly o: IngestOptions;
   private readonly checker = new PayloadChecker();
   private readonly log: (event: string, detail: Record<string, unknown>) => void;
-  private readonly random: () => number;
   private readonly now: () => Date;
   private client: MqttClient | null = null;
   /** Generation of the current connection: callbacks of older clients are told apart by it. */
   private gen = 0;
   private started = false;
   private stopped = false;
-  private attempt = 0;
-  private reconnectTimer: NodeJS.Timeout | null = null;
+  private readonly reconnect: Reconnect;
   private subscribedWaiters: Array<() => void> = [];
   private readonly h: IngestHealth = {
     connected: false,
@@ -149,7 +147,7 @@ export class Ingest {
 
   constructor(opts: IngestOptions) {
     this.o = opts;
-    this.random = opts.random ?? Math.random;
+    this.reconnect = new Reconnect(() => this.connect(), opts.random ?? Math.random, opts.backoff);
     this.now = opts.now ?? (() => new Date());
     this.log =
       opts.log ??
@@ -175,8 +173,7 @@ export class Ingest {
    */
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = null;
+    this.reconnect.cancel();
     const client = this.client;
     this.client = null;
     this.gen++;
@@ -275,7 +272,7 @@ export class Ingest {
         this.log("subscribe-refused", { filters: refused });
       }
       this.h.subscribed = true;
-      this.attempt = 0;
+      this.reconnect.reset();
       this.log("subscribed", { filters: subs.map((s) => s.filter) });
       const waiters = this.subscribedWaiters;
       this.subscribedWaiters = [];
@@ -363,13 +360,6 @@ export class Ingest {
   }
 
   private scheduleReconnect(): void {
-    if (this.stopped || this.reconnectTimer) return;
-    const { initialMs, maxMs } = this.o.backoff ?? { initialMs: 1000, maxMs: 60_000 };
-    const delay = backoffDelay(this.attempt, initialMs, maxMs, this.random());
-    this.attempt++;
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      this.connect();
-    }, delay);
+    if (!this.stopped) this.reconnect.schedule();
   }
 }

@@ -79,7 +79,6 @@ export class Publisher {
   private readonly o: PublisherOptions;
   private readonly topicRoot: string;
   private readonly window: number;
-  private readonly random: () => number;
   private readonly log: (event: string, detail: Record<string, unknown>) => void;
   readonly startedAt = isoNow();
 
@@ -89,8 +88,7 @@ export class Publisher {
   private connected = false;
   private started = false;
   private stopped = false;
-  private attempt = 0;
-  private reconnectTimer: NodeJS.Timeout | null = null;
+  private readonly reconnect: Reconnect;
   private healthTimer: NodeJS.Timeout | null = null;
   private healthInFlight: Promise<void> | null = null;
   /** Print mode: the output is full; printing goes on at its "drain" event. */
@@ -115,7 +113,7 @@ export class Publisher {
     this.o = opts;
     this.topicRoot = `dicomtap/v1/${opts.sensor.site}/${opts.sensor.id}/`;
     this.window = opts.window ?? 32;
-    this.random = opts.random ?? Math.random;
+    this.reconnect = new Reconnect(() => this.connect(), opts.random ?? Math.random, opts.backoff);
     this.log =
       opts.log ??
       ((event, detail) =>
@@ -165,9 +163,9 @@ export class Publisher {
       if (this.o.broker !== null && this.connected) await this.waitAcked(STOP_ACK_MS);
     }
     this.stopped = true;
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnect.cancel();
     if (this.storeRetryTimer) clearTimeout(this.storeRetryTimer);
-    this.reconnectTimer = this.storeRetryTimer = null;
+    this.storeRetryTimer = null;
     if (this.o.broker === null) {
       if (this.started) this.print(this.topicRoot + "status", true, 1, this.status("offline"));
       this.closed = true;
@@ -399,14 +397,7 @@ export class Publisher {
   }
 
   private scheduleReconnect(): void {
-    if (this.stopped || this.reconnectTimer) return;
-    const { initialMs, maxMs } = this.o.backoff ?? { initialMs: 1000, maxMs: 60_000 };
-    const delay = backoffDelay(this.attempt, initialMs, maxMs, this.random());
-    this.attempt++;
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      this.connect();
-    }, delay);
+    if (!this.stopped) this.reconnect.schedule();
   }
 
   private scheduleDrain(): void {
@@ -468,7 +459,7 @@ export class Publisher {
       const rows = this.o.store.peek(this.window - this.inflight.size, this.cursor);
       if (rows.length === 0) {
         // Caught up on this connection: it works, so the next loss starts the backoff afresh.
-        if (this.inflight.size === 0) this.attempt = 0;
+        if (this.inflight.size === 0) this.reconnect.reset();
         return;
       }
       for (const row of rows) {
@@ -508,7 +499,7 @@ export class Publisher {
     if (gen !== this.gen) return;
     // The backoff grows across connections that are accepted but whose publishes are refused, and starts
     // afresh once the broker takes messages again.
-    this.attempt = 0;
+    this.reconnect.reset();
     this.inflight.delete(seq);
   }
 
@@ -545,6 +536,42 @@ export class Publisher {
       this.pendingAcks = seqs.concat(this.pendingAcks);
       throw e;
     }
+  }
+}
+
+/**
+ * The reconnect timer of an MQTT client that makes each new connection itself (the publisher, the
+ * central's ingest): one pending attempt at a time, after backoffDelay of the attempts so far; reset()
+ * once a connection works, so the next loss starts the backoff afresh.
+ */
+export class Reconnect {
+  private attempt = 0;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly connect: () => void,
+    private readonly random: () => number,
+    private readonly backoff: { initialMs: number; maxMs: number } = { initialMs: 1000, maxMs: 60_000 },
+  ) {}
+
+  /** Schedules the next attempt unless one is pending. */
+  schedule(): void {
+    if (this.timer) return;
+    const delay = backoffDelay(this.attempt, this.backoff.initialMs, this.backoff.maxMs, this.random());
+    this.attempt++;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.connect();
+    }, delay);
+  }
+
+  reset(): void {
+    this.attempt = 0;
+  }
+
+  cancel(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
   }
 }
 
