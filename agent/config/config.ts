@@ -59,6 +59,7 @@ function defaultsWithout(sensor: Config["sensor"]): Config {
       knownAeTitles: {},
       allowedPeers: [],
       approvedPorts: {},
+      learning: { days: 14 },
       thresholds: {
         aeScanRejects: 10,
         aeScanDistinctCalledAEs: 5,
@@ -348,6 +349,11 @@ export function validateConfig(raw: unknown): Config {
         knownAeTitles: (v, p) => ipMap(v, p, aeTitle),
         allowedPeers: (v, p) => cidrs(v, p),
         approvedPorts: (v, p) => ipMap(v, p, (x, q) => int(x, q, 1, 65535)),
+        learning: (v, p) =>
+          section(v, p, d.policy.learning, {
+            // Up to a year: a window longer than that is a baseline never finished.
+            days: (x, q) => int(x, q, 0, 366),
+          }),
         thresholds: (v, p) => {
           // Event counts size the sliding windows the findings engine keeps per source (a few times the
           // threshold, for up to 4096 sources), so they are bounded; windows are at most a day.

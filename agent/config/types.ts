@@ -21,6 +21,12 @@ export interface Config {
     allowedPeers: string[];
     /** Ports each device (by IP) is approved to listen on. */
     approvedPorts: Record<string, number[]>;
+    /**
+     * The baseline (issue 13): traffic of the first `days` (capture time, from the first packet the sensor
+     * saw) is learned; later departures from it are findings (rules/baseline.ts). 0: nothing is learned, only
+     * an imported baseline counts.
+     */
+    learning: { days: number };
     /** Thresholds of the volume and scan rules. */
     thresholds: {
       aeScanRejects: number;

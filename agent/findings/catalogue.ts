@@ -50,6 +50,12 @@ export const RULES = {
     "Firewall remote access to imaging devices from outside the internal networks; use a VPN or the vendor's remote-service gateway with role-based access.",
   "dicom.duplicate-ae-title":
     "Give every DICOM node its own AE title, and on the SCPs allow each title only from its own address (AE title and IP allowlists).",
+  "baseline.new-peer":
+    "Confirm the new peer is authorised; if so approve it into the baseline and the service's allowlist, if not block it at the firewall and on the SCP.",
+  "baseline.new-service":
+    "Confirm the device is meant to serve or use this port; if not close it, and if so approve it into the baseline and the firewall rules.",
+  "baseline.new-operation":
+    "Confirm the peer is meant to use this operation (role-based access: who may store, query or retrieve); if not restrict it on the SCP.",
 } as const;
 export type RuleId = keyof typeof RULES;
 

@@ -28,6 +28,7 @@ import { compareSeverity, severityRank } from "./severity.js";
 import type { AssociationEvent, Rule, RuleContext } from "./rules/context.js";
 import { MAX_LIST, MAX_TRACKED, trimAe } from "./rules/context.js";
 import { defaultRules } from "./rules/index.js";
+import { BaselineRule } from "./rules/baseline.js";
 import { serviceEnds } from "./rules/host-events.js";
 
 export { RULES, type Evidence, type Hit, type RuleId } from "./catalogue.js";
@@ -122,6 +123,8 @@ export class FindingsEngine {
    */
   private readonly notYetDicom = new Set<string>();
   private readonly routes: Routes;
+  /** The baseline rule (issue 13), if the rules have one: its learner is the site's baseline. */
+  readonly baseline: BaselineRule | null;
 
   constructor(
     readonly config: Config,
@@ -141,6 +144,7 @@ export class FindingsEngine {
         this.byKey.get(mapKeyOf(rule, device, peer, key))?.record.evidence,
     };
     const rules = makeRules(ctx);
+    this.baseline = rules.find((r): r is BaselineRule => r instanceof BaselineRule) ?? null;
     const having = (h: keyof Routes): Rule[] => rules.filter((r) => typeof r[h] === "function");
     this.routes = {
       tick: having("tick"),

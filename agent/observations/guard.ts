@@ -373,7 +373,10 @@ function guardWith(o: Observation, endpoints: EndpointCopies): Observation {
         tsMicros: ts,
         client: endpoint(r.client),
         server: endpoint(r.server),
-        handshake: o.handshake === "syn-ack" || o.handshake === "rst" ? o.handshake : "mid-stream",
+        handshake:
+          o.handshake === "syn-ack" || o.handshake === "rst" || o.handshake === "served"
+            ? o.handshake
+            : "mid-stream",
       };
     case "association":
       return {

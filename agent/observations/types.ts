@@ -8,13 +8,16 @@ import type { AssociationState, DimseMessageRecord } from "../report/types.js";
 import type { EquipmentAttributes, QueryInfo } from "../dicom/types.js";
 import type { HostEvent } from "../hosts/types.js";
 
-/** A TCP connection attempt or pick-up; tells which ports listen (syn-ack) or refuse (rst). */
+/**
+ * A TCP connection attempt or pick-up; tells which ports listen (syn-ack) or refuse (rst). A second one,
+ * "served", comes when the server first sends data on the connection: the port carried a real session.
+ */
 export interface ConnectionObservation {
   kind: "connection";
   tsMicros: number;
   client: Endpoint;
   server: Endpoint;
-  handshake: HandshakeResult;
+  handshake: HandshakeResult | "served";
 }
 
 /** A DICOM association, emitted once when it ends (release, abort, reject, close or end of capture). */

@@ -278,6 +278,8 @@ class ConnectionHandlers implements StreamHandler, PlaintextSink {
  */
 class FirstData implements StreamHandler {
   private inner: StreamHandler | null = null;
+  /** The server's first data was reported (a "served" connection observation: a real session, issue 13). */
+  private served = false;
 
   constructor(
     private readonly pipeline: Pipeline,
@@ -289,6 +291,10 @@ class FirstData implements StreamHandler {
   }
 
   data(dir: Direction, buf: Buffer, start: number, end: number, tsMicros: number): void {
+    if (dir === 1 && !this.served && end > start) {
+      this.served = true;
+      this.pipeline.served(this.info, tsMicros);
+    }
     this.handlers().data(dir, buf, start, end, tsMicros);
   }
 
@@ -444,6 +450,20 @@ export class Pipeline implements PacketSink, ConnectionFactory, AnomalySink, Obs
       client: info.client,
       server: info.server,
       handshake: result,
+    });
+  }
+
+  /**
+   * The server sent its first data on a connection: the port served a real session, not only a handshake
+   * (a scan's SYN-ACK). The plan's "ports to close" (issue 13) tells the two apart by this.
+   */
+  served(info: ConnectionInfo, tsMicros: number): void {
+    this.observe({
+      kind: "connection",
+      tsMicros,
+      client: info.client,
+      server: info.server,
+      handshake: "served",
     });
   }
 

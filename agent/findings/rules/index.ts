@@ -10,6 +10,8 @@
  *   before default-port (one connection's findings);
  * - the remote-access rules (issue 11) before os: a host observation's service finding comes before the
  *   OS findings it makes worse;
+ * - baseline after scanner (it learns only from associations the scanner rule left to the site) and after the
+ *   rules of the association's own findings;
  * - at finish(): scanner's silent associations, then C-MOVEs, then port 104, then malformed PDUs.
  * Hits raised in one observation keep this order in the findings list (the report sorts by severity only).
  */
@@ -19,6 +21,7 @@ import { BulkQueryRule } from "./bulk-query.js";
 import { CleartextCredentialsRule } from "./cleartext-credentials.js";
 import { CleartextRule } from "./cleartext.js";
 import type { Rule, RuleContext } from "./context.js";
+import { BaselineRule } from "./baseline.js";
 import { DefaultPortRule } from "./default-port.js";
 import { DuplicateAeTitles } from "./duplicate-ae-title.js";
 import { EchoSweepRule } from "./echo-sweep.js";
@@ -65,6 +68,7 @@ export function defaultRules(ctx: RuleContext): Rule[] {
     new CleartextLoginRule(ctx),
     new RemoteAccessExternalRule(ctx),
     new OsRules(ctx),
+    new BaselineRule(ctx),
     new MalformedRule(ctx),
   ];
 }
