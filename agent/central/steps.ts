@@ -48,10 +48,6 @@ const STEP_OF_RULE: Readonly<Record<string, StepId>> = {
   "net.risky-service": "close-ports",
   "tls.weak": "tls",
   "dicom.duplicate-ae-title": "access-control",
-  // Departures from the baseline (issue 13): the allowlists the plan made are what they get past.
-  "baseline.new-peer": "access-control",
-  "baseline.new-service": "close-ports",
-  "baseline.new-operation": "access-control",
   "net.smbv1": "close-ports",
   "net.rdp-weak-security": "close-ports",
   "net.vnc": "close-ports",
