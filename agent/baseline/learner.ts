@@ -11,7 +11,7 @@ import type { ConnectionObservation, DimseObservation, TlsObservation } from "..
 import type { Endpoint } from "../reassembly/types.js";
 import { MODALITY_WORKLIST_FIND, MPPS, DICOM_TLS_PORTS } from "../dicom/sop.js";
 import { formatEndpoint } from "../util/flow.js";
-import { isoFromMicros as iso } from "../util/time.js";
+import { isoFromMicros as iso, microsFromIso } from "../util/time.js";
 import type {
   BaselineDevice,
   BaselineDocument,
@@ -514,6 +514,8 @@ export class BaselineLearner {
   /** Takes up a stored or imported document's tables (the agent's restart, an approved baseline). */
   load(doc: Pick<BaselineDocument, "services" | "devices" | "truncated">): void {
     const micros = (s: string): number => {
+      const exact = microsFromIso(s);
+      if (exact !== null) return exact;
       const t = Date.parse(s);
       return Number.isFinite(t) ? t * 1000 : 0;
     };

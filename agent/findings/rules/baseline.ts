@@ -41,7 +41,7 @@ import type { Config } from "../../config/types.js";
 import type { ConnectionObservation, DimseObservation, TlsObservation } from "../../observations/types.js";
 import type { Endpoint } from "../../reassembly/types.js";
 import { formatEndpoint, formatFlow } from "../../util/flow.js";
-import { isoFromMicros as iso } from "../../util/time.js";
+import { isoFromMicros as iso, microsFromIso } from "../../util/time.js";
 import { BoundedMap } from "../bounded.js";
 import type { Hit } from "../catalogue.js";
 import { compareSeverity, type Severity } from "../severity.js";
@@ -155,8 +155,12 @@ export class BaselineRule implements Rule {
     this.loaded = true;
     this.loadedStatus = doc.status;
     this.approved = doc.approved;
-    const start = doc.window.start === null ? NaN : Date.parse(doc.window.start);
-    if (Number.isFinite(start)) this.windowStart = start * 1000;
+    // To the microsecond (Date.parse keeps milliseconds): the document's window is the one it opened.
+    const start =
+      doc.window.start === null
+        ? null
+        : (microsFromIso(doc.window.start) ?? Date.parse(doc.window.start) * 1000);
+    if (start !== null && Number.isFinite(start)) this.windowStart = start;
     if (doc.status !== "learning") this.frozen = true;
   }
 
