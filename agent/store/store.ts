@@ -56,6 +56,10 @@
  *
  * The file on disk is larger than the counted bytes by SQLite's page and index overhead.
  *
+ * The baseline (issue 13, migration 5): one row holding the current baseline document and its status, with
+ * a revision like a record's; putBaseline writes it and enqueues its retained `baseline` message in the same
+ * transaction. Its bytes count in the record budget, but it is never pruned.
+ *
  * Nothing stored holds patient data: devices and findings come from the report's DeviceRecord and
  * FindingRecord, which inventory and findings build from device-describing attributes only.
  */
