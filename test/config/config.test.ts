@@ -243,3 +243,67 @@ test("policy keys are spelled as the decoder spells addresses, so an IPv6 key in
   t.deepEqual(c.policy.knownAeTitles, { "fe80::1": ["PACS1", "PACS2"], "::ffff:10.1.2.3": ["MOD"] });
   t.deepEqual(c.policy.approvedPorts, { "2001:db8::104": [104] });
 });
+
+test("policy.learning and policy.services (issue 13): defaults, and every problem named by its key path", (t) => {
+  const d = validateConfig({ sensor: { id: "s", site: "x" } });
+  t.deepEqual(d.policy.learning, { days: 14, burst: { count: 5, minutes: 60 }, quietPeriods: [] });
+  t.deepEqual(d.policy.services, []);
+  const ok = validateConfig({
+    sensor: { id: "s", site: "x" },
+    policy: {
+      learning: {
+        burst: { count: 10 },
+        quietPeriods: [
+          { from: "2026-03-01T18:00:00Z", to: "2026-03-02T06:00:00+01:00", reason: "PACS migration" },
+        ],
+      },
+      services: [
+        { ip: "FD77::20", port: 104, peers: [{ ip: "10.1.0.9", aeTitle: "CT1", operations: ["C-STORE"] }] },
+      ],
+    },
+  });
+  t.deepEqual(ok.policy.learning.burst, { count: 10, minutes: 60 });
+  t.deepEqual(ok.policy.services, [
+    {
+      ip: "fd77::20",
+      port: 104,
+      aeTitle: null,
+      peers: [{ ip: "10.1.0.9", aeTitle: "CT1", operations: ["C-STORE"] }],
+    },
+  ]);
+  const e = t.throws(
+    () =>
+      validateConfig({
+        sensor: { id: "s", site: "x" },
+        policy: {
+          learning: {
+            burst: { count: 0, hours: 1 },
+            quietPeriods: [
+              { from: "2026-03-02T00:00:00Z", to: "2026-03-01T00:00:00Z" },
+              { from: "yesterday", to: "2026-03-01T00:00:00Z", reason: "x" },
+            ],
+          },
+          services: [
+            { ip: "10.0.0.300", port: 104, peers: [{ ip: "10.1.0.9", operations: ["C-DELETE"] }] },
+            { port: 0 },
+          ],
+        },
+      }),
+    { instanceOf: ConfigError },
+  );
+  t.deepEqual(
+    [...e.problems],
+    [
+      "policy.learning.burst.hours: unknown key (allowed: count, minutes)",
+      "policy.learning.burst.count: 0 is out of range 1..10000",
+      "policy.learning.quietPeriods[0].reason: is required",
+      'policy.learning.quietPeriods[0]: "from" (2026-03-02T00:00:00Z) must be before "to" (2026-03-01T00:00:00Z)',
+      'policy.learning.quietPeriods[1].from: "yesterday" is not an ISO 8601 time with a zone (e.g. "2026-03-01T18:00:00Z")',
+      'policy.services[0].ip: "10.0.0.300" is not an IP address',
+      'policy.services[0].peers[0].operations[0]: "C-DELETE" is not an operation (C-ECHO, C-STORE, C-FIND, C-MOVE, C-GET, worklist, storage-commitment, mpps, other)',
+      "policy.services[1].ip: is required",
+      "policy.services[1].port: 0 is out of range 1..65535",
+      "policy.services[1].peers: is required",
+    ],
+  );
+});

@@ -60,3 +60,15 @@ test("analyze: no canary in the JSON report, the summary or the diagnostics", (t
 test("run --replay: no canary in published messages, logs or the store's database file", async (t) => {
   await replayWithoutLeaks(t, captures, leaks);
 });
+
+test("the baseline: no canary in the published baseline message or the stored document", async (t) => {
+  // replayWithoutLeaks checks every published line and every file of the store; the baseline must be among
+  // them for that to prove anything about it (issue 13).
+  const out = await replayWithoutLeaks(t, captures, leaks);
+  const baseline = out.filter((l) => (JSON.parse(l) as { topic: string }).topic.endsWith("/baseline"));
+  t.true(baseline.length > 0, "the baseline was published");
+  const doc = (JSON.parse(baseline.at(-1)!) as { payload: { baseline: { services: unknown[] } } }).payload
+    .baseline;
+  t.true(doc.services.length > 0, "and it holds the lab's services");
+  t.deepEqual(leaks(baseline.join("\n")), []);
+});

@@ -2,12 +2,12 @@
 import Ajv2020 from "ajv/dist/2020.js";
 import { readFileSync } from "node:fs";
 
-export type PayloadKind = "status" | "finding" | "device" | "health";
+export type PayloadKind = "status" | "finding" | "device" | "health" | "baseline";
 
 // ajv is CommonJS: under NodeNext the default import is module.exports, whose `default` is the class.
 const ajv = new Ajv2020.default({ strict: true, allowUnionTypes: true, allErrors: true });
 const validators = new Map(
-  (["status", "finding", "device", "health"] as const).map((k) => [
+  (["status", "finding", "device", "health", "baseline"] as const).map((k) => [
     k,
     ajv.compile(JSON.parse(readFileSync(`schemas/${k}.schema.json`, "utf8")) as object),
   ]),
@@ -26,5 +26,6 @@ export function kindOfTopic(topic: string): PayloadKind {
   if (rest[0] === "findings") return "finding";
   if (rest[0] === "status") return "status";
   if (rest[0] === "health") return "health";
+  if (rest[0] === "baseline") return "baseline";
   throw new Error(`no schema for topic ${topic}`);
 }

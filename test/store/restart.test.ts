@@ -77,6 +77,7 @@ test("a version-2 store migrates: its records keep growing, new ones start above
   db.prepare("UPDATE counters SET value = 0 WHERE name = 'revisionFloor'").run();
   db.prepare("UPDATE schema_version SET version = 2").run();
   db.prepare("ALTER TABLE findings DROP COLUMN engine").run();
+  db.prepare("DROP TABLE baseline").run();
   db.prepare("DELETE FROM outbox").run();
   db.close();
   const now = Date.now() * 1000;

@@ -40,7 +40,7 @@ test("a new database gets every migration; WAL and synchronous=FULL", (t) => {
     )
       .map((r) => r.name)
       .filter((n) => !n.startsWith("sqlite_")),
-    ["counters", "devices", "findings", "outbox", "schema_version"],
+    ["baseline", "counters", "devices", "findings", "outbox", "schema_version"],
   );
   db.close();
   // Reopening applies nothing twice; synchronous is per connection, so check on the store's own.
