@@ -399,7 +399,13 @@ export function validateConfig(raw: unknown): Config {
   const plan = pr.check(
     () =>
       section(top.plan, "plan", d.plan, {
-        exceptions: (v, p) => array(v, p).map((x, i) => planException(x, `${p}[${i}]`)),
+        exceptions: (v, p) => {
+          // Every entry is checked, so all their problems are listed at once.
+          const pr = new Problems();
+          const list = array(v, p).map((x, i) => pr.check(() => planException(x, `${p}[${i}]`), null));
+          pr.done();
+          return list.filter((e): e is PlanSection["exceptions"][number] => e !== null);
+        },
       }),
     d.plan,
   );

@@ -35,6 +35,7 @@ export type Prerequisite =
   | "orthanc"
   | "nmap"
   | "iptables"
+  | "nft"
   | "tc"
   | "openssl"
   | "ethtool"
@@ -57,6 +58,7 @@ const TOOLS: Partial<Record<Prerequisite, string[]>> = {
   orthanc: ["Orthanc"],
   nmap: ["nmap"],
   iptables: ["iptables"],
+  nft: ["nft"],
   tc: ["tc"],
   openssl: ["openssl"],
   netns: ["ip", "unshare"],
