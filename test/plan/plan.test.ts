@@ -25,6 +25,7 @@ import { validatePlan, PlanError } from "../../agent/plan/validate.js";
 import type { Plan } from "../../agent/plan/types.js";
 import { runCli } from "../helpers/cli.js";
 import { requires } from "../helpers/requires.js";
+import { NFT } from "../helpers/nft.js";
 
 const LAB = join("test", "fixtures", "lab");
 const SCANNER = join("test", "fixtures", "scanner");
@@ -354,7 +355,7 @@ nftTest("nft -c accepts the emitted rules: the lab's, and those of hostile AE ti
     ] as const) {
       const path = join(dir, `${name}.nft`);
       writeFileSync(path, renderNft(plan));
-      const r = spawnSync("nft", ["-c", "-f", path], { encoding: "utf8" });
+      const r = spawnSync(NFT!, ["-c", "-f", path], { encoding: "utf8" });
       t.is(r.status, 0, `${name}: ${r.stderr}`);
     }
   } finally {
