@@ -7,8 +7,8 @@
  *   npm run build && UPDATE_GOLDEN=1 npx ava test/plan/plan.test.ts
  */
 import test from "ava";
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { defaultConfig, validateConfig, ConfigError } from "../../agent/config/config.js";
@@ -435,3 +435,40 @@ test("plan usage errors exit 2", (t) => {
   t.is(help.status, 0);
   t.regex(help.stdout, /--check PLAN/);
 });
+
+const dcmtkTest = requires("dcmtk");
+
+dcmtkTest.serial(
+  "dcmqrscp runs with the emitted dcmqrscp.cfg: the allowed peer's AE title passes, another is refused",
+  async (t) => {
+    const plan = await planOf([join(LAB, "qr.pcap")]);
+    const cfg = renderDcmqrscp(plan);
+    const section = cfg.split(/^# ==== /m).find((s) => s.startsWith("dcmqrscp.cfg for 10.77.0.20:4242"));
+    t.truthy(section);
+    const dir = mkdtempSync(join(tmpdir(), "dicomtap-dcmqrscp-"));
+    const port = 40000 + (process.pid % 20000);
+    // The lab's addresses become loopback, the port a free one, the storage area a temporary directory.
+    const text = ("# " + section!)
+      .replace(/10\.77\.0\.10/g, "127.0.0.1")
+      .replace(/NetworkTCPPort {2}= \d+/, `NetworkTCPPort  = ${port}`)
+      .replace(/\/var\/lib\/dcmtk\/db\/ORTHANC/, join(dir, "db"));
+    mkdirSync(join(dir, "db"));
+    writeFileSync(join(dir, "dcmqrscp.cfg"), text);
+    const scp = spawn("dcmqrscp", ["--disable-host-lookup", "-c", join(dir, "dcmqrscp.cfg"), String(port)], {
+      stdio: "ignore",
+    });
+    try {
+      const echo = (ae: string): number | null =>
+        spawnSync("echoscu", ["-to", "3", "-aet", ae, "-aec", "ORTHANC", "127.0.0.1", String(port)], {
+          timeout: 10_000,
+        }).status;
+      const end = Date.now() + 10_000;
+      while (echo("VIEWER1") !== 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+      t.is(echo("VIEWER1"), 0, "VIEWER1 is an allowed peer of ORTHANC");
+      t.not(echo("INTRUDER"), 0, "an AE title the plan does not list is refused");
+    } finally {
+      scp.kill("SIGTERM");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
