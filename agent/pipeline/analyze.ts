@@ -40,6 +40,8 @@ export interface FileResult {
 export interface AnalyzeResult {
   report: Report;
   files: FileResult[];
+  /** The inventory and findings engine after the run: `plan` reads the baseline rule's learner from it. */
+  analysis: Analysis;
   /** The baseline after the captures: learned from them, or the one given, with what quiet periods added. */
   baseline?: BaselineDocument | null;
 }
@@ -123,5 +125,5 @@ export async function analyzeFiles(paths: string[], opts: AnalyzeOptions = {}): 
     anomalies: pipeline.anomalyCounter.records(),
   };
   const rule = analysis.findings.baseline;
-  return { report, files, baseline: rule === null ? null : baselineDocument(rule, config) };
+  return { report, files, analysis, baseline: rule === null ? null : baselineDocument(rule, config) };
 }

@@ -66,7 +66,7 @@ test("errors name the key path and the problem", (t) => {
   err(
     t,
     { sensor, polcy: {} },
-    "polcy: unknown key (allowed: sensor, capture, networks, policy, store, broker, health, central)",
+    "polcy: unknown key (allowed: sensor, capture, networks, policy, store, broker, health, central, plan)",
   );
   err(
     t,
@@ -162,7 +162,7 @@ test("a config with several problems lists them all at once, each with its key p
     { instanceOf: ConfigError },
   );
   t.deepEqual(many?.problems, [
-    "polcy: unknown key (allowed: sensor, capture, networks, policy, store, broker, health, central)",
+    "polcy: unknown key (allowed: sensor, capture, networks, policy, store, broker, health, central, plan)",
     "sensor.id: \"a/b\" must not contain '/', '+', '#' or spaces",
     "sensor.site: is required",
     "sensor.room: must be a string, got 3",

@@ -23,6 +23,7 @@ import { spawnSync } from "node:child_process";
 import { accessSync, constants, existsSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { captureHelperPath } from "../../agent/capture/live.js";
+import { NFT } from "./nft.js";
 
 export type Prerequisite =
   | "root"
@@ -35,6 +36,7 @@ export type Prerequisite =
   | "orthanc"
   | "nmap"
   | "iptables"
+  | "nft"
   | "tc"
   | "openssl"
   | "ethtool"
@@ -104,6 +106,9 @@ function check(p: Prerequisite): string | null {
     why = existsSync("/usr/bin/time") ? null : "GNU time (/usr/bin/time)";
   } else if (p === "capture-helper") {
     why = captureHelperPath() !== null ? null : "the capture helper (scripts/build-native: gcc, libpcap-dev)";
+  } else if (p === "nft") {
+    // Not by PATH: node_modules/.bin has @vercel/nft's "nft" (test/helpers/nft.ts).
+    why = NFT !== null ? null : "nft (nftables: /usr/sbin/nft not found)";
   } else if (p.startsWith("file:")) {
     why = existsSync(p.slice(5)) ? null : p.slice(5);
   } else {
