@@ -14,6 +14,7 @@ import { analyzeFiles } from "../../agent/pipeline/analyze.js";
 import { Store } from "../../agent/store/store.js";
 import { CentralStore } from "../../agent/central/store.js";
 import { Ingest, passing, subscriptions } from "../../agent/central/ingest.js";
+import { MAX_BASELINE_BYTES } from "../../agent/central/baselines.js";
 import { MAX_PAYLOAD_BYTES } from "../../agent/console/state.js";
 import { Mosquitto, SitePki, removeDir, tempDir, type ClientPki } from "../helpers/mosquitto.js";
 import { waitFor } from "../helpers/wait.js";
@@ -236,6 +237,7 @@ test.serial("the subscriptions: events shared by the group, retained topics for 
     { filter: "dicomtap/v1/+/+/status", qos: 1 },
     { filter: "dicomtap/v1/+/+/devices/+", qos: 1 },
     { filter: "dicomtap/v1/+/+/findings/+", qos: 1 },
+    { filter: "dicomtap/v1/+/+/baseline", qos: 1 },
   ]);
 });
 
@@ -498,7 +500,7 @@ test.serial(
       qos: 1,
     });
     // Far larger than the Maximum Packet Size ingest announced: the broker does not even send it.
-    const huge = "x".repeat(MAX_PAYLOAD_BYTES + (256 << 10));
+    const huge = "x".repeat(MAX_BASELINE_BYTES + (256 << 10));
     await again.publishAsync(`dicomtap/v1/${SITE}/s8/findings`, huge, { qos: 1 });
     await again.publishAsync(`dicomtap/v1/${SITE}/s8/findings`, findingEvent("s8", "after", 1), { qos: 1 });
     await waitFor(
