@@ -284,9 +284,7 @@ export function mergeBaselines(site: string, baselines: readonly SensorBaseline[
       end: ends.some((e) => e === null) ? null : (ends as string[]).reduce(maxTime),
       days: Math.max(...docs.map((d) => d.window.days)),
     },
-    approved: approvals.every((a) => a !== null)
-      ? approvals.reduce((a, b) => (b!.at > a!.at ? b : a))
-      : null,
+    approved: approvals.every((a) => a !== null) ? approvals.reduce((a, b) => (b!.at > a!.at ? b : a)) : null,
     internal: [...new Set(docs.flatMap((d) => d.internal))],
     services: [...services.values()].sort(
       (a, b) => cmp(a.ip, b.ip) || a.port - b.port || cmp(a.aeTitle ?? "", b.aeTitle ?? ""),
@@ -303,4 +301,3 @@ export function mergeBaselines(site: string, baselines: readonly SensorBaseline[
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
-

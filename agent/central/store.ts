@@ -638,7 +638,13 @@ export class CentralStore {
    * (a retained copy after a reconnect, or at a second central instance) only moves received_at and is
    * "stale". `text` is the payload as received.
    */
-  baseline(site: string, sensor: string, document: BaselineDocument, text: string, now = new Date()): DeviceResult {
+  baseline(
+    site: string,
+    sensor: string,
+    document: BaselineDocument,
+    text: string,
+    now = new Date(),
+  ): DeviceResult {
     return this.tx((): DeviceResult => {
       const spk = this.sensorPk(site, sensor, now);
       const at = iso(now);
