@@ -20,6 +20,7 @@ import { Mosquitto, SitePki, removeDir, tempDir, type ClientPki } from "../helpe
 import { waitFor } from "../helpers/wait.js";
 import { requires } from "../helpers/requires.js";
 import { finding } from "../store/records.js";
+import { labBaseline } from "./seed.js";
 
 const test = requires("mosquitto", "openssl");
 
@@ -545,5 +546,77 @@ test.serial(
     );
     await again.endAsync();
     await c.stop();
+  },
+);
+
+test.serial(
+  "baselines: retained documents caught up by a central started later, replaced, cleared; bad ones counted and refused",
+  async (t) => {
+    const raw = await rawSensor("bl1", await pki.sensor("bl1"));
+    const qr = await labBaseline([join(LAB, "qr.pcap")], SITE, "bl1");
+    const learned = await labBaseline(
+      [join(LAB, "qr.pcap"), join(LAB, "store.pcap")],
+      SITE,
+      "bl1",
+      "learned",
+    );
+    const topic = `dicomtap/v1/${SITE}/bl1/baseline`;
+    // Published before any central runs: retained, it comes with the catch-up.
+    await raw.publishAsync(topic, JSON.stringify(qr), { qos: 1, retain: true });
+    const c = await startCentral(centralDb("baseline"), "central-baseline", "baseline");
+    const row = (): { status: string; services: number; document: string } | undefined =>
+      c.store.db
+        .prepare(
+          `SELECT b.status, b.services, b.document FROM baselines b JOIN sensors s ON s.pk = b.sensor_pk
+           WHERE s.site = ? AND s.sensor = 'bl1'`,
+        )
+        .get(SITE) as { status: string; services: number; document: string } | undefined;
+    await waitFor(() => row() !== undefined, "the retained baseline");
+    t.deepEqual(JSON.parse(row()!.document), qr);
+    t.is(row()!.services, qr.services.length);
+
+    // A new document replaces it; bad ones are counted, refused, and what follows them is taken.
+    const invalid = c.ingest.health().invalid;
+    await raw.publishAsync(topic, "{not json", { qos: 1 });
+    await raw.publishAsync(topic, JSON.stringify({ ...qr, services: "many" }), { qos: 1 });
+    await raw.publishAsync(topic, JSON.stringify({ ...qr, sensor: "other" }), { qos: 1 });
+    // Over the baseline cap but under the Maximum Packet Size: delivered, refused by its size.
+    await raw.publishAsync(topic, Buffer.alloc(MAX_BASELINE_BYTES + 1, 0x20), { qos: 1 });
+    await raw.publishAsync(topic, JSON.stringify(learned), { qos: 1, retain: true });
+    await waitFor(() => row()?.status === "learned", "the learned baseline");
+    t.is(row()!.services, learned.services.length);
+    t.is(c.ingest.health().invalid - invalid, 4);
+    t.deepEqual(
+      c.ingest
+        .health()
+        .recentInvalid.slice(-4)
+        .map((n) => n.reason),
+      [
+        "not JSON",
+        "baseline: /services must be an array",
+        "site/sensor differ from the topic",
+        `baseline over ${MAX_BASELINE_BYTES} bytes`,
+      ],
+    );
+    t.is(c.ingest.health().rejected, 0);
+    t.true(c.ingest.health().connected);
+
+    // Restarted: the retained copy comes again and changes nothing.
+    const before = c.store.stats().baselines;
+    await c.stop();
+    const again = await startCentral(centralDb("baseline"), "central-baseline", "baseline");
+    await quiet(again.ingest);
+    const received = again.store.db.prepare("SELECT received_at, changed_at FROM baselines").get() as {
+      received_at: string;
+      changed_at: string;
+    };
+    t.true(received.received_at > received.changed_at, "the copy arrived and changed nothing");
+    t.deepEqual(again.store.stats().baselines, before);
+    // Cleared by the sensor (an empty retained message): gone.
+    await raw.publishAsync(topic, "", { qos: 1, retain: true });
+    await waitFor(() => again.store.stats().baselines.count === 0, "the cleared baseline");
+    t.is(again.ingest.health().results.withdrawn, 1);
+    await raw.endAsync();
+    await again.stop();
   },
 );
