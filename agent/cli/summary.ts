@@ -37,7 +37,10 @@ function ae(v: string | null): string {
   return v === null ? "?" : v;
 }
 
-export function formatSummary(result: AnalyzeResult, opts: { maxAssociations?: number } = {}): string {
+export function formatSummary(
+  result: Pick<AnalyzeResult, "report" | "files">,
+  opts: { maxAssociations?: number } = {},
+): string {
   const { report, files } = result;
   const out: string[] = [];
   const s = report.stats;

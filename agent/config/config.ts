@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { hostname } from "node:os";
 import { parseCidr } from "./cidr.js";
-import type { CentralConfig, CentralSection, Config } from "./types.js";
+import type { CentralConfig, CentralSection, Config, PlanSection } from "./types.js";
 
 /**
  * A config that cannot be used. `problems` holds one line per problem ("key.path: what is wrong"), in the
@@ -75,6 +75,7 @@ function defaultsWithout(sensor: Config["sensor"]): Config {
     broker: null,
     health: { intervalSeconds: 60 },
     central: null,
+    plan: { exceptions: [] },
   };
 }
 
@@ -304,7 +305,7 @@ export function validateConfig(raw: unknown): Config {
   const top = object(
     raw,
     "",
-    ["sensor", "capture", "networks", "policy", "store", "broker", "health", "central"],
+    ["sensor", "capture", "networks", "policy", "store", "broker", "health", "central", "plan"],
     pr,
   );
   // The sensor's problems do not stop the other sections from being checked: a stand-in takes its place.
@@ -395,8 +396,66 @@ export function validateConfig(raw: unknown): Config {
 
   const central = pr.check(() => checkCentral(top.central), null);
 
+  const plan = pr.check(
+    () =>
+      section(top.plan, "plan", d.plan, {
+        exceptions: (v, p) => array(v, p).map((x, i) => planException(x, `${p}[${i}]`)),
+      }),
+    d.plan,
+  );
+
   pr.done();
-  return { sensor, capture, networks, policy, store, broker, health, central };
+  return { sensor, capture, networks, policy, store, broker, health, central, plan };
+}
+
+/**
+ * One `plan.exceptions` entry: `{ "peer": CIDR, "server": IP, "port": 1..65535 (optional), "reason": text }`.
+ * The reason is required: an exception nobody can explain is one nobody will remove.
+ */
+function planException(raw: unknown, path: string): PlanSection["exceptions"][number] {
+  const pr = new Problems();
+  const o = object(raw, path, ["peer", "server", "port", "reason"], pr);
+  const required = <T>(k: string, check: (v: unknown, p: string) => T, dflt: T): T =>
+    pr.check(() => {
+      if (o[k] === undefined) fail(join(path, k), "is required");
+      return check(o[k], join(path, k));
+    }, dflt);
+  const peer = required(
+    "peer",
+    (v, p) => {
+      const s = str(v, p);
+      const parsed = parseCidr(s);
+      if (typeof parsed === "string") fail(p, `${show(s)} ${parsed}`);
+      return s;
+    },
+    "",
+  );
+  const server = required(
+    "server",
+    (v, p) => {
+      const s = str(v, p);
+      if (isIP(s) === 0) fail(p, `${show(s)} is not an IP address`);
+      return ipKey(s, "");
+    },
+    "",
+  );
+  const port = pr.check(
+    () => (o.port === undefined || o.port === null ? null : int(o.port, join(path, "port"), 1, 65535)),
+    null,
+  );
+  // The reason is shown in the plan's Markdown and written into nftables comments: one printable line.
+  const reason = required(
+    "reason",
+    (v, p) => {
+      const s = str(v, p, { nonEmpty: true, max: 200 });
+      // eslint-disable-next-line no-control-regex
+      if (/[\u0000-\u001f\u007f]/.test(s)) fail(p, `${show(s)} must be one line of printable text`);
+      return s;
+    },
+    "",
+  );
+  pr.done();
+  return { peer, server, port, reason };
 }
 
 const LOOPBACK = /^(127(\.\d{1,3}){3}|::1|localhost)$/;

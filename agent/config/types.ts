@@ -45,6 +45,17 @@ export interface Config {
   health: { intervalSeconds: number };
   /** `dicomtap central` (issue 12); null when the file has no `central` section. */
   central: CentralSection | null;
+  /** `dicomtap plan` (issue 13). */
+  plan: PlanSection;
+}
+
+/** The `plan` section: what the plan's firewall (step 1, exposure) leaves open on purpose. */
+export interface PlanSection {
+  /**
+   * Outside peers (a CIDR) that keep their access to an internal server (and one port, or every port when
+   * null), each with the reason a reviewer reads in the plan.
+   */
+  exceptions: { peer: string; server: string; port: number | null; reason: string }[];
 }
 
 /** The `central` section: the central console service's listener, TLS, store and retention. */

@@ -32,6 +32,8 @@ export interface FileResult {
 export interface AnalyzeResult {
   report: Report;
   files: FileResult[];
+  /** The inventory and findings engine after the run: `plan` reads the baseline rule's learner from it. */
+  analysis: Analysis;
 }
 
 /** Inventory and findings behind the guard that keeps anything but allowed fields out (issue 3). */
@@ -111,5 +113,5 @@ export async function analyzeFiles(paths: string[], opts: AnalyzeOptions = {}): 
     findings,
     anomalies: pipeline.anomalyCounter.records(),
   };
-  return { report, files };
+  return { report, files, analysis };
 }
