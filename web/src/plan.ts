@@ -62,6 +62,15 @@ function more(total: number, shown: number, what: string): Child {
     : null;
 }
 
+/** A step with nothing in it, and why (compact, inside the step's panel); without a baseline, that is why. */
+function nothing(p: Plan, text: string): HTMLElement {
+  return h(
+    "p",
+    { class: "step-empty" },
+    p.source.window.start === null ? "Nothing to plan yet: no traffic in the baseline." : text,
+  );
+}
+
 function stepTitle(n: string, title: string, ...counts: string[]): HTMLElement {
   return h(
     "span",
@@ -106,13 +115,13 @@ function baselinePanel(b: SiteBaselines): HTMLElement {
       ? smallTable(
           ["Sensor", "Status", "Window", "Services", "Peers", "Devices", "Received"],
           b.items.map((i: BaselineItem) => [
-            h("span", { class: "mono" }, i.sensor),
+            h("span", { class: "mono nowrap" }, i.sensor),
             statusBadge(i.status),
             windowText(i.window),
             num(i.services),
             num(i.peers),
             num(i.devices),
-            h("span", { title: i.receivedAt }, dateTime(i.receivedAt)),
+            h("span", { class: "nowrap", title: i.receivedAt }, dateTime(i.receivedAt)),
           ]),
           [3, 4, 5],
         )
@@ -209,7 +218,7 @@ function exposureStep(site: string, p: Plan): HTMLElement {
           ]),
           [3],
         )
-      : empty("No server was reached from outside the internal networks."),
+      : nothing(p, "No server was reached from outside the internal networks."),
     more(e.exposed.length, MAX_ROWS, "exposed ports"),
     e.protect.length
       ? h(
@@ -266,7 +275,7 @@ function portsStep(p: Plan): HTMLElement {
             ]),
           [3],
         )
-      : empty("No port to close: every listening port seen carried real sessions."),
+      : nothing(p, "No port to close: every listening port seen carried real sessions."),
     more(ports.length, MAX_ROWS, "ports"),
   );
 }
@@ -319,7 +328,7 @@ function allowlistStep(p: Plan): HTMLElement {
             ),
           ),
         )
-      : empty("No DICOM service with a peer was seen yet."),
+      : nothing(p, "No DICOM service with a peer was seen yet."),
     more(services.length, MAX_SERVICES_SHOWN, "services"),
   );
 }
@@ -362,7 +371,7 @@ function encryptionStep(p: Plan): HTMLElement {
             ]),
           [0, 4, 5],
         )
-      : empty("No cleartext DICOM association was seen."),
+      : nothing(p, "No cleartext DICOM association was seen."),
     more(e.cleartext.length, MAX_ROWS, "flows"),
     h(
       "div",

@@ -370,7 +370,8 @@ const SCHEMAS: Json = {
   },
   SiteBaselines: {
     type: "object",
-    description: "The baselines a site's sensors published (retained on {site}/{sensor}/baseline) and their merge.",
+    description:
+      "The baselines a site's sensors published (retained on {site}/{sensor}/baseline) and their merge.",
     properties: {
       site: { type: "string" },
       sensors: { type: "array", items: { type: "string" }, description: "Every sensor of the site." },
@@ -384,7 +385,11 @@ const SCHEMAS: Json = {
             status: { type: "string", enum: ["learning", "learned", "approved"] },
             window: {
               type: "object",
-              properties: { start: time("Capture time."), end: time("null while learning."), days: { type: "integer" } },
+              properties: {
+                start: time("Capture time."),
+                end: time("null while learning."),
+                days: { type: "integer" },
+              },
             },
             approved: { type: ["object", "null"] },
             services: { type: "integer" },
@@ -402,7 +407,11 @@ const SCHEMAS: Json = {
         description:
           "The site's baseline as the plan uses it: the least advanced status, the earliest start and latest end (null while any learns); null without any baseline.",
       },
-      notes: { type: "array", items: { type: "string" }, description: "About the plan's source, e.g. no baseline yet." },
+      notes: {
+        type: "array",
+        items: { type: "string" },
+        description: "About the plan's source, e.g. no baseline yet.",
+      },
     },
   },
   Plan: {
@@ -614,21 +623,27 @@ export function openApiDocument(): Json {
       "/findings.json": exportOp("Findings as JSON.", FINDING_FILTER_PARAMS, "Finding", false),
       "/sites/{site}/baselines": {
         get: {
-          summary: "The baselines of a site's sensors: status, window, counts, and notes on the plan's source.",
+          summary:
+            "The baselines of a site's sensors: status, window, counts, and notes on the plan's source.",
           parameters: [siteParam],
           responses: { ...ok(ref("SiteBaselines")), ...errors(400, 401, 404) },
         },
       },
       "/sites/{site}/plan": {
         get: {
-          summary: "The site's plan: the five remediation steps from its sensors' baselines, devices and open findings.",
+          summary:
+            "The site's plan: the five remediation steps from its sensors' baselines, devices and open findings.",
           description:
             "Without format: the plan as JSON. With format: a file to download (Content-Disposition: attachment): " +
             PLAN_FORMATS.map((f) => `${f} (${PLAN_FILES[f].type.split(";")[0]!})`).join(", ") +
             ". A site with no baseline yet gets an empty plan. Every role may read it.",
           parameters: [
             siteParam,
-            query("format", { type: "string", enum: [...PLAN_FORMATS] }, "The file format; absent: JSON, not as a download."),
+            query(
+              "format",
+              { type: "string", enum: [...PLAN_FORMATS] },
+              "The file format; absent: JSON, not as a download.",
+            ),
           ],
           responses: {
             200: {

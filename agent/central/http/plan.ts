@@ -9,6 +9,11 @@
  * Markdown), never an error: the page and a script can show it as it is.
  */
 import type { BaselineDocument } from "../../baseline/types.js";
+import { defaultConfig } from "../../config/config.js";
+import { buildPlan } from "../../plan/build.js";
+import { renderNft } from "../../plan/render-nft.js";
+import type { Plan } from "../../plan/types.js";
+import { isoFromDate } from "../../util/time.js";
 import type { DeviceRecord, FindingRecord } from "../../report/types.js";
 import { mergeBaselines, type SensorBaseline } from "../baselines.js";
 import type { Db } from "./db.js";
@@ -278,4 +283,59 @@ export function sitePlanInputs(db: Db, site: string, internal: readonly string[]
 export function parsePlanQuery(params: URLSearchParams): { format: PlanFormat; download: boolean } {
   const q = parseQuery(params, PLAN_PARAMS);
   return { format: q.format ?? "json", download: q.format !== undefined };
+}
+
+/** The networks a site without any baseline is planned for: the config's default internal networks. */
+function defaultInternal(): string[] {
+  return [...defaultConfig().networks.internal];
+}
+
+/** The renderers of the formats other than JSON. */
+const RENDERERS: Record<Exclude<PlanFormat, "json">, (plan: Plan) => string> = {
+  md: renderNft,
+  nft: renderNft,
+  csv: renderNft,
+  orthanc: renderNft,
+  dcmqrscp: renderNft,
+};
+
+/**
+ * The plan of a site, and its text in `format` (null for JSON, which the caller serialises). Built with the
+ * plan module's own builder from the site's inputs (sitePlanInputs), with the default config but for the
+ * internal networks, which are the baselines' (what "outside" meant when they were learnt); the central
+ * has no plan exceptions of its own. The notes on the source (no baseline yet, still learning) head the
+ * Markdown, the format for people.
+ */
+export function sitePlan(
+  db: Db,
+  site: string,
+  format: PlanFormat,
+  now: Date,
+): { plan: Plan; text: string | null; inputs: SitePlanInputs } {
+  const inputs = sitePlanInputs(db, site, defaultInternal());
+  const config = defaultConfig();
+  config.sensor = { ...config.sensor, id: "central", site };
+  if (inputs.baseline.internal.length > 0) config.networks.internal = [...inputs.baseline.internal];
+  const plan = buildPlan({
+    baseline: inputs.baseline,
+    devices: inputs.devices,
+    findings: inputs.findings,
+    config,
+    source: { kind: "store", files: [] },
+    generatedAt: isoFromDate(now),
+  });
+  plan.site = site;
+  plan.sensor = null;
+  if (format === "json") return { plan, text: null, inputs };
+  let text = RENDERERS[format](plan);
+  if (format === "md" && inputs.notes.length > 0) {
+    // After the title line, when the Markdown starts with one.
+    const notes = inputs.notes.map((n) => `> ${n.replace(/[\\`*_[\]<>|#]/g, (c) => `\\${c}`)}`).join("\n>\n") + "\n\n";
+    const nl = text.indexOf("\n");
+    text =
+      text.startsWith("# ") && nl >= 0
+        ? `${text.slice(0, nl + 1)}\n${notes}${text.slice(nl + 1).replace(/^\n/, "")}`
+        : notes + text;
+  }
+  return { plan, text, inputs };
 }

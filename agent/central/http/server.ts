@@ -65,7 +65,15 @@ import {
   parseFindingQuery,
   parsePk,
 } from "./queries.js";
-import { PLAN_FILES, fileSafe, parsePlanQuery, parseSite, siteBaselines, siteSensors, sitePlan } from "./plan.js";
+import {
+  PLAN_FILES,
+  fileSafe,
+  parsePlanQuery,
+  parseSite,
+  siteBaselines,
+  siteSensors,
+  sitePlan,
+} from "./plan.js";
 import { StaticFiles } from "./static.js";
 
 export const SESSION_COOKIE = "dicomtap_session";
