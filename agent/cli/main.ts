@@ -110,6 +110,39 @@ exit status:
   1  the change was refused (a name taken, nothing to revoke), or the service failed
   2  a usage error or a config error
 `,
+  plan: `usage: dicomtap plan [--config FILE] [--store DB] [--json OUT] [--nft OUT] [--csv OUT]
+                     [--orthanc OUT] [--dcmqrscp OUT] [--markdown OUT] [FILE...]
+       dicomtap plan --check PLAN.json [--json OUT] FILE...
+
+Write the five remediation steps (issue 13) from the traffic the sensor saw: 1. block access from outside
+the internal networks, 2. ports to close, 3-4. per DICOM service the peers (address and AE title) and
+operations to allow, 5. what must move to DICOM TLS or a VPN. From capture files (the whole pipeline, and
+every capture learned whole) or from the agent's store. The plan for people (Markdown) goes to standard
+output unless --markdown says where; each other option writes one form (- for standard output).
+
+--check replays capture files through a plan written by --json and lists every connection or association
+it would block: by the firewall rules (addresses and ports, exactly as the --nft rules decide) or by the
+archives' AE configuration (called and calling AE titles, operations). Run it on recent captures before
+applying a plan.
+
+options:
+  --config FILE     networks, policy and plan.exceptions from a sensor config (default: offline defaults)
+  --store DB        the agent's store instead of capture files
+  --json OUT        the plan as JSON (schemas/plan.schema.json); with --check, the check's result
+  --nft OUT         nftables rules: one table inet dicomtap (nft -c -f OUT checks, nft -f OUT loads)
+  --csv OUT         vendor-neutral rules: source, destination, port, operation, action, reason
+  --orthanc OUT     Orthanc configuration (DicomModalities with per-command flags) per DICOM service
+  --dcmqrscp OUT    DCMTK dcmqrscp.cfg per service port, and what storescp can do
+  --markdown OUT    the plan for people (default: standard output)
+  --check PLAN      replay FILE... through the plan in PLAN (a --json output)
+  -h, --help        this text
+
+exit status:
+  0  the plan was written; with --check: nothing would be blocked
+  1  a capture file could not be read, or the store has no baseline; with --check: something would be
+     blocked (listed on standard output)
+  2  a usage error, a config error, or (--check) a plan file that is not valid (every reason is listed)
+`,
 };
 
 /** The one line per command that `dicomtap --help` shows under each synopsis. */
@@ -127,6 +160,9 @@ const SUMMARIES: Record<string, string> = {
   central: `The central console service: follows every sensor through the broker, keeps state and
         history in its store, serves the web application and /api/v1/ over HTTPS; manages its
         users and API tokens. Default config: /etc/dicomtap/central.json.`,
+  plan: `The five remediation steps (firewall, ports to close, AE allowlists, TLS) from captures
+        or the store, as Markdown, JSON, nftables, CSV, Orthanc and dcmqrscp configuration;
+        --check replays captures through a plan and lists what it would block.`,
 };
 
 function synopsis(command: string): string {
@@ -281,6 +317,10 @@ export async function main(argv: string[]): Promise<number> {
           (m) => new UsageError(m, "central"),
           (config) => runCentral(config, centralParts),
         );
+      }
+      case "plan": {
+        const { planCommand } = await import("../plan/cli.js");
+        return await planCommand(rest, (m) => new UsageError(m, "plan"), unreadable);
       }
       case "--version":
       case "-V":
