@@ -10,6 +10,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import type { SiteBaselines } from "../../agent/central/http/plan.js";
 import type { Plan } from "../../agent/plan/types.js";
+import { validatePlan } from "../../agent/plan/validate.js";
 import { login, request, startCentral, PASSWORD, type Central, type Credentials } from "./helpers.js";
 
 const test = anyTest as TestFn<{ c: Central; creds: Record<string, Credentials> }>;
@@ -69,6 +70,10 @@ test("the plan of a site merges its sensors' baselines: both sensors' services, 
   t.is(plan.site, "st-marys");
   t.is(plan.sensor, null);
   t.is(plan.source.baselineStatus, "learning", "one sensor still learns: the site's plan is provisional");
+  t.deepEqual(plan.source.files, ["st-marys/ct-room-1", "st-marys/lab-qr"], "the sensors it is made of");
+  // What plan --check reads: the download is a valid plan file.
+  const file = await request(`${c.base}/api/v1/sites/st-marys/plan?format=json`, { headers: h });
+  t.notThrows(() => validatePlan(file.json()));
   const services = plan.allowlists.map((s) => `${s.ip}:${s.port}`);
   // lab-qr's archive (10.77.0.20:4242, Orthanc) and the imaging room's services, in one plan.
   t.true(services.includes("10.77.0.20:4242"), services.join(" "));
@@ -131,6 +136,7 @@ test("a site without a baseline gets an empty plan that says so; an unknown site
   t.deepEqual(plan.allowlists, []);
   t.deepEqual(plan.exposure.exposed, []);
   t.deepEqual(plan.encryption.cleartext, []);
+  t.notThrows(() => validatePlan(plan));
   const md = await request(`${c.base}/api/v1/sites/county/plan?format=md`, { headers: h });
   t.is(md.status, 200);
   t.regex(md.text, /No sensor of this site has published a baseline yet/);

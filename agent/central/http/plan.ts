@@ -11,6 +11,9 @@
 import type { BaselineDocument } from "../../baseline/types.js";
 import { defaultConfig } from "../../config/config.js";
 import { buildPlan } from "../../plan/build.js";
+import { renderDcmqrscp, renderOrthanc } from "../../plan/render-archives.js";
+import { renderCsv } from "../../plan/render-csv.js";
+import { renderMarkdown } from "../../plan/render-md.js";
 import { renderNft } from "../../plan/render-nft.js";
 import type { Plan } from "../../plan/types.js";
 import { isoFromDate } from "../../util/time.js";
@@ -207,6 +210,8 @@ export interface SitePlanInputs {
   /** The merged baseline; an empty "learning" one when no sensor has published any. */
   baseline: BaselineDocument;
   hasBaseline: boolean;
+  /** The sensors whose baselines are merged into it. */
+  contributors: string[];
   devices: DeviceRecord[];
   findings: FindingRecord[];
   notes: string[];
@@ -269,6 +274,7 @@ export function sitePlanInputs(db: Db, site: string, internal: readonly string[]
     sensors,
     baseline: merged ?? emptyBaseline(site, internal),
     hasBaseline: merged !== null,
+    contributors: docs.map((d) => d.sensor),
     devices: [...devices.values()],
     findings: [...findings.values()],
     notes: notesOf(
@@ -292,11 +298,11 @@ function defaultInternal(): string[] {
 
 /** The renderers of the formats other than JSON. */
 const RENDERERS: Record<Exclude<PlanFormat, "json">, (plan: Plan) => string> = {
-  md: renderNft,
+  md: renderMarkdown,
   nft: renderNft,
-  csv: renderNft,
-  orthanc: renderNft,
-  dcmqrscp: renderNft,
+  csv: renderCsv,
+  orthanc: renderOrthanc,
+  dcmqrscp: renderDcmqrscp,
 };
 
 /**
@@ -321,7 +327,8 @@ export function sitePlan(
     devices: inputs.devices,
     findings: inputs.findings,
     config,
-    source: { kind: "store", files: [] },
+    // The sensors whose baselines it is made of, as the site/sensor of their topics.
+    source: { kind: "store", files: inputs.contributors.map((sensor) => `${site}/${sensor}`) },
     generatedAt: isoFromDate(now),
   });
   plan.site = site;
@@ -330,7 +337,8 @@ export function sitePlan(
   let text = RENDERERS[format](plan);
   if (format === "md" && inputs.notes.length > 0) {
     // After the title line, when the Markdown starts with one.
-    const notes = inputs.notes.map((n) => `> ${n.replace(/[\\`*_[\]<>|#]/g, (c) => `\\${c}`)}`).join("\n>\n") + "\n\n";
+    const notes =
+      inputs.notes.map((n) => `> ${n.replace(/[\\`*_[\]<>|#]/g, (c) => `\\${c}`)}`).join("\n>\n") + "\n\n";
     const nl = text.indexOf("\n");
     text =
       text.startsWith("# ") && nl >= 0
