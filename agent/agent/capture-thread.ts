@@ -4,6 +4,7 @@
  */
 import { Worker } from "node:worker_threads";
 import type { CaptureTool } from "../capture/live.js";
+import type { BaselineDocument } from "../baseline/types.js";
 import type { Config } from "../config/types.js";
 import type { DeviceRecord, FindingRecord } from "../report/types.js";
 import type { CaptureWorkerCounters, CaptureWorkerData, FromWorker, ToWorker } from "./capture-worker.js";
@@ -13,6 +14,11 @@ export interface CaptureThreadOptions {
   restored: DeviceRecord[];
   tickMs: number;
   onChanges: (devices: DeviceRecord[], findings: FindingRecord[]) => void;
+  /** The stored baseline to carry on (issue 13), and where its document goes when it moved. */
+  baseline?: BaselineDocument | null;
+  /** Default BASELINE_MS. */
+  baselineMs?: number;
+  onBaseline?: (doc: BaselineDocument) => void;
   log: (m: string) => void;
   /** Called when the worker died (an error it did not catch): the agent must stop, systemd restarts it. */
   onFatal: (why: string) => void;
@@ -54,6 +60,12 @@ export function workerExecArgv(argv: readonly string[]): string[] {
 const STOP_TIMEOUT_MS = 5000;
 const STOP_LIMIT_MS = 15_000;
 
+/**
+ * How often the capture thread sends the baseline document when it moved (issue 13): every few minutes,
+ * not per change; a crash loses at most this much learning, which the window's days make up for.
+ */
+export const BASELINE_MS = 5 * 60_000;
+
 export class CaptureThread {
   private readonly worker: Worker;
   private latestCounters: CaptureWorkerCounters | null = null;
@@ -69,6 +81,8 @@ export class CaptureThread {
     const data: CaptureWorkerData = {
       config: o.config,
       restored: o.restored,
+      baseline: o.baseline ?? null,
+      baselineMs: o.baselineMs ?? BASELINE_MS,
       tickMs: o.tickMs,
       ...(tool !== "auto" ? { tool: tool satisfies CaptureTool } : {}),
     };
@@ -157,6 +171,9 @@ export class CaptureThread {
         break;
       case "counters":
         this.latestCounters = m.c;
+        break;
+      case "baseline":
+        this.o.onBaseline?.(m.doc);
         break;
       case "log":
         this.o.log(m.m);

@@ -15,10 +15,12 @@
  *   { t: "ack" }         changes handled       ─►  the next changes may go
  *                       ◄─ { t: "changes", devices, findings }  (coalesced for CHANGE_MS, one unacknowledged)
  *                       ◄─ { t: "counters", c }                 (every tick, tickMs)
+ *                       ◄─ { t: "baseline", doc }               (every baselineMs when it moved, and at stop)
  *                       ◄─ { t: "log", m } · { t: "stopped" }
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { LiveCapture, type CaptureTool, type LiveCaptureHealth } from "../capture/live.js";
+import type { BaselineDocument } from "../baseline/types.js";
 import type { Config } from "../config/types.js";
 import { EventLoopMonitor, type LoopDelay } from "../health/loop.js";
 import { HeapWatch, type HeapFigures } from "../health/memory.js";
@@ -29,6 +31,10 @@ import { SensorCore, type SensorCounters } from "./sensor.js";
 export interface CaptureWorkerData {
   config: Config;
   restored: DeviceRecord[];
+  /** The stored baseline (issue 13), taken up at start: its window and tables carry on. */
+  baseline: BaselineDocument | null;
+  /** How often the baseline document is sent when it moved (it is sent at stop too). */
+  baselineMs: number;
   /** Housekeeping period (idle flows, settling judgements), and how often the counters are sent. */
   tickMs: number;
   tool?: CaptureTool;
@@ -47,6 +53,7 @@ export type ToWorker = { t: "sync" } | { t: "stop" } | { t: "loop-reset" } | { t
 export type FromWorker =
   | { t: "changes"; devices: DeviceRecord[]; findings: FindingRecord[] }
   | { t: "counters"; c: CaptureWorkerCounters }
+  | { t: "baseline"; doc: BaselineDocument }
   | { t: "log"; m: string }
   | { t: "stopped" };
 
@@ -105,7 +112,20 @@ function main(): void {
       },
     },
     data.restored,
+    data.baseline,
   );
+  // The baseline goes to the main thread (store, broker) every baselineMs when it moved, not on each
+  // change: while learning it moves with every association, and the document is up to a few MiB.
+  let baselineSent = core.baselineMark();
+  const sendBaseline = (): void => {
+    const mark = core.baselineMark();
+    if (mark === baselineSent) return;
+    const doc = core.baseline();
+    if (doc === null) return;
+    baselineSent = mark;
+    post({ t: "baseline", doc });
+  };
+  const baselineTimer = setInterval(sendBaseline, data.baselineMs);
   /** Every device and finding queued by id (the queue looks each record up when it sends it). */
   const syncAll = (): void =>
     core.syncIds(
@@ -180,9 +200,11 @@ function main(): void {
     } else if (m.t === "stop" && !stopping) {
       stopping = true;
       clearInterval(tick);
+      clearInterval(baselineTimer);
       // Final counters come from the child's exit lines, so stop it first, then say everything.
       void live.stop().then(() => {
         core.finish();
+        sendBaseline();
         syncAll();
         if (changeTimer !== null) clearTimeout(changeTimer);
         changeTimer = null;

@@ -15,6 +15,11 @@
  * Restarts (reboot, crash, upgrade): inventory starts from the devices the store kept (no device is
  * announced as new again), and the store merges the findings the engine raises anew with the ones it
  * kept (earlier firstSeen, counts added; Store.upsertFinding), so the console never sees one go back.
+ *
+ * The baseline (issue 13) survives restarts too: the stored document is taken up at start (its window keeps
+ * its start, so a window still open goes on learning and a closed one stays frozen), and saved — which
+ * publishes it, retained, on `baseline` — every few minutes when it moved and at stop (BaselineSaver). An
+ * approved one is also the policy from that start on (baseline/policy.ts effectiveConfig).
  */
 import { createReadStream } from "node:fs";
 import { PcapStreamParser, readCaptureFile } from "../capture/file.js";
@@ -25,7 +30,10 @@ import type { Pipeline } from "../pipeline/pipeline.js";
 import { Publisher } from "../publish/publisher.js";
 import type { DeviceRecord, FindingRecord } from "../report/types.js";
 import { Store } from "../store/store.js";
-import { CaptureThread } from "./capture-thread.js";
+import { BASELINE_MS, CaptureThread } from "./capture-thread.js";
+import { effectiveConfig } from "../baseline/policy.js";
+import type { BaselineDocument } from "../baseline/types.js";
+import { BaselineError, validateBaseline } from "../baseline/validate.js";
 import { SensorCore, type SensorCounters } from "./sensor.js";
 import { SystemdNotifier } from "./sdnotify.js";
 import { signalled } from "../util/signals.js";
@@ -47,6 +55,8 @@ export interface RunOptions {
   drainTimeoutMs?: number;
   /** Reconnect backoff of the publisher (tests shorten it). */
   backoff?: { initialMs: number; maxMs: number };
+  /** How often a moved baseline is saved and published; default BASELINE_MS (tests shorten it). */
+  baselineMs?: number;
 }
 
 /** The read buffer of `run --replay` (see its use). */
@@ -78,6 +88,16 @@ export async function runAgent(opts: RunOptions): Promise<void> {
   // from the devices the store kept. Findings are not restored into the engine; the store merges what the
   // engine raises again with what it kept (Store.upsertFinding), so no finding goes back.
   const restored = store.devices();
+  // The stored baseline carries on; an approved one is the policy too (the rules read config.policy).
+  const baseline = new BaselineSaver(store, log);
+  const stored = baseline.restore();
+  const sensorConfig = effectiveConfig(config, stored);
+  if (stored !== null)
+    log(
+      `baseline ${stored.status} restored from ${config.store.path}` +
+        (stored.status === "approved" ? ": its policy is in force" : ""),
+    );
+  const baselineMs = opts.baselineMs ?? BASELINE_MS;
 
   // Where the sensor's counters come from: the replay's core in this thread, or the capture thread's
   // latest report.
@@ -124,7 +144,7 @@ export async function runAgent(opts: RunOptions): Promise<void> {
   publisher.start();
   try {
     if (opts.replay !== undefined) {
-      const core = new SensorCore(config, toStore, restored);
+      const core = new SensorCore(sensorConfig, toStore, restored, stored);
       if (core.restoredCount > 0) log(`restored ${core.restoredCount} devices from ${config.store.path}`);
       const pipeline = core.pipeline;
       sensorCounters = () => core.counters();
@@ -136,7 +156,22 @@ export async function runAgent(opts: RunOptions): Promise<void> {
       });
       // Changes reach the store (and the broker) while the replay runs, not only at its end: the file
       // reader yields between chunks, the paced replay between packets.
-      const replayFlush = setInterval(flush, TICK_MS);
+      let baselineMark = core.baselineMark();
+      const saveBaseline = (): void => {
+        const mark = core.baselineMark();
+        if (mark === baselineMark) return;
+        baselineMark = mark;
+        const doc = core.baseline();
+        if (doc !== null) baseline.save(doc);
+      };
+      let lastBaseline = Date.now();
+      const replayFlush = setInterval(() => {
+        flush();
+        if (Date.now() - lastBaseline >= baselineMs) {
+          lastBaseline = Date.now();
+          saveBaseline();
+        }
+      }, TICK_MS);
       let summary;
       try {
         summary =
@@ -156,6 +191,7 @@ export async function runAgent(opts: RunOptions): Promise<void> {
       core.finish();
       core.syncAll();
       flush();
+      saveBaseline();
       // Health last, once connected, so the replay's final counters reach the broker (health is QoS 0
       // and dropped while disconnected).
       if (config.broker !== null) await waitDrained(store, publisher, opts.drainTimeoutMs ?? 30_000, log);
@@ -187,8 +223,11 @@ export async function runAgent(opts: RunOptions): Promise<void> {
     });
     failed.catch(() => {});
     const capture = new CaptureThread({
-      config,
+      config: sensorConfig,
       restored,
+      baseline: stored,
+      baselineMs,
+      onBaseline: (doc) => baseline.save(doc),
       tickMs: TICK_MS,
       onChanges: (devices, findings) => {
         for (const d of devices) pending.device(d);
@@ -242,6 +281,67 @@ export async function runAgent(opts: RunOptions): Promise<void> {
     }
     // The last word: the final counters (the capture child's drops at exit, everything parsed).
     publisher.publishHealth(await health.collect());
+  }
+}
+
+/**
+ * The agent's side of the stored baseline (issue 13). It writes only over the revision it read at start or
+ * wrote last: `dicomtap baseline import` or `approve` while the agent runs changes the stored revision, and
+ * then the agent leaves the store's document alone (it says so once) and goes on judging with the baseline
+ * it has in memory until its next start, which takes the new document up (and an approved one's policy).
+ * A failed write (disk full) is logged and tried again at the next save.
+ */
+export class BaselineSaver {
+  private revision: number | null = null;
+  private yielded = false;
+  private warnedSize = false;
+  private failing = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly log: (msg: string) => void,
+  ) {}
+
+  /** The stored document if it is valid (an invalid one is logged and learned over); notes its revision. */
+  restore(): BaselineDocument | null {
+    const row = this.store.baseline();
+    this.revision = row?.revision ?? null;
+    if (row === null) return null;
+    try {
+      return validateBaseline(row.document);
+    } catch (e) {
+      const why = e instanceof BaselineError ? e.problems.join("; ") : String(e);
+      this.log(`stored baseline is not valid (${why}): learning a new one`);
+      return null;
+    }
+  }
+
+  save(doc: BaselineDocument): void {
+    if (this.yielded) return;
+    let r;
+    try {
+      r = this.store.putBaseline(doc, { ifRevision: this.revision });
+    } catch (e) {
+      if (!this.failing)
+        this.log(`baseline not saved (${e instanceof Error ? e.message : String(e)}); retried`);
+      this.failing = true;
+      return;
+    }
+    this.failing = false;
+    if (r.outcome === "conflict") {
+      this.yielded = true;
+      this.log(
+        "the stored baseline was changed (dicomtap baseline import or approve) while this agent ran: it is kept, " +
+          "and taken up at the agent's next start",
+      );
+      return;
+    }
+    if (r.outcome !== "saved") return;
+    this.revision = r.revision;
+    if (!r.published && !this.warnedSize) {
+      this.warnedSize = true;
+      this.log("baseline too large to publish as one message: kept in the store (dicomtap baseline export)");
+    }
   }
 }
 

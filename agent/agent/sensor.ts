@@ -5,6 +5,8 @@
  * (capture-worker.ts), so nothing that waits (SQLite commits, MQTT, health, their garbage) shares its
  * event loop or its heap; a replay runs it in the agent's own thread.
  */
+import { baselineDocument } from "../baseline/document.js";
+import type { BaselineDocument } from "../baseline/types.js";
 import type { Config } from "../config/types.js";
 import { Analysis } from "../pipeline/analyze.js";
 import { Pipeline } from "../pipeline/pipeline.js";
@@ -38,11 +40,14 @@ export class SensorCore {
   readonly restoredCount: number;
 
   constructor(
-    config: Config,
+    private readonly config: Config,
     private readonly callbacks: SensorCallbacks,
     restored: readonly DeviceRecord[] = [],
+    /** The baseline the store kept (issue 13): its window, tables and approval carry on. */
+    baseline: BaselineDocument | null = null,
   ) {
     this.analysis = new Analysis(config);
+    if (baseline !== null) this.analysis.findings.baseline?.load(baseline);
     this.restoredCount = this.analysis.inventory.restore(restored);
     this.analysis.inventory.onChange = (d) => callbacks.device(d);
     this.analysis.findings.onChange = (f) => callbacks.finding(f);
@@ -90,6 +95,21 @@ export class SensorCore {
   /** The findings engine's own record of a finding held in memory (read, never change), or null. */
   findingRecord(id: string): FindingRecord | null {
     return this.analysis.findings.record(id);
+  }
+
+  /** The baseline document as it stands now, or null (no baseline rule). */
+  baseline(): BaselineDocument | null {
+    const rule = this.analysis.findings.baseline;
+    return rule === null ? null : baselineDocument(rule, this.config);
+  }
+
+  /**
+   * Moves whenever the baseline document would: something learned, or the status changed (the window
+   * closed). Building the document only to compare it would cost its size in garbage each time.
+   */
+  baselineMark(): string {
+    const rule = this.analysis.findings.baseline;
+    return rule === null ? "" : `${rule.changes}|${rule.status}|${rule.windowStart}`;
   }
 
   counters(): SensorCounters {

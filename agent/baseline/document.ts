@@ -10,8 +10,8 @@ import type { BaselineDocument, BaselineStatus } from "./types.js";
 export function baselineDocument(
   rule: BaselineRule,
   config: Config,
-  status: BaselineStatus = rule.closed ? "learned" : "learning",
-  approved: BaselineDocument["approved"] = null,
+  status: BaselineStatus = rule.status,
+  approved: BaselineDocument["approved"] = status === "approved" ? rule.approved : null,
 ): BaselineDocument {
   const end = rule.windowEnd();
   return {

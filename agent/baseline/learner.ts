@@ -117,7 +117,7 @@ interface DeviceState {
 }
 
 /** One operation seen on an association that has not ended yet. */
-interface PendingOp {
+export interface PendingOp {
   op: Operation;
   dest: string | null;
   ts: number;
@@ -149,6 +149,15 @@ function pushCapped(list: string[], v: string): void {
   if (list.length < LIMITS.list && !list.includes(v)) list.push(v);
 }
 
+/**
+ * Whether a TLS observation is a DICOM service's session (PS3.15 Annex B): a completed handshake to a DICOM
+ * TLS port, or to a host known to speak DICOM, or one that then carried DICOM in clear.
+ */
+export function isDicomTls(o: TlsObservation, dicomHost: boolean): boolean {
+  if (o.version === null || o.handshakeFailure === true) return false;
+  return DICOM_TLS_PORTS.has(o.server.port) || dicomHost || o.plaintextDicom === true;
+}
+
 export class BaselineLearner {
   private readonly services = new Map<string, ServiceState>();
   private readonly devices = new Map<string, DeviceState>();
@@ -168,6 +177,102 @@ export class BaselineLearner {
   }
 
   // ── reading ─────────────────────────────────────────────────────────────────────────────────────
+
+  /** Nothing learned (no service, no device): there is no baseline to depart from. */
+  get empty(): boolean {
+    return this.services.size === 0 && this.devices.size === 0;
+  }
+
+  /**
+   * Whether a cap kept something of this kind out while learning, so that its absence from the baseline
+   * proves nothing: every service was learned (services), the service's peer list (peers), the device's
+   * ports or used services (ports, uses) are complete.
+   */
+  incomplete(
+    kind: "services" | "peers" | "ports" | "uses" | "devices",
+    ip = "",
+    port = 0,
+    ae: string | null = null,
+  ): boolean {
+    switch (kind) {
+      case "services":
+        return this.truncated.services > 0;
+      case "devices":
+        return this.truncated.devices > 0;
+      case "peers":
+        return (this.services.get(serviceKey(ip, port, ae))?.peers.size ?? 0) >= LIMITS.peersPerService;
+      case "ports":
+        return (this.devices.get(ip)?.ports.size ?? 0) >= LIMITS.portsPerDevice;
+      case "uses":
+        return (this.devices.get(ip)?.uses.length ?? 0) >= LIMITS.list;
+    }
+  }
+
+  /** The peers learned for a service, as "IP AE" ("IP" when no AE title), sorted. */
+  servicePeers(ip: string, port: number, ae: string | null): string[] {
+    const s = this.services.get(serviceKey(ip, port, ae));
+    if (s === undefined) return [];
+    return [...s.peers.values()]
+      .sort((a, b) => compareIp(a.ip, b.ip) || (a.ae ?? "").localeCompare(b.ae ?? ""))
+      .map((p) => (p.ae === null ? p.ip : `${p.ip} ${p.ae}`));
+  }
+
+  /** The services (port and called AE title) learned on a device, as "PORT AE", sorted. */
+  servicesOf(ip: string): string[] {
+    const out: string[] = [];
+    for (const s of this.services.values())
+      if (s.ip === ip) out.push(s.ae === null ? `${s.port}` : `${s.port} ${s.ae}`);
+    return out.sort();
+  }
+
+  /** What a peer was learned doing on a service: operations with counts (and C-MOVE destinations). */
+  peerOperations(
+    ip: string,
+    port: number,
+    ae: string | null,
+    peerIp: string,
+    peerAe: string | null,
+  ): { operation: Operation; count: number; moveDestinations?: string[] }[] {
+    const peer = this.services.get(serviceKey(ip, port, ae))?.peers.get(peerKey(peerIp, peerAe));
+    if (peer === undefined) return [];
+    return [...peer.ops.entries()]
+      .map(([operation, s]) => ({
+        operation,
+        count: s.count,
+        ...(s.dests !== null ? { moveDestinations: [...s.dests].sort() } : {}),
+      }))
+      .sort((a, b) => (a.operation < b.operation ? -1 : a.operation > b.operation ? 1 : 0));
+  }
+
+  /**
+   * Whether the peer's C-MOVEs on the service named this Move Destination (PS3.7 §9.3.4.1); true too when
+   * its destination list was full (a cap is no evidence of a new one).
+   */
+  hasMoveDestination(
+    ip: string,
+    port: number,
+    ae: string | null,
+    peerIp: string,
+    peerAe: string | null,
+    dest: string,
+  ): boolean {
+    const op = this.services
+      .get(serviceKey(ip, port, ae))
+      ?.peers.get(peerKey(peerIp, peerAe))
+      ?.ops.get("C-MOVE");
+    if (op === undefined || op.dests === null) return false;
+    return op.dests.includes(dest) || op.dests.length >= LIMITS.list;
+  }
+
+  /** The ports a device was learned listening on, sorted. */
+  listeningPorts(ip: string): number[] {
+    return [...(this.devices.get(ip)?.ports.keys() ?? [])].sort((a, b) => a - b);
+  }
+
+  /** The server endpoints a device was learned using, sorted. */
+  usesOf(ip: string): string[] {
+    return [...(this.devices.get(ip)?.uses ?? [])].sort();
+  }
 
   /** The service (ip, port, called AE title) if learned. */
   hasService(ip: string, port: number, ae: string | null): boolean {
@@ -277,9 +382,22 @@ export class BaselineLearner {
 
   /** The association ended; `clinical`: accepted, and neither a scanner's nor a probe. */
   association(a: LearnedAssociation, clinical: boolean): void {
-    const ops = this.pending.get(a.flow) ?? [];
-    this.pending.delete(a.flow);
-    if (!clinical) return;
+    const ops = this.takePending(a.flow);
+    if (clinical) this.learnAssociation(a, ops);
+  }
+
+  /**
+   * The operations of an association that ended, taken out of the pending table (after the learning
+   * window the baseline rule judges them instead of learning them).
+   */
+  takePending(flow: string): PendingOp[] {
+    const ops = this.pending.get(flow) ?? [];
+    this.pending.delete(flow);
+    return ops;
+  }
+
+  /** Folds in a clinical association and its operations (the window, or a quiet period after it). */
+  learnAssociation(a: LearnedAssociation, ops: readonly PendingOp[]): void {
     this.seen(a.ts);
     const start = a.start > 0 && a.start <= a.ts ? a.start : a.ts;
     const service = this.service(a.server, a.called, false, start);
@@ -306,8 +424,7 @@ export class BaselineLearner {
 
   /** A TLS connection to a DICOM port: the service is learned with its peer address (AE titles are hidden). */
   tls(o: TlsObservation, dicomHost: boolean): void {
-    if (o.version === null || o.handshakeFailure === true) return;
-    if (!DICOM_TLS_PORTS.has(o.server.port) && !dicomHost && o.plaintextDicom !== true) return;
+    if (!isDicomTls(o, dicomHost)) return;
     this.seen(o.tsMicros);
     const service = this.service(o.server, null, true, o.tsMicros);
     if (service === null) return;

@@ -7,13 +7,19 @@ import { packageVersion } from "../util/root.js";
 import { ArgWalker } from "./args.js";
 import type { FileResult } from "../pipeline/analyze.js";
 import type { Report } from "../report/types.js";
+import type { BaselineDocument } from "../baseline/types.js";
+import { BASELINE_USAGE } from "./baseline-usage.js";
+
+interface BaselineErrorLike {
+  problems: readonly string[];
+}
 
 /**
  * One usage text per command: `dicomtap COMMAND --help` (or -h, or `dicomtap help COMMAND`) prints it
  * and exits 0; a usage error in that command prints it to stderr and exits 2.
  */
 const COMMAND_USAGE: Record<string, string> = {
-  analyze: `usage: dicomtap analyze [--json OUT] [--config FILE] [--quiet] FILE...
+  analyze: `usage: dicomtap analyze [--json OUT] [--config FILE] [--baseline FILE] [--quiet] FILE...
 
 Decode pcap/pcapng files offline, through the whole pipeline, and print a summary of devices,
 associations, findings and anomalies. Several files are one capture (connections continue from one
@@ -23,13 +29,16 @@ options:
   --json OUT      write the version-1 JSON report to OUT (- for standard output; the summary then
                   goes to standard error)
   --config FILE   take networks and policy from a sensor config (default: the offline defaults)
+  --baseline FILE judge the captures against this baseline (dicomtap baseline export): its
+                  departures are findings from the first packet (baseline.new-peer, new-service,
+                  new-operation); an approved one is also the policy, merged with the config's
   -q, --quiet     no summary
   -h, --help      this text
 
 exit status:
   0  every file was read; a damaged one is analysed up to the damage, which standard error names
   1  a file could not be read, is not a pcap or pcapng capture, is empty, or holds no packet
-  2  a usage error or a config error (every problem of the config is listed)
+  2  a usage error, a config error or a baseline that is not valid (every problem is listed)
 `,
   run: `usage: dicomtap run [--config FILE] [--replay FILE [--speed file|capture]]
 
@@ -145,6 +154,8 @@ exit status:
 `,
 };
 
+COMMAND_USAGE.baseline = BASELINE_USAGE;
+
 /** The one line per command that `dicomtap --help` shows under each synopsis. */
 const SUMMARIES: Record<string, string> = {
   analyze: `Decode pcap/pcapng files offline and print a summary of devices, associations and
@@ -163,6 +174,8 @@ const SUMMARIES: Record<string, string> = {
   plan: `The five remediation steps (firewall, ports to close, AE allowlists, TLS) from captures
         or the store, as Markdown, JSON, nftables, CSV, Orthanc and dcmqrscp configuration;
         --check replays captures through a plan and lists what it would block.`,
+  baseline: `The learned baseline (issue 13): export it as JSON for review, import an edited one
+        (validated; refused with the reasons), approve it as the site's policy.`,
 };
 
 function synopsis(command: string): string {
@@ -204,16 +217,18 @@ interface AnalyzeArgs {
   files: string[];
   json: string | null;
   config: string | null;
+  baseline: string | null;
   quiet: boolean;
 }
 
 function parseAnalyzeArgs(argv: string[]): AnalyzeArgs {
-  const args: AnalyzeArgs = { files: [], json: null, config: null, quiet: false };
+  const args: AnalyzeArgs = { files: [], json: null, config: null, baseline: null, quiet: false };
   const w = new ArgWalker(argv, (m) => new UsageError(m, "analyze"));
   for (let a = w.next(); a !== undefined; a = w.next()) {
     if (a === "--json") args.json = w.value(a);
     else if (a.startsWith("--json=")) args.json = a.slice(7);
     else if (a === "--config") args.config = w.value(a);
+    else if (a === "--baseline") args.baseline = w.value(a);
     else if (a === "--quiet" || a === "-q") args.quiet = true;
     else if (a === "--") args.files.push(...w.rest());
     else if (a.startsWith("-") && a !== "-") throw new UsageError(`unknown option ${a}`, "analyze");
@@ -265,8 +280,20 @@ async function analyzeCommand(argv: string[]): Promise<number> {
   const { analyzeFiles } = await import("../pipeline/analyze.js");
   const { loadConfig } = await import("../config/config.js");
   const { formatSummary } = await import("./summary.js");
-  const config = args.config !== null ? loadConfig(args.config) : undefined;
-  const result = await analyzeFiles(args.files, config ? { config } : {});
+  const fileConfig = args.config !== null ? loadConfig(args.config) : undefined;
+  let config = fileConfig;
+  let baseline: BaselineDocument | undefined;
+  if (args.baseline !== null) {
+    const { loadBaseline } = await import("../baseline/validate.js");
+    const { effectiveConfig } = await import("../baseline/policy.js");
+    const { defaultConfig } = await import("../config/config.js");
+    baseline = loadBaseline(args.baseline);
+    config = effectiveConfig(fileConfig ?? defaultConfig(), baseline);
+  }
+  const result = await analyzeFiles(args.files, {
+    ...(config ? { config } : {}),
+    ...(baseline ? { baseline } : {}),
+  });
   if (args.json !== null) await writeReport(args.json, result.report);
   // With the report on stdout the summary moves to stderr, so `--json -` stays machine-readable.
   if (!args.quiet) {
@@ -299,6 +326,10 @@ export async function main(argv: string[]): Promise<number> {
       case "run": {
         const { runCommand } = await import("./run.js");
         return await runCommand(rest, (m) => new UsageError(m, "run"), packageVersion());
+      }
+      case "baseline": {
+        const { baselineCommand } = await import("./baseline.js");
+        return await baselineCommand(rest, (m) => new UsageError(m, "baseline"));
       }
       case "doctor": {
         const { doctorCommand } = await import("../doctor/doctor.js");
@@ -349,6 +380,12 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     const name = (err as { name?: string }).name;
+    if (name === "BaselineError") {
+      // A baseline that is not valid (analyze --baseline): every reason, each naming its key path.
+      for (const line of (err as BaselineErrorLike).problems)
+        process.stderr.write(`dicomtap: baseline: ${line}\n`);
+      return 2;
+    }
     if (name === "ConfigError") {
       // One line per problem, each naming its key: a technician fixes them all in one pass.
       const problems = (err as { problems?: unknown }).problems;

@@ -9,7 +9,16 @@ import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { hostname } from "node:os";
 import { parseCidr } from "./cidr.js";
-import type { CentralConfig, CentralSection, Config, PlanSection } from "./types.js";
+import { OPERATIONS, type Operation } from "../baseline/types.js";
+import type {
+  CentralConfig,
+  CentralSection,
+  Config,
+  PlanSection,
+  PolicyPeer,
+  PolicyService,
+  QuietPeriod,
+} from "./types.js";
 
 /**
  * A config that cannot be used. `problems` holds one line per problem ("key.path: what is wrong"), in the
@@ -59,7 +68,8 @@ function defaultsWithout(sensor: Config["sensor"]): Config {
       knownAeTitles: {},
       allowedPeers: [],
       approvedPorts: {},
-      learning: { days: 14 },
+      learning: { days: 14, burst: { count: 5, minutes: 60 }, quietPeriods: [] },
+      services: [],
       thresholds: {
         aeScanRejects: 10,
         aeScanDistinctCalledAEs: 5,
@@ -265,6 +275,13 @@ function ipKey(k: string, path: string): string {
   return `::ffff:${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
 }
 
+/** An IP address value (not a key), respelled like ipKey. */
+export function ipValue(v: unknown, path: string): string {
+  const s = str(v, path);
+  if (isIP(s) === 0) fail(path, `${show(s)} is not an IP address`);
+  return ipKey(s, path);
+}
+
 /** PS3.8 §9.3.2: an AE title is 1..16 characters of the default repertoire, no backslash or controls. */
 function aeTitle(v: unknown, path: string): string {
   const s = str(v, path);
@@ -273,6 +290,118 @@ function aeTitle(v: unknown, path: string): string {
   // eslint-disable-next-line no-control-regex
   if (/[\\\u0000-\u001f\u007f-\uffff]/.test(s)) fail(path, `${show(s)} is not an AE title (bad character)`);
   return t;
+}
+
+/** An ISO 8601 date-time with a zone (Z or ±hh:mm), as the report writes times; returned as given. */
+function isoTime(v: unknown, path: string): string {
+  const s = str(v, path);
+  if (
+    !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(s) ||
+    !Number.isFinite(Date.parse(s))
+  )
+    fail(path, `${show(s)} is not an ISO 8601 time with a zone (e.g. "2026-03-01T18:00:00Z")`);
+  return s;
+}
+
+/** policy.learning.quietPeriods: [{ from, to, reason }], from before to. */
+function quietPeriods(v: unknown, path: string): QuietPeriod[] {
+  const pr = new Problems();
+  const items = array(v, path);
+  // Each is checked per departure: a few dozen planned windows, not a calendar.
+  if (items.length > 256) fail(path, `at most 256 periods, got ${items.length}`);
+  const out: QuietPeriod[] = [];
+  items.forEach((x, i) => {
+    const p = `${path}[${i}]`;
+    const period = pr.check<QuietPeriod | null>(() => {
+      const q = new Problems();
+      const o = object(x, p, ["from", "to", "reason"], q);
+      const need = <T>(k: string, check: (y: unknown, r: string) => T, dflt: T): T =>
+        q.check(() => {
+          if (o[k] === undefined) fail(join(p, k), "is required");
+          return check(o[k], join(p, k));
+        }, dflt);
+      const from = need("from", isoTime, "");
+      const to = need("to", isoTime, "");
+      const reason = need("reason", (y, r) => str(y, r, { nonEmpty: true, max: 200 }), "");
+      if (from !== "" && to !== "" && Date.parse(from) >= Date.parse(to))
+        q.add(p, `"from" (${from}) must be before "to" (${to})`);
+      q.done();
+      return { from, to, reason };
+    }, null);
+    if (period !== null) out.push(period);
+  });
+  pr.done();
+  return out;
+}
+
+function operation(v: unknown, path: string): Operation {
+  const s = str(v, path);
+  if (!(OPERATIONS as readonly string[]).includes(s))
+    fail(path, `${show(s)} is not an operation (${OPERATIONS.join(", ")})`);
+  return s as Operation;
+}
+
+/** An AE title or null (any). */
+function aeOrNull(v: unknown, path: string): string | null {
+  return v === null ? null : aeTitle(v, path);
+}
+
+/**
+ * policy.services: [{ ip, port, aeTitle, peers: [{ ip, aeTitle, operations }] }]. Addresses respelled as
+ * the decoder spells them (ipKey), like the other policy keys.
+ */
+function policyServices(v: unknown, path: string): PolicyService[] {
+  const pr = new Problems();
+  const items = array(v, path);
+  // The learner's own cap on services (baseline/learner.ts LIMITS): a policy is no bigger than a baseline.
+  if (items.length > 1024) fail(path, `at most 1024 services, got ${items.length}`);
+  const out: PolicyService[] = [];
+  items.forEach((x, i) => {
+    const p = `${path}[${i}]`;
+    const svc = pr.check<PolicyService | null>(() => {
+      const q = new Problems();
+      const o = object(x, p, ["ip", "port", "aeTitle", "peers"], q);
+      const need = <T>(k: string, check: (y: unknown, r: string) => T, dflt: T): T =>
+        q.check(() => {
+          if (o[k] === undefined) fail(join(p, k), "is required");
+          return check(o[k], join(p, k));
+        }, dflt);
+      const ip = need("ip", ipValue, "");
+      const port = need("port", (y, r) => int(y, r, 1, 65535), 0);
+      const ae =
+        o.aeTitle === undefined ? null : q.check(() => aeOrNull(o.aeTitle, join(p, "aeTitle")), null);
+      const peersRaw = need("peers", (y, r) => array(y, r), []);
+      if (peersRaw.length > 256) q.add(join(p, "peers"), `at most 256 peers, got ${peersRaw.length}`);
+      const peers: PolicyPeer[] = [];
+      peersRaw.slice(0, 256).forEach((y, j) => {
+        const pp = `${p}.peers[${j}]`;
+        const peer = q.check<PolicyPeer | null>(() => {
+          const r = new Problems();
+          const po = object(y, pp, ["ip", "aeTitle", "operations"], r);
+          const pip = r.check(() => {
+            if (po.ip === undefined) fail(join(pp, "ip"), "is required");
+            return ipValue(po.ip, join(pp, "ip"));
+          }, "");
+          const pae =
+            po.aeTitle === undefined ? null : r.check(() => aeOrNull(po.aeTitle, join(pp, "aeTitle")), null);
+          const ops =
+            po.operations === undefined
+              ? []
+              : r
+                  .check(() => array(po.operations, join(pp, "operations")), [])
+                  .map((z, k) => r.check(() => operation(z, `${pp}.operations[${k}]`), "other" as Operation));
+          r.done();
+          return { ip: pip, aeTitle: pae, operations: [...new Set(ops)] };
+        }, null);
+        if (peer !== null) peers.push(peer);
+      });
+      q.done();
+      return { ip, port, aeTitle: ae, peers };
+    }, null);
+    if (svc !== null) out.push(svc);
+  });
+  pr.done();
+  return out;
 }
 
 /**
@@ -354,7 +483,15 @@ export function validateConfig(raw: unknown): Config {
           section(v, p, d.policy.learning, {
             // Up to a year: a window longer than that is a baseline never finished.
             days: (x, q) => int(x, q, 0, 366),
+            // The burst list is kept per rule (three of them): bounded, and a day at most between departures.
+            burst: (x, q) =>
+              section(x, q, d.policy.learning.burst, {
+                count: (y, r) => int(y, r, 1, 10_000),
+                minutes: (y, r) => int(y, r, 1, 1440),
+              }),
+            quietPeriods: (x, q) => quietPeriods(x, q),
           }),
+        services: (v, p) => policyServices(v, p),
         thresholds: (v, p) => {
           // Event counts size the sliding windows the findings engine keeps per source (a few times the
           // threshold, for up to 4096 sources), so they are bounded; windows are at most a day.

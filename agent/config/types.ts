@@ -2,6 +2,8 @@
  * The configuration file of DESIGN.md §3, after validation and defaults. Every key but `sensor` has a
  * default; unknown keys are errors (see config.ts).
  */
+import type { Operation } from "../baseline/types.js";
+
 export interface Config {
   sensor: { id: string; site: string; room?: string | null };
   capture: {
@@ -26,7 +28,26 @@ export interface Config {
      * saw) is learned; later departures from it are findings (rules/baseline.ts). 0: nothing is learned, only
      * an imported baseline counts.
      */
-    learning: { days: number };
+    learning: {
+      days: number;
+      /**
+       * A storm guard: more than `count` departures of one rule (distinct new peers, services or operations)
+       * within `minutes` fold into one finding with a count and a capped list (a PACS migration, a new
+       * modality fleet), until `minutes` pass without one. Default 5 in 60 minutes.
+       */
+      burst: { count: number; minutes: number };
+      /**
+       * Planned changes (maintenance, a migration): departures whose capture time falls in [from, to) are
+       * learned into the baseline instead of raised, with the reason; the site approved them in advance.
+       */
+      quietPeriods: QuietPeriod[];
+    };
+    /**
+     * Per DICOM service (a device's address, port and called AE title; null: any title), the peers allowed to
+     * use it and what for: the allowlists of the plan (issue 13). An approved baseline adds its own
+     * (baseline/policy.ts). A peer or operation listed here is no baseline departure.
+     */
+    services: PolicyService[];
     /** Thresholds of the volume and scan rules. */
     thresholds: {
       aeScanRejects: number;
@@ -56,6 +77,31 @@ export interface PlanSection {
    * null), each with the reason a reviewer reads in the plan.
    */
   exceptions: { peer: string; server: string; port: number | null; reason: string }[];
+}
+
+/** A planned change window of policy.learning.quietPeriods. */
+export interface QuietPeriod {
+  /** ISO 8601 times, capture time; `to` is excluded. */
+  from: string;
+  to: string;
+  reason: string;
+}
+
+/** One service of policy.services. */
+export interface PolicyService {
+  ip: string;
+  port: number;
+  /** The called AE title; null: the entry holds for any title on that port. */
+  aeTitle: string | null;
+  peers: PolicyPeer[];
+}
+
+export interface PolicyPeer {
+  ip: string;
+  /** The calling AE title; null: any title from that address. */
+  aeTitle: string | null;
+  /** The operations allowed (baseline/types.ts OPERATIONS); empty: any. */
+  operations: Operation[];
 }
 
 /** The `central` section: the central console service's listener, TLS, store and retention. */

@@ -257,6 +257,8 @@ export class PayloadChecker {
   }
 }
 
+const BASELINE_TOPIC = /^dicomtap\/v1\/[^/]+\/[^/]+\/baseline$/;
+
 export class ConsoleState {
   readonly sensors = new Map<string, SensorEntry>();
   readonly counters: ConsoleCounters = { messages: 0, invalid: 0, duplicates: 0, stale: 0, dropped: 0 };
@@ -292,6 +294,9 @@ export class ConsoleState {
    * the sensor's.
    */
   ingest(topic: string, payload: Uint8Array, now = Date.now()): ConsoleEvent | null {
+    // A sensor's baseline document (issue 13) is for the central's plan page, not this screen: not ours to
+    // show, and no invalid message either.
+    if (BASELINE_TOPIC.test(topic)) return null;
     this.counters.messages++;
     const c = this.checker.check(topic, payload);
     if (!c.ok) return this.invalid(topic, c.reason);

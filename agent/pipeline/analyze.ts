@@ -2,6 +2,8 @@
  * Offline analysis (`dicomtap analyze`): the whole pipeline over capture files, then inventory and
  * findings, folded into the version-1 report of DESIGN.md §3.
  */
+import { baselineDocument } from "../baseline/document.js";
+import type { BaselineDocument } from "../baseline/types.js";
 import { windowsTable } from "../hosts/windows.js";
 import { readCaptureFile } from "../capture/file.js";
 import type { CaptureSummary } from "../capture/types.js";
@@ -18,6 +20,12 @@ import { Pipeline, type PipelineOptions } from "./pipeline.js";
 
 export interface AnalyzeOptions {
   config?: Config;
+  /**
+   * A baseline to judge the captures against (issue 13, `analyze --baseline`): departures from it are
+   * findings from the first packet. The config should already carry its policy when it is approved
+   * (baseline/policy.ts effectiveConfig).
+   */
+  baseline?: BaselineDocument;
   pipeline?: Omit<PipelineOptions, "observations">;
 }
 
@@ -34,6 +42,8 @@ export interface AnalyzeResult {
   files: FileResult[];
   /** The inventory and findings engine after the run: `plan` reads the baseline rule's learner from it. */
   analysis: Analysis;
+  /** The baseline after the captures: learned from them, or the one given, with what quiet periods added. */
+  baseline?: BaselineDocument | null;
 }
 
 /** Inventory and findings behind the guard that keeps anything but allowed fields out (issue 3). */
@@ -73,6 +83,7 @@ export class Analysis implements ObservationSink {
 export async function analyzeFiles(paths: string[], opts: AnalyzeOptions = {}): Promise<AnalyzeResult> {
   const config = opts.config ?? defaultConfig();
   const analysis = new Analysis(config);
+  if (opts.baseline !== undefined) analysis.findings.baseline?.load(opts.baseline);
   const pipeline = new Pipeline({ ...opts.pipeline, observations: analysis });
   // A findings rule that fails on an observation is counted with the parse anomalies (layer "findings").
   analysis.findings.anomalies = pipeline.anomalyCounter;
@@ -113,5 +124,6 @@ export async function analyzeFiles(paths: string[], opts: AnalyzeOptions = {}): 
     findings,
     anomalies: pipeline.anomalyCounter.records(),
   };
-  return { report, files, analysis };
+  const rule = analysis.findings.baseline;
+  return { report, files, analysis, baseline: rule === null ? null : baselineDocument(rule, config) };
 }

@@ -21,7 +21,10 @@ export async function evidenceFromCaptures(
 ): Promise<PlanEvidence & { files: FileResult[] }> {
   const { analyzeFiles } = await import("../pipeline/analyze.js");
   const { baselineDocument } = await import("../baseline/document.js");
-  const learning: Config = { ...config, policy: { ...config.policy, learning: { days: 366 } } };
+  const learning: Config = {
+    ...config,
+    policy: { ...config.policy, learning: { ...config.policy.learning, days: 366 } },
+  };
   const result = await analyzeFiles(files, { config: learning });
   const rule = result.analysis.findings.baseline;
   // The engine has a baseline rule whenever learning.days > 0, which `learning` guarantees.

@@ -63,6 +63,7 @@ import { randomUUID } from "node:crypto";
 import Database from "better-sqlite3";
 import type { DeviceRecord, FindingRecord } from "../report/types.js";
 import type { Severity } from "../findings/severity.js";
+import type { BaselineDocument } from "../baseline/types.js";
 import { isoFromDate, isoNow } from "../util/time.js";
 import { topicLevel } from "../util/topic.js";
 
@@ -127,6 +128,40 @@ export interface DeviceMessage {
   revision: number;
   device: DeviceRecord;
 }
+
+/** Envelope of the retained `baseline` message (schemas/baseline.schema.json, $defs/message). */
+export interface BaselineMessage {
+  messageId: string;
+  site: string;
+  sensor: string;
+  revision: number;
+  baseline: BaselineDocument;
+}
+
+/** The stored baseline and its revision (every change adds one). */
+export interface StoredBaseline {
+  document: BaselineDocument;
+  revision: number;
+  /** When it was last written (wall clock). */
+  updated: string;
+}
+
+/**
+ * What putBaseline did: saved (and published, unless over MAX_BASELINE_MESSAGE), unchanged (the same
+ * document), or refused because the stored revision was not the expected one (someone else wrote it).
+ */
+export interface PutBaselineResult {
+  outcome: "saved" | "unchanged" | "conflict";
+  revision: number;
+  published: boolean;
+}
+
+/**
+ * The largest baseline message enqueued. The learner's caps bound the document, but a site at those caps
+ * makes one of tens of MiB, which no broker should carry as one retained message; it stays in the store
+ * (`dicomtap baseline export`) and the agent logs that it was not published.
+ */
+export const MAX_BASELINE_MESSAGE = 4 << 20;
 
 /** Re-exported: the agent's tests and tools take it from here. */
 export { topicLevel };
@@ -217,6 +252,14 @@ const MIGRATIONS: readonly string[] = [
      WHERE name = 'revisionFloor';`,
   // Each finding's merge state lives in its row, not in memory (see the file comment).
   `ALTER TABLE findings ADD COLUMN engine TEXT NOT NULL DEFAULT '{}';`,
+  // The site's baseline (issue 13): one document, its status beside it for a glance with sqlite3.
+  `CREATE TABLE baseline (
+     id INTEGER PRIMARY KEY CHECK (id = 1),
+     status TEXT NOT NULL,
+     json TEXT NOT NULL,
+     updated TEXT NOT NULL,
+     revision INTEGER NOT NULL
+   );`,
 ];
 
 /** The schema version this code writes. */
@@ -268,6 +311,8 @@ export class Store {
     deleteDevice: Database.Statement<[string]>;
     deleteFinding: Database.Statement<[string]>;
     setCounter: Database.Statement<[number, string]>;
+    getBaseline: Database.Statement<[], { json: string; revision: number }>;
+    putBaseline: Database.Statement<[string, string, string, number]>;
   };
 
   constructor(opts: StoreOptions) {
@@ -334,11 +379,20 @@ export class Store {
       deleteDevice: db.prepare("DELETE FROM devices WHERE id = ?"),
       deleteFinding: db.prepare("DELETE FROM findings WHERE id = ?"),
       setCounter: db.prepare("UPDATE counters SET value = ? WHERE name = ?"),
+      getBaseline: db.prepare("SELECT json, revision FROM baseline WHERE id = 1"),
+      putBaseline: db.prepare(
+        `INSERT INTO baseline (id, status, json, updated, revision) VALUES (1, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET status = excluded.status, json = excluded.json,
+           updated = excluded.updated, revision = excluded.revision`,
+      ),
     };
     const q = (sql: string): number => (db.prepare(sql).get() as { b: number | null }).b ?? 0;
     this.recordBytes =
       q(`SELECT sum(length(CAST(json AS BLOB)) + length(id) + ${ROW_OVERHEAD}) AS b FROM devices`) +
       q(`SELECT sum(length(CAST(json AS BLOB)) + length(id) + ${ROW_OVERHEAD}) AS b FROM findings`);
+    this.recordBytes += q(
+      `SELECT sum(length(CAST(json AS BLOB)) + length(id) + ${ROW_OVERHEAD}) AS b FROM baseline`,
+    );
     this.heldBytes =
       this.recordBytes +
       q(`SELECT sum(length(CAST(payload AS BLOB)) + length(topic) + length(messageId) + ${ROW_OVERHEAD}) AS b
@@ -520,6 +574,65 @@ export class Store {
       out.evidence = e;
     }
     return out;
+  }
+
+  /** The stored baseline, or null when none was saved or imported. */
+  baseline(): StoredBaseline | null {
+    const row = this.db.prepare("SELECT json, revision, updated FROM baseline WHERE id = 1").get() as
+      { json: string; revision: number; updated: string } | undefined;
+    if (row === undefined) return null;
+    return {
+      document: JSON.parse(row.json) as BaselineDocument,
+      revision: row.revision,
+      updated: row.updated,
+    };
+  }
+
+  /**
+   * Stores the baseline document (replacing the one stored) and, when it changed, enqueues its retained
+   * `baseline` message (QoS 1) in the same transaction, so the central sees what the store holds.
+   * `ifRevision`: write only if the stored revision is still this one (null: only if none is stored);
+   * otherwise nothing is written ("conflict"). The agent passes the revision it read or wrote last, so a
+   * document imported or approved by `dicomtap baseline` while it runs is not overwritten.
+   */
+  putBaseline(
+    doc: BaselineDocument,
+    opts: { ifRevision?: number | null; now?: Date } = {},
+  ): PutBaselineResult {
+    let published = false;
+    const json = JSON.stringify(doc);
+    const result = this.tx((): PutBaselineResult => {
+      const old = this.stmt.getBaseline.get();
+      const current = old?.revision ?? null;
+      if (opts.ifRevision !== undefined && opts.ifRevision !== current)
+        return { outcome: "conflict", revision: current ?? 0, published: false };
+      if (old !== undefined && old.json === json)
+        return { outcome: "unchanged", revision: old.revision, published: false };
+      const revision = (old?.revision ?? this.revisionFloor) + 1;
+      this.stmt.putBaseline.run(doc.status, json, isoFromDate(opts.now ?? new Date()), revision);
+      this.recordGrew(old ? Buffer.byteLength(json) - Buffer.byteLength(old.json) : this.rowCost("1", json));
+      const messageId = `${this.site}/${this.sensor}/baseline/${revision}`;
+      const msg: BaselineMessage = {
+        messageId,
+        site: this.site,
+        sensor: this.sensor,
+        revision,
+        baseline: doc,
+      };
+      const payload = JSON.stringify(msg);
+      if (Buffer.byteLength(payload) <= MAX_BASELINE_MESSAGE) {
+        this.insert(this.topicRoot + "baseline", payload, {
+          qos: 1,
+          retain: true,
+          rank: SEVERITY_RANK.device,
+          messageId,
+        });
+        published = true;
+      }
+      return { outcome: "saved", revision, published };
+    });
+    if (published) this.notify();
+    return result;
   }
 
   /**
