@@ -1,13 +1,15 @@
 /**
- * Baselines at the central (issue 13): each sensor publishes its baseline document (agent/baseline/types.ts)
- * retained on `dicomtap/v1/{site}/{sensor}/baseline`; ingest checks it here before the store keeps the
- * latest per sensor, and the plan of a site (http/plan.ts) is built from the site's baselines merged here.
+ * Baselines at the central (issue 13): each sensor publishes its baseline retained on
+ * `dicomtap/v1/{site}/{sensor}/baseline`, in the envelope of schemas/baseline.schema.json's $defs/message
+ * ({messageId, site, sensor, revision, baseline: the BaselineDocument of agent/baseline/types.ts}, as the
+ * agent's store writes it); ingest checks it here before the store keeps the latest per sensor, and the plan
+ * of a site (http/plan.ts) is built from the site's baselines merged here.
  *
- * Checks: a size cap before parsing (MAX_BASELINE_BYTES, far above what the learner's caps allow in practice:
- * 1024 services of 256 peers would be larger, and is refused as a whole rather than half kept), JSON, the
- * document's shape (every field of BaselineDocument with its type; unknown fields refused, as the schema
- * does), and site/sensor equal to the topic's when the document names them (the ACL vouches for the topic
- * only). Never throws on input.
+ * Checks: a size cap before parsing (MAX_BASELINE_BYTES, twice what the agent publishes at most:
+ * agent/store/store.ts MAX_BASELINE_MESSAGE), JSON, the envelope (known fields only, a bounded messageId, a
+ * revision, site/sensor equal to the topic's: the ACL vouches for the topic only), then the document with
+ * the baseline's own validator (agent/baseline/validate.ts: the schema and what a schema cannot say, the
+ * checks `dicomtap baseline import` makes). Never throws on input.
  *
  * Merging (one plan per site, see mergeBaselines): the plan's artefacts are one firewall table and one
  * allowlist per service, so a site's baselines are merged first and one plan is built from the merge, rather
@@ -15,19 +17,39 @@
  * sensors on overlapping mirror ports see the same services: their peers must be one list, not two).
  */
 import { OPERATIONS, type BaselineDocument, type BaselineStatus } from "../baseline/types.js";
+import { BaselineError, validateBaseline } from "../baseline/validate.js";
 
 /** A larger baseline payload is refused unparsed. */
 export const MAX_BASELINE_BYTES = 8 << 20;
 
+/** Longer message ids are refused (as PayloadChecker does for the other topics). */
+const MAX_MESSAGE_ID = 512;
+
 /** Items kept in a merged list field (move destinations, clients, used services): the learner's own cap. */
 const MAX_LIST = 32;
+
+/** The retained message's envelope (schemas/baseline.schema.json $defs/message). */
+export interface BaselineEnvelope {
+  messageId: string;
+  site: string;
+  sensor: string;
+  revision: number;
+  baseline: BaselineDocument;
+}
 
 export type BaselineCheck =
   | { ok: false; reason: string }
   /** An empty retained payload: the sensor (or an operator) cleared its baseline. */
   | { ok: true; site: string; sensor: string; empty: true }
-  /** text: the payload as received (what the store keeps). */
-  | { ok: true; site: string; sensor: string; empty: false; document: BaselineDocument; text: string };
+  | {
+      ok: true;
+      site: string;
+      sensor: string;
+      empty: false;
+      messageId: string;
+      revision: number;
+      document: BaselineDocument;
+    };
 
 /** `dicomtap/v1/{site}/{sensor}/baseline` taken apart, or null. */
 export function parseBaselineTopic(topic: string): { site: string; sensor: string } | null {
@@ -37,6 +59,8 @@ export function parseBaselineTopic(topic: string): { site: string; sensor: strin
   return { site: p[2], sensor: p[3] };
 }
 
+const ENVELOPE_FIELDS = ["messageId", "site", "sensor", "revision", "baseline"];
+
 /** The checks of a baseline message (see the file comment). */
 export function checkBaseline(topic: string, payload: Uint8Array): BaselineCheck {
   const t = parseBaselineTopic(topic);
@@ -45,133 +69,41 @@ export function checkBaseline(topic: string, payload: Uint8Array): BaselineCheck
   if (payload.length > MAX_BASELINE_BYTES)
     return { ok: false, reason: `baseline over ${MAX_BASELINE_BYTES} bytes` };
   let body: unknown;
-  const text = Buffer.from(payload.buffer, payload.byteOffset, payload.length).toString("utf8");
   try {
-    body = JSON.parse(text);
+    body = JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.length).toString("utf8"));
   } catch {
     return { ok: false, reason: "not JSON" };
   }
-  const bad = baselineShapeError(body);
-  if (bad !== null) return { ok: false, reason: `baseline: ${bad}` };
-  const doc = body as BaselineDocument;
-  if ((doc.site !== null && doc.site !== t.site) || (doc.sensor !== null && doc.sensor !== t.sensor))
+  if (typeof body !== "object" || body === null || Array.isArray(body))
+    return { ok: false, reason: "not a baseline message (an object)" };
+  const m = body as Record<string, unknown>;
+  const extra = Object.keys(m).find((k) => !ENVELOPE_FIELDS.includes(k));
+  if (extra !== undefined)
+    return { ok: false, reason: `unknown field ${JSON.stringify(extra.slice(0, 40))}` };
+  if (typeof m.messageId !== "string" || m.messageId === "" || m.messageId.length > MAX_MESSAGE_ID)
+    return { ok: false, reason: "messageId missing or too long" };
+  if (!Number.isSafeInteger(m.revision) || (m.revision as number) < 1)
+    return { ok: false, reason: "revision must be a positive integer" };
+  if (m.site !== t.site || m.sensor !== t.sensor)
     return { ok: false, reason: "site/sensor differ from the topic" };
-  return { ok: true, ...t, empty: false, document: doc, text };
-}
-
-// ------------------------------------------------------------------------------------------- shape
-
-type Check = (v: unknown, path: string) => string | null;
-
-const isObj = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
-
-const str: Check = (v, p) => (typeof v === "string" && v.length <= 1024 ? null : `${p} must be a string`);
-const nullable =
-  (c: Check): Check =>
-  (v, p) =>
-    v === null ? null : c(v, p);
-const int =
-  (min: number, max: number): Check =>
-  (v, p) =>
-    Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max
-      ? null
-      : `${p} must be an integer from ${min} to ${max}`;
-const count = int(0, Number.MAX_SAFE_INTEGER);
-const port = int(1, 65535);
-const bool: Check = (v, p) => (typeof v === "boolean" ? null : `${p} must be true or false`);
-const oneOf =
-  (values: readonly string[]): Check =>
-  (v, p) =>
-    typeof v === "string" && values.includes(v) ? null : `${p} must be one of ${values.join(", ")}`;
-const array =
-  (item: Check, max: number): Check =>
-  (v, p) => {
-    if (!Array.isArray(v)) return `${p} must be an array`;
-    if (v.length > max) return `${p} has more than ${max} items`;
-    for (let i = 0; i < v.length; i++) {
-      const e = item(v[i], `${p}/${i}`);
-      if (e !== null) return e;
-    }
-    return null;
+  let doc: BaselineDocument;
+  try {
+    doc = validateBaseline(m.baseline);
+  } catch (e) {
+    const why = e instanceof BaselineError ? (e.problems[0] ?? "invalid") : String((e as Error).message);
+    return { ok: false, reason: `baseline: ${why}` };
+  }
+  // The document may name its sensor (the learner does) or none (one exported and imported by hand).
+  if ((doc.site !== null && doc.site !== t.site) || (doc.sensor !== null && doc.sensor !== t.sensor))
+    return { ok: false, reason: "the baseline's site/sensor differ from the topic" };
+  return {
+    ok: true,
+    ...t,
+    empty: false,
+    messageId: m.messageId,
+    revision: m.revision as number,
+    document: doc,
   };
-function object(fields: Record<string, Check>, optional: readonly string[] = []): Check {
-  return (v, p) => {
-    if (!isObj(v)) return `${p || "/"} must be an object`;
-    for (const k of Object.keys(v)) if (!Object.hasOwn(fields, k)) return `${p}/${k} is not a known field`;
-    for (const [k, c] of Object.entries(fields)) {
-      if (!Object.hasOwn(v, k)) {
-        if (optional.includes(k)) continue;
-        return `${p}/${k} is required`;
-      }
-      const e = c(v[k], `${p}/${k}`);
-      if (e !== null) return e;
-    }
-    return null;
-  };
-}
-
-const operationUse = object(
-  {
-    operation: oneOf(OPERATIONS),
-    count,
-    moveDestinations: array(str, 4096),
-    firstSeen: str,
-    lastSeen: str,
-  },
-  ["moveDestinations"],
-);
-const peer = object({
-  ip: str,
-  aeTitle: nullable(str),
-  internal: bool,
-  associations: count,
-  credentialsInClear: count,
-  operations: array(operationUse, OPERATIONS.length * 4),
-  firstSeen: str,
-  lastSeen: str,
-});
-const service = object({
-  ip: str,
-  port,
-  aeTitle: nullable(str),
-  tls: bool,
-  peers: array(peer, 100_000),
-  firstSeen: str,
-  lastSeen: str,
-});
-const listening = object({
-  port,
-  connections: count,
-  sessions: count,
-  associations: count,
-  clients: array(str, 4096),
-  firstSeen: str,
-  lastSeen: str,
-});
-const device = object({
-  ip: str,
-  mac: nullable(str),
-  internal: bool,
-  listening: array(listening, 65535),
-  uses: array(str, 100_000),
-});
-const documentShape = object({
-  version: (v, p) => (v === 1 ? null : `${p} must be 1`),
-  site: nullable(str),
-  sensor: nullable(str),
-  status: oneOf(["learning", "learned", "approved"]),
-  window: object({ start: nullable(str), end: nullable(str), days: int(0, 3660) }),
-  approved: nullable(object({ by: str, at: str, note: nullable(str) })),
-  internal: array(str, 4096),
-  services: array(service, 100_000),
-  devices: array(device, 100_000),
-  truncated: object({ services: count, peers: count, devices: count }),
-});
-
-/** Null when `v` has the shape of a BaselineDocument, else what is wrong (a JSON pointer and a sentence). */
-export function baselineShapeError(v: unknown): string | null {
-  return documentShape(v, "");
 }
 
 // ------------------------------------------------------------------------------------------- merge

@@ -50,7 +50,6 @@
  * Nothing here logs or stores patient data: the records are the sensors' device and finding records
  * (device-describing attributes only); a payload is never logged.
  */
-import { createHash } from "node:crypto";
 import Database from "better-sqlite3";
 import type { BaselineDocument } from "../baseline/types.js";
 import type { CentralSection } from "../config/types.js";
@@ -411,17 +410,20 @@ export class CentralStore {
       clearRisk: db.prepare<[number]>(
         `UPDATE findings SET risk_accepted_by = NULL, risk_reason = NULL, risk_expires = NULL WHERE pk = ?`,
       ),
-      getBaseline: db.prepare<[number], { hash: string }>("SELECT hash FROM baselines WHERE sensor_pk = ?"),
+      getBaseline: db.prepare<[number], { revision: number }>(
+        "SELECT revision FROM baselines WHERE sensor_pk = ?",
+      ),
       baselineSeen: db.prepare<[string, number]>("UPDATE baselines SET received_at = ? WHERE sensor_pk = ?"),
       putBaseline: db.prepare(
         `INSERT INTO baselines (sensor_pk, status, window_start, window_end, window_days, services, peers,
-           devices, document, bytes, hash, received_at, changed_at)
+           devices, document, bytes, revision, message_id, received_at, changed_at)
          VALUES (@sensor_pk, @status, @window_start, @window_end, @window_days, @services, @peers, @devices,
-           @document, @bytes, @hash, @now, @now)
+           @document, @bytes, @revision, @message_id, @now, @now)
          ON CONFLICT (sensor_pk) DO UPDATE SET status = excluded.status, window_start = excluded.window_start,
            window_end = excluded.window_end, window_days = excluded.window_days, services = excluded.services,
            peers = excluded.peers, devices = excluded.devices, document = excluded.document,
-           bytes = excluded.bytes, hash = excluded.hash, received_at = excluded.received_at,
+           bytes = excluded.bytes, revision = excluded.revision, message_id = excluded.message_id,
+           received_at = excluded.received_at,
            changed_at = excluded.changed_at`,
       ),
       deleteBaseline: db.prepare<[number]>("DELETE FROM baselines WHERE sensor_pk = ?"),
@@ -633,39 +635,40 @@ export class CentralStore {
   }
 
   /**
-   * A sensor's baseline document (retained `baseline`, checked by checkBaseline): kept as the sensor's latest,
-   * replacing the one before. No revision: the last document wins, as with status; the same document again
-   * (a retained copy after a reconnect, or at a second central instance) only moves received_at and is
-   * "stale". `text` is the payload as received.
+   * A sensor's baseline (retained `baseline`, checked by checkBaseline): kept as the sensor's latest when its
+   * revision is above the stored one, replacing it. A revision not above it (a retained copy after a
+   * reconnect, the same message at a second central instance, a late older one) changes nothing but
+   * received_at, and is "stale".
    */
   baseline(
     site: string,
     sensor: string,
-    document: BaselineDocument,
-    text: string,
+    message: { messageId: string; revision: number; document: BaselineDocument },
     now = new Date(),
   ): DeviceResult {
     return this.tx((): DeviceResult => {
       const spk = this.sensorPk(site, sensor, now);
       const at = iso(now);
-      const hash = createHash("sha256").update(text).digest("hex");
       const old = this.stmt.getBaseline.get(spk);
-      if (old?.hash === hash) {
+      if (old && old.revision >= message.revision) {
         this.stmt.baselineSeen.run(at, spk);
         return "stale";
       }
+      const doc = message.document;
+      const text = JSON.stringify(doc);
       this.stmt.putBaseline.run({
         sensor_pk: spk,
-        status: document.status,
-        window_start: document.window.start,
-        window_end: document.window.end,
-        window_days: document.window.days,
-        services: document.services.length,
-        peers: document.services.reduce((n, s) => n + s.peers.length, 0),
-        devices: document.devices.length,
+        status: doc.status,
+        window_start: doc.window.start,
+        window_end: doc.window.end,
+        window_days: doc.window.days,
+        services: doc.services.length,
+        peers: doc.services.reduce((n, s) => n + s.peers.length, 0),
+        devices: doc.devices.length,
         document: text,
         bytes: Buffer.byteLength(text),
-        hash,
+        revision: message.revision,
+        message_id: message.messageId,
         now: at,
       });
       return old ? "changed" : "new";
@@ -686,7 +689,7 @@ export class CentralStore {
    */
   applyBaseline(c: Extract<BaselineCheck, { ok: true }>, now = new Date()): ApplyResult {
     if (c.empty) return this.clearBaseline(c.site, c.sensor) ? "withdrawn" : "ignored";
-    return this.baseline(c.site, c.sensor, c.document, c.text, now);
+    return this.baseline(c.site, c.sensor, c, now);
   }
 
   /**

@@ -6,16 +6,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BaselineDocument } from "../../agent/baseline/types.js";
-import {
-  MAX_BASELINE_BYTES,
-  baselineShapeError,
-  checkBaseline,
-  mergeBaselines,
-} from "../../agent/central/baselines.js";
+import { validateBaseline } from "../../agent/baseline/validate.js";
+import { MAX_BASELINE_BYTES, checkBaseline, mergeBaselines } from "../../agent/central/baselines.js";
 import { MIGRATIONS } from "../../agent/central/schema.js";
 import { CentralStore } from "../../agent/central/store.js";
 import { isoFromDate } from "../../agent/util/time.js";
-import { labBaseline } from "./seed.js";
+import { baselineMessage, labBaseline } from "./seed.js";
 
 const SITE = "st-marys";
 const RETENTION = { historyDays: 90, healthDays: 30, resolveAfterHours: 72 };
@@ -32,6 +28,9 @@ const open = (path: string): CentralStore =>
   CentralStore.open(path, { maxBytes: 1 << 30, retention: RETENTION });
 const topic = (sensor: string): string => `dicomtap/v1/${SITE}/${sensor}/baseline`;
 const bytes = (v: unknown): Buffer => Buffer.from(typeof v === "string" ? v : JSON.stringify(v));
+/** The retained message of `doc` on lab-qr's topic (or `sensor`'s). */
+const msg = (doc: unknown, revision = 1, sensor = "lab-qr"): Buffer =>
+  Buffer.from(baselineMessage(doc as BaselineDocument, SITE, sensor, revision));
 
 let qr: BaselineDocument;
 let store: BaselineDocument;
@@ -42,16 +41,20 @@ test.before(async () => {
 
 test("a lab capture's baseline passes the checks; the sensor's own topic only", (t) => {
   t.true(qr.services.length > 0, "the capture teaches services");
-  t.is(baselineShapeError(qr), null);
-  const c = checkBaseline(topic("lab-qr"), bytes(qr));
-  t.true(c.ok && !c.empty && c.document.services.length === qr.services.length);
-  t.deepEqual(checkBaseline(topic("other"), bytes(qr)), {
+  t.notThrows(() => validateBaseline(qr));
+  const c = checkBaseline(topic("lab-qr"), msg(qr, 3));
+  t.true(c.ok && !c.empty && c.document.services.length === qr.services.length && c.revision === 3);
+  // The envelope names another sensor than the topic: refused; so is a document of another sensor.
+  t.deepEqual(checkBaseline(topic("other"), msg(qr)), {
     ok: false,
     reason: "site/sensor differ from the topic",
   });
-  // A document that names no sensor (exported by hand) is taken on any sensor's topic.
-  const c2 = checkBaseline(topic("other"), bytes({ ...qr, site: null, sensor: null }));
-  t.true(c2.ok);
+  t.deepEqual(checkBaseline(topic("other"), msg(qr, 1, "other")), {
+    ok: false,
+    reason: "the baseline's site/sensor differ from the topic",
+  });
+  // A document that names no sensor (exported and imported by hand) is taken on any sensor's topic.
+  t.true(checkBaseline(topic("other"), msg({ ...qr, site: null, sensor: null }, 1, "other")).ok);
   t.deepEqual(checkBaseline(topic("lab-qr"), Buffer.alloc(0)), {
     ok: true,
     site: SITE,
@@ -65,29 +68,32 @@ test("bad baseline payloads are refused with the reason, never thrown", (t) => {
     const c = checkBaseline(tp, payload);
     return c.ok ? "ok" : c.reason;
   };
+  const envelope = JSON.parse(msg(qr).toString()) as Record<string, unknown>;
   t.is(reason(bytes("{not json")), "not JSON");
   t.is(reason(Buffer.alloc(MAX_BASELINE_BYTES + 1, 0x20)), `baseline over ${MAX_BASELINE_BYTES} bytes`);
-  t.is(reason(bytes([])), "baseline: / must be an object");
-  t.is(reason(bytes({ ...qr, version: 2 })), "baseline: /version must be 1");
-  t.is(
-    reason(bytes({ ...qr, status: "trusted" })),
-    "baseline: /status must be one of learning, learned, approved",
-  );
-  t.is(reason(bytes({ ...qr, extra: 1 })), "baseline: /extra is not a known field");
+  t.is(reason(bytes([])), "not a baseline message (an object)");
+  t.is(reason(bytes(qr)), 'unknown field "version"', "a bare document is not the message");
+  t.is(reason(bytes({ ...envelope, messageId: "x".repeat(513) })), "messageId missing or too long");
+  t.is(reason(bytes({ ...envelope, revision: 0 })), "revision must be a positive integer");
+  t.is(reason(bytes({ ...envelope, revision: "2" })), "revision must be a positive integer");
+  // The document: the baseline validator's first reason, with its key path.
+  t.regex(reason(msg({ ...qr, version: 2 })), /^baseline: version: /);
+  t.regex(reason(msg({ ...qr, status: "trusted" })), /^baseline: status: /);
+  t.regex(reason(msg({ ...qr, extra: 1 })), /^baseline: .*extra/);
   const { truncated: _, ...noTruncated } = qr;
-  t.is(reason(bytes(noTruncated)), "baseline: /truncated is required");
+  t.regex(reason(msg(noTruncated)), /^baseline: .*truncated/);
   const badPort = structuredClone(qr);
   badPort.services[0]!.port = 70000;
-  t.is(reason(bytes(badPort)), "baseline: /services/0/port must be an integer from 1 to 65535");
+  t.regex(reason(msg(badPort)), /^baseline: services\[0\]\.port: /);
+  const badIp = structuredClone(qr);
+  badIp.services[0]!.peers[0]!.ip = "10.0.0.300";
+  t.regex(reason(msg(badIp)), /^baseline: services\[0\]\.peers\[0\]\.ip: .*not an IP address/);
   const badOp = structuredClone(qr);
   (badOp.services[0]!.peers[0]!.operations[0] as { operation: string }).operation = "C-DELETE";
-  t.regex(
-    reason(bytes(badOp)),
-    /^baseline: \/services\/0\/peers\/0\/operations\/0\/operation must be one of/,
-  );
-  t.is(reason(bytes(qr), `dicomtap/v1/${SITE}/lab-qr/baseline/x`), "not a baseline topic");
-  // Random bytes and mutated documents: a reason each time, no exception.
-  const good = bytes(qr);
+  t.regex(reason(msg(badOp)), /^baseline: services\[0\]\.peers\[0\]\.operations\[0\]\.operation: /);
+  t.is(reason(msg(qr), `dicomtap/v1/${SITE}/lab-qr/baseline/x`), "not a baseline topic");
+  // Random bytes and mutated messages: a reason each time, no exception.
+  const good = msg(qr);
   for (let i = 0; i < 500; i++) {
     const m = Buffer.from(good);
     for (let k = 0; k < 4; k++) m[(i * 7919 + k * 104729) % m.length] = (i * 31 + k) & 0xff;
@@ -102,8 +108,8 @@ test("store: the latest baseline per sensor; a copy again is no change; an empty
     if (!c.ok) throw new Error(c.reason);
     return s.applyBaseline(c, at);
   };
-  t.is(take(bytes(qr), T0), "new");
-  t.is(take(bytes(qr), new Date(T0.getTime() + 60_000)), "stale");
+  t.is(take(msg(qr, 1), T0), "new");
+  t.is(take(msg(qr, 1), new Date(T0.getTime() + 60_000)), "stale");
   const row = () =>
     s.db
       .prepare(
@@ -126,7 +132,9 @@ test("store: the latest baseline per sensor; a copy again is no change; an empty
     status: "learned" as const,
     window: { ...qr.window, end: "2026-12-09T00:00:00Z" },
   };
-  t.is(take(bytes(learned), new Date(T0.getTime() + 120_000)), "changed");
+  t.is(take(msg(learned, 2), new Date(T0.getTime() + 120_000)), "changed");
+  t.is(row()!.status, "learned");
+  t.is(take(msg(qr, 1), new Date(T0.getTime() + 150_000)), "stale", "an older revision, late");
   t.is(row()!.status, "learned");
   t.deepEqual(s.stats().baselines, { count: 1, bytes: bytes(learned).length });
   t.is(take(Buffer.alloc(0), new Date(T0.getTime() + 180_000)), "withdrawn");
@@ -147,7 +155,7 @@ test("a database at the previous schema version is migrated: its rows kept, base
   t.is(s.db.pragma("user_version", { simple: true }), 4);
   t.is(s.stats().sensors, 1);
   t.deepEqual(s.stats().baselines, { count: 0, bytes: 0 });
-  const c = checkBaseline(`dicomtap/v1/${SITE}/old-1/baseline`, bytes({ ...qr, sensor: "old-1" }));
+  const c = checkBaseline(`dicomtap/v1/${SITE}/old-1/baseline`, msg({ ...qr, sensor: "old-1" }, 1, "old-1"));
   t.true(c.ok);
   if (c.ok) t.is(s.applyBaseline(c, T0), "new");
   t.is(s.stats().sensors, 1, "the baseline went to the existing sensor");
@@ -201,5 +209,6 @@ test("merge: one service per (ip, port, AE), one peer per (ip, AE), counts added
   t.is(learned.status, "learned");
   t.is(learned.approved, null);
   t.true(learned.window.end !== null && learned.window.end >= store.window.end!);
-  t.is(baselineShapeError(twice), null, "the merge is a baseline document too");
+  t.notThrows(() => validateBaseline(twice), "the merge is a valid baseline document too");
+  t.notThrows(() => validateBaseline(learned));
 });

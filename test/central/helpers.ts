@@ -15,7 +15,7 @@ import type { CentralStore } from "../../agent/central/store.js";
 import { CentralHttp, type CentralHttpOptions } from "../../agent/central/http/server.js";
 import { checkBaseline } from "../../agent/central/baselines.js";
 import type { BaselineDocument } from "../../agent/baseline/types.js";
-import { analyzeCapture, labBaseline, labReport, seedSensor } from "./seed.js";
+import { analyzeCapture, baselineMessage, labBaseline, labReport, seedSensor } from "./seed.js";
 
 export const PASSWORD: Record<Role, string> = {
   viewer: "viewer-password-1",
@@ -157,7 +157,10 @@ export async function startCentral(
       seeded.findings += s.findings;
     }
     for (const [site, sensor, doc] of await seedBaselines()) {
-      const c = checkBaseline(`dicomtap/v1/${site}/${sensor}/baseline`, Buffer.from(JSON.stringify(doc)));
+      const c = checkBaseline(
+        `dicomtap/v1/${site}/${sensor}/baseline`,
+        Buffer.from(baselineMessage(doc, site, sensor)),
+      );
       if (!c.ok) throw new Error(`seed baseline ${sensor}: ${c.reason}`);
       store.applyBaseline(c, now);
     }

@@ -20,7 +20,7 @@ import { Mosquitto, SitePki, removeDir, tempDir, type ClientPki } from "../helpe
 import { waitFor } from "../helpers/wait.js";
 import { requires } from "../helpers/requires.js";
 import { finding } from "../store/records.js";
-import { labBaseline } from "./seed.js";
+import { baselineMessage, labBaseline } from "./seed.js";
 
 const test = requires("mosquitto", "openssl");
 
@@ -562,10 +562,10 @@ test.serial(
     );
     const topic = `dicomtap/v1/${SITE}/bl1/baseline`;
     // Published before any central runs: retained, it comes with the catch-up.
-    await raw.publishAsync(topic, JSON.stringify(qr), { qos: 1, retain: true });
+    await raw.publishAsync(topic, baselineMessage(qr, SITE, "bl1", 1), { qos: 1, retain: true });
     const c = await startCentral(centralDb("baseline"), "central-baseline", "baseline");
-    const row = (): { status: string; services: number; document: string } | undefined =>
-      c.store.db
+    const row = (store = c.store): { status: string; services: number; document: string } | undefined =>
+      store.db
         .prepare(
           `SELECT b.status, b.services, b.document FROM baselines b JOIN sensors s ON s.pk = b.sensor_pk
            WHERE s.site = ? AND s.sensor = 'bl1'`,
@@ -575,14 +575,51 @@ test.serial(
     t.deepEqual(JSON.parse(row()!.document), qr);
     t.is(row()!.services, qr.services.length);
 
+    // The agents that replayed captures above published theirs (retained, through their outbox): the
+    // central holds what each sensor's own store holds, at its revision.
+    const agents = ["s1", "s2", "s4"];
+    const heldCount = (): number =>
+      (
+        c.store.db
+          .prepare(
+            `SELECT count(*) AS n FROM baselines b JOIN sensors s ON s.pk = b.sensor_pk
+             WHERE s.site = ? AND s.sensor IN ('s1', 's2', 's4')`,
+          )
+          .get(SITE) as { n: number }
+      ).n;
+    await waitFor(() => heldCount() === agents.length, "the agents' baselines");
+    for (const id of agents) {
+      const st = new Store({
+        path: sensors.get(id)!.config.store.path,
+        maxBytes: 64 << 20,
+        site: SITE,
+        sensor: id,
+      });
+      const own = st.baseline();
+      st.close();
+      t.truthy(own, `${id} keeps a baseline`);
+      const held = c.store.db
+        .prepare(
+          `SELECT b.revision, b.document FROM baselines b JOIN sensors s ON s.pk = b.sensor_pk
+           WHERE s.site = ? AND s.sensor = ?`,
+        )
+        .get(SITE, id) as { revision: number; document: string } | undefined;
+      t.is(held?.revision, own!.revision, id);
+      t.deepEqual(JSON.parse(held!.document), own!.document, id);
+    }
+
     // A new document replaces it; bad ones are counted, refused, and what follows them is taken.
     const invalid = c.ingest.health().invalid;
     await raw.publishAsync(topic, "{not json", { qos: 1 });
-    await raw.publishAsync(topic, JSON.stringify({ ...qr, services: "many" }), { qos: 1 });
-    await raw.publishAsync(topic, JSON.stringify({ ...qr, sensor: "other" }), { qos: 1 });
+    await raw.publishAsync(topic, baselineMessage({ ...qr, services: "many" } as never, SITE, "bl1", 2), {
+      qos: 1,
+    });
+    await raw.publishAsync(topic, baselineMessage(qr, SITE, "other", 2), { qos: 1 });
     // Over the baseline cap but under the Maximum Packet Size: delivered, refused by its size.
     await raw.publishAsync(topic, Buffer.alloc(MAX_BASELINE_BYTES + 1, 0x20), { qos: 1 });
-    await raw.publishAsync(topic, JSON.stringify(learned), { qos: 1, retain: true });
+    // An older revision (a late copy) changes nothing; the next one replaces the document.
+    await raw.publishAsync(topic, baselineMessage(learned, SITE, "bl1", 1), { qos: 1 });
+    await raw.publishAsync(topic, baselineMessage(learned, SITE, "bl1", 2), { qos: 1, retain: true });
     await waitFor(() => row()?.status === "learned", "the learned baseline");
     t.is(row()!.services, learned.services.length);
     t.is(c.ingest.health().invalid - invalid, 4);
@@ -593,7 +630,7 @@ test.serial(
         .map((n) => n.reason),
       [
         "not JSON",
-        "baseline: /services must be an array",
+        "baseline: services: must be array",
         "site/sensor differ from the topic",
         `baseline over ${MAX_BASELINE_BYTES} bytes`,
       ],
@@ -614,7 +651,8 @@ test.serial(
     t.deepEqual(again.store.stats().baselines, before);
     // Cleared by the sensor (an empty retained message): gone.
     await raw.publishAsync(topic, "", { qos: 1, retain: true });
-    await waitFor(() => again.store.stats().baselines.count === 0, "the cleared baseline");
+    await waitFor(() => again.store.stats().baselines.count === before.count - 1, "the cleared baseline");
+    t.is(row(again.store), undefined);
     t.is(again.ingest.health().results.withdrawn, 1);
     await raw.endAsync();
     await again.stop();

@@ -134,3 +134,14 @@ export async function labBaseline(
     approved: status === "approved" ? { by: "biomed", at: "2026-12-01T09:00:00Z", note: null } : null,
   };
 }
+
+/** The retained `baseline` message of a sensor (schemas/baseline.schema.json $defs/message), as JSON. */
+export function baselineMessage(doc: BaselineDocument, site: string, sensor: string, revision = 1): string {
+  return JSON.stringify({
+    messageId: `${site}/${sensor}/baseline/${revision}`,
+    site,
+    sensor,
+    revision,
+    baseline: doc,
+  });
+}
