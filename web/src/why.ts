@@ -49,4 +49,10 @@ export const WHY: Record<string, string> = {
     "Remote access to an imaging device from outside the internal networks is open to password guessing and exploits from the internet.",
   "dicom.duplicate-ae-title":
     "Two hosts with one AE title break C-MOVE and storage commitment, and one of them may be impersonating the other to receive its images.",
+  "baseline.new-peer":
+    "A host that never used this DICOM service before can now read or write images there; it may be a new workstation, or someone who found an archive that accepts any caller.",
+  "baseline.new-service":
+    "A port the device did not serve or use during the baseline widens what can reach it, and is not in the firewall rules the plan made.",
+  "baseline.new-operation":
+    "A peer doing what it never did (a modality retrieving or querying whole archives) is how stolen credentials and misconfigured systems copy patient data out.",
 };
