@@ -485,7 +485,11 @@ test.serial(
       qos: 1,
     });
     await waitFor(() => held(c.store, "s8").findings.has("behind-2"), "a message after the reconnect");
-    t.is(c.ingest.health().rejected, 1, "the refused message was acknowledged: not sent again");
+    t.is(
+      c.ingest.health().rejected,
+      1,
+      `the refused message was acknowledged: not sent again (${c.ingest.health().lastError})`,
+    );
     other.exec("DROP TRIGGER refuse");
     other.close();
 
