@@ -9,6 +9,7 @@
  *   dicomtap/v1/+/+/status                    QoS 1  retained: each instance gets them all
  *   dicomtap/v1/+/+/devices/+                 QoS 1  retained
  *   dicomtap/v1/+/+/findings/+                QoS 1  retained finding states
+ *   dicomtap/v1/+/+/baseline                  QoS 1  retained baseline documents (issue 13)
  * Retained messages are not sent on shared subscriptions (MQTT 5 §4.8.2), so the retained topics are
  * ordinary subscriptions of each instance; the store's revisions make the copies every instance gets (and
  * a finding's event beside its state) count once. The subscriptions are made again on every connection
@@ -31,9 +32,11 @@
  * back after every reconnect and stall the session behind it. An invalid message is likewise acknowledged
  * and counted.
  *
- * Checks: the console's (agent/console/state.ts PayloadChecker): a dicomtap/v1 topic, a payload size cap
- * (also announced to the broker as the MQTT 5 Maximum Packet Size, so larger packets are not even sent),
- * JSON, the payload schema, site/sensor equal to the topic's (the ACL vouches for the topic only).
+ * Checks: the console's (agent/console/state.ts PayloadChecker): a dicomtap/v1 topic, a payload size cap,
+ * JSON, the payload schema, site/sensor equal to the topic's (the ACL vouches for the topic only). A
+ * baseline is checked by checkBaseline (baselines.ts), with its own cap (8 MiB: a site's baseline is far
+ * larger than any record); that cap is the MQTT 5 Maximum Packet Size announced to the broker, so larger
+ * packets are not even sent, and the smaller cap of the other topics is checked on the payload.
  *
  * Reconnects: mqtt.js's own are off; a new client after an exponential backoff with jitter, like the
  * agent's publisher (Reconnect).
@@ -46,6 +49,7 @@ import { MAX_PAYLOAD_BYTES, PayloadChecker, type InvalidNote } from "../console/
 import { Reconnect } from "../publish/publisher.js";
 import { mutualTlsOptions, readTlsFiles, type MqttTlsOptions, type TlsMaterial } from "../publish/tls.js";
 import type { ApplyResult, CentralStore } from "./store.js";
+import { MAX_BASELINE_BYTES, checkBaseline, parseBaselineTopic } from "./baselines.js";
 import { isoNow } from "../util/time.js";
 
 /** Seven days: a central instance down over a long weekend still gets what was published meanwhile. */
@@ -99,6 +103,7 @@ export function subscriptions(shareGroup: string): Array<{ filter: string; qos: 
     { filter: "dicomtap/v1/+/+/status", qos: 1 },
     { filter: "dicomtap/v1/+/+/devices/+", qos: 1 },
     { filter: "dicomtap/v1/+/+/findings/+", qos: 1 },
+    { filter: "dicomtap/v1/+/+/baseline", qos: 1 },
   ];
 }
 
@@ -218,7 +223,7 @@ export class Ingest {
       clean: false,
       properties: {
         sessionExpiryInterval: this.o.sessionExpirySeconds ?? DEFAULT_SESSION_EXPIRY_SECONDS,
-        maximumPacketSize: MAX_PAYLOAD_BYTES + PACKET_OVERHEAD,
+        maximumPacketSize: Math.max(MAX_PAYLOAD_BYTES, MAX_BASELINE_BYTES) + PACKET_OVERHEAD,
       },
       reconnectPeriod: 0,
       // The subscriptions are made on every connection by us, not replayed by mqtt.js.
@@ -325,15 +330,24 @@ export class Ingest {
     this.h.messages++;
     const now = this.now();
     this.h.lastMessageAt = now.toISOString();
-    const c = this.checker.check(topic, payload);
-    if (!c.ok) {
-      this.h.invalid++;
-      this.h.recentInvalid.push({ topic: topic.slice(0, 200), reason: c.reason.slice(0, 200) });
-      if (this.h.recentInvalid.length > 10) this.h.recentInvalid.shift();
-      return;
+    let r: ApplyResult;
+    if (parseBaselineTopic(topic) !== null) {
+      const b = checkBaseline(topic, payload);
+      if (!b.ok) return this.invalid(topic, b.reason);
+      r = this.o.store.applyBaseline(b, now);
+    } else {
+      const c = this.checker.check(topic, payload);
+      if (!c.ok) return this.invalid(topic, c.reason);
+      r = this.o.store.apply(c, now);
     }
-    const r = this.o.store.apply(c, now);
     this.h.results[r] = (this.h.results[r] ?? 0) + 1;
+  }
+
+  /** An invalid message: counted, its topic and reason noted (never its payload), not stored. */
+  private invalid(topic: string, reason: string): void {
+    this.h.invalid++;
+    this.h.recentInvalid.push({ topic: topic.slice(0, 200), reason: reason.slice(0, 200) });
+    if (this.h.recentInvalid.length > 10) this.h.recentInvalid.shift();
   }
 
   private storeFailed(e: unknown): void {

@@ -186,4 +186,27 @@ export const MIGRATIONS: readonly string[] = [
     device_id, device_pk, lifecycle, lifecycle_at, first_seen, count, acknowledged_at, assignee, risk_expires, title);
   CREATE INDEX findings_device_open ON findings (device_pk, lifecycle);
   `,
+  // 4: baselines (issue 13): the latest baseline document each sensor published retained on
+  // `{site}/{sensor}/baseline` (agent/baseline/types.ts), one row per sensor at its highest revision, the
+  // source of a site's plan.
+  // Like a device record it is current state, not history: replaced by the next document, removed when the
+  // sensor clears its retained topic, never expired or evicted; its size is capped at ingest (8 MiB).
+  `
+  CREATE TABLE baselines (
+    sensor_pk     INTEGER PRIMARY KEY REFERENCES sensors(pk) ON DELETE CASCADE,
+    status        TEXT NOT NULL,                     -- learning | learned | approved
+    window_start  TEXT,                              -- capture time
+    window_end    TEXT,
+    window_days   INTEGER NOT NULL,
+    services      INTEGER NOT NULL,                  -- counts, for lists without reading the document
+    peers         INTEGER NOT NULL,
+    devices       INTEGER NOT NULL,
+    document      TEXT NOT NULL,                     -- the BaselineDocument (JSON)
+    bytes         INTEGER NOT NULL,
+    revision      INTEGER NOT NULL,                  -- the sensor's; a copy not above it changes nothing
+    message_id    TEXT NOT NULL,
+    received_at   TEXT NOT NULL,                     -- central time a copy last arrived
+    changed_at    TEXT NOT NULL                      -- central time the document last changed
+  );
+  `,
 ];

@@ -43,10 +43,15 @@
  * says so in stats(). Evictions are counted in the counters table (migration 2). The database is created
  * with auto_vacuum=INCREMENTAL so that freed pages go back to the file system.
  *
+ * Baselines (issue 13): the latest baseline document of each sensor (retained `baseline`), one row per
+ * sensor, replaced by the next and removed when the sensor clears the topic. Current state like a device
+ * record, so neither retention nor the size cap removes it; each is capped at ingest (MAX_BASELINE_BYTES).
+ *
  * Nothing here logs or stores patient data: the records are the sensors' device and finding records
  * (device-describing attributes only); a payload is never logged.
  */
 import Database from "better-sqlite3";
+import type { BaselineDocument } from "../baseline/types.js";
 import type { CentralSection } from "../config/types.js";
 import { CidrSet } from "../config/cidr.js";
 import { severityRank } from "../findings/severity.js";
@@ -59,6 +64,7 @@ import {
 } from "../console/state.js";
 import { topicLevel } from "../util/topic.js";
 import { isoFromDate } from "../util/time.js";
+import type { BaselineCheck } from "./baselines.js";
 import { MIGRATIONS } from "./schema.js";
 import { stepOf } from "./steps.js";
 
@@ -125,6 +131,8 @@ export interface CentralStats {
   sensors: number;
   devices: number;
   findings: { open: number; resolved: number };
+  /** Baselines kept (one per sensor at most) and the bytes of their documents. */
+  baselines: { count: number; bytes: number };
   rows: { health: number; history: number; events: number };
   /** Rows evicted by the size cap since the store was created (persistent). */
   evicted: { health: number; history: number; events: number; findings: number };
@@ -402,6 +410,23 @@ export class CentralStore {
       clearRisk: db.prepare<[number]>(
         `UPDATE findings SET risk_accepted_by = NULL, risk_reason = NULL, risk_expires = NULL WHERE pk = ?`,
       ),
+      getBaseline: db.prepare<[number], { revision: number }>(
+        "SELECT revision FROM baselines WHERE sensor_pk = ?",
+      ),
+      baselineSeen: db.prepare<[string, number]>("UPDATE baselines SET received_at = ? WHERE sensor_pk = ?"),
+      putBaseline: db.prepare(
+        `INSERT INTO baselines (sensor_pk, status, window_start, window_end, window_days, services, peers,
+           devices, document, bytes, revision, message_id, received_at, changed_at)
+         VALUES (@sensor_pk, @status, @window_start, @window_end, @window_days, @services, @peers, @devices,
+           @document, @bytes, @revision, @message_id, @now, @now)
+         ON CONFLICT (sensor_pk) DO UPDATE SET status = excluded.status, window_start = excluded.window_start,
+           window_end = excluded.window_end, window_days = excluded.window_days, services = excluded.services,
+           peers = excluded.peers, devices = excluded.devices, document = excluded.document,
+           bytes = excluded.bytes, revision = excluded.revision, message_id = excluded.message_id,
+           received_at = excluded.received_at,
+           changed_at = excluded.changed_at`,
+      ),
+      deleteBaseline: db.prepare<[number]>("DELETE FROM baselines WHERE sensor_pk = ?"),
       counter: db.prepare<[string], { value: number }>("SELECT value FROM counters WHERE name = ?"),
       addCounter: db.prepare<[number, string]>("UPDATE counters SET value = value + ? WHERE name = ?"),
     };
@@ -610,6 +635,64 @@ export class CentralStore {
   }
 
   /**
+   * A sensor's baseline (retained `baseline`, checked by checkBaseline): kept as the sensor's latest when its
+   * revision is above the stored one, replacing it. A revision not above it (a retained copy after a
+   * reconnect, the same message at a second central instance, a late older one) changes nothing but
+   * received_at, and is "stale".
+   */
+  baseline(
+    site: string,
+    sensor: string,
+    message: { messageId: string; revision: number; document: BaselineDocument },
+    now = new Date(),
+  ): DeviceResult {
+    return this.tx((): DeviceResult => {
+      const spk = this.sensorPk(site, sensor, now);
+      const at = iso(now);
+      const old = this.stmt.getBaseline.get(spk);
+      if (old && old.revision >= message.revision) {
+        this.stmt.baselineSeen.run(at, spk);
+        return "stale";
+      }
+      const doc = message.document;
+      const text = JSON.stringify(doc);
+      this.stmt.putBaseline.run({
+        sensor_pk: spk,
+        status: doc.status,
+        window_start: doc.window.start,
+        window_end: doc.window.end,
+        window_days: doc.window.days,
+        services: doc.services.length,
+        peers: doc.services.reduce((n, s) => n + s.peers.length, 0),
+        devices: doc.devices.length,
+        document: text,
+        bytes: Buffer.byteLength(text),
+        revision: message.revision,
+        message_id: message.messageId,
+        now: at,
+      });
+      return old ? "changed" : "new";
+    });
+  }
+
+  /** An empty retained `baseline`: the sensor's baseline is gone (decommissioned, reset). */
+  clearBaseline(site: string, sensor: string): boolean {
+    return this.tx(() => {
+      const spk = this.stmt.sensorPk.get(site, sensor)?.pk;
+      return spk !== undefined && this.stmt.deleteBaseline.run(spk).changes > 0;
+    });
+  }
+
+  /**
+   * A baseline message as ingest checked it (checkBaseline): stored or cleared. The dispatch beside apply's
+   * for the one topic whose payload is no PayloadChecker kind.
+   */
+  applyBaseline(c: Extract<BaselineCheck, { ok: true }>, now = new Date()): ApplyResult {
+    if (c.empty) return this.clearBaseline(c.site, c.sensor) ? "withdrawn" : "ignored";
+    return this.baseline(c.site, c.sensor, c, now);
+  }
+
+  /**
    * Staleness and expiries (run by the lifecycle timer): open findings without a new revision for
    * resolveAfterHours while their sensor kept sending health are resolved ('not-seen'); risk acceptances
    * past their expiry are cleared.
@@ -735,6 +818,10 @@ export class CentralStore {
       overCap: bytes > this.maxBytes,
       sensors: n("SELECT count(*) AS n FROM sensors"),
       devices: n("SELECT count(*) AS n FROM devices"),
+      baselines: {
+        count: n("SELECT count(*) AS n FROM baselines"),
+        bytes: n("SELECT coalesce(sum(bytes), 0) AS n FROM baselines"),
+      },
       findings: {
         open: n("SELECT count(*) AS n FROM findings WHERE lifecycle = 'open'"),
         resolved: n("SELECT count(*) AS n FROM findings WHERE lifecycle = 'resolved'"),

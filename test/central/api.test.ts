@@ -89,6 +89,14 @@ const CASES: RouteCase[] = [
   { method: "GET", path: () => "/findings/1", need: "viewer", ok: 200 },
   { method: "GET", path: () => "/findings.csv", need: "viewer", ok: 200 },
   { method: "GET", path: () => "/findings.json", need: "viewer", ok: 200 },
+  { method: "GET", path: () => "/sites/st-marys/baselines", need: "viewer", ok: 200 },
+  { method: "GET", path: () => "/sites/st-marys/plan", need: "viewer", ok: 200 },
+  ...["json", "md", "nft", "csv", "orthanc", "dcmqrscp"].map((format): RouteCase => ({
+    method: "GET",
+    path: () => `/sites/st-marys/plan?format=${format}`,
+    need: "viewer",
+    ok: 200,
+  })),
   {
     method: "POST",
     path: () => "/findings/2/actions",

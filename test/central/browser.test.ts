@@ -6,7 +6,8 @@
  *
  * An analyst logs in, finds a device by its AE title, sees its drift, opens one of its findings,
  * acknowledges it (the store records who), exports the inventory as CSV (the downloaded file is read) and
- * logs out (the session is gone). A viewer sees no action on a finding, and the API refuses the action it
+ * logs out (the session is gone). An analyst opens a site's plan, sees its five steps and downloads its
+ * nftables file. A viewer sees no action on a finding, and the API refuses the action it
  * could forge (403, nothing changes). An admin creates an API token, sees it once, and revokes it. Every
  * page must load without a Content-Security-Policy violation or a script error.
  *
@@ -257,6 +258,84 @@ test.serial(
       await page.locator("#logout").click();
       await page.locator("#login-name").waitFor();
       t.is(await page.evaluate(async () => (await fetch("/api/v1/session")).status), 401);
+      t.deepEqual(problems, []);
+    } finally {
+      await close();
+    }
+  },
+);
+
+test.serial(
+  "an analyst opens a site's plan: the baseline and its sensors, the five steps with counts, the nftables file downloaded",
+  async (t) => {
+    const { page, problems, close } = await browse();
+    try {
+      await logIn(page, "analyst");
+      // Two sites: the Plan section lists them first.
+      await nav(page, "Plan").click();
+      await page.locator("h2", { hasText: "Sites" }).waitFor();
+      t.deepEqual(await page.locator("table.grid tbody tr td:first-child").allTextContents(), [
+        "county",
+        "st-marys",
+      ]);
+      await page.getByRole("link", { name: "st-marys" }).click();
+      await page.locator("h2", { hasText: "Baseline" }).waitFor();
+      t.regex(page.url(), /#\/plan\/st-marys$/);
+      const baseline = (await page.locator("section.panel", { hasText: "Baseline" }).textContent()) ?? "";
+      t.regex(baseline, /Status\s*learning/, "one sensor still learns: the site's plan is provisional");
+      t.regex(baseline, /2 of 2 contributed/);
+      t.regex(baseline, /ct-room-1\s*learning/);
+      t.regex(baseline, /lab-qr\s*learned/);
+      // The five steps, numbered, each with its counts, as the API's plan has them.
+      const plan = (await (await page.request.get(`${central.base}/api/v1/sites/st-marys/plan`)).json()) as {
+        allowlists: Array<{ peers: unknown[] }>;
+        portsToClose: unknown[];
+        encryption: { cleartext: unknown[] };
+        exposure: { exposed: unknown[] };
+      };
+      const titles = await page.locator("section.panel > h2 .step-title").allTextContents();
+      t.is(titles.length, 4, titles.join(" | "));
+      t.regex(
+        titles[0]!,
+        new RegExp(`^1Firewall external access${plan.exposure.exposed.length} exposed port`),
+      );
+      t.regex(titles[1]!, new RegExp(`^2Close unneeded ports${plan.portsToClose.length} port`));
+      const peers = plan.allowlists.reduce((n, s) => n + s.peers.length, 0);
+      t.regex(
+        titles[2]!,
+        new RegExp(`^3–4Allowlists.*${plan.allowlists.length} services${peers} allowed peers`),
+      );
+      t.regex(
+        titles[3]!,
+        new RegExp(`^5DICOM over TLS or a VPN${plan.encryption.cleartext.length} cleartext flow`),
+      );
+      // Per service: its peers with their AE titles and operations.
+      const orthanc = page.locator(".service", { hasText: "10.77.0.20:4242" });
+      t.regex((await orthanc.textContent()) ?? "", /ORTHANC.*10\.77\.0\.10.*MODALITY1.*C-STORE.*C-MOVE/);
+      // The firewall rules, shown on demand (as text).
+      await page.locator("details.rules summary").click();
+      await page.locator("pre.nft", { hasText: "table inet dicomtap {" }).waitFor();
+      await page.screenshot({ path: `${SHOTS}/plan.png`, fullPage: true });
+
+      const [download] = await Promise.all([
+        page.waitForEvent("download"),
+        page.locator("a[data-format=nft]").click(),
+      ]);
+      t.regex(download.suggestedFilename(), /^dicomtap-st-marys-\d{4}-\d\d-\d\d-plan\.nft$/);
+      const nft = readFileSync((await download.path())!, "utf8");
+      t.regex(nft, /^#!\/usr\/sbin\/nft -f/);
+      t.regex(nft, /^table inet dicomtap \{/m);
+      t.regex(nft, /10\.77\.0\.20/);
+
+      // The other site has no baseline yet: an empty plan that says so.
+      await page.selectOption("#plan-site", "county");
+      await page.locator(".page-head h1", { hasText: "county" }).waitFor();
+      await page.getByText("No sensor of this site has published a baseline yet").waitFor();
+      t.regex(
+        (await page.locator("section.panel", { hasText: "Close unneeded ports" }).textContent()) ?? "",
+        /0 ports.*Nothing to plan yet: no traffic in the baseline/,
+      );
+      await page.screenshot({ path: `${SHOTS}/plan-empty.png` });
       t.deepEqual(problems, []);
     } finally {
       await close();

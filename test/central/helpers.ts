@@ -13,7 +13,9 @@ import { addToken, addUser, revokeToken, type Role } from "../../agent/central/a
 import { openCentralStore, type Db } from "../../agent/central/http/db.js";
 import type { CentralStore } from "../../agent/central/store.js";
 import { CentralHttp, type CentralHttpOptions } from "../../agent/central/http/server.js";
-import { analyzeCapture, labReport, seedSensor } from "./seed.js";
+import { checkBaseline } from "../../agent/central/baselines.js";
+import type { BaselineDocument } from "../../agent/baseline/types.js";
+import { analyzeCapture, baselineMessage, labBaseline, labReport, seedSensor } from "./seed.js";
 
 export const PASSWORD: Record<Role, string> = {
   viewer: "viewer-password-1",
@@ -107,11 +109,24 @@ export interface Seeded {
 }
 
 let imagingRoom: ReturnType<typeof analyzeCapture> | null = null;
+let baselines: Array<[string, string, BaselineDocument]> | null = null;
+
+/**
+ * The baselines of the seeded store: st-marys' two sensors each publish the one their capture teaches
+ * (ct-room-1 still learning, lab-qr learned); county's lab-store has none yet (its plan is empty).
+ */
+async function seedBaselines(): Promise<Array<[string, string, BaselineDocument]>> {
+  baselines ??= [
+    ["st-marys", "ct-room-1", await labBaseline(["samples/imaging-room.pcap"], "st-marys", "ct-room-1")],
+    ["st-marys", "lab-qr", await labBaseline(["test/fixtures/lab/qr.pcap"], "st-marys", "lab-qr", "learned")],
+  ];
+  return baselines;
+}
 
 /**
  * A store with three sensors' real records — samples/imaging-room.pcap analysed now, and the lab's
- * query/retrieve and store captures' reports — users viewer, analyst, admin and tokens of each role plus
- * a revoked one, behind a CentralHttp on 127.0.0.1.
+ * query/retrieve and store captures' reports — and the baselines of st-marys' two sensors, users viewer,
+ * analyst, admin and tokens of each role plus a revoked one, behind a CentralHttp on 127.0.0.1.
  */
 export async function startCentral(
   opts: Partial<CentralHttpOptions> & { seed?: boolean } = {},
@@ -140,6 +155,14 @@ export async function startCentral(
       });
       seeded.devices += s.devices;
       seeded.findings += s.findings;
+    }
+    for (const [site, sensor, doc] of await seedBaselines()) {
+      const c = checkBaseline(
+        `dicomtap/v1/${site}/${sensor}/baseline`,
+        Buffer.from(baselineMessage(doc, site, sensor)),
+      );
+      if (!c.ok) throw new Error(`seed baseline ${sensor}: ${c.reason}`);
+      store.applyBaseline(c, now);
     }
   }
   for (const role of ["viewer", "analyst", "admin"] as const) await addUser(db, role, role, PASSWORD[role]);

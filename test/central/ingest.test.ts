@@ -14,11 +14,13 @@ import { analyzeFiles } from "../../agent/pipeline/analyze.js";
 import { Store } from "../../agent/store/store.js";
 import { CentralStore } from "../../agent/central/store.js";
 import { Ingest, passing, subscriptions } from "../../agent/central/ingest.js";
+import { MAX_BASELINE_BYTES } from "../../agent/central/baselines.js";
 import { MAX_PAYLOAD_BYTES } from "../../agent/console/state.js";
 import { Mosquitto, SitePki, removeDir, tempDir, type ClientPki } from "../helpers/mosquitto.js";
 import { waitFor } from "../helpers/wait.js";
 import { requires } from "../helpers/requires.js";
 import { finding } from "../store/records.js";
+import { baselineMessage, labBaseline } from "./seed.js";
 
 const test = requires("mosquitto", "openssl");
 
@@ -236,6 +238,7 @@ test.serial("the subscriptions: events shared by the group, retained topics for 
     { filter: "dicomtap/v1/+/+/status", qos: 1 },
     { filter: "dicomtap/v1/+/+/devices/+", qos: 1 },
     { filter: "dicomtap/v1/+/+/findings/+", qos: 1 },
+    { filter: "dicomtap/v1/+/+/baseline", qos: 1 },
   ]);
 });
 
@@ -482,7 +485,11 @@ test.serial(
       qos: 1,
     });
     await waitFor(() => held(c.store, "s8").findings.has("behind-2"), "a message after the reconnect");
-    t.is(c.ingest.health().rejected, 1, "the refused message was acknowledged: not sent again");
+    t.is(
+      c.ingest.health().rejected,
+      1,
+      `the refused message was acknowledged: not sent again (${c.ingest.health().lastError})`,
+    );
     other.exec("DROP TRIGGER refuse");
     other.close();
 
@@ -498,7 +505,7 @@ test.serial(
       qos: 1,
     });
     // Far larger than the Maximum Packet Size ingest announced: the broker does not even send it.
-    const huge = "x".repeat(MAX_PAYLOAD_BYTES + (256 << 10));
+    const huge = "x".repeat(MAX_BASELINE_BYTES + (256 << 10));
     await again.publishAsync(`dicomtap/v1/${SITE}/s8/findings`, huge, { qos: 1 });
     await again.publishAsync(`dicomtap/v1/${SITE}/s8/findings`, findingEvent("s8", "after", 1), { qos: 1 });
     await waitFor(
@@ -543,5 +550,115 @@ test.serial(
     );
     await again.endAsync();
     await c.stop();
+  },
+);
+
+test.serial(
+  "baselines: retained documents caught up by a central started later, replaced, cleared; bad ones counted and refused",
+  async (t) => {
+    const raw = await rawSensor("bl1", await pki.sensor("bl1"));
+    const qr = await labBaseline([join(LAB, "qr.pcap")], SITE, "bl1");
+    const learned = await labBaseline(
+      [join(LAB, "qr.pcap"), join(LAB, "store.pcap")],
+      SITE,
+      "bl1",
+      "learned",
+    );
+    const topic = `dicomtap/v1/${SITE}/bl1/baseline`;
+    // Published before any central runs: retained, it comes with the catch-up.
+    await raw.publishAsync(topic, baselineMessage(qr, SITE, "bl1", 1), { qos: 1, retain: true });
+    const c = await startCentral(centralDb("baseline"), "central-baseline", "baseline");
+    const row = (store = c.store): { status: string; services: number; document: string } | undefined =>
+      store.db
+        .prepare(
+          `SELECT b.status, b.services, b.document FROM baselines b JOIN sensors s ON s.pk = b.sensor_pk
+           WHERE s.site = ? AND s.sensor = 'bl1'`,
+        )
+        .get(SITE) as { status: string; services: number; document: string } | undefined;
+    await waitFor(() => row() !== undefined, "the retained baseline");
+    t.deepEqual(JSON.parse(row()!.document), qr);
+    t.is(row()!.services, qr.services.length);
+
+    // The agents that replayed captures above published theirs (retained, through their outbox): the
+    // central holds what each sensor's own store holds, at its revision.
+    const agents = ["s1", "s2", "s4"];
+    const heldCount = (): number =>
+      (
+        c.store.db
+          .prepare(
+            `SELECT count(*) AS n FROM baselines b JOIN sensors s ON s.pk = b.sensor_pk
+             WHERE s.site = ? AND s.sensor IN ('s1', 's2', 's4')`,
+          )
+          .get(SITE) as { n: number }
+      ).n;
+    await waitFor(() => heldCount() === agents.length, "the agents' baselines");
+    for (const id of agents) {
+      const st = new Store({
+        path: sensors.get(id)!.config.store.path,
+        maxBytes: 64 << 20,
+        site: SITE,
+        sensor: id,
+      });
+      const own = st.baseline();
+      st.close();
+      t.truthy(own, `${id} keeps a baseline`);
+      const held = c.store.db
+        .prepare(
+          `SELECT b.revision, b.document FROM baselines b JOIN sensors s ON s.pk = b.sensor_pk
+           WHERE s.site = ? AND s.sensor = ?`,
+        )
+        .get(SITE, id) as { revision: number; document: string } | undefined;
+      t.is(held?.revision, own!.revision, id);
+      t.deepEqual(JSON.parse(held!.document), own!.document, id);
+    }
+
+    // A new document replaces it; bad ones are counted, refused, and what follows them is taken.
+    const invalid = c.ingest.health().invalid;
+    await raw.publishAsync(topic, "{not json", { qos: 1 });
+    await raw.publishAsync(topic, baselineMessage({ ...qr, services: "many" } as never, SITE, "bl1", 2), {
+      qos: 1,
+    });
+    await raw.publishAsync(topic, baselineMessage(qr, SITE, "other", 2), { qos: 1 });
+    // Over the baseline cap but under the Maximum Packet Size: delivered, refused by its size.
+    await raw.publishAsync(topic, Buffer.alloc(MAX_BASELINE_BYTES + 1, 0x20), { qos: 1 });
+    // An older revision (a late copy) changes nothing; the next one replaces the document.
+    await raw.publishAsync(topic, baselineMessage(learned, SITE, "bl1", 1), { qos: 1 });
+    await raw.publishAsync(topic, baselineMessage(learned, SITE, "bl1", 2), { qos: 1, retain: true });
+    await waitFor(() => row()?.status === "learned", "the learned baseline");
+    t.is(row()!.services, learned.services.length);
+    t.is(c.ingest.health().invalid - invalid, 4);
+    t.deepEqual(
+      c.ingest
+        .health()
+        .recentInvalid.slice(-4)
+        .map((n) => n.reason),
+      [
+        "not JSON",
+        "baseline: services: must be array",
+        "site/sensor differ from the topic",
+        `baseline over ${MAX_BASELINE_BYTES} bytes`,
+      ],
+    );
+    t.is(c.ingest.health().rejected, 0);
+    t.true(c.ingest.health().connected);
+
+    // Restarted: the retained copy comes again and changes nothing.
+    const before = c.store.stats().baselines;
+    await c.stop();
+    const again = await startCentral(centralDb("baseline"), "central-baseline", "baseline");
+    await quiet(again.ingest);
+    const received = again.store.db.prepare("SELECT received_at, changed_at FROM baselines").get() as {
+      received_at: string;
+      changed_at: string;
+    };
+    t.true(received.received_at > received.changed_at, "the copy arrived and changed nothing");
+    t.deepEqual(again.store.stats().baselines, before);
+    // Cleared by the sensor (an empty retained message): gone.
+    await raw.publishAsync(topic, "", { qos: 1, retain: true });
+    await waitFor(() => again.store.stats().baselines.count === before.count - 1, "the cleared baseline");
+    t.is(row(again.store), undefined);
+    t.is(again.ingest.health().results.withdrawn, 1);
+    await raw.endAsync();
+    await again.stop();
   },
 );

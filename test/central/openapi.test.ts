@@ -17,6 +17,7 @@ import {
   OVERVIEW_PARAMS,
 } from "../../agent/central/http/queries.js";
 import { CentralHttp } from "../../agent/central/http/server.js";
+import { PLAN_PARAMS } from "../../agent/central/http/plan.js";
 
 interface Op {
   parameters?: Array<{ name: string; in: string }>;
@@ -52,6 +53,8 @@ test("every route is documented, and only those; query parameters match what the
   t.deepEqual(names("/findings"), Object.keys(FINDING_LIST_PARAMS).sort());
   t.deepEqual(names("/findings.csv"), Object.keys(FINDING_EXPORT_PARAMS).sort());
   t.deepEqual(names("/overview"), Object.keys(OVERVIEW_PARAMS).sort());
+  t.deepEqual(names("/sites/{site}/plan"), Object.keys(PLAN_PARAMS).sort());
+  t.deepEqual(names("/sites/{site}/baselines"), []);
   // Every $ref points at a schema the document defines.
   const schemas = (doc.components as { schemas: Record<string, unknown> }).schemas;
   const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)].map(

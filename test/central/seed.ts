@@ -10,6 +10,12 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadReport, type CentralStore } from "../../agent/central/store.js";
+import { baselineDocument } from "../../agent/baseline/document.js";
+import type { BaselineDocument } from "../../agent/baseline/types.js";
+import { readCaptureFile } from "../../agent/capture/file.js";
+import { defaultConfig } from "../../agent/config/config.js";
+import { Analysis } from "../../agent/pipeline/analyze.js";
+import { Pipeline } from "../../agent/pipeline/pipeline.js";
 import type { Report } from "../../agent/report/types.js";
 import { runCli } from "../helpers/cli.js";
 
@@ -93,4 +99,49 @@ export function seedSensor(store: CentralStore, o: SeedOptions): { devices: numb
       o.now,
     );
   return { devices: o.report.devices.length, findings: o.report.findings.length };
+}
+
+/**
+ * The baseline document a sensor of `site` learns from captures (agent/baseline/document.ts), as it would
+ * publish it on `baseline`: the whole pipeline over the files with a learning window longer than the
+ * capture (366 days), so the document is "learning" unless `status` says otherwise.
+ */
+export async function labBaseline(
+  files: readonly string[],
+  site: string,
+  sensor: string,
+  status?: BaselineDocument["status"],
+): Promise<BaselineDocument> {
+  const config = defaultConfig();
+  config.sensor = { ...config.sensor, id: sensor, site };
+  config.policy.learning.days = 366;
+  const a = new Analysis(config);
+  const p = new Pipeline({ observations: a });
+  for (const f of files) await readCaptureFile(f, p, { counters: p.counters });
+  p.finish();
+  a.findings.finish(p.nowMicros);
+  const rule = a.findings.baseline;
+  if (rule === null) throw new Error("the findings engine has no baseline rule");
+  const doc = baselineDocument(rule, config);
+  if (status === undefined) return doc;
+  return {
+    ...doc,
+    status,
+    window: {
+      ...doc.window,
+      end: status === "learning" ? null : (doc.services[0]?.lastSeen ?? doc.window.start),
+    },
+    approved: status === "approved" ? { by: "biomed", at: "2026-12-01T09:00:00Z", note: null } : null,
+  };
+}
+
+/** The retained `baseline` message of a sensor (schemas/baseline.schema.json $defs/message), as JSON. */
+export function baselineMessage(doc: BaselineDocument, site: string, sensor: string, revision = 1): string {
+  return JSON.stringify({
+    messageId: `${site}/${sensor}/baseline/${revision}`,
+    site,
+    sensor,
+    revision,
+    baseline: doc,
+  });
 }

@@ -170,6 +170,117 @@ export interface Token {
   revokedAt: string | null;
 }
 
+/** The plan of a site (agent/plan/types.ts Plan, schemas/plan.schema.json): what the Plan page shows. */
+export interface PlanPeer {
+  ip: string;
+  aeTitle: string | null;
+  internal: boolean;
+  operations: string[];
+  moveDestinations: string[];
+  associations: number;
+  firstSeen: string;
+  lastSeen: string;
+}
+
+export interface Plan {
+  version: number;
+  site: string | null;
+  generatedAt: string;
+  source: { window: { start: string | null; end: string | null }; baselineStatus: string };
+  internal: string[];
+  exceptions: Array<{ peer: string; server: string; port: number | null; reason: string }>;
+  exposure: {
+    exposed: Array<{
+      ip: string;
+      port: number;
+      aeTitles: string[];
+      peers: Array<{
+        ip: string;
+        aeTitles: string[];
+        associations: number;
+        excepted: boolean;
+        firstSeen: string;
+        lastSeen: string;
+      }>;
+      firstSeen: string;
+      lastSeen: string;
+    }>;
+    protect: string[];
+  };
+  portsToClose: Array<{
+    ip: string;
+    port: number;
+    reason: string;
+    listening: boolean;
+    connections: number;
+    profile: string | null;
+    detail: string;
+  }>;
+  allowlists: Array<{
+    ip: string;
+    port: number;
+    aeTitle: string | null;
+    tls: boolean;
+    product: string | null;
+    peers: PlanPeer[];
+    firstSeen: string;
+    lastSeen: string;
+  }>;
+  encryption: {
+    cleartext: Array<{
+      server: string;
+      port: number;
+      aeTitle: string | null;
+      peer: string;
+      peerAeTitle: string | null;
+      external: boolean;
+      credentialsInClear: number;
+      associations: number;
+      operations: string[];
+      rank: number;
+      why: string;
+    }>;
+    tls: Array<{ ip: string; port: number; peers: string[] }>;
+  };
+  truncated: { services: number; peers: number; devices: number };
+}
+
+/** One sensor's baseline (GET /sites/{site}/baselines). */
+export interface BaselineItem {
+  sensor: string;
+  status: "learning" | "learned" | "approved";
+  window: { start: string | null; end: string | null; days: number };
+  approved: { by: string; at: string; note: string | null } | null;
+  services: number;
+  peers: number;
+  devices: number;
+  bytes: number;
+  receivedAt: string;
+  changedAt: string;
+}
+
+export interface SiteBaselines {
+  site: string;
+  sensors: string[];
+  items: BaselineItem[];
+  merged: {
+    status: BaselineItem["status"];
+    window: BaselineItem["window"];
+    approved: BaselineItem["approved"];
+  } | null;
+  notes: string[];
+}
+
+/** The plan's download formats (?format=), with the label and what each is for. */
+export const PLAN_FORMATS: readonly { id: string; label: string; note: string }[] = [
+  { id: "md", label: "Markdown", note: "the plan for people" },
+  { id: "json", label: "JSON", note: "for plan --check and scripts" },
+  { id: "nft", label: "nftables", note: "table inet dicomtap" },
+  { id: "csv", label: "CSV", note: "source, destination, port, operation, reason" },
+  { id: "orthanc", label: "Orthanc", note: "DicomModalities" },
+  { id: "dcmqrscp", label: "dcmqrscp", note: "dcmtk AE configuration" },
+];
+
 /** An answer other than 2xx: the status and the server's {error, detail}. */
 export class ApiError extends Error {
   constructor(
@@ -202,6 +313,31 @@ export function apiUrl(path: string, query: Record<string, string | number | nul
   }
   const q = qs.toString();
   return `${BASE}${path}${q ? `?${q}` : ""}`;
+}
+
+/** A GET whose answer is text (a plan rendered as nftables, Markdown ...). */
+export async function requestText(
+  path: string,
+  query: Record<string, string> = {},
+  signal?: AbortSignal,
+): Promise<string> {
+  const res = await fetch(apiUrl(path, query), { credentials: "same-origin", signal });
+  const text = await res.text();
+  if (!res.ok) {
+    let e: { error?: unknown; detail?: unknown } = {};
+    try {
+      e = JSON.parse(text) as typeof e;
+    } catch {
+      // Not the API's JSON error.
+    }
+    if (res.status === 401) onUnauthorized();
+    throw new ApiError(
+      res.status,
+      typeof e.error === "string" ? e.error : res.statusText || `HTTP ${res.status}`,
+      typeof e.detail === "string" ? e.detail : null,
+    );
+  }
+  return text;
 }
 
 export async function request<T>(
@@ -267,6 +403,12 @@ export const api = {
     request<FindingDetail>("GET", `/findings/${encodeURIComponent(pk)}`, { signal }),
   act: (pk: number, body: { action: string; assignee?: string; reason?: string; expires?: string }) =>
     request<FindingDetail>("POST", `/findings/${pk}/actions`, { body }),
+  plan: (site: string, signal?: AbortSignal) =>
+    request<Plan>("GET", `/sites/${encodeURIComponent(site)}/plan`, { signal }),
+  planText: (site: string, format: string, signal?: AbortSignal) =>
+    requestText(`/sites/${encodeURIComponent(site)}/plan`, { format }, signal),
+  baselines: (site: string, signal?: AbortSignal) =>
+    request<SiteBaselines>("GET", `/sites/${encodeURIComponent(site)}/baselines`, { signal }),
   users: (signal?: AbortSignal) => request<unknown>("GET", "/users", { signal }),
   addUser: (name: string, role: Role, password: string) =>
     request<unknown>("POST", "/users", { body: { name, role, password } }),

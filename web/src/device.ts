@@ -31,7 +31,7 @@ const obj = (v: unknown): Rec | null =>
   v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Rec) : null;
 const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 
-function smallTable(headers: string[], rows: Child[][], numeric: number[] = []): HTMLElement {
+export function smallTable(headers: string[], rows: Child[][], numeric: number[] = []): HTMLElement {
   return h(
     "div",
     { class: "table-wrap" },

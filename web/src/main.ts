@@ -2,8 +2,8 @@
  * The central console's web application (issue 12): a single page over `/api/v1/`, no framework, served by
  * the central itself under a strict Content-Security-Policy (scripts and styles from 'self' only, none
  * inline). This module holds the session, the top bar and the hash router, and the keyboard shortcuts:
- * `/` focuses the page's search box, `g` then `o`/`d`/`f`/`e`/`a` goes to Overview, Devices, Findings,
- * Exports, Admin, and `?` lists them.
+ * `/` focuses the page's search box, `g` then `o`/`d`/`f`/`p`/`e`/`a` goes to Overview, Devices, Findings,
+ * Plan, Exports, Admin, and `?` lists them.
  */
 import { h, replace } from "./dom.js";
 import { api, ApiError, setCsrf, setUnauthorizedHandler, type Session } from "./api.js";
@@ -14,6 +14,7 @@ import { devicePage } from "./device.js";
 import { findingsPage } from "./findings.js";
 import { findingPage } from "./finding.js";
 import { exportsPage } from "./exports.js";
+import { planPage, plansPage } from "./plan.js";
 import { adminPage } from "./admin.js";
 import { loginPage } from "./login.js";
 import { errorBox, empty, pageHeader } from "./ui.js";
@@ -29,6 +30,7 @@ const SECTIONS: { path: string; label: string; key: string; admin?: boolean }[] 
   { path: "", label: "Overview", key: "o" },
   { path: "devices", label: "Devices", key: "d" },
   { path: "findings", label: "Findings", key: "f" },
+  { path: "plan", label: "Plan", key: "p" },
   { path: "exports", label: "Exports", key: "e" },
   { path: "admin", label: "Admin", key: "a", admin: true },
 ];
@@ -74,7 +76,7 @@ function shell(s: Session): void {
     h(
       "footer",
       { class: "footer muted small" },
-      "Keys: / search · g o overview · g d devices · g f findings · g e exports · ? help",
+      "Keys: / search · g o overview · g d devices · g f findings · g p plan · g e exports · ? help",
     ),
   );
   // The skip link must not change the route: focus the content instead.
@@ -102,6 +104,8 @@ function route(): void {
     else if (first === "devices") stopPage = devicesPage(main, params);
     else if (first === "findings" && second) stopPage = findingPage(main, second, session);
     else if (first === "findings") stopPage = findingsPage(main, params);
+    else if (first === "plan" && second) stopPage = planPage(main, second);
+    else if (first === "plan") stopPage = plansPage(main);
     else if (first === "exports") stopPage = exportsPage(main);
     else if (first === "admin" && session.role === "admin") stopPage = adminPage(main, session.user);
     else
@@ -184,6 +188,7 @@ function showHelp(): void {
         ["g o", "overview"],
         ["g d", "devices"],
         ["g f", "findings"],
+        ["g p", "plan"],
         ["g e", "exports"],
         ["g a", "admin (admins)"],
       ].map(([k, v]) => [h("dt", null, h("kbd", null, k!)), h("dd", null, v!)]),

@@ -14,6 +14,7 @@ import {
   SEVERITIES,
   STEP_IDS,
 } from "./queries.js";
+import { PLAN_FILES, PLAN_FORMATS } from "./plan.js";
 
 type Json = Record<string, unknown>;
 
@@ -92,6 +93,14 @@ const pkParam = {
   required: true,
   schema: { type: "integer", minimum: 1 },
   description: "Record number.",
+};
+
+const siteParam = {
+  name: "site",
+  in: "path",
+  required: true,
+  schema: { type: "string", minLength: 1, maxLength: 200 },
+  description: "The site (as in the sensors' topics), percent-encoded.",
 };
 
 const errors = (...codes: number[]): Json =>
@@ -359,6 +368,57 @@ const SCHEMAS: Json = {
       revokedAt: time("When revoked."),
     },
   },
+  SiteBaselines: {
+    type: "object",
+    description:
+      "The baselines a site's sensors published (retained on {site}/{sensor}/baseline) and their merge.",
+    properties: {
+      site: { type: "string" },
+      sensors: { type: "array", items: { type: "string" }, description: "Every sensor of the site." },
+      items: {
+        type: "array",
+        description: "One per sensor that published a baseline, by sensor.",
+        items: {
+          type: "object",
+          properties: {
+            sensor: { type: "string" },
+            status: { type: "string", enum: ["learning", "learned", "approved"] },
+            window: {
+              type: "object",
+              properties: {
+                start: time("Capture time."),
+                end: time("null while learning."),
+                days: { type: "integer" },
+              },
+            },
+            approved: { type: ["object", "null"] },
+            services: { type: "integer" },
+            peers: { type: "integer" },
+            devices: { type: "integer" },
+            bytes: { type: "integer" },
+            receivedAt: { type: "string", format: "date-time" },
+            changedAt: { type: "string", format: "date-time" },
+            truncated: { type: "object" },
+          },
+        },
+      },
+      merged: {
+        type: ["object", "null"],
+        description:
+          "The site's baseline as the plan uses it: the least advanced status, the earliest start and latest end (null while any learns); null without any baseline.",
+      },
+      notes: {
+        type: "array",
+        items: { type: "string" },
+        description: "About the plan's source, e.g. no baseline yet.",
+      },
+    },
+  },
+  Plan: {
+    type: "object",
+    description:
+      "The plan (schemas/plan.schema.json): exposure and firewall, ports to close, allowlists per DICOM service, encryption ordered by risk. Built from the site's baselines merged; a site without any gets the plan of an empty baseline.",
+  },
   Overview: {
     type: "object",
     description:
@@ -561,6 +621,45 @@ export function openApiDocument(): Json {
       },
       "/findings.csv": exportOp("Findings as CSV.", FINDING_FILTER_PARAMS, "Finding", true),
       "/findings.json": exportOp("Findings as JSON.", FINDING_FILTER_PARAMS, "Finding", false),
+      "/sites/{site}/baselines": {
+        get: {
+          summary:
+            "The baselines of a site's sensors: status, window, counts, and notes on the plan's source.",
+          parameters: [siteParam],
+          responses: { ...ok(ref("SiteBaselines")), ...errors(400, 401, 404) },
+        },
+      },
+      "/sites/{site}/plan": {
+        get: {
+          summary:
+            "The site's plan: the five remediation steps from its sensors' baselines, devices and open findings.",
+          description:
+            "Without format: the plan as JSON. With format: a file to download (Content-Disposition: attachment): " +
+            PLAN_FORMATS.map((f) => `${f} (${PLAN_FILES[f].type.split(";")[0]!})`).join(", ") +
+            ". A site with no baseline yet gets an empty plan. Every role may read it.",
+          parameters: [
+            siteParam,
+            query(
+              "format",
+              { type: "string", enum: [...PLAN_FORMATS] },
+              "The file format; absent: JSON, not as a download.",
+            ),
+          ],
+          responses: {
+            200: {
+              description:
+                "The plan: JSON (json, orthanc), Markdown (md), CSV (csv), or text/plain for nftables (nft: a complete table inet dicomtap for nft -f) and dcmqrscp.cfg (dcmqrscp).",
+              content: {
+                "application/json": { schema: ref("Plan") },
+                "text/markdown": { schema: { type: "string" } },
+                "text/csv": { schema: { type: "string" } },
+                "text/plain": { schema: { type: "string" } },
+              },
+            },
+            ...errors(400, 401, 404),
+          },
+        },
+      },
       "/users": {
         get: adminList("Users (admin).", "User"),
         post: {

@@ -65,6 +65,15 @@ import {
   parseFindingQuery,
   parsePk,
 } from "./queries.js";
+import {
+  PLAN_FILES,
+  fileSafe,
+  parsePlanQuery,
+  parseSite,
+  siteBaselines,
+  siteSensors,
+  sitePlan,
+} from "./plan.js";
 import { StaticFiles } from "./static.js";
 
 export const SESSION_COOKIE = "dicomtap_session";
@@ -114,7 +123,7 @@ class HttpError extends Error {
 type Handler = (ctx: Context) => Promise<void> | void;
 
 interface Route {
-  /** The path after /api/v1, with `{pk}` for a record number. */
+  /** The path after /api/v1, with `{pk}` for a record number and `{site}` for a site's name. */
   path: string;
   method: "GET" | "POST" | "DELETE";
   /** null: anyone (login, the OpenAPI document). */
@@ -436,6 +445,29 @@ export class CentralHttp {
           throw new HttpError(404, "not-found", "no such finding");
         this.json(ctx, 200, getFinding(this.db, pk, ctx.now));
       }),
+      r("GET", "/sites/{site}/baselines", "viewer", (ctx) => {
+        noQuery(ctx);
+        const site = this.knownSite(ctx);
+        this.json(ctx, 200, siteBaselines(this.db, site));
+      }),
+      r("GET", "/sites/{site}/plan", "viewer", (ctx) => {
+        const { format, download } = parsePlanQuery(ctx.url.searchParams);
+        const site = this.knownSite(ctx);
+        const { plan, text } = sitePlan(this.db, site, format, ctx.now);
+        const file = PLAN_FILES[format];
+        const body = Buffer.from(text ?? JSON.stringify(plan, null, download ? 2 : undefined));
+        const stamp = ctx.now.toISOString().slice(0, 10);
+        ctx.res.writeHead(200, {
+          "Content-Type": file.type,
+          "Content-Length": body.length,
+          ...(download
+            ? {
+                "Content-Disposition": `attachment; filename="dicomtap-${fileSafe(site)}-${stamp}-${file.suffix}"`,
+              }
+            : {}),
+        });
+        ctx.res.end(ctx.req.method === "HEAD" ? undefined : body);
+      }),
       r("GET", "/users", "admin", (ctx) => {
         noQuery(ctx);
         const items = listUsers(this.db);
@@ -505,6 +537,14 @@ export class CentralHttp {
         this.json(ctx, 200, revoked![0]);
       }),
     ];
+  }
+
+  /** The {site} of the path: a site the central has a sensor of, else 404. */
+  private knownSite(ctx: Context): string {
+    const site = parseSite(ctx.pathParams[0]!);
+    if (siteSensors(this.db, site).length === 0)
+      throw new HttpError(404, "not-found", "no sensor of this site has reported");
+    return site;
   }
 
   /** POST /session: name and password → session cookie and CSRF token; rate limited per address and name. */
@@ -705,14 +745,14 @@ export class CentralHttp {
   }
 }
 
-/** The path parameters of `pattern` (segments `{pk}`) in `path`, or null when it does not match. */
+/** The path parameters of `pattern` (segments `{pk}`, `{site}`) in `path`, or null when it does not match. */
 function matchPath(pattern: string, path: string): string[] | null {
   const a = pattern.split("/");
   const b = path.split("/");
   if (a.length !== b.length) return null;
   const params: string[] = [];
   for (let i = 0; i < a.length; i++) {
-    if (a[i] === "{pk}") params.push(b[i]!);
+    if (a[i] === "{pk}" || (a[i] === "{site}" && b[i] !== "")) params.push(b[i]!);
     else if (a[i] !== b[i]) return null;
   }
   return params;
