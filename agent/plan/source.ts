@@ -38,15 +38,38 @@ export async function evidenceFromCaptures(
 }
 
 /**
- * Reads the baseline the agent keeps in its store. The store's baseline table is issue 13's baseline work
- * (agent/store/store.ts); until the store offers it, this says so instead of guessing at a schema.
+ * Reads the baseline the agent keeps in its store (migration 5), with the devices and findings stored beside
+ * it. The store is opened as the agent opens it (WAL: a running agent keeps writing meanwhile); a stored
+ * document that is not valid is refused with the reasons, as an imported one would be.
  */
 export type StoredEvidenceReader = (storePath: string, config: Config) => Promise<PlanEvidence>;
 
-export const readStoredEvidence: StoredEvidenceReader = async (storePath) => {
+export const readStoredEvidence: StoredEvidenceReader = async (storePath, config) => {
   const { existsSync } = await import("node:fs");
   if (!existsSync(storePath)) throw new Error(`${storePath}: no such store`);
-  throw new Error(
-    `${storePath}: this store keeps no baseline yet (the baseline table arrives with the agent's baseline store); make the plan from captures instead`,
-  );
+  const { Store } = await import("../store/store.js");
+  const { validateBaseline, BaselineError } = await import("../baseline/validate.js");
+  const store = new Store({
+    path: storePath,
+    maxBytes: config.store.maxBytes,
+    site: config.sensor.site,
+    sensor: config.sensor.id,
+  });
+  try {
+    const stored = store.baseline();
+    if (stored === null)
+      throw new Error(
+        `${storePath}: the store holds no baseline yet (the agent saves it every few minutes while it runs)`,
+      );
+    let baseline: BaselineDocument;
+    try {
+      baseline = validateBaseline(stored.document);
+    } catch (e) {
+      if (!(e instanceof BaselineError)) throw e;
+      throw new Error(`${storePath}: the stored baseline is not valid:\n  ${e.problems.join("\n  ")}`);
+    }
+    return { baseline, devices: store.devices(), findings: store.findings() };
+  } finally {
+    store.close();
+  }
 };
