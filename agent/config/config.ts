@@ -8,6 +8,7 @@
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { hostname } from "node:os";
+import { parseProfiles } from "../profiles/profiles.js";
 import { parseCidr } from "./cidr.js";
 import type { CentralConfig, CentralSection, Config } from "./types.js";
 
@@ -59,6 +60,7 @@ function defaultsWithout(sensor: Config["sensor"]): Config {
       knownAeTitles: {},
       allowedPeers: [],
       approvedPorts: {},
+      profiles: [],
       thresholds: {
         aeScanRejects: 10,
         aeScanDistinctCalledAEs: 5,
@@ -348,6 +350,12 @@ export function validateConfig(raw: unknown): Config {
         knownAeTitles: (v, p) => ipMap(v, p, aeTitle),
         allowedPeers: (v, p) => cidrs(v, p),
         approvedPorts: (v, p) => ipMap(v, p, (x, q) => int(x, q, 1, 65535)),
+        // Device profiles share their checker with data/model-profiles.json: one problem line per fault.
+        profiles: (v, p) => {
+          const { profiles, problems } = parseProfiles(v, p, "site");
+          if (problems.length > 0) throw new ConfigError(problems.join("\n"), problems);
+          return profiles;
+        },
         thresholds: (v, p) => {
           // Event counts size the sliding windows the findings engine keeps per source (a few times the
           // threshold, for up to 4096 sources), so they are bounded; windows are at most a day.

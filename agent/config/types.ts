@@ -2,6 +2,8 @@
  * The configuration file of DESIGN.md §3, after validation and defaults. Every key but `sensor` has a
  * default; unknown keys are errors (see config.ts).
  */
+import type { ModelProfile } from "../profiles/profiles.js";
+
 export interface Config {
   sensor: { id: string; site: string; room?: string | null };
   capture: {
@@ -21,6 +23,11 @@ export interface Config {
     allowedPeers: string[];
     /** Ports each device (by IP) is approved to listen on. */
     approvedPorts: Record<string, number[]>;
+    /**
+     * The site's own device profiles (issue 13), in the row shape of data/model-profiles.json: tried before
+     * the shipped table, first match wins (profiles/profiles.ts).
+     */
+    profiles: ModelProfile[];
     /** Thresholds of the volume and scan rules. */
     thresholds: {
       aeScanRejects: number;
