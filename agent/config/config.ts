@@ -8,6 +8,7 @@
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { hostname } from "node:os";
+import { parseProfiles } from "../profiles/profiles.js";
 import { parseCidr } from "./cidr.js";
 import { OPERATIONS, type Operation } from "../baseline/types.js";
 import type {
@@ -70,6 +71,7 @@ function defaultsWithout(sensor: Config["sensor"]): Config {
       approvedPorts: {},
       learning: { days: 14, burst: { count: 5, minutes: 60 }, quietPeriods: [] },
       services: [],
+      profiles: [],
       thresholds: {
         aeScanRejects: 10,
         aeScanDistinctCalledAEs: 5,
@@ -492,6 +494,12 @@ export function validateConfig(raw: unknown): Config {
             quietPeriods: (x, q) => quietPeriods(x, q),
           }),
         services: (v, p) => policyServices(v, p),
+        // Device profiles share their checker with data/model-profiles.json: one problem line per fault.
+        profiles: (v, p) => {
+          const { profiles, problems } = parseProfiles(v, p, "site");
+          if (problems.length > 0) throw new ConfigError(problems.join("\n"), problems);
+          return profiles;
+        },
         thresholds: (v, p) => {
           // Event counts size the sliding windows the findings engine keeps per source (a few times the
           // threshold, for up to 4096 sources), so they are bounded; windows are at most a day.

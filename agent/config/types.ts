@@ -3,6 +3,7 @@
  * default; unknown keys are errors (see config.ts).
  */
 import type { Operation } from "../baseline/types.js";
+import type { ModelProfile } from "../profiles/profiles.js";
 
 export interface Config {
   sensor: { id: string; site: string; room?: string | null };
@@ -48,6 +49,11 @@ export interface Config {
      * (baseline/policy.ts). A peer or operation listed here is no baseline departure.
      */
     services: PolicyService[];
+    /**
+     * The site's own device profiles (issue 13), in the row shape of data/model-profiles.json: tried before
+     * the shipped table, first match wins (profiles/profiles.ts).
+     */
+    profiles: ModelProfile[];
     /** Thresholds of the volume and scan rules. */
     thresholds: {
       aeScanRejects: number;

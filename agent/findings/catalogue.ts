@@ -28,6 +28,8 @@ export const RULES = {
     "Close port 104 where DICOM is served on another port, or move DICOM to TLS on port 2762.",
   "net.risky-service":
     "Close or firewall this service on the imaging device; use the vendor's remote-service gateway instead.",
+  "net.port-outside-profile":
+    "Close unneeded ports: close or firewall this port, which the vendor's profile for the device does not list, or record it in policy.approvedPorts if the site needs it.",
   "dicom.malformed": "Identify the sender of malformed DICOM and check the receiving device for updates.",
   "tls.weak":
     "Use TLS 1.2 or later with an encrypting, authenticated cipher suite (no NULL, anonymous, export, RC4 or DES) and a certificate from the site's CA with an RSA key of 2048 bits or more, within its validity period.",

@@ -28,7 +28,7 @@ import type {
 } from "../observations/types.js";
 import type { EquipmentAttributes } from "../dicom/types.js";
 import { recogniseToolkit } from "./toolkit.js";
-import { classFor } from "./classify.js";
+import { classFor, ownEquipment } from "./classify.js";
 import {
   addCapped,
   MAX_EQUIPMENT,
@@ -37,10 +37,12 @@ import {
   MAX_SOP,
   MAX_AE,
   MAX_TS,
+  strings,
   type DeviceState,
 } from "./device.js";
 import { DeviceTable, deviceIdFor, MAX_DEVICES } from "./identity.js";
 import { deviceRecord, type InventoryDevice } from "./record.js";
+import type { DeviceIdentity } from "../profiles/profiles.js";
 import { formatEndpoint } from "../util/flow.js";
 import { CidrSet } from "../config/cidr.js";
 import { addEvidence, foldService, HostState, isServiceEvent, setHostName, type OsEvidence } from "./host.js";
@@ -193,6 +195,32 @@ export class Inventory {
   /** A device seen speaking DICOM (hosts known only from their system's traffic are not). */
   isDicomDevice(ep: { ip: string; mac: string | null }): boolean {
     return this.table.find(ep)?.isDicom() === true;
+  }
+
+  /**
+   * The manufacturer, model and software versions a device states for itself, as its record gives them
+   * (record.ts: its own equipment, else what a restored record stored), without building the record: the
+   * device-profile rule asks for every device at every settling tick. Null for an unknown endpoint.
+   */
+  equipmentOf(ep: { ip: string; mac: string | null }): DeviceIdentity | null {
+    const d = this.table.find(ep);
+    if (!d) return null;
+    const own = ownEquipment(d);
+    const unnamed = (own?.modality ?? null) === null && (own?.manufacturer ?? null) === null;
+    if (d.restored && unnamed && (own?.manufacturerModelName ?? null) === null) {
+      const r = d.restored;
+      const str = (v: unknown): string | null => (typeof v === "string" ? v : null);
+      return {
+        manufacturer: str(r.manufacturer),
+        model: str(r.model),
+        softwareVersions: strings(r.softwareVersions),
+      };
+    }
+    return {
+      manufacturer: own?.manufacturer ?? null,
+      model: own?.manufacturerModelName ?? null,
+      softwareVersions: own?.softwareVersions ?? [],
+    };
   }
 
   /** Listening ports known for an IP (from devices or the side table). */

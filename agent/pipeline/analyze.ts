@@ -5,6 +5,7 @@
 import { baselineDocument } from "../baseline/document.js";
 import type { BaselineDocument } from "../baseline/types.js";
 import { windowsTable } from "../hosts/windows.js";
+import { modelProfileTable } from "../profiles/profiles.js";
 import { readCaptureFile } from "../capture/file.js";
 import type { CaptureSummary } from "../capture/types.js";
 import { defaultConfig } from "../config/config.js";
@@ -63,6 +64,8 @@ export class Analysis implements ObservationSink {
     // The Windows table is read and checked now, not at the first Windows host: a damaged data/ fails
     // at start with its problems listed, never later inside a record.
     windowsTable();
+    // The same for the device profiles (data/model-profiles.json), which the findings consult per device.
+    modelProfileTable();
     this.inventory = new Inventory(config);
     this.findings = new FindingsEngine(config, this.inventory);
   }

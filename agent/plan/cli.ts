@@ -152,7 +152,8 @@ export async function planCommand(
     if (reportFiles(files, unreadable) !== 0) return 1;
     input = { ...evidence, config, source: { kind: "captures", files: args.files } };
   }
-  if (portsOutsideProfile !== undefined) input.portsOutsideProfile = portsOutsideProfile;
+  input.portsOutsideProfile =
+    portsOutsideProfile ?? (await import("./profiles.js")).outsideProfile(config.policy.profiles);
   const plan = buildPlan({ ...input, generatedAt: generatedAt() });
 
   const o = args.outputs;

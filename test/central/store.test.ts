@@ -449,6 +449,7 @@ test("remediation steps: DESIGN.md §5's 'points to', patching and the rest are 
     ["os.vulnerable", "other"],
     ["net.smbv1", "close-ports"],
     ["net.remote-access-external", "vpn"],
+    ["net.port-outside-profile", "close-ports"],
     ["no.such-rule", "other"],
     ["constructor", "other"],
   ];

@@ -307,3 +307,58 @@ test("policy.learning and policy.services (issue 13): defaults, and every proble
     ],
   );
 });
+
+test("policy.profiles: empty by default; site rows kept; a bad row refuses the config naming the key and the reason", (t) => {
+  t.deepEqual(validateConfig({ sensor }).policy.profiles, []);
+  const good = {
+    manufacturer: "ACME Medical",
+    model: "Scanomatic*",
+    softwareVersions: ">=3.0 <4",
+    ports: [
+      { port: 104, protocol: "dicom", role: "scp" },
+      { range: "8000-8010", protocol: "https", role: "service" },
+    ],
+    source: { title: "ACME MDS2 form", url: null, retrieved: "2026-01-15" },
+  };
+  const c = validateConfig({ sensor, policy: { profiles: [good] } });
+  t.like(c.policy.profiles[0], {
+    manufacturer: "ACME Medical",
+    origin: "site",
+    softwareVersions: ">=3.0 <4",
+  });
+  t.deepEqual(
+    c.policy.profiles[0]!.ports.map((p) => [p.from, p.to]),
+    [
+      [104, 104],
+      [8000, 8010],
+    ],
+  );
+  const bad = {
+    ...good,
+    ports: [good.ports[0], { range: "9000-80", protocol: "http", role: "service" }],
+  };
+  err(
+    t,
+    { sensor, policy: { profiles: [bad] } },
+    'policy.profiles[0].ports[1]: "9000-80" is not a port range (start above end)',
+  );
+  err(
+    t,
+    { sensor, policy: { profiles: [{ ...good, softwareVersions: ">=3 <2" }] } },
+    'policy.profiles[0].softwareVersions: ">=3 <2" is not a version range (matches no version (lower bound above upper bound))',
+  );
+  err(
+    t,
+    { sensor, policy: { profiles: [{ ...good, vendor: "ACME" }] } },
+    "policy.profiles[0].vendor: unknown key (allowed: manufacturer, model, softwareVersions, ports, roles, transport, peers, note, source)",
+  );
+  // Other sections' problems are listed with it, and no half-checked config comes back.
+  const e = t.throws(
+    () => validateConfig({ sensor, capture: { snaplen: 1 }, policy: { profiles: [bad, good] } }),
+    { instanceOf: ConfigError },
+  );
+  t.deepEqual(e?.problems, [
+    "capture.snaplen: 1 is out of range 64..262144",
+    'policy.profiles[0].ports[1]: "9000-80" is not a port range (start above end)',
+  ]);
+});

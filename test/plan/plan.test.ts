@@ -26,6 +26,7 @@ import type { Plan } from "../../agent/plan/types.js";
 import { runCli } from "../helpers/cli.js";
 import { requires } from "../helpers/requires.js";
 import { NFT } from "../helpers/nft.js";
+import { outsideProfile } from "../../agent/plan/profiles.js";
 
 const LAB = join("test", "fixtures", "lab");
 const SCANNER = join("test", "fixtures", "scanner");
@@ -472,3 +473,36 @@ dcmtkTest.serial(
     }
   },
 );
+
+test("step 2 lists the listening ports a device's vendor profile does not document", async (t) => {
+  const config = defaultConfig();
+  const { files: _read, ...evidence } = await evidenceFromCaptures([join(LAB, "qr.pcap")], config);
+  // The PACS of the lab, as an Orthanc 1.10 that states itself in its datasets, answering on SSH too.
+  const devices = evidence.devices.map((d) =>
+    d.ip === "10.77.0.20"
+      ? {
+          ...d,
+          manufacturer: "Orthanc",
+          model: "Orthanc",
+          softwareVersions: ["1.10.1"],
+          listeningPorts: [22, 4242, 8042],
+        }
+      : d,
+  );
+  const plan = buildPlan({
+    ...evidence,
+    devices,
+    config,
+    portsOutsideProfile: outsideProfile([]),
+    generatedAt: GENERATED_AT,
+  });
+  const outside = plan.portsToClose.filter((c) => c.reason === "outside-profile");
+  t.deepEqual(
+    outside.map((c) => [c.ip, c.port]),
+    [["10.77.0.20", 22]],
+  );
+  t.regex(outside[0]!.profile ?? "", /^Orthanc Orthanc >=1\.9\.0 \(Orthanc Book/);
+  // Without the hook, no port is closed for a profile.
+  const bare = buildPlan({ ...evidence, devices, config, generatedAt: GENERATED_AT });
+  t.false(bare.portsToClose.some((c) => c.reason === "outside-profile"));
+});

@@ -26,6 +26,8 @@ export const WHY: Record<string, string> = {
     "Port 104 is the first port scanners try and needs no TLS; it shows the device to anyone who looks.",
   "net.risky-service":
     "A remote-access or file service on an imaging device is a common way in for ransomware and remote attackers.",
+  "net.port-outside-profile":
+    "A port the vendor does not document for this model is nothing the product needs: an extra service, a debug or maintenance port left open, or software added to the device, each a way in.",
   "dicom.malformed":
     "Malformed DICOM can be a faulty device, or an attempt to exploit a parser flaw in the receiver.",
   "tls.weak":

@@ -11,6 +11,7 @@
 import type { BaselineDocument } from "../../baseline/types.js";
 import { defaultConfig } from "../../config/config.js";
 import { buildPlan } from "../../plan/build.js";
+import { outsideProfile } from "../../plan/profiles.js";
 import { renderDcmqrscp, renderOrthanc } from "../../plan/render-archives.js";
 import { renderCsv } from "../../plan/render-csv.js";
 import { renderMarkdown } from "../../plan/render-md.js";
@@ -327,6 +328,8 @@ export function sitePlan(
     devices: inputs.devices,
     findings: inputs.findings,
     config,
+    // The shipped device profiles (the central has no site profiles of its own).
+    portsOutsideProfile: outsideProfile([]),
     // The sensors whose baselines it is made of, as the site/sensor of their topics.
     source: { kind: "store", files: inputs.contributors.map((sensor) => `${site}/${sensor}`) },
     generatedAt: isoFromDate(now),

@@ -22,7 +22,7 @@ import type { Evidence, Hit, RuleId } from "../catalogue.js";
 /** What rules may ask the inventory (which has seen the observation first): devices, ports, AE titles. */
 export type InventoryView = Pick<
   Inventory,
-  "device" | "isDicomDevice" | "listeningPortsOf" | "hasAeTitle" | "hostRevision"
+  "device" | "isDicomDevice" | "listeningPortsOf" | "hasAeTitle" | "hostRevision" | "equipmentOf"
 >;
 
 export interface RuleContext {

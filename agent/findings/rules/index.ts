@@ -7,12 +7,14 @@
  *   name; a service that accepted a probe value answers to any title), and the answers are those of the
  *   associations seen before, plus this one's calling title;
  * - new-device before risky-service (a new device is announced before its risky ports), risky-service
- *   before default-port (one connection's findings);
+ *   before default-port (one connection's findings), then port-outside-profile (the same connection judged
+ *   against the vendor's profile: the general findings about a port come before the device-specific one);
  * - the remote-access rules (issue 11) before os: a host observation's service finding comes before the
  *   OS findings it makes worse;
  * - baseline after scanner (it learns only from associations the scanner rule left to the site) and after the
  *   rules of the association's own findings;
- * - at finish(): scanner's silent associations, then C-MOVEs, then port 104, then malformed PDUs.
+ * - at finish(): scanner's silent associations, then C-MOVEs, then port 104, then the ports of devices whose
+ *   model became known after their ports answered (port-outside-profile), then malformed PDUs.
  * Hits raised in one observation keep this order in the findings list (the report sorts by severity only).
  */
 import { AeScanRule } from "./ae-scan.js";
@@ -28,6 +30,7 @@ import { EchoSweepRule } from "./echo-sweep.js";
 import { ExternalPeerRule } from "./external-peer.js";
 import { MalformedRule } from "./malformed.js";
 import { NewDeviceRule } from "./new-device.js";
+import { PortOutsideProfileRule } from "./port-outside-profile.js";
 import { RiskyServiceRule } from "./risky-service.js";
 import { ScannerRules } from "./scanner.js";
 import { TlsWeakRule } from "./tls-weak.js";
@@ -60,6 +63,8 @@ export function defaultRules(ctx: RuleContext): Rule[] {
     new NewDeviceRule(ctx),
     new RiskyServiceRule(ctx),
     new DefaultPortRule(ctx),
+    // After the port rules above: a port judged against the device's vendor profile (issue 13).
+    new PortOutsideProfileRule(ctx),
     new BulkQueryRule(ctx),
     new TlsWeakRule(ctx),
     new SmbV1Rule(ctx),
