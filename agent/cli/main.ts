@@ -5,7 +5,7 @@
 import { createWriteStream } from "node:fs";
 import { packageVersion } from "../util/root.js";
 import { ArgWalker } from "./args.js";
-import type { FileResult } from "../pipeline/analyze.js";
+import { reportFiles } from "./files.js";
 import type { Report } from "../report/types.js";
 import type { BaselineDocument } from "../baseline/types.js";
 import { BASELINE_USAGE } from "./baseline-usage.js";
@@ -258,23 +258,6 @@ async function writeReport(target: string, report: Report): Promise<void> {
   }
 }
 
-/**
- * Why a file gave the analysis nothing at all, or null when it was read (perhaps up to damage, which its
- * error names). Not a capture, an empty file and a bare header are as useless as a missing file: exit 1.
- */
-export function unreadable(f: FileResult): string | null {
-  const s = f.summary;
-  if (s === null) return f.error ?? "cannot be read";
-  if (s.packets > 0) return null;
-  const code = s.error?.code;
-  if (code === "capture.empty") return "empty file: not a capture";
-  if (code === "capture.unknown-format") return "not a capture file: neither pcap nor pcapng (unknown magic)";
-  if (code === "capture.truncated" && s.error !== null && s.error.offset === 0)
-    return `too short to be a capture: ${s.error.detail}`;
-  if (f.error !== null) return `${f.error}; no packet could be read`;
-  return `a ${s.format} header and no packet: nothing to analyse`;
-}
-
 async function analyzeCommand(argv: string[]): Promise<number> {
   const args = parseAnalyzeArgs(argv);
   const { analyzeFiles } = await import("../pipeline/analyze.js");
@@ -301,16 +284,8 @@ async function analyzeCommand(argv: string[]): Promise<number> {
     if (args.json === "-") process.stderr.write(summary);
     else process.stdout.write(summary);
   }
-  let status = 0;
-  for (const f of result.files) {
-    const why = unreadable(f);
-    if (why !== null) {
-      process.stderr.write(`dicomtap: ${f.path}: ${why}\n`);
-      status = 1;
-    } else if (f.error !== null) process.stderr.write(`dicomtap: ${f.path}: ${f.error}\n`);
-  }
   // A file that gave nothing is an error; a damaged one was analysed up to the damage.
-  return status;
+  return reportFiles(result.files);
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -351,7 +326,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       case "plan": {
         const { planCommand } = await import("../plan/cli.js");
-        return await planCommand(rest, (m) => new UsageError(m, "plan"), unreadable);
+        return await planCommand(rest, (m) => new UsageError(m, "plan"));
       }
       case "--version":
       case "-V":

@@ -5,7 +5,7 @@
 import { writeFileSync } from "node:fs";
 import { ArgWalker } from "../cli/args.js";
 import type { Config } from "../config/types.js";
-import type { FileResult } from "../pipeline/analyze.js";
+import { reportFiles } from "../cli/files.js";
 import { isoFromMicros, isoNow } from "../util/time.js";
 import { buildPlan, type PlanInput } from "./build.js";
 import type { CheckResult } from "./check.js";
@@ -75,18 +75,6 @@ function generatedAt(): string {
   return isoNow();
 }
 
-function reportFiles(files: FileResult[], unreadable: (f: FileResult) => string | null): number {
-  let status = 0;
-  for (const f of files) {
-    const why = unreadable(f);
-    if (why !== null) {
-      process.stderr.write(`dicomtap: ${f.path}: ${why}\n`);
-      status = 1;
-    } else if (f.error !== null) process.stderr.write(`dicomtap: ${f.path}: ${f.error}\n`);
-  }
-  return status;
-}
-
 /** One line per blocked connection, for people. */
 export function formatCheck(r: CheckResult): string {
   const lines = [
@@ -109,7 +97,6 @@ export function formatCheck(r: CheckResult): string {
 export async function planCommand(
   argv: string[],
   usage: (m: string) => Error,
-  unreadable: (f: FileResult) => string | null,
   portsOutsideProfile?: PlanInput["portsOutsideProfile"],
 ): Promise<number> {
   const args = parsePlanArgs(argv, usage);
@@ -125,7 +112,7 @@ export async function planCommand(
     }
     const { checkCaptures } = await import("./check.js");
     const { result, files } = await checkCaptures(plan, args.files);
-    if (reportFiles(files, unreadable) !== 0) return 2;
+    if (reportFiles(files) !== 0) return 2;
     if (args.outputs.json !== null) write(args.outputs.json, JSON.stringify(result, null, 2) + "\n");
     const text = formatCheck(result);
     if (args.outputs.json === "-") process.stderr.write(text);
@@ -149,7 +136,7 @@ export async function planCommand(
   } else {
     const { evidenceFromCaptures } = await import("./source.js");
     const { files, ...evidence } = await evidenceFromCaptures(args.files, config);
-    if (reportFiles(files, unreadable) !== 0) return 1;
+    if (reportFiles(files) !== 0) return 1;
     input = { ...evidence, config, source: { kind: "captures", files: args.files } };
   }
   input.portsOutsideProfile =
