@@ -25,11 +25,22 @@ import type {
 /** Storage Commitment Push Model SOP Class (PS3.4 Annex J.3). */
 export const STORAGE_COMMITMENT_PUSH = "1.2.840.10008.1.20.1";
 
+/*
+ * The caps. A peer costs about 0.5 kB of heap, a listening port about 0.2 kB and a listed address about
+ * 50 bytes: at every cap at once the learner holds under 12 MiB (the memory budget of issue 9), whatever
+ * hostile traffic (forged handshakes, an SCP that accepts any AE title) feeds it.
+ */
 export const LIMITS = {
   services: 1024,
   peersPerService: 256,
+  /** Peers of all services together. */
+  peers: 8192,
   devices: 2048,
   portsPerDevice: 64,
+  /** Listening ports of all devices together. */
+  ports: 16_384,
+  /** Client addresses listed under all listening ports together. */
+  clients: 32_768,
   /** Items of a listed field (move destinations, a port's clients, a device's used services). */
   list: 32,
   /** Associations whose operations wait for the association's end (the scanner rule's verdict). */
@@ -145,8 +156,11 @@ function peerKey(ip: string, ae: string | null): string {
   return `${ip}|${ae ?? ""}`;
 }
 
-function pushCapped(list: string[], v: string): void {
-  if (list.length < LIMITS.list && !list.includes(v)) list.push(v);
+/** Adds v unless listed or the list is full; whether it was added. */
+function pushCapped(list: string[], v: string): boolean {
+  if (list.length >= LIMITS.list || list.includes(v)) return false;
+  list.push(v);
+  return true;
 }
 
 /**
@@ -164,6 +178,10 @@ export class BaselineLearner {
   /** Operations of open associations, by flow, until the association ends. */
   private readonly pending = new Map<string, PendingOp[]>();
   private readonly truncated = { services: 0, peers: 0, devices: 0 };
+  /** Entries of all services and devices together, against the global caps (LIMITS.peers, ports, clients). */
+  private peerCount = 0;
+  private portCount = 0;
+  private clientCount = 0;
   /** Capture time of the first and latest observation learned from (micros; 0 before any). */
   first = 0;
   last = 0;
@@ -200,9 +218,14 @@ export class BaselineLearner {
       case "devices":
         return this.truncated.devices > 0;
       case "peers":
-        return (this.services.get(serviceKey(ip, port, ae))?.peers.size ?? 0) >= LIMITS.peersPerService;
+        return (
+          this.peerCount >= LIMITS.peers ||
+          (this.services.get(serviceKey(ip, port, ae))?.peers.size ?? 0) >= LIMITS.peersPerService
+        );
       case "ports":
-        return (this.devices.get(ip)?.ports.size ?? 0) >= LIMITS.portsPerDevice;
+        return (
+          this.portCount >= LIMITS.ports || (this.devices.get(ip)?.ports.size ?? 0) >= LIMITS.portsPerDevice
+        );
       case "uses":
         return (this.devices.get(ip)?.uses.length ?? 0) >= LIMITS.list;
     }
@@ -338,8 +361,9 @@ export class BaselineLearner {
     if (d === null) return null;
     let p = d.ports.get(server.port);
     if (p === undefined) {
-      if (d.ports.size >= LIMITS.portsPerDevice) return null;
+      if (d.ports.size >= LIMITS.portsPerDevice || this.portCount >= LIMITS.ports) return null;
       p = { connections: 0, sessions: 0, associations: 0, clients: [], first: ts, last: ts };
+      this.portCount++;
       d.ports.set(server.port, p);
     }
     if (ts > p.last) p.last = ts;
@@ -355,7 +379,7 @@ export class BaselineLearner {
     if (p === null) return;
     if (o.handshake === "served") {
       p.sessions++;
-      pushCapped(p.clients, o.client.ip);
+      if (this.clientCount < LIMITS.clients && pushCapped(p.clients, o.client.ip)) this.clientCount++;
       const c = this.device(o.client);
       if (c !== null) pushCapped(c.uses, formatEndpoint(o.server));
     } else p.connections++;
@@ -453,10 +477,11 @@ export class BaselineLearner {
     const key = peerKey(client.ip, ae);
     let p = s.peers.get(key);
     if (p === undefined) {
-      if (s.peers.size >= LIMITS.peersPerService) {
+      if (s.peers.size >= LIMITS.peersPerService || this.peerCount >= LIMITS.peers) {
         this.truncated.peers++;
         return null;
       }
+      this.peerCount++;
       p = {
         ip: client.ip,
         ae,
@@ -529,7 +554,16 @@ export class BaselineLearner {
         first: micros(s.firstSeen),
         last: micros(s.lastSeen),
       };
+      if (this.services.size >= LIMITS.services) {
+        this.truncated.services++;
+        continue;
+      }
       for (const p of s.peers.slice(0, LIMITS.peersPerService)) {
+        if (this.peerCount >= LIMITS.peers) {
+          this.truncated.peers++;
+          break;
+        }
+        this.peerCount++;
         const ops = new Map<Operation, OpState>();
         for (const u of p.operations)
           ops.set(u.operation, {
@@ -549,22 +583,27 @@ export class BaselineLearner {
           last: micros(p.lastSeen),
         });
       }
-      if (this.services.size < LIMITS.services) this.services.set(serviceKey(s.ip, s.port, s.aeTitle), state);
+      this.services.set(serviceKey(s.ip, s.port, s.aeTitle), state);
       this.seen(state.first);
       this.seen(state.last);
     }
     for (const d of doc.devices) {
       if (this.devices.size >= LIMITS.devices) break;
       const ports = new Map<number, PortState>();
-      for (const l of d.listening.slice(0, LIMITS.portsPerDevice))
+      for (const l of d.listening.slice(0, LIMITS.portsPerDevice)) {
+        if (this.portCount >= LIMITS.ports) break;
+        this.portCount++;
+        const clients = l.clients.slice(0, Math.min(LIMITS.list, LIMITS.clients - this.clientCount));
+        this.clientCount += clients.length;
         ports.set(l.port, {
           connections: l.connections,
           sessions: l.sessions,
           associations: l.associations,
-          clients: l.clients.slice(0, LIMITS.list),
+          clients,
           first: micros(l.firstSeen),
           last: micros(l.lastSeen),
         });
+      }
       this.devices.set(d.ip, {
         ip: d.ip,
         mac: d.mac,
