@@ -30,13 +30,13 @@ export function renderMarkdown(plan: Plan): string {
   const site = plan.site ?? "this site";
   o.push(`# DICOM network plan: ${code(site)}`, "");
   o.push(
-    `Made by dicomtap from ${plan.source.kind === "store" ? "the sensor's store" : "captured traffic"}` +
+    `Made by dicomtap from ${plan.source.kind === "store" ? (plan.sensor === null ? "the sensors' baselines" : "the sensor's store") : "captured traffic"}` +
       (plan.source.files.length > 0 ? ` (${plan.source.files.map((f) => code(f)).join(", ")})` : "") +
       `, baseline ${plan.source.baselineStatus}, window ${plan.source.window.start ?? "—"} to ${plan.source.window.end ?? "—"}; generated ${plan.generatedAt}.`,
     "",
     `Internal networks: ${plan.internal.map((c) => code(c)).join(", ")}.`,
     "",
-    "Everything below comes from traffic the sensor saw. A flow that did not happen in the window is not in it: " +
+    "Everything below comes from traffic the sensors saw. A flow that did not happen in the window is not in it: " +
       "review each step, then run `dicomtap plan --check PLAN.json` on recent captures before applying " +
       "anything — it lists every connection and association the plan would block.",
     "",

@@ -85,7 +85,8 @@ export function renderNft(plan: Plan): string {
 
   const out: string[] = [
     "#!/usr/sbin/nft -f",
-    `# dicomtap plan: site ${nftCommentText(plan.site ?? "-")}, sensor ${nftCommentText(plan.sensor ?? "-")}, generated ${nftCommentText(plan.generatedAt)}`,
+    // A site's plan in the central console is made of several sensors' baselines: no one sensor to name.
+    `# dicomtap plan: site ${nftCommentText(plan.site ?? "-")}${plan.sensor !== null ? `, sensor ${nftCommentText(plan.sensor)}` : ""}, generated ${nftCommentText(plan.generatedAt)}`,
     `# baseline window ${nftCommentText(plan.source.window.start ?? "-")} .. ${nftCommentText(plan.source.window.end ?? "-")} (${plan.source.baselineStatus})`,
     "#",
     "# Review before loading; check the plan against recent captures first (dicomtap plan --check).",
