@@ -55,7 +55,7 @@ const TOOLS: Partial<Record<Prerequisite, string[]>> = {
   tshark: ["tshark"],
   tcpreplay: ["tcpreplay"],
   mosquitto: ["mosquitto"],
-  dcmtk: ["storescp", "storescu", "echoscu", "findscu", "dump2dcm"],
+  dcmtk: ["storescp", "storescu", "echoscu", "findscu", "movescu", "getscu", "dump2dcm"],
   orthanc: ["Orthanc"],
   nmap: ["nmap"],
   iptables: ["iptables"],
