@@ -10,6 +10,7 @@
 import type { ConnectionObservation, DimseObservation, TlsObservation } from "../observations/types.js";
 import type { Endpoint } from "../reassembly/types.js";
 import { MODALITY_WORKLIST_FIND, MPPS, DICOM_TLS_PORTS } from "../dicom/sop.js";
+import { trimAe } from "../findings/rules/context.js";
 import { formatEndpoint } from "../util/flow.js";
 import { isoFromMicros as iso, microsFromIso } from "../util/time.js";
 import type {
@@ -399,7 +400,7 @@ export class BaselineLearner {
       this.pending.set(flow, list);
     }
     // One entry per operation and destination: an association of 3 000 C-STOREs keeps one, counted.
-    const dest = op === "C-MOVE" ? o.message.moveDestination?.trim() || null : null;
+    const dest = op === "C-MOVE" ? trimAe(o.message.moveDestination) : null;
     const same = list.find((p) => p.op === op && p.dest === dest);
     if (same === undefined) list.push({ op, dest, ts: o.tsMicros });
   }

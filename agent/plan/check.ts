@@ -33,6 +33,7 @@ import { isoFromMicros } from "../util/time.js";
 import { Firewall, firewallModel, type RuleKind } from "./firewall.js";
 import type { Plan, ServiceAllowlist } from "./types.js";
 import { OPERATIONS } from "../baseline/types.js";
+import { trimAe } from "../findings/rules/context.js";
 
 /** What the archive layer refuses. */
 export type ArchiveRule = "called-ae" | "calling-peer" | "operation";
@@ -78,11 +79,6 @@ export interface AssociationFacts {
 }
 
 const ORDER = new Map(OPERATIONS.map((o, i) => [o, i]));
-
-function trimAe(ae: string | null): string | null {
-  const t = ae?.trim() ?? "";
-  return t === "" ? null : t;
-}
 
 /** The archive layer's verdict: null when the association passes, else why it is refused. */
 export function archiveDecision(
