@@ -41,10 +41,8 @@ export interface FileResult {
 export interface AnalyzeResult {
   report: Report;
   files: FileResult[];
-  /** The inventory and findings engine after the run: `plan` reads the baseline rule's learner from it. */
-  analysis: Analysis;
   /** The baseline after the captures: learned from them, or the one given, with what quiet periods added. */
-  baseline?: BaselineDocument | null;
+  readonly baseline?: BaselineDocument | null;
 }
 
 /** Inventory and findings behind the guard that keeps anything but allowed fields out (issue 3). */
@@ -90,6 +88,40 @@ export async function analyzeFiles(paths: string[], opts: AnalyzeOptions = {}): 
   const pipeline = new Pipeline({ ...opts.pipeline, observations: analysis });
   // A findings rule that fails on an observation is counted with the parse anomalies (layer "findings").
   analysis.findings.anomalies = pipeline.anomalyCounter;
+  const files = await readCaptures(paths, pipeline);
+  // Connections may continue from one rotated file into the next, so they close only at the very end.
+  pipeline.finish();
+  analysis.findings.finish(pipeline.nowMicros);
+
+  const associations = [...pipeline.associations()].sort((a, b) =>
+    a.start < b.start ? -1 : a.start > b.start ? 1 : 0,
+  );
+  const findings = analysis.findings.findings().sort((a, b) => compareSeverity(b.severity, a.severity));
+  const report: Report = {
+    version: 1,
+    stats: pipeline.stats(),
+    associations,
+    devices: analysis.inventory.devices(),
+    findings,
+    anomalies: pipeline.anomalyCounter.records(),
+  };
+  const rule = analysis.findings.baseline;
+  return {
+    report,
+    files,
+    // Made when asked for (plan, tests): `analyze` itself never needs the document.
+    get baseline(): BaselineDocument | null {
+      return rule === null ? null : baselineDocument(rule, config);
+    },
+  };
+}
+
+/**
+ * Reads capture files into a pipeline, in order (several files are one capture: its connections go on
+ * from one rotated file into the next; the caller finishes the pipeline). A damaged file is read up to the
+ * damage and an unreadable one is named; each is also counted as a capture anomaly.
+ */
+export async function readCaptures(paths: readonly string[], pipeline: Pipeline): Promise<FileResult[]> {
   const files: FileResult[] = [];
   for (const path of paths) {
     try {
@@ -111,22 +143,5 @@ export async function analyzeFiles(paths: string[], opts: AnalyzeOptions = {}): 
       files.push({ path, summary: null, error: message });
     }
   }
-  // Connections may continue from one rotated file into the next, so they close only at the very end.
-  pipeline.finish();
-  analysis.findings.finish(pipeline.nowMicros);
-
-  const associations = [...pipeline.associations()].sort((a, b) =>
-    a.start < b.start ? -1 : a.start > b.start ? 1 : 0,
-  );
-  const findings = analysis.findings.findings().sort((a, b) => compareSeverity(b.severity, a.severity));
-  const report: Report = {
-    version: 1,
-    stats: pipeline.stats(),
-    associations,
-    devices: analysis.inventory.devices(),
-    findings,
-    anomalies: pipeline.anomalyCounter.records(),
-  };
-  const rule = analysis.findings.baseline;
-  return { report, files, analysis, baseline: rule === null ? null : baselineDocument(rule, config) };
+  return files;
 }

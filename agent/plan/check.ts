@@ -18,7 +18,6 @@
  */
 import { operationOf } from "../baseline/learner.js";
 import type { Operation } from "../baseline/types.js";
-import { readCaptureFile } from "../capture/file.js";
 import type { Endpoint } from "../reassembly/types.js";
 import type {
   AssociationObservation,
@@ -27,7 +26,7 @@ import type {
   ObservationSink,
 } from "../observations/types.js";
 import { Pipeline } from "../pipeline/pipeline.js";
-import type { FileResult } from "../pipeline/analyze.js";
+import { readCaptures, type FileResult } from "../pipeline/analyze.js";
 import { formatEndpoint, formatFlow } from "../util/flow.js";
 import { isoFromMicros } from "../util/time.js";
 import { Firewall, firewallModel, type RuleKind } from "./firewall.js";
@@ -165,19 +164,7 @@ export async function checkCaptures(
 ): Promise<{ result: CheckResult; files: FileResult[] }> {
   const recorder = new Recorder();
   const pipeline = new Pipeline({ observations: recorder, maxReportAssociations: 0 });
-  const fileResults: FileResult[] = [];
-  for (const path of files) {
-    try {
-      const summary = await readCaptureFile(path, pipeline, { counters: pipeline.counters });
-      const error =
-        summary.error === null
-          ? null
-          : `${summary.error.code} at byte ${summary.error.offset}: ${summary.error.detail}`;
-      fileResults.push({ path, summary, error });
-    } catch (err) {
-      fileResults.push({ path, summary: null, error: err instanceof Error ? err.message : String(err) });
-    }
-  }
+  const fileResults = await readCaptures(files, pipeline);
   pipeline.finish();
   const result = judge(plan, [...recorder.conns.values()], files);
   return { result, files: fileResults };

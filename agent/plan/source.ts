@@ -20,17 +20,16 @@ export async function evidenceFromCaptures(
   config: Config,
 ): Promise<PlanEvidence & { files: FileResult[] }> {
   const { analyzeFiles } = await import("../pipeline/analyze.js");
-  const { baselineDocument } = await import("../baseline/document.js");
   const learning: Config = {
     ...config,
     policy: { ...config.policy, learning: { ...config.policy.learning, days: 366 } },
   };
   const result = await analyzeFiles(files, { config: learning });
-  const rule = result.analysis.findings.baseline;
+  const baseline = result.baseline ?? null;
   // The engine has a baseline rule whenever learning.days > 0, which `learning` guarantees.
-  if (rule === null) throw new Error("the findings engine kept no baseline");
+  if (baseline === null) throw new Error("the findings engine kept no baseline");
   return {
-    baseline: baselineDocument(rule, learning),
+    baseline,
     devices: result.report.devices,
     findings: result.report.findings,
     files: result.files,
