@@ -5,7 +5,7 @@
  */
 import { h, replace } from "./dom.js";
 import { api, ApiError, itemsOf, type Role, type Token, type User } from "./api.js";
-import { errorBox, loading, pageHeader, section } from "./ui.js";
+import { errorBox, loading, pageHeader, section, smallTable } from "./ui.js";
 import { age, timeEl } from "./format.js";
 
 const ROLES: Role[] = ["viewer", "analyst", "admin"];
@@ -78,33 +78,17 @@ function usersSection(users: User[], reload: () => void, self: string): HTMLElem
   });
   return section(
     "Users",
-    h(
-      "table",
-      { class: "grid compact" },
-      h(
-        "thead",
-        null,
-        h(
-          "tr",
-          null,
-          ["Name", "Role", "Created", "State", ""].map((x) => h("th", { scope: "col" }, x)),
-        ),
-      ),
-      h(
-        "tbody",
-        null,
-        users.map((u) =>
-          h(
-            "tr",
-            null,
-            h("td", null, u.name),
-            h("td", null, h("span", { class: `tag role-${u.role}` }, u.role)),
-            h("td", null, timeEl(u.createdAt)),
-            h("td", null, u.disabledAt ? h("span", { class: "muted" }, "disabled") : "active"),
-            h("td", null, u.name === self ? h("span", { class: "muted small" }, "you") : removeButton(u)),
-          ),
-        ),
-      ),
+    smallTable(
+      ["Name", "Role", "Created", "State", ""],
+      users.map((u) => [
+        u.name,
+        h("span", { class: `tag role-${u.role}` }, u.role),
+        timeEl(u.createdAt),
+        u.disabledAt ? h("span", { class: "muted" }, "disabled") : "active",
+        u.name === self ? h("span", { class: "muted small" }, "you") : removeButton(u),
+      ]),
+      [],
+      null,
     ),
     form,
   );

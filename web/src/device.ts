@@ -20,6 +20,7 @@ import {
   pageHeader,
   section,
   severityBadge,
+  smallTable,
   stateBadge,
 } from "./ui.js";
 
@@ -30,37 +31,6 @@ const str = (v: unknown): string | null =>
 const obj = (v: unknown): Rec | null =>
   v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Rec) : null;
 const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
-
-export function smallTable(headers: string[], rows: Child[][], numeric: number[] = []): HTMLElement {
-  return h(
-    "div",
-    { class: "table-wrap" },
-    h(
-      "table",
-      { class: "grid compact" },
-      h(
-        "thead",
-        null,
-        h(
-          "tr",
-          null,
-          headers.map((x, i) => h("th", { scope: "col", class: numeric.includes(i) ? "num" : null }, x)),
-        ),
-      ),
-      h(
-        "tbody",
-        null,
-        rows.map((r) =>
-          h(
-            "tr",
-            null,
-            r.map((c, i) => h("td", { class: numeric.includes(i) ? "num" : null }, c)),
-          ),
-        ),
-      ),
-    ),
-  );
-}
 
 export function findingsTable(findings: FindingRow[]): HTMLElement {
   return smallTable(

@@ -11,7 +11,16 @@ import { href } from "./router.js";
 import { WHY } from "./why.js";
 import { age, date, num, timeEl } from "./format.js";
 import { deviceLabel } from "./findings.js";
-import { errorBox, fields, loading, pageHeader, section, severityBadge, stateBadge } from "./ui.js";
+import {
+  errorBox,
+  fields,
+  loading,
+  pageHeader,
+  section,
+  severityBadge,
+  smallTable,
+  stateBadge,
+} from "./ui.js";
 
 /** Evidence as the sensor wrote it, laid out: objects as label/value rows, lists as chips or rows. */
 export function evidenceView(v: unknown, depth = 0): Child {
@@ -37,29 +46,13 @@ export function evidenceView(v: unknown, depth = 0): Child {
       return h(
         "div",
         { class: "table-wrap ev-table" },
-        h(
-          "table",
-          { class: "grid compact" },
-          h(
-            "thead",
-            null,
-            h(
-              "tr",
-              null,
-              keys.map((k) => h("th", { scope: "col" }, humanKey(k))),
-            ),
-          ),
-          h(
-            "tbody",
-            null,
-            v.slice(0, 200).map((x) =>
-              h(
-                "tr",
-                null,
-                keys.map((k) => h("td", null, evidenceView((x as Record<string, unknown>)[k], depth + 1))),
-              ),
-            ),
-          ),
+        smallTable(
+          keys.map((k) => humanKey(k)),
+          v
+            .slice(0, 200)
+            .map((x) => keys.map((k) => evidenceView((x as Record<string, unknown>)[k], depth + 1))),
+          [],
+          null,
         ),
         v.length > 200 ? h("p", { class: "muted small" }, `… ${v.length - 200} more`) : null,
       );

@@ -18,10 +18,9 @@ import {
   type Sensor,
   type SiteBaselines,
 } from "./api.js";
-import { smallTable } from "./device.js";
 import { dateTime, num, plural, timeEl } from "./format.js";
 import { href } from "./router.js";
-import { chips, empty, errorBox, fields, loading, pageHeader, section } from "./ui.js";
+import { chips, empty, errorBox, fields, loading, pageHeader, section, smallTable } from "./ui.js";
 
 /** Services drawn on the page; the downloads hold every one. */
 const MAX_SERVICES_SHOWN = 200;

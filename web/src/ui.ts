@@ -92,3 +92,40 @@ export function chips(values: (string | number)[], className = "chip"): Child {
   if (values.length === 0) return h("span", { class: "muted" }, "—");
   return values.map((v) => h("span", { class: className }, String(v)));
 }
+
+/**
+ * A compact table of rows of cells; the columns in `numeric` are right-aligned. Wrapped in a div of class
+ * `wrap` (scrolls sideways when narrow), or bare when `wrap` is null (the page wraps it itself).
+ */
+export function smallTable(
+  headers: Child[],
+  rows: Child[][],
+  numeric: number[] = [],
+  wrap: string | null = "table-wrap",
+): HTMLElement {
+  const table = h(
+    "table",
+    { class: "grid compact" },
+    h(
+      "thead",
+      null,
+      h(
+        "tr",
+        null,
+        headers.map((x, i) => h("th", { scope: "col", class: numeric.includes(i) ? "num" : null }, x)),
+      ),
+    ),
+    h(
+      "tbody",
+      null,
+      rows.map((r) =>
+        h(
+          "tr",
+          null,
+          r.map((c, i) => h("td", { class: numeric.includes(i) ? "num" : null }, c)),
+        ),
+      ),
+    ),
+  );
+  return wrap === null ? table : h("div", { class: wrap }, table);
+}
