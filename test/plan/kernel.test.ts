@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { runCli } from "../helpers/cli.js";
+import { ctFile } from "../helpers/ct-file.js";
 import { requires } from "../helpers/requires.js";
 import { NFT } from "../helpers/nft.js";
 
@@ -112,26 +113,7 @@ kernelTest.serial(
       sh(inNs(ns.srv, "ss", "-ltn"), { allowFail: true }).out.includes(`:${PORT}`),
     );
 
-    // A small DICOM file for storescu, made with dcmtk's dump2dcm from a text dump.
-    const dump = join(dir, "ct.dump");
-    const dcm = join(dir, "ct.dcm");
-    writeFileSync(
-      dump,
-      [
-        "(0002,0001) OB 00\\01",
-        "(0002,0002) UI =CTImageStorage",
-        "(0002,0003) UI [1.2.826.0.1.3680043.10.1234.1.1]",
-        "(0002,0010) UI =LittleEndianExplicit",
-        "(0008,0016) UI =CTImageStorage",
-        "(0008,0018) UI [1.2.826.0.1.3680043.10.1234.1.1]",
-        "(0008,0060) CS [CT]",
-        "(0010,0010) PN [KERNEL^TEST]",
-        "(0020,000d) UI [1.2.826.0.1.3680043.10.1234.2]",
-        "(0020,000e) UI [1.2.826.0.1.3680043.10.1234.3]",
-        "",
-      ].join("\n"),
-    );
-    sh(["dump2dcm", "+te", dump, dcm]);
+    const dcm = ctFile(dir, { root: "1.2.826.0.1.3680043.10.1234.1", patientName: "KERNEL^TEST" });
 
     const capture = async (name: string, run: () => void): Promise<string> => {
       const pcap = join(dir, `${name}.pcap`);

@@ -29,6 +29,7 @@ import { evidenceFromCaptures } from "../../agent/plan/source.js";
 import type { Plan } from "../../agent/plan/types.js";
 import { validatePlan } from "../../agent/plan/validate.js";
 import { associateRq, cEchoRq, pdataTf, pdv, releaseRq } from "../dicom/ul/builders.js";
+import { ctFile } from "../helpers/ct-file.js";
 import { freePort } from "../helpers/mosquitto.js";
 import { requires } from "../helpers/requires.js";
 import { waitFor, waitForPort } from "../helpers/wait.js";
@@ -134,32 +135,6 @@ function dcmtk(tool: string, args: string[]): Run {
   return { status: r.status, out: `${r.stdout ?? ""}${r.stderr ?? ""}` };
 }
 
-/** A DICOM file for storescu, made with dump2dcm from a text dump (fake patient, fixed UIDs). */
-function ctFile(dir: string): string {
-  const dump = join(dir, "ct.dump");
-  const dcm = join(dir, "ct.dcm");
-  writeFileSync(
-    dump,
-    [
-      "(0002,0001) OB 00\\01",
-      "(0002,0002) UI =CTImageStorage",
-      "(0002,0003) UI [1.2.826.0.1.3680043.10.1234.13.1]",
-      "(0002,0010) UI =LittleEndianExplicit",
-      "(0008,0016) UI =CTImageStorage",
-      "(0008,0018) UI [1.2.826.0.1.3680043.10.1234.13.1]",
-      "(0008,0060) CS [CT]",
-      "(0010,0010) PN [PLAN^ORTHANC]",
-      "(0010,0020) LO [PLANTEST13]",
-      "(0020,000d) UI [1.2.826.0.1.3680043.10.1234.13.2]",
-      "(0020,000e) UI [1.2.826.0.1.3680043.10.1234.13.3]",
-      "",
-    ].join("\n"),
-  );
-  const r = spawnSync("dump2dcm", ["+te", dump, dcm], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`dump2dcm failed: ${r.stderr}`);
-  return dcm;
-}
-
 const PATIENT = ["-P", "-k", "QueryRetrieveLevel=PATIENT", "-k", "PatientID=PLANTEST13"];
 
 /**
@@ -236,7 +211,11 @@ orthancTest.serial(
       orthanc = o;
       const { port } = o;
       const at = ["127.0.0.1", String(port)];
-      const dcm = ctFile(work);
+      const dcm = ctFile(work, {
+        root: "1.2.826.0.1.3680043.10.1234.13",
+        patientName: "PLAN^ORTHANC",
+        patientId: "PLANTEST13",
+      });
       const aec = (calling: string, called = "ORTHANC"): string[] => ["-aet", calling, "-aec", called];
 
       // MODALITY1 (C-ECHO, C-STORE, C-MOVE to MODALITY1 in the captures) echoes and stores.
