@@ -8,12 +8,10 @@
  * A bad document is refused whole with every reason, one line each, naming its key path as the config's
  * errors do (`services[2].peers[0].ip: "10.0.0.300" is not an IP address`); nothing is changed.
  */
-import Ajv2020 from "ajv/dist/2020.js";
 import type { ErrorObject, ValidateFunction } from "ajv";
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
-import { join } from "node:path";
-import { schemasDir } from "../util/root.js";
+import { compileSchema } from "../util/schemas.js";
 import type { BaselineDocument } from "./types.js";
 
 /** A document that cannot be used; `problems` holds one line per reason ("key.path: what is wrong"). */
@@ -30,13 +28,7 @@ const MAX_PROBLEMS = 50;
 let compiled: ValidateFunction | null = null;
 
 function schema(): ValidateFunction {
-  if (compiled !== null) return compiled;
-  // ajv is CommonJS: under NodeNext the default import is module.exports, whose `default` is the class.
-  const ajv = new Ajv2020.default({ strict: true, allowUnionTypes: true, allErrors: true });
-  const doc = JSON.parse(readFileSync(join(schemasDir(), "baseline.schema.json"), "utf8")) as { $id: string };
-  ajv.addSchema(doc);
-  compiled = ajv.compile({ $ref: `${doc.$id}#/$defs/document` });
-  return compiled;
+  return (compiled ??= compileSchema("baseline", { allErrors: true, def: "document" }));
 }
 
 /** "/services/2/peers/0/ip" → "services[2].peers[0].ip". */

@@ -24,14 +24,11 @@
  * second from counting twice). The topic parsing and payload checks (parseTopic, PayloadChecker) are
  * exported: the central service (agent/central/ingest.ts) takes messages by the same rules.
  */
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import Ajv2020 from "ajv/dist/2020.js";
 import type { ValidateFunction } from "ajv";
 import type { DeviceRecord, FindingRecord } from "../report/types.js";
 import { SEVERITIES, type Severity } from "../findings/severity.js";
 import { isoFromMicros } from "../util/time.js";
-import { schemasDir } from "../util/root.js";
+import { compileSchema } from "../util/schemas.js";
 import { topicLevel } from "../util/topic.js";
 
 export { SEVERITIES, type Severity };
@@ -156,12 +153,8 @@ type Validators = Record<TopicKind, ValidateFunction>;
 
 /** The payload schemas compiled (each checker compiles its own, once, when it is made). */
 function compileSchemas(): Validators {
-  const dir = schemasDir();
-  // ajv is CommonJS: under NodeNext the default import is module.exports, whose `default` is the class.
   // allErrors off: the first error is enough to refuse, and a hostile payload costs less.
-  const ajv = new Ajv2020.default({ strict: true, allowUnionTypes: true, allErrors: false });
-  const load = (name: string): ValidateFunction =>
-    ajv.compile(JSON.parse(readFileSync(join(dir, `${name}.schema.json`), "utf8")) as object);
+  const load = (name: string): ValidateFunction => compileSchema(name, { allErrors: false });
   return {
     status: load("status"),
     health: load("health"),

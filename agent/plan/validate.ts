@@ -6,11 +6,9 @@
  */
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
-import { join } from "node:path";
-import Ajv2020 from "ajv/dist/2020.js";
 import type { ValidateFunction } from "ajv";
 import { parseCidr } from "../config/cidr.js";
-import { schemasDir } from "../util/root.js";
+import { compileSchema } from "../util/schemas.js";
 import type { Plan } from "./types.js";
 
 export class PlanError extends Error {
@@ -23,14 +21,7 @@ export class PlanError extends Error {
 let validator: ValidateFunction | null = null;
 
 function schema(): ValidateFunction {
-  if (validator === null) {
-    // ajv is CommonJS: under NodeNext the default import is module.exports, whose `default` is the class.
-    const ajv = new Ajv2020.default({ strict: true, allowUnionTypes: true, allErrors: true });
-    validator = ajv.compile(
-      JSON.parse(readFileSync(join(schemasDir(), "plan.schema.json"), "utf8")) as object,
-    );
-  }
-  return validator;
+  return (validator ??= compileSchema("plan", { allErrors: true }));
 }
 
 /** Checks a parsed plan; returns it typed, or throws PlanError with every problem. */
