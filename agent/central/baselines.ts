@@ -18,6 +18,7 @@
  */
 import { OPERATIONS, type BaselineDocument, type BaselineStatus } from "../baseline/types.js";
 import { BaselineError, validateBaseline } from "../baseline/validate.js";
+import { parseBaselineTopic } from "../util/topic.js";
 
 /** A larger baseline payload is refused unparsed. */
 export const MAX_BASELINE_BYTES = 8 << 20;
@@ -50,14 +51,6 @@ export type BaselineCheck =
       revision: number;
       document: BaselineDocument;
     };
-
-/** `dicomtap/v1/{site}/{sensor}/baseline` taken apart, or null. */
-export function parseBaselineTopic(topic: string): { site: string; sensor: string } | null {
-  const p = topic.split("/");
-  if (p.length !== 5 || p[0] !== "dicomtap" || p[1] !== "v1" || p[4] !== "baseline") return null;
-  if (!p[2] || !p[3]) return null;
-  return { site: p[2], sensor: p[3] };
-}
 
 const ENVELOPE_FIELDS = ["messageId", "site", "sensor", "revision", "baseline"];
 

@@ -49,7 +49,8 @@ import { MAX_PAYLOAD_BYTES, PayloadChecker, type InvalidNote } from "../console/
 import { Reconnect } from "../publish/publisher.js";
 import { mutualTlsOptions, readTlsFiles, type MqttTlsOptions, type TlsMaterial } from "../publish/tls.js";
 import type { ApplyResult, CentralStore } from "./store.js";
-import { MAX_BASELINE_BYTES, checkBaseline, parseBaselineTopic } from "./baselines.js";
+import { MAX_BASELINE_BYTES, checkBaseline } from "./baselines.js";
+import { parseBaselineTopic } from "../util/topic.js";
 import { isoNow } from "../util/time.js";
 
 /** Seven days: a central instance down over a long weekend still gets what was published meanwhile. */

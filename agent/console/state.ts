@@ -29,7 +29,7 @@ import type { DeviceRecord, FindingRecord } from "../report/types.js";
 import { SEVERITIES, type Severity } from "../findings/severity.js";
 import { isoFromMicros } from "../util/time.js";
 import { compileSchema } from "../util/schemas.js";
-import { topicLevel } from "../util/topic.js";
+import { parseBaselineTopic, topicLevel } from "../util/topic.js";
 
 export { SEVERITIES, type Severity };
 
@@ -250,8 +250,6 @@ export class PayloadChecker {
   }
 }
 
-const BASELINE_TOPIC = /^dicomtap\/v1\/[^/]+\/[^/]+\/baseline$/;
-
 export class ConsoleState {
   readonly sensors = new Map<string, SensorEntry>();
   readonly counters: ConsoleCounters = { messages: 0, invalid: 0, duplicates: 0, stale: 0, dropped: 0 };
@@ -289,7 +287,7 @@ export class ConsoleState {
   ingest(topic: string, payload: Uint8Array, now = Date.now()): ConsoleEvent | null {
     // A sensor's baseline document (issue 13) is for the central's plan page, not this screen: not ours to
     // show, and no invalid message either.
-    if (BASELINE_TOPIC.test(topic)) return null;
+    if (parseBaselineTopic(topic) !== null) return null;
     this.counters.messages++;
     const c = this.checker.check(topic, payload);
     if (!c.ok) return this.invalid(topic, c.reason);

@@ -16,3 +16,11 @@ export function topicLevel(id: string): string {
   // eslint-disable-next-line no-control-regex
   return /[/+#\u0000]/.test(id) ? encodeURIComponent(id) : id;
 }
+
+/** `dicomtap/v1/{site}/{sensor}/baseline` (issue 13) taken apart, or null. */
+export function parseBaselineTopic(topic: string): { site: string; sensor: string } | null {
+  const p = topic.split("/");
+  if (p.length !== 5 || p[0] !== "dicomtap" || p[1] !== "v1" || p[4] !== "baseline") return null;
+  if (!p[2] || !p[3]) return null;
+  return { site: p[2], sensor: p[3] };
+}
